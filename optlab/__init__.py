@@ -1,0 +1,20 @@
+"""optlab: JIT-compiled (CPU/GPU) ADMM, primal-dual and inertial optimisation solvers on JAX.
+
+Public names (see README.md):
+
+* penalties and their exact proxes: :mod:`optlab.prox` (``ol.prox.l1``, ``scad``, ``mcp``, ``lsp``,
+  ``capped_l1``, ``tv1d``, ``box`` ...);
+* smooth losses and objectives: :mod:`optlab.losses`; linear operators: :mod:`optlab.operators`;
+* data sets: :mod:`optlab.data` (``ol.data.load("a9a")``);
+* the harness: :mod:`optlab.harness` (``run``, ``run_jit``), :class:`Trace`, :class:`Result`;
+* solvers: ``ista``, ``fista`` (more as the solver issues land);
+* plots: :mod:`optlab.plot`.
+"""
+from . import data, harness, losses, operators, plot, prox, references
+from .solvers.baselines.proxgrad import fista, ista
+from .trace import Result, Trace
+
+__version__ = "0.1.0"
+
+__all__ = ["data", "harness", "losses", "operators", "plot", "prox", "references", "Result", "Trace", "ista", "fista",
+           "__version__"]

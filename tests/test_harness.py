@@ -1,0 +1,219 @@
+"""The harness: stopping rules, timing, divergence, checkpoint/resume, the fully-jitted mode, traces."""
+import json
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from optlab import harness
+from optlab.trace import Trace, write_long_csv
+
+
+class GDState(NamedTuple):
+    x: jax.Array
+    key: jax.Array
+
+
+class Quadratic(NamedTuple):
+    Q: jax.Array
+    b: jax.Array
+    step: jax.Array
+
+
+def gd_step(state, problem):
+    """Gradient descent on ½xᵀQx − bᵀx, plus a PRNG key carried along (split every step)."""
+    grad = problem.Q @ state.x - problem.b
+    x = state.x - problem.step * grad
+    key, _ = jax.random.split(state.key)
+    rel = jnp.linalg.norm(x - state.x) / jnp.maximum(jnp.linalg.norm(x), 1e-300)
+    return GDState(x, key), {"rel_change": rel, "grad_norm": jnp.linalg.norm(grad)}
+
+
+def objective(state, problem):
+    return 0.5 * state.x @ problem.Q @ state.x - problem.b @ state.x
+
+
+def make_problem(d=20, seed=0, step_scale=1.0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(d, d))
+    Q = M @ M.T / d + 0.1 * np.eye(d)
+    b = rng.normal(size=d)
+    L = np.linalg.eigvalsh(Q).max()
+    prob = Quadratic(jnp.asarray(Q, dtype), jnp.asarray(b, dtype), jnp.asarray(step_scale / L, dtype))
+    state = GDState(jnp.zeros(d, dtype), jax.random.key(seed))
+    return prob, state, (Q, b, step_scale / L)
+
+
+def numpy_gd(Q, b, step, n):
+    x = np.zeros(len(b))
+    for _ in range(n):
+        x = x - step * (Q @ x - b)
+    return x
+
+
+def test_stops_at_exact_iteration_where_tol_is_met():
+    prob, state, (Q, b, step) = make_problem()
+    tol = 1e-6
+    res = harness.run(gd_step, state, prob, maxiter=10_000, log_every=37, tol=tol, stop_metric="rel_change",
+                      metrics={"objective": objective})
+    assert res.status == "converged" and res.converged
+    # independent NumPy replay: first k with ‖x_k − x_{k−1}‖/‖x_k‖ <= tol
+    x, k = np.zeros(len(b)), 0
+    while True:
+        x_new = x - step * (Q @ x - b)
+        k += 1
+        if np.linalg.norm(x_new - x) / np.linalg.norm(x_new) <= tol:
+            break
+        x = x_new
+    assert res.n_iter == k
+    np.testing.assert_allclose(np.asarray(res.state.x), x_new, rtol=1e-12, atol=1e-12)
+    assert res.trace.iters[0] == 0 and res.trace.iters[-1] == k
+    assert np.isnan(res.trace["rel_change"][0])  # no step diagnostic before the first step
+    assert res.trace["objective"][-1] <= res.trace["objective"][0]
+    f_star = -0.5 * b @ np.linalg.solve(Q, b)
+    assert res.trace["objective"][-1] - f_star < 1e-6
+
+
+def test_times_exclude_compile_time():
+    # A fresh step function (never compiled before) so the warm-up really compiles.
+    def fresh_step(state, problem):
+        return gd_step(state, problem)
+
+    prob, state, _ = make_problem(d=10)
+    res = harness.run(fresh_step, state, prob, maxiter=5, log_every=5, metrics={"objective": objective})
+    compile_time = res.trace.meta["compile_time"]
+    assert compile_time > 0.01
+    assert res.trace.times[0] == 0.0
+    assert res.trace.times[1] < compile_time / 5, (res.trace.times, compile_time)
+    assert np.all(np.diff(res.trace.times) >= 0)
+
+
+def test_divergence_keeps_last_finite_state():
+    prob, state, _ = make_problem(step_scale=50.0)
+    res = harness.run(gd_step, state, prob, maxiter=100_000, log_every=1000, metrics={"objective": objective})
+    assert res.status == "diverged" and not res.converged
+    assert 0 < res.n_iter < 100_000
+    assert np.all(np.isfinite(np.asarray(res.params.x)))
+    # the returned state is exactly iterate n_iter of the same recursion (the next one overflowed)
+    Q, b, step = np.asarray(prob.Q), np.asarray(prob.b), float(prob.step)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x_next = np.asarray(res.state.x) - step * (Q @ np.asarray(res.state.x) - b)
+    assert not np.all(np.isfinite(x_next))
+
+
+def test_checkpoint_resume_is_exact(tmp_path):
+    prob, state, _ = make_problem()
+    ckpt = tmp_path / "run.npz"
+    full = harness.run(gd_step, state, prob, maxiter=120, log_every=25, metrics={"objective": objective})
+    part = harness.run(gd_step, state, prob, maxiter=50, log_every=25, metrics={"objective": objective},
+                       checkpoint=ckpt)
+    assert part.n_iter == 50 and ckpt.exists()
+    resumed = harness.run(gd_step, state, prob, maxiter=120, log_every=25, metrics={"objective": objective},
+                          resume=ckpt)
+    assert resumed.n_iter == 120
+    np.testing.assert_array_equal(np.asarray(resumed.state.x), np.asarray(full.state.x))
+    np.testing.assert_array_equal(jax.random.key_data(resumed.state.key), jax.random.key_data(full.state.key))
+    assert list(resumed.trace.iters) == [0, 25, 50, 75, 100, 120]
+    np.testing.assert_allclose(resumed.trace["objective"][-1], full.trace["objective"][-1], rtol=0, atol=0)
+    assert resumed.trace.times[3] >= resumed.trace.times[2]
+    # a checkpoint of another problem shape is refused with a clear message
+    prob2, state2, _ = make_problem(d=7)
+    with pytest.raises(ValueError, match="shape"):
+        harness.run(gd_step, state2, prob2, maxiter=10, resume=ckpt)
+
+
+def test_max_time_and_callback_stop():
+    prob, state, _ = make_problem(d=200)
+    res = harness.run(gd_step, state, prob, maxiter=10**9, log_every=200, max_time=0.05)
+    assert res.status == "max_time" and res.trace.times[-1] >= 0.05
+    seen = []
+
+    def cb(k, record, st):
+        seen.append(k)
+        return k >= 30
+
+    res = harness.run(gd_step, state, prob, maxiter=1000, log_every=10, callback=cb)
+    assert res.status == "stopped" and res.n_iter == 30 and seen == [10, 20, 30]
+
+
+def test_no_recompile_for_new_data_of_same_shape():
+    traces = []
+
+    def counting_step(state, problem):
+        traces.append(1)  # runs only while JAX traces (compiles) the function
+        return gd_step(state, problem)
+
+    prob, state, _ = make_problem(seed=1)
+    harness.run(counting_step, state, prob, maxiter=20, log_every=10)
+    n_after_first = len(traces)
+    prob2, state2, _ = make_problem(seed=2)
+    res2 = harness.run(counting_step, state2, prob2, maxiter=20, log_every=10, tol=1e-3, stop_metric=None)
+    assert len(traces) == n_after_first
+    assert res2.trace.meta["compile_time"] < 0.5
+
+
+def test_dtype_float32_preserved():
+    prob, state, _ = make_problem(dtype=np.float32)
+    res = harness.run(gd_step, state, prob, maxiter=30, log_every=10, metrics={"objective": objective})
+    assert res.state.x.dtype == jnp.float32
+
+
+def test_run_jit_matches_run_and_vmaps_over_a_path():
+    prob, state, _ = make_problem()
+    ref = harness.run(gd_step, state, prob, maxiter=200, log_every=20, tol=1e-5, stop_metric="rel_change",
+                      metrics={"objective": objective})
+    out = harness.run_jit(gd_step, state, prob, maxiter=200, log_every=20, tol=1e-5, stop_metric="rel_change",
+                          metrics={"objective": objective})
+    assert int(out.n_iter) == ref.n_iter and harness.status_name(out.status) == ref.status
+    np.testing.assert_allclose(np.asarray(out.state.x), np.asarray(ref.state.x), rtol=1e-13, atol=1e-13)
+    logged = np.asarray(out.iters) >= 0
+    np.testing.assert_array_equal(np.asarray(out.iters)[logged], ref.trace.iters)
+    np.testing.assert_allclose(np.asarray(out.history["objective"])[logged], ref.trace["objective"], rtol=1e-12)
+
+    # vmap over 8 step sizes (a "path"): each lane equals its own serial run
+    steps = jnp.linspace(0.2, 1.0, 8) * prob.step
+
+    def solve(step):
+        return harness.run_jit(gd_step, state, prob._replace(step=step), maxiter=150, log_every=50,
+                               tol=1e-8, stop_metric="rel_change", metrics={"objective": objective})
+
+    batched = jax.jit(jax.vmap(solve))(steps)
+    assert batched.state.x.shape == (8, 20)
+    for i in (0, 3, 7):
+        single = harness.run(gd_step, state, prob._replace(step=steps[i]), maxiter=150, log_every=50,
+                             tol=1e-8, stop_metric="rel_change")
+        np.testing.assert_allclose(np.asarray(batched.state.x[i]), np.asarray(single.state.x), rtol=1e-12,
+                                   atol=1e-14)
+        assert int(batched.n_iter[i]) == single.n_iter
+
+
+def test_trace_outputs_round_trip(tmp_path):
+    prob, state, _ = make_problem()
+    res = harness.run(gd_step, state, prob, maxiter=40, log_every=10, metrics={"objective": objective},
+                      meta={"solver": "gd", "dataset": "toy"})
+    tr = res.trace
+    back = Trace.from_json(tr.to_json(tmp_path / "t.json"))
+    np.testing.assert_array_equal(back.iters, tr.iters)
+    np.testing.assert_allclose(back["objective"], tr["objective"])
+    assert np.isnan(back["rel_change"][0])
+    csv_text = tr.to_csv(tmp_path / "t.csv")
+    header = csv_text.splitlines()[0].split(",")
+    assert header[:2] == ["iteration", "time"] and "objective" in header
+    rows = tr.long()
+    assert {r["metric"] for r in rows} == set(tr.metrics)
+    assert rows[0]["solver"] == "gd" and rows[0]["dataset"] == "toy"
+    write_long_csv(rows, tmp_path / "long.csv")
+    assert (tmp_path / "long.csv").read_text().startswith("solver,dataset,iteration,time,metric,value")
+    json.loads((tmp_path / "t.json").read_text())
+
+
+def test_bad_arguments():
+    prob, state, _ = make_problem()
+    with pytest.raises(ValueError, match="log_every"):
+        harness.run(gd_step, state, prob, maxiter=10, log_every=0)
+    with pytest.raises(ValueError, match="max_time"):
+        harness.run(gd_step, state, prob, maxiter=10, max_time=-1)
+    with pytest.raises(TypeError, match="metrics"):
+        harness.run(gd_step, state, prob, maxiter=10, metrics=[objective])
