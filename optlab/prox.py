@@ -12,20 +12,20 @@ A *penalty* ``P`` is an object with
 Separable penalties act element-wise with :math:`u = |x|` and accept per-coordinate steps and parameters
 (anything broadcastable to ``v``):
 
-=================  =========================================================  ===================================
-constructor        :math:`P` per element                                      reference
-=================  =========================================================  ===================================
-``l1(lam)``        :math:`\lambda u` (``lam`` may be an array: weighted)      Tibshirani 1996
-``l2sq(lam)``      :math:`\tfrac{\lambda}{2} x^2`                             ridge
-``elastic_net``    :math:`\lambda(\rho u + \tfrac{1-\rho}{2} x^2)`            Zou & Hastie 2005 (sklearn scaling)
-``scad(lam, a)``   Fan & Li's smoothly clipped absolute deviation, ``a > 2``  Fan & Li 2001
-``mcp(lam, gamma)`` minimax concave penalty, ``gamma > 0``                    Zhang 2010 (Ann. Statist.)
-``lsp(lam, theta)`` :math:`\lambda \log(1 + u/\theta)`                        Candès, Wakin & Boyd 2008
-``capped_l1``      :math:`\lambda \min(u, \theta)`                            Zhang 2010 (JMLR)
-``box(lo, hi)``    indicator of :math:`[lo, hi]` (prox = clip)
-``nonneg()``       indicator of :math:`[0, \infty)`
-``zero()``         :math:`0` (prox = identity)
-=================  =========================================================  ===================================
+==============================  ==================================================  ==========================
+constructor                     :math:`P` per element                               reference
+==============================  ==================================================  ==========================
+``l1(lam)``                     :math:`\lambda u`, weighted if ``lam`` is an array  Tibshirani 1996
+``l2sq(lam)``                   :math:`\tfrac{\lambda}{2} x^2`                      ridge
+``elastic_net(lam, l1_ratio)``  :math:`\lambda(\rho u + \tfrac{1-\rho}{2} x^2)`     Zou & Hastie 2005
+``scad(lam, a)``                smoothly clipped absolute deviation, ``a > 2``      Fan & Li 2001
+``mcp(lam, gamma)``             minimax concave penalty, ``gamma > 0``              Zhang 2010 (Ann. Statist.)
+``lsp(lam, theta)``             :math:`\lambda \log(1 + u/\theta)`                  Candès, Wakin & Boyd 2008
+``capped_l1(lam, theta)``       :math:`\lambda \min(u, \theta)`                     Zhang 2010 (JMLR)
+``box(lo, hi)``                 indicator of :math:`[lo, hi]` (prox = clip)
+``nonneg()``                    indicator of :math:`[0, \infty)`
+``zero()``                      :math:`0` (prox = identity)
+==============================  ==================================================  ==========================
 
 plus the non-separable ``tv1d(lam)`` = :math:`\lambda\sum_i |x_{i+1} - x_i|` along the last axis, whose prox is
 computed exactly by Condat's direct algorithm (Condat 2013) inside ``lax.while_loop``.
@@ -33,8 +33,8 @@ computed exactly by Condat's direct algorithm (Condat 2013) inside ``lax.while_l
 For the nonconvex penalties the prox is exact for *every* step: where the scalar objective is strongly convex the
 classical closed form is used, and otherwise the minimisers of each piece are compared; for SCAD, MCP and
 capped-ℓ1 that comparison reduces to a closed-form threshold on :math:`|v|` (derived in the class docstrings), so
-no rounding-sensitive comparison of objective values decides the branch. At exact ties between two global minimisers the one of smaller magnitude is
-returned.
+no rounding-sensitive comparison of objective values decides the branch. At exact ties between two global
+minimisers the one of smaller magnitude is returned.
 
 Every penalty is a JAX pytree whose numeric parameters are leaves, so it can be passed to jitted functions and
 built from traced values (e.g. ``jax.vmap(lambda lam: mcp(lam, 3.0).prox(v, 0.5))(lams)``) without
@@ -46,7 +46,7 @@ Example::
     >>> import jax.numpy as jnp
     >>> from optlab import prox
     >>> pen = prox.mcp(lam=1.0, gamma=3.0)
-    >>> pen.prox(jnp.array([0.5, 2.0, 4.0]), 1.0)   # 0, (2 - 1)/(1 - 1/3), 4
+    >>> pen.prox(jnp.array([0.5, 2.0, 4.0], jnp.float32), 1.0)   # 0, (2 - 1)/(1 - 1/3), 4
     Array([0. , 1.5, 4. ], dtype=float32)
 """
 
@@ -58,6 +58,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from .operators import concrete
 
 __all__ = [
     "Penalty",
@@ -91,17 +93,9 @@ __all__ = [
 # helpers
 
 
-def _concrete(x):
-    """``x`` as a NumPy array, or ``None`` when it is a tracer (inside jit / vmap / grad)."""
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
 def _check(where, pname, value, ok, expect, allow_inf=False):
     """Validate a concrete parameter; tracers pass unchecked. ``ok`` maps a float array to a bool array."""
-    arr = _concrete(value)
+    arr = concrete(value)
     if arr is None:
         return
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
@@ -189,7 +183,7 @@ class Penalty:
 
     def value(self, x):
         """:math:`P(x)` summed over all elements of ``x`` (a scalar of ``x``'s floating dtype)."""
-        return self._value(_float_array(x))
+        return _value_jit(self, _float_array(x))
 
     def prox(self, v, step=1.0):
         r"""Exact :math:`\arg\min_x\; \text{step}\cdot P(x) + \tfrac12\|x - v\|^2`, same shape and dtype as ``v``.
@@ -201,13 +195,25 @@ class Penalty:
         t = jnp.asarray(step, dtype=v.dtype)
         if not self.separable and t.ndim != 0:
             raise ValueError(f"{self.name}.prox: step must be a scalar, got shape {t.shape}")
-        return self._prox(v, t).astype(v.dtype)
+        return _prox_jit(self, v, t)
 
     def _value(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _prox(self, v, t):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+# One compiled kernel per (penalty class, shapes, dtypes); parameter values are traced leaves, so new values
+# do not recompile. Inside a user's jit these calls are simply inlined.
+@jax.jit
+def _prox_jit(pen, v, t):
+    return pen._prox(v, t).astype(v.dtype)
+
+
+@jax.jit
+def _value_jit(pen, x):
+    return pen._value(x).astype(x.dtype)
 
 
 _register = jax.tree_util.register_pytree_node_class
@@ -428,7 +434,8 @@ class CappedL1(Penalty):
 @_register
 class Box(Penalty):
     r"""Indicator of the box :math:`\{x : lo \le x \le hi\}` (0 inside, :math:`+\infty` outside); ``lo``/``hi``
-    may be :math:`\pm\infty` and arrays broadcastable to ``x``. Prox (for any step): :math:`\operatorname{clip}(v, lo, hi)`.
+    may be :math:`\pm\infty` and arrays broadcastable to ``x``.
+    Prox (for any step): :math:`\operatorname{clip}(v, lo, hi)`.
     """
 
     name = "box"
@@ -582,7 +589,7 @@ _POS = (lambda p: p > 0, "finite and > 0")
 
 
 def l1(lam):
-    r"""ℓ1 penalty :math:`\lambda\|x\|_1`; ``lam >= 0``, a scalar or an array broadcastable to ``x`` (weighted ℓ1)."""
+    r"""ℓ1 penalty :math:`\lambda\|x\|_1`; ``lam >= 0``, a scalar or an array broadcastable to ``x`` (weighted)."""
     _check("l1", "lam", lam, *_NONNEG)
     return L1(lam)
 
@@ -640,7 +647,7 @@ def box(lo, hi):
     """Indicator of ``{x : lo <= x <= hi}`` (``lo``/``hi`` may be infinite, arrays broadcastable to ``x``)."""
     _check("box", "lo", lo, lambda p: p < np.inf, "< +inf (not NaN)", allow_inf=True)
     _check("box", "hi", hi, lambda p: p > -np.inf, "> -inf (not NaN)", allow_inf=True)
-    clo, chi = _concrete(lo), _concrete(hi)
+    clo, chi = concrete(lo), concrete(hi)
     if clo is not None and chi is not None and np.any(np.asarray(clo, float) > np.asarray(chi, float)):
         raise ValueError(f"box: lo must be <= hi elementwise, got lo={lo!r}, hi={hi!r}")
     return Box(lo, hi)
