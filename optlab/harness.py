@@ -105,6 +105,11 @@ def _chunk(step, stop_metric, state, info, problem, n_steps, tol):
     return state, info, steps, status
 
 
+def _float_dtype():
+    """float64 when x64 is enabled, else float32 (the widest float JAX will hold)."""
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
 def _donating_backend() -> bool:
     return jax.default_backend() not in ("cpu",)
 
@@ -273,7 +278,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     state = jax.tree.map(lambda x: x if _key_leaf(x) else jnp.copy(x), state)
 
     chunk = _chunk_donate if _donating_backend() else _chunk_plain
-    tol_arr = jnp.asarray(tol, dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    tol_arr = jnp.asarray(tol, dtype=_float_dtype())
 
     # Warm-up: compile the chunk and the metrics with zero iterations; time it as compile time.
     t0 = time.perf_counter()
@@ -403,6 +408,6 @@ def run_jit(step: Callable, state, problem, *, maxiter: int, log_every: int | No
     log_every = max(1, maxiter // 100) if log_every is None else int(log_every)
     if maxiter < 1 or log_every < 1:
         raise ValueError(f"maxiter and log_every must be >= 1, got {maxiter} and {log_every}")
-    tol = jnp.asarray(tol, dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    tol = jnp.asarray(tol, dtype=_float_dtype())
     return _run_jit_compiled(step, stop_metric, _metric_items(metrics), maxiter, log_every,
                              _strong(state), problem, tol)

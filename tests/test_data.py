@@ -624,3 +624,18 @@ def test_package_source_has_no_pickle_and_no_machine_paths():
         text = f.read_text()
         assert not re.search(r"\bpickle\b|allow_pickle\s*=\s*True|\bjoblib\b", text), f.name
         assert not re.search(r"/work/|/home/|/root/|/Users/", text), f.name
+
+
+def test_no_pickle_anywhere_in_the_library():
+    """Loaders (and the rest of optlab) never unpickle: no pickle/joblib import, no allow_pickle=True."""
+    import re
+    from pathlib import Path
+
+    import optlab
+
+    offenders = []
+    for path in Path(optlab.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"^\s*(import|from)\s+(pickle|cPickle|joblib|dill)\b", text, re.M) or "allow_pickle=True" in text:
+            offenders.append(path.name)
+    assert not offenders
