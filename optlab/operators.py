@@ -127,7 +127,14 @@ def matvec(A, x):
 
 
 def rmatvec(A, y):
-    r""":math:`A^\top y` for dense (NumPy/JAX), BCOO and SciPy sparse ``A``; ``y`` may be a vector or a matrix."""
+    r""":math:`A^\top y` for dense (NumPy/JAX), BCOO and SciPy sparse ``A``; ``y`` may be a vector or a matrix.
+
+    For a dense JAX ``A`` and a vector ``y`` this is computed as ``y @ A``: inside a compiled loop where ``A``
+    is an argument, XLA on the CPU materialises the transpose of ``A`` on every iteration for ``A.T @ y``
+    (measured: 40 µs vs 5.5 µs per product for 200×400 float64), but not for ``y @ A``.
+    """
+    if isinstance(A, jax.Array) and jnp.ndim(y) == 1:
+        return y @ A
     return A.T @ y
 
 
