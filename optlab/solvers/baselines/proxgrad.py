@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import harness, losses, operators
+from . import proxgrad_parallel
 
 __all__ = ["ista", "fista", "ProxGradState", "ProxGradProblem", "make_step", "init"]
 
@@ -145,7 +146,7 @@ def _check_inputs(f, g, x0, step):
 
 
 def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backtracks, maxiter, tol,
-           log_every, max_time, f_star, metrics, callback, progress, checkpoint, resume, jit):
+           log_every, max_time, f_star, metrics, callback, progress, checkpoint, resume, jit, parallel=None):
     f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
     x0 = _check_inputs(f, g, x0, step)
     if not 0 < shrink < 1:
@@ -158,18 +159,30 @@ def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backt
                 raise ValueError(f"{name}: no step given and f has no Lipschitz constant ({err}); pass "
                                  "step=1/L or backtracking=True") from err
             step = 1.0
-    step_fn = make_step(accelerated, bool(backtracking), int(max_backtracks))
-    problem = ProxGradProblem(f=f, g=g, shrink=jnp.asarray(shrink, x0.dtype),
-                              f_star=jnp.asarray(np.nan if f_star is None else f_star, x0.dtype))
-    state = init(x0, step)
-    all_metrics = {"objective": _objective}
-    if f_star is not None:
-        all_metrics["gap"] = _gap
+    if parallel is not None:
+        if backtracking:
+            raise ValueError(f"{name}: backtracking=True is not available with parallel=; pass step= or let "
+                             "it default to 1/L")
+        step_fn, state, problem, par_metrics = proxgrad_parallel.build(f, g, x0, step, parallel, f_star,
+                                                                       accelerated)
+        all_metrics = {"objective": par_metrics["objective"]}
+        if f_star is not None:
+            all_metrics["gap"] = par_metrics["gap"]
+    else:
+        step_fn = make_step(accelerated, bool(backtracking), int(max_backtracks))
+        problem = ProxGradProblem(f=f, g=g, shrink=jnp.asarray(shrink, x0.dtype),
+                                  f_star=jnp.asarray(np.nan if f_star is None else f_star, x0.dtype))
+        state = init(x0, step)
+        all_metrics = {"objective": _objective}
+        if f_star is not None:
+            all_metrics["gap"] = _gap
     all_metrics.update(metrics or {})
     if jit:
         return harness.run_jit(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
                                stop_metric="rel_change", metrics=all_metrics)
-    meta = {"solver": name, "step": float(np.asarray(step)) if operators.concrete(step) is not None else None, "backtracking": bool(backtracking),
+    step_value = operators.concrete(step)
+    meta = {"solver": name, "parallel": repr(parallel) if parallel is not None else None,
+            "step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
             "dtype": str(x0.dtype), "penalty": getattr(g, "name", type(g).__name__)}
     return harness.run(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
                        stop_metric="rel_change", max_time=max_time, metrics=all_metrics,
@@ -190,6 +203,9 @@ _DOC_ARGS = """
             ``maxiter`` iterations.
         f_star: optimal value; adds the metric ``gap = F(x_k) - f_star``.
         metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
+        parallel: ``ol.parallel.Sync(n)`` or ``ol.parallel.Async(n, max_delay, ...)``: shard the rows of an
+            :func:`optlab.losses.empirical_risk` over ``n`` devices (:mod:`.proxgrad_parallel`); adds the
+            ``sim_time`` (simulated clock) and ``arrived`` diagnostics.
         jit: return a :class:`optlab.harness.JitRun` from the fully compiled loop (usable under
             ``jax.vmap``, e.g. over ``lam``); the solution is ``.state.x``.
 
@@ -201,20 +217,20 @@ _DOC_ARGS = """
 
 def ista(f, g, x0, *, step=None, backtracking=False, shrink=0.5, max_backtracks=40, maxiter=1000,
          tol=1e-10, log_every=None, max_time=None, f_star=None, metrics=None, callback=None, progress=None,
-         checkpoint=None, resume=None, jit=False):
+         checkpoint=None, resume=None, jit=False, parallel=None):
     return _solve("ista", False, f, g, x0, step=step, backtracking=backtracking, shrink=shrink,
                   max_backtracks=max_backtracks, maxiter=maxiter, tol=tol, log_every=log_every,
                   max_time=max_time, f_star=f_star, metrics=metrics, callback=callback, progress=progress,
-                  checkpoint=checkpoint, resume=resume, jit=jit)
+                  checkpoint=checkpoint, resume=resume, jit=jit, parallel=parallel)
 
 
 def fista(f, g, x0, *, step=None, backtracking=False, shrink=0.5, max_backtracks=40, maxiter=1000,
           tol=1e-10, log_every=None, max_time=None, f_star=None, metrics=None, callback=None, progress=None,
-          checkpoint=None, resume=None, jit=False):
+          checkpoint=None, resume=None, jit=False, parallel=None):
     return _solve("fista", True, f, g, x0, step=step, backtracking=backtracking, shrink=shrink,
                   max_backtracks=max_backtracks, maxiter=maxiter, tol=tol, log_every=log_every,
                   max_time=max_time, f_star=f_star, metrics=metrics, callback=callback, progress=progress,
-                  checkpoint=checkpoint, resume=resume, jit=jit)
+                  checkpoint=checkpoint, resume=resume, jit=jit, parallel=parallel)
 
 
 ista.__doc__ = "Proximal gradient descent (ISTA / forward-backward splitting) for f + g.\n" + _DOC_ARGS
