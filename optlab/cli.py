@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -114,7 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _simulate_cpu_devices(count: int = 8) -> None:
+    """Let the parallel experiments use ``count`` simulated CPU devices, unless XLA_FLAGS sets a count.
+
+    Only takes effect if JAX's backends are not initialised yet (the flag is read once, at start-up); it
+    does not change accelerators and costs single-device CPU code nothing measurable.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
 def main(argv=None) -> int:
+    _simulate_cpu_devices()
     args = build_parser().parse_args(argv)
     return args.fn(args)
 

@@ -70,7 +70,7 @@ class Async:
         max_delay: no contribution older than this many server iterations is used (``>= 0``).
         min_arrivals: the server updates once at least this many workers delivered (partial barrier).
         speeds: ``"uniform"`` (all τ = 1), ``"heterogeneous"`` (τ_w drawn log-uniformly in [0.5, 2],
-            seeded), ``"straggler"`` (τ = 1 except worker 0 with τ = 4) or an explicit array of τ_w > 0.
+            seeded), ``"straggler"`` (τ = 1 except worker 0 with τ = 4 when there are several workers) or an explicit array of τ_w > 0.
         seed: seed of the speed model.
     """
 
@@ -112,7 +112,8 @@ def worker_times(parallel: Sync | Async) -> np.ndarray:
             return np.exp(rng.uniform(np.log(0.5), np.log(2.0), size=n))
         if speeds == "straggler":
             tau = np.ones(n)
-            tau[0] = 4.0
+            if n > 1:  # a lone worker is the reference, not a straggler
+                tau[0] = 4.0
             return tau
         raise ValueError(f"speeds must be 'uniform', 'heterogeneous', 'straggler' or an array, got {speeds!r}")
     tau = np.asarray(speeds, dtype=float)

@@ -10,7 +10,8 @@ The smooth part is :math:`f(x) = \frac1n\sum_i \ell(a_i^\top x, y_i) + \frac{\la
 method up to the order of the floating-point sum. ``Async``: :math:`\hat G_w` is the last gradient worker
 ``w`` delivered, computed at the point it read when it started (bounded staleness, see
 :mod:`optlab.parallel`); this is the asynchronous proximal-gradient scheme with delayed gradients.
-The simulated clock is logged as ``sim_time``.
+The simulated clock is logged as ``sim_time``, in units of one full gradient on one worker of speed 1
+(worker ``w`` needs ``τ_w = speed_w · rows_w / n`` per gradient).
 """
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def build(f, g, x0, step, parallel, f_star, accelerated: bool):
     W = parallel.n_workers
     A_pad, b_pad, mask = par.shard_rows(W, A, jnp.asarray(f.y, A.dtype))
     dtype = x0.dtype
-    tau = jnp.asarray(par.worker_times(parallel), dtype)
+    # a worker's gradient costs its shard's share of one full gradient: τ_w = speed_w · rows_w / n
+    tau = jnp.asarray(par.worker_times(parallel) * (A_pad.shape[0] // W) / A.shape[0], dtype)
     problem = ParallelProblem(A=A_pad.astype(dtype), b=b_pad.astype(dtype), mask=mask.astype(dtype),
                               n=jnp.asarray(A.shape[0], dtype), l2=jnp.asarray(f.l2, dtype), g=g, tau=tau,
                               f_star=jnp.asarray(np.nan if f_star is None else f_star, dtype))
