@@ -7,14 +7,17 @@ Public names (see README.md):
 * smooth losses and objectives: :mod:`optlab.losses`; linear operators: :mod:`optlab.operators`;
 * data sets: :mod:`optlab.data` (``ol.data.load("a9a")``);
 * the harness: :mod:`optlab.harness` (``run``, ``run_jit``), :class:`Trace`, :class:`Result`;
-* solvers: ``ista``, ``fista`` (more as the solver issues land);
+* solvers: ``ista``, ``fista``, ``gist``, ``svm_admm``, ``pig``, ``pig_blocks`` (more as the solver issues land);
 * plots: :mod:`optlab.plot`.
 """
-from . import data, harness, losses, operators, plot, prox, references
+from . import data, harness, losses, operators, parallel, plot, prox, references
+from .solvers.baselines.gist import gist
 from .solvers.baselines.proxgrad import fista, ista
+from .solvers.svm_admm import svm_admm
+from .solvers.pig import pig, pig_blocks
 from .trace import Result, Trace
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "harness", "losses", "operators", "plot", "prox", "references", "Result", "Trace", "ista", "fista",
-           "__version__"]
+__all__ = ["data", "harness", "losses", "operators", "parallel", "plot", "prox", "references", "Result", "Trace",
+           "ista", "fista", "gist", "svm_admm", "pig", "pig_blocks", "__version__"]

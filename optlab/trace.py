@@ -81,6 +81,17 @@ class Trace:
         for name, column in self.metrics.items():
             self.metrics[name] = np.append(column, float(values.get(name, np.nan)))
 
+    def thinned(self, max_points: int = 500) -> "Trace":
+        """A copy with at most ``max_points`` log points, spaced logarithmically in the row index (first and
+        last kept), for compact CSV files of long every-iteration runs."""
+        m = len(self)
+        if m <= max_points:
+            return Trace(self.iters.copy(), self.times.copy(), {k: v.copy() for k, v in self.metrics.items()},
+                         dict(self.meta))
+        keep = np.unique(np.concatenate([[0, m - 1], np.round(np.geomspace(1, m - 1, max_points - 1)).astype(int)]))
+        return Trace(self.iters[keep], self.times[keep], {k: v[keep] for k, v in self.metrics.items()},
+                     dict(self.meta))
+
     # ----------------------------------------------------------------------------------- output
     def to_dict(self) -> dict[str, Any]:
         return {

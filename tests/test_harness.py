@@ -217,3 +217,12 @@ def test_bad_arguments():
         harness.run(gd_step, state, prob, maxiter=10, max_time=-1)
     with pytest.raises(TypeError, match="metrics"):
         harness.run(gd_step, state, prob, maxiter=10, metrics=[objective])
+
+
+def test_trace_thinned_keeps_ends_and_is_log_spaced():
+    tr = Trace(np.arange(10_000), np.linspace(0, 1, 10_000), {"f": np.arange(10_000.0)})
+    th = tr.thinned(100)
+    assert len(th) <= 100 and th.iters[0] == 0 and th.iters[-1] == 9999
+    assert np.all(np.diff(th.iters) > 0) and np.sum(th.iters < 100) > 20  # dense at the start
+    np.testing.assert_array_equal(th["f"], th.iters.astype(float))
+    assert len(tr.thinned(20_000)) == 10_000

@@ -9,6 +9,7 @@ the GPU check script (``experiments/gpu_check.py``). A new solver joins by addin
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import numpy as np
@@ -61,11 +62,85 @@ def _lasso_case(solver_name: str, **solver_kw):
     return make
 
 
+def _lasso_blocks_case(**solver_kw):
+    """The Lasso case of :func:`_lasso_case`, its 30 coefficients split into 3 column blocks."""
+    def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+        import optlab as ol
+
+        from optlab.references import lasso_optimum
+
+        n, d = {"small": (60, 30), "medium": (2000, 500), "large": (20000, 2000)}[size]
+        rng = np.random.default_rng(seed)
+        A = rng.normal(size=(n, d))
+        w = np.zeros(d)
+        w[:5] = rng.normal(size=5) * 3
+        b = A @ w + 0.1 * rng.normal(size=n)
+        lam = 0.1 * np.max(np.abs(A.T @ b)) / n
+        f_ref, _ = lasso_optimum(A, b, lam)
+        f = ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype))
+        parts = np.array_split(np.zeros(d, dtype), 3)
+
+        def solve(**kw):
+            return ol.pig_blocks(f, [ol.prox.l1(lam)] * 3, parts, **{**solver_kw, **kw})
+
+        return Case(solve=solve, reference=f_ref)
+
+    return make
+
+
+def _svm_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+    """ℓ1-penalised hinge SVM on a seeded synthetic set; reference: the exact LP optimum (HiGHS)."""
+    import optlab as ol
+    from optlab.references import svm_l1_hinge_lp
+
+    n, d = {"small": (120, 20), "medium": (5000, 200), "large": (50000, 500)}[size]
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    y = np.where(A[:, :3] @ np.array([1.0, -2.0, 1.5]) + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    lam = 0.02
+    f_ref, _, _ = svm_l1_hinge_lp(A, y, lam)
+    A = A.astype(dtype)
+
+    def solve(**kw):
+        return ol.svm_admm(A, y, ol.prox.l1(lam), **kw)
+
+    return Case(solve=solve, reference=f_ref, maxiter=3000)
+
+
+def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+    """ℓ1 + squared hinge (no intercept); reference: liblinear run to 1e-10."""
+    import optlab as ol
+    from optlab.references import l1_squared_hinge_liblinear
+
+    n, d = {"small": (120, 20), "medium": (5000, 200), "large": (50000, 500)}[size]
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    y = np.where(A[:, :3] @ np.array([1.0, -2.0, 1.5]) + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    lam = 0.02
+    f_ref, _ = l1_squared_hinge_liblinear(A, y, lam)
+    f = ol.losses.squared_hinge_objective(A.astype(dtype), y.astype(dtype))
+
+    def solve(**kw):
+        return ol.gist(f, ol.prox.l1(lam), np.zeros(d, dtype), **kw)
+
+    return Case(solve=solve, reference=f_ref, maxiter=2000)
+
+
+@functools.lru_cache(maxsize=None)
+
 SOLVERS: dict[str, SolverCase] = {
+    "gist": SolverCase("gist", "GIST: prox-gradient with BB step and non-monotone line search (baseline)",
+                       "Gong et al., ICML 2013", _gist_case),
+    "svm_admm": SolverCase("svm_admm", "nonconvex-penalised linear SVM by ADMM (slack-pair splitting)",
+                           "Guan et al., ICDM Workshops 2018", _svm_case),
     "ista": SolverCase("ista", "proximal gradient for f + g (baseline)", "forward-backward splitting",
                        _lasso_case("ista")),
     "fista": SolverCase("fista", "accelerated proximal gradient, optional backtracking (baseline)",
                         "Beck & Teboulle 2009", _lasso_case("fista")),
     "fista_bt": SolverCase("fista_bt", "FISTA with backtracking line search (baseline)", "Beck & Teboulle 2009",
                            _lasso_case("fista", backtracking=True)),
+    "pig": SolverCase("pig", "proximal inertial gradient (iPiano), constant/diminishing inertia", "Sun, Qiao & Li 2019 "
+                      "(arXiv:1801.07389)", _lasso_case("pig", beta=0.5)),
+    "pig_blocks": SolverCase("pig_blocks", "multi-block proximal inertial gradient, cyclic or random blocks",
+                             "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case(order="random", seed=0)),
 }

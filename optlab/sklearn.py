@@ -1,0 +1,106 @@
+"""scikit-learn interface: :class:`NonconvexSVC`, a linear SVM with a (nonconvex) penalty fitted by
+:func:`optlab.svm_admm` (SPEC §1).
+
+    >>> from optlab.sklearn import NonconvexSVC
+    >>> clf = NonconvexSVC(penalty="mcp", lam=0.01).fit(X, y)          # doctest: +SKIP
+    >>> clf.predict(X_test), clf.coef_, clf.intercept_, clf.classes_  # doctest: +SKIP
+
+Binary only: ``y`` must take exactly two values (any labels; ``classes_`` holds them in sorted order, the second
+is the positive class). Dense arrays and SciPy sparse matrices are accepted (sparse input stays sparse).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["NonconvexSVC"]
+
+_PENALTY_PARAMS = {
+    "l1": (),
+    "scad": ("a",),
+    "mcp": ("gamma",),
+    "lsp": ("theta",),
+    "capped_l1": ("theta",),
+}
+
+
+class NonconvexSVC(ClassifierMixin, BaseEstimator):
+    """Linear SVM, hinge loss + nonconvex penalty, by ADMM (:func:`optlab.svm_admm`).
+
+    Minimises ``(1/n) Σ max(0, 1 − y_i(x_iᵀw + b)) + Σ_j P(w_j)`` with ``P`` chosen by ``penalty``.
+
+    Parameters
+    ----------
+    penalty : {"mcp", "scad", "lsp", "capped_l1", "l1"}
+    lam : penalty level λ > 0.
+    gamma : MCP concavity (γ > 0). a : SCAD parameter (a > 2). theta : LSP / capped-ℓ1 parameter (θ > 0).
+    fit_intercept : fit the unpenalised intercept ``b``.
+    max_iter, tol : ADMM iteration budget and tolerance on the relative primal/dual residuals.
+    rho1, rho2 : ADMM penalties (None: the problem-scaled defaults of :func:`optlab.svm_admm`).
+
+    Attributes
+    ----------
+    coef_ : (1, n_features) array. intercept_ : (1,) array. classes_ : the two labels.
+    n_iter_ : ADMM iterations run. n_features_in_ : number of features seen in ``fit``.
+    result_ : the :class:`optlab.Result` of the fit (trace, status ...).
+    """
+
+    def __init__(self, penalty="mcp", lam=0.01, *, gamma=3.0, a=3.7, theta=0.5, fit_intercept=True,
+                 max_iter=1000, tol=1e-4, rho1=None, rho2=None):
+        self.penalty = penalty
+        self.lam = lam
+        self.gamma = gamma
+        self.a = a
+        self.theta = theta
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.rho1 = rho1
+        self.rho2 = rho2
+
+    def _penalty(self):
+        from . import prox
+
+        if self.penalty not in _PENALTY_PARAMS:
+            raise ValueError(f"penalty must be one of {sorted(_PENALTY_PARAMS)}, got {self.penalty!r}")
+        params = {k: getattr(self, k) for k in _PENALTY_PARAMS[self.penalty]}
+        return prox.get(self.penalty, lam=self.lam, **params)
+
+    def fit(self, X, y):
+        from .solvers.svm_admm import svm_admm
+
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+                             y_numeric=False)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if self.classes_.size != 2 or type_of_target(y) != "binary":
+            raise ValueError(f"Only binary classification is supported: y must take exactly two values, got "
+                             f"{self.classes_.size} classes")
+        pen = self._penalty()
+        res = svm_admm(sp.csr_matrix(X) if sp.issparse(X) else X, y, pen, rho1=self.rho1, rho2=self.rho2,
+                       maxiter=int(self.max_iter), tol=float(self.tol), fit_intercept=bool(self.fit_intercept),
+                       progress=False, log_every=max(1, int(self.max_iter)))
+        self.result_ = res
+        self.coef_ = np.asarray(res.params["w"], dtype=X.dtype).reshape(1, -1)
+        self.intercept_ = np.asarray(res.params["b"], dtype=X.dtype).reshape(1)
+        self.n_iter_ = int(res.n_iter)
+        return self
+
+    def decision_function(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False)
+        scores = X @ self.coef_.ravel().astype(X.dtype) + self.intercept_[0]
+        return np.asarray(scores).ravel()
+
+    def predict(self, X):
+        scores = self.decision_function(X)
+        return self.classes_[(scores > 0).astype(int)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_class = False
+        return tags

@@ -1,0 +1,114 @@
+r"""GIST: general iterative shrinkage and thresholding (Gong, Zhang, Lu, Huang, Ye; ICML 2013).
+
+Problem: :math:`\min_x F(x) = f(x) + P(x)`, :math:`f` smooth (here: the squared-hinge empirical risk of
+SPEC §1's baseline), :math:`P` a possibly nonconvex :mod:`optlab.prox` penalty with an exact prox.
+
+Iteration (written from the paper's description): with a Barzilai–Borwein initial curvature
+:math:`L = \langle\Delta x, \Delta g\rangle / \|\Delta x\|^2` clipped to :math:`[L_{\min}, L_{\max}]`
+(:math:`\Delta x = x_k - x_{k-1}`, :math:`\Delta g = \nabla f(x_k) - \nabla f(x_{k-1})`), repeat
+
+.. math:: x^+ = \operatorname{prox}_{P/L}\bigl(x_k - \nabla f(x_k)/L\bigr),\qquad L \leftarrow \eta L
+
+until the non-monotone acceptance test
+:math:`F(x^+) \le \max_{\max(0, k-M+1) \le i \le k} F(x_i) - \tfrac{\sigma}{2} L\|x^+ - x_k\|^2` holds
+(M = 5 as in SPEC §1; :math:`\eta = 2`, :math:`\sigma = 10^{-5}`). The search is capped at ``max_backtracks``.
+Stops on the relative change :math:`\|x_{k+1} - x_k\|/\|x_{k+1}\| \le` ``tol``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ... import harness, losses
+
+__all__ = ["gist", "GISTState", "GISTProblem", "make_step"]
+
+
+class GISTState(NamedTuple):
+    x: jax.Array
+    x_prev: jax.Array
+    g_prev: jax.Array
+    hist: jax.Array       # (M,) last M objective values (padded with F(x0))
+    k: jax.Array
+
+
+class GISTProblem(NamedTuple):
+    f: Any
+    g: Any
+    sigma: jax.Array
+    eta: jax.Array
+    L_min: jax.Array
+    L_max: jax.Array
+
+
+@functools.lru_cache(maxsize=None)
+def make_step(M: int = 5, max_backtracks: int = 50):
+    def step(st: GISTState, pb: GISTProblem):
+        f, P = pb.f, pb.g
+        x = st.x
+        fx, gx = f.value_and_grad(x)
+        dx, dg = x - st.x_prev, gx - st.g_prev
+        bb = jnp.vdot(dx, dg) / jnp.maximum(jnp.vdot(dx, dx), jnp.finfo(x.dtype).tiny)
+        L0 = jnp.clip(jnp.where(st.k == 0, 1.0, bb), pb.L_min, pb.L_max)
+        ref = jnp.max(st.hist)
+
+        def trial(L):
+            xp = P.prox(x - gx / L, 1 / L)
+            Fp = f(xp) + P.value(xp)
+            d = xp - x
+            return xp, Fp, Fp <= ref - 0.5 * pb.sigma * L * jnp.vdot(d, d)
+
+        def cond(c):
+            j, _, _, _, ok = c
+            return (~ok) & (j < max_backtracks)
+
+        def body(c):
+            j, L, _, _, _ = c
+            L = L * pb.eta
+            xp, Fp, ok = trial(L)
+            return j + 1, L, xp, Fp, ok
+
+        xp0, Fp0, ok0 = trial(L0)
+        _, L, xp, Fp, _ = jax.lax.while_loop(cond, body, (jnp.int32(0), L0, xp0, Fp0, ok0))
+        hist = jnp.roll(st.hist, -1).at[-1].set(Fp)
+        rel = jnp.linalg.norm(xp - x) / jnp.maximum(jnp.linalg.norm(xp), jnp.finfo(x.dtype).tiny)
+        return GISTState(x=xp, x_prev=x, g_prev=gx, hist=hist, k=st.k + 1), {"rel_change": rel, "L": L}
+
+    step.__name__ = f"gist_M{M}_step"
+    return step
+
+
+def _objective(state, problem):
+    return problem.f(state.x) + problem.g.value(state.x)
+
+
+def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_backtracks=50, maxiter=1000,
+         tol=1e-6, log_every=None, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None,
+         resume=None, jit=False):
+    """GIST for ``f + g`` (``f``: an :class:`optlab.losses.Smooth`, e.g. ``squared_hinge_objective(A, y)``;
+    ``g``: an :mod:`optlab.prox` penalty, nonconvex allowed). Returns an :class:`optlab.Result` with
+    ``params = x``; trace metrics ``objective``, ``rel_change``, ``L``."""
+    if not (hasattr(g, "prox") and hasattr(g, "value")):
+        raise TypeError(f"g must be an optlab.prox penalty, got {type(g).__name__}")
+    if int(M) < 1:
+        raise ValueError(f"M must be >= 1, got {M}")
+    f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
+    x0 = jnp.asarray(x0)
+    dt = x0.dtype
+    F0 = f(x0) + g.value(x0)
+    state = GISTState(x=x0, x_prev=x0, g_prev=jnp.zeros_like(x0),
+                      hist=jnp.full((int(M),), F0, dt), k=jnp.zeros((), jnp.int32))
+    problem = GISTProblem(f=f, g=g, sigma=jnp.asarray(sigma, dt), eta=jnp.asarray(eta, dt),
+                          L_min=jnp.asarray(L_min, dt), L_max=jnp.asarray(L_max, dt))
+    step = make_step(int(M), int(max_backtracks))
+    all_metrics = {"objective": _objective, **(metrics or {})}
+    if jit:
+        return harness.run_jit(step, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
+                               stop_metric="rel_change", metrics=all_metrics)
+    return harness.run(step, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
+                       stop_metric="rel_change", max_time=max_time, metrics=all_metrics, params=lambda s: s.x,
+                       callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
+                       meta={"solver": "gist", "M": int(M), "penalty": repr(g), "dtype": str(dt)})

@@ -1,0 +1,49 @@
+"""optlab.sklearn.NonconvexSVC: scikit-learn's own estimator checks, labels, sparse input, penalties."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from optlab.sklearn import NonconvexSVC
+
+
+def test_check_estimator_passes():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(NonconvexSVC(), on_fail=None)
+    failed = [(r["check_name"], repr(r["exception"])) for r in results if r["status"] == "failed"]
+    assert not failed, failed
+
+
+def _data(seed=0, n=200, d=12):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.where(X[:, 0] - X[:, 1] + 0.3 * rng.normal(size=n) > 0, "yes", "no")
+    return X, y
+
+
+@pytest.mark.parametrize("penalty", ["mcp", "scad", "lsp", "capped_l1", "l1"])
+def test_fit_predict_string_labels(penalty):
+    X, y = _data()
+    clf = NonconvexSVC(penalty=penalty, lam=0.02).fit(X, y)
+    assert list(clf.classes_) == ["no", "yes"]
+    assert clf.coef_.shape == (1, 12) and clf.intercept_.shape == (1,)
+    assert np.mean(clf.predict(X) == y) > 0.9
+    assert np.sum(clf.coef_ != 0) < 12            # sparse model
+    assert clf.get_params()["penalty"] == penalty
+
+
+def test_sparse_input_matches_dense():
+    X, y = _data(seed=1)
+    X[np.abs(X) < 0.8] = 0.0
+    a = NonconvexSVC(lam=0.02).fit(X, y)
+    b = NonconvexSVC(lam=0.02).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(a.decision_function(X), b.decision_function(sp.csr_matrix(X)), rtol=1e-6, atol=1e-8)
+
+
+def test_errors():
+    X, y = _data()
+    with pytest.raises(ValueError, match="binary"):
+        NonconvexSVC().fit(X, np.arange(200) % 3)
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        NonconvexSVC(penalty="ridge").fit(X, y)

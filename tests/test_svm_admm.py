@@ -1,0 +1,264 @@
+"""svm_admm (SPEC §1): ℓ1 against the exact LP optimum (HiGHS), nonconvex penalties (residuals, exact z-step
+against a brute-force prox), sparse = dense, Woodbury = Cholesky, labels, dtypes, warm starts, vmap, bad input."""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import optlab as ol
+from optlab.references import svm_l1_hinge_lp
+from test_prox import brute_prox  # the foundation's brute-force global prox (tests/test_prox.py)
+
+NONCONVEX = {
+    "scad": {"lam": 0.05, "a": 3.7},
+    "mcp": {"lam": 0.05, "gamma": 3.0},
+    "lsp": {"lam": 0.05, "theta": 0.5},
+    "capped_l1": {"lam": 0.05, "theta": 0.5},
+}
+
+
+def noisy(n=400, d=20, seed=2, flip=0.1):
+    """Not separable (10% flipped labels): with a bounded penalty a separable set has no minimiser."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.where(X[:, :4] @ np.array([1.0, -1.0, 0.5, 2.0]) + rng.normal(size=n) > 0, 1.0, -1.0)
+    y[rng.random(n) < flip] *= -1
+    return X, y
+
+
+def synthetic(n=400, d=20, seed=0, standardise=False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d)
+    if standardise:
+        X = (X - X.mean(0)) / X.std(0)
+    y = np.where(X[:, :4] @ np.array([1.0, -1.0, 0.5, 2.0]) + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    return X, y
+
+
+def rel_gap(res, f_star):
+    return (res.trace.last("objective") - f_star) / abs(f_star)
+
+
+# --------------------------------------------------------------------------------------------- ℓ1 vs the LP
+@pytest.mark.parametrize("sparse", [False, True])
+def test_l1_matches_highs_lp_synthetic(sparse):
+    X, y = synthetic(seed=1, standardise=True)
+    X[np.abs(X) < 0.5] = 0.0
+    lam = 0.01
+    f_star, _, _ = svm_l1_hinge_lp(X, y, lam)
+    Xin = sp.csr_matrix(X) if sparse else X
+    res = ol.svm_admm(Xin, y, ol.prox.l1(lam), maxiter=5000, tol=1e-7, progress=False)
+    assert abs(rel_gap(res, f_star)) <= 1e-4, (res.trace.last("objective"), f_star, res.status)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_l1_matches_highs_lp_mushrooms():
+    if not os.environ.get("OPTLAB_DATA"):
+        pytest.skip("OPTLAB_DATA unset")
+    ds = ol.data.load("mushrooms")
+    lam = 1e-3
+    f_star, _, _ = svm_l1_hinge_lp(ds.X, ds.y, lam)
+    res = ol.svm_admm(ds.X, ds.y, ol.prox.l1(lam), maxiter=3000, tol=0.0, log_every=100, progress=False)
+    assert abs(rel_gap(res, f_star)) <= 1e-4, (res.trace.last("objective"), f_star, res.n_iter)
+    assert res.trace.meta["sparse"] and res.trace.meta["linsolve"] == "cholesky"
+
+
+# ------------------------------------------------------------------------------------ nonconvex penalties
+@pytest.mark.parametrize("name", sorted(NONCONVEX))
+def test_nonconvex_residuals_and_exact_z_step(name):
+    X, y = noisy()
+    p = NONCONVEX[name]
+    pen = ol.prox.get(name, **p)
+    tol = 1e-5
+    res = ol.svm_admm(X, y, pen, maxiter=20000, tol=tol, progress=False)
+    assert res.status == "converged", res.status
+    assert res.trace.last("primal_res") <= tol and res.trace.last("dual_res") <= tol
+    st = res.state
+    # z = prox_{P/rho1}(w_hat + u1_old) and u1 = (u1_old + w_hat - z)/f (alpha = 1: w_hat = w; f = tau_new/tau_old
+    # rescales the scaled dual when the penalty grows), so the prox input is f·u1 + z; compare every coordinate
+    # with the brute-force global minimiser
+    rho1 = float(res.trace.last("rho1"))                       # the rho1 of the last step (tau_old · base)
+    f = float(st.tau) * res.trace.meta["rho1"] / rho1
+    v = np.asarray(f * st.u1 + st.z)
+    for j in range(v.size):
+        x_b, _, unique = brute_prox(name, p, float(v[j]), 1.0 / rho1)
+        if unique:
+            assert abs(float(st.z[j]) - x_b) <= 1e-6 * (1 + abs(x_b)), (j, float(st.z[j]), x_b)
+    # the model is sparser than the data and classifies the training set well
+    assert res.trace.last("nzf") < 100
+    assert np.mean(np.asarray(res.predict(X)) == y) > 0.7
+
+
+def test_forced_rho_with_nonconvex_subproblem_uses_exact_prox():
+    """MCP with gamma <= 1/rho1 (the z-subproblem is nonconvex): the exact prox still applies, no error."""
+    X, y = synthetic(seed=3)
+    res = ol.svm_admm(X, y, ol.prox.mcp(lam=0.05, gamma=1.5), rho1=0.1, rho2=1 / 400, maxiter=500,
+                      progress=False)
+    assert res.status in ("maxiter", "converged")
+    assert np.all(np.isfinite(np.asarray(res.params["w"])))
+    res = ol.svm_admm(X, y, ol.prox.scad(lam=0.05, a=2.5), rho1=0.2, rho2=1 / 400, maxiter=500, progress=False)
+    assert np.all(np.isfinite(np.asarray(res.params["w"])))
+
+
+# ------------------------------------------------------------------------- same iterates across data layouts
+def _run(X, y, **kw):
+    return ol.svm_admm(X, y, ol.prox.scad(0.02, 3.7), maxiter=200, tol=0.0, progress=False, **kw).state
+
+
+def test_sparse_and_dense_give_the_same_iterates():
+    X, y = synthetic(seed=4)
+    X[np.abs(X) < 1.0] = 0.0
+    a, b = _run(X, y), _run(sp.csr_matrix(X), y)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_woodbury_matches_cholesky_when_n_lt_d(sparse):
+    X, y = synthetic(40, 90, seed=5)
+    if sparse:
+        X[np.abs(X) < 1.0] = 0.0
+        X = sp.csr_matrix(X)
+    a = ol.svm_admm(X, y, ol.prox.l1(0.02), maxiter=300, tol=0.0, progress=False, linsolve="cholesky")
+    b = ol.svm_admm(X, y, ol.prox.l1(0.02), maxiter=300, tol=0.0, progress=False)
+    assert b.trace.meta["linsolve"] == "woodbury"
+    for u, v in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-7, atol=1e-9)
+
+
+def test_cg_reaches_the_lp_optimum():
+    X, y = synthetic(seed=6, standardise=True)
+    f_star, _, _ = svm_l1_hinge_lp(X, y, 0.01)
+    res = ol.svm_admm(X, y, ol.prox.l1(0.01), linsolve="cg", cg_iters=20, maxiter=5000, tol=1e-7, progress=False)
+    assert abs(rel_gap(res, f_star)) <= 1e-4
+
+
+def test_no_intercept_matches_lp_without_intercept():
+    X, y = synthetic(seed=7, standardise=True)
+    f_star, _, _ = svm_l1_hinge_lp(X, y, 0.01, fit_intercept=False)
+    res = ol.svm_admm(X, y, ol.prox.l1(0.01), fit_intercept=False, maxiter=5000, tol=1e-7, progress=False)
+    assert float(res.params["b"]) == 0.0
+    assert abs(rel_gap(res, f_star)) <= 1e-4
+
+
+# ------------------------------------------------------------------------------------ labels, dtypes, API
+def test_arbitrary_binary_labels_and_predict():
+    X, y = synthetic(seed=8)
+    labels = np.where(y > 0, "spam", "ham")
+    res = ol.svm_admm(X, labels, ol.prox.l1(0.01), maxiter=1000, progress=False)
+    assert res.trace.meta["classes"] == ["ham", "spam"]
+    ref = ol.svm_admm(X, y, ol.prox.l1(0.01), maxiter=1000, progress=False)
+    np.testing.assert_allclose(np.asarray(res.params["w"]), np.asarray(ref.params["w"]))
+    assert set(np.unique(np.asarray(res.predict(X)))) <= {-1.0, 1.0}
+
+
+def test_float32_preserved():
+    X, y = synthetic(seed=9)
+    res = ol.svm_admm(X.astype(np.float32), y, ol.prox.mcp(0.02, 3.0), maxiter=300, progress=False)
+    assert res.params["w"].dtype == np.float32 and res.state.u2.dtype == np.float32
+    res = ol.svm_admm(sp.csr_matrix(X.astype(np.float32)), y, ol.prox.l1(0.02), maxiter=300, progress=False)
+    assert res.params["w"].dtype == np.float32
+
+
+def test_warm_start_starts_closer():
+    X, y = synthetic(seed=10, standardise=True)
+    f_star, _, _ = svm_l1_hinge_lp(X, y, 0.011)
+    prev = ol.svm_admm(X, y, ol.prox.l1(0.01), maxiter=3000, progress=False)
+    cold = ol.svm_admm(X, y, ol.prox.l1(0.011), maxiter=200, tol=0.0, progress=False)
+    warm = ol.svm_admm(X, y, ol.prox.l1(0.011), maxiter=200, tol=0.0, progress=False, warm_start=prev)
+    assert 0 <= rel_gap(warm, f_star) < 0.6 * rel_gap(cold, f_star), (rel_gap(warm, f_star), rel_gap(cold, f_star))
+    from_params = ol.svm_admm(X, y, ol.prox.l1(0.011), maxiter=200, tol=0.0, progress=False,
+                              warm_start=prev.params)
+    assert rel_gap(from_params, f_star) < rel_gap(cold, f_star)
+
+
+def test_vmap_over_lambda_path_matches_single_runs():
+    X, y = synthetic(seed=11)
+    lams = jnp.array([0.005, 0.02, 0.05])
+    path = jax.vmap(lambda lam: ol.svm_admm(X, y, ol.prox.mcp(lam, 3.0), maxiter=300, tol=0.0, jit=True))(lams)
+    assert path.state.z.shape == (3, 20)
+    for i, lam in enumerate([0.005, 0.02, 0.05]):
+        one = ol.svm_admm(X, y, ol.prox.mcp(lam, 3.0), maxiter=300, tol=0.0, progress=False)
+        np.testing.assert_allclose(np.asarray(path.state.z[i]), np.asarray(one.state.z), rtol=1e-8, atol=1e-10)
+
+
+# -------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("case, err, match", [
+    ("three_labels", ValueError, "exactly two distinct values"),
+    ("one_label", ValueError, "exactly two distinct values"),
+    ("nan_X", ValueError, "non-finite"),
+    ("inf_sparse_X", ValueError, "non-finite"),
+    ("one_row", ValueError, "at least 2 samples"),
+    ("no_rows", ValueError, "at least 2 samples"),
+    ("shape_mismatch", ValueError, "rows but y has"),
+    ("X_1d", ValueError, "2-d"),
+    ("bad_rho", ValueError, "rho1 must be"),
+    ("bad_penalty", TypeError, "penalty must be"),
+    ("nan_y", ValueError, "NaN"),
+    ("complex_X", TypeError, "real numeric"),
+    ("bad_alpha", ValueError, "alpha"),
+    ("bad_linsolve", ValueError, "linsolve"),
+])
+def test_bad_input_errors(case, err, match):
+    X, y = synthetic(20, 5, seed=12)
+    pen = ol.prox.l1(0.01)
+    kw = {}
+    if case == "three_labels":
+        y = np.arange(20) % 3
+    elif case == "one_label":
+        y = np.ones(20)
+    elif case == "nan_X":
+        X[3, 2] = np.nan
+    elif case == "inf_sparse_X":
+        X = sp.csr_matrix(X)
+        X.data[0] = np.inf
+    elif case == "one_row":
+        X, y = X[:1], y[:1]
+    elif case == "no_rows":
+        X, y = X[:0], y[:0]
+    elif case == "shape_mismatch":
+        y = y[:-1]
+    elif case == "X_1d":
+        X = X[:, 0]
+    elif case == "bad_rho":
+        kw["rho1"] = -1.0
+    elif case == "bad_penalty":
+        pen = 0.1
+    elif case == "nan_y":
+        y = y.copy()
+        y[0] = np.nan
+    elif case == "complex_X":
+        X = X.astype(complex)
+    elif case == "bad_alpha":
+        kw["alpha"] = 2.5
+    elif case == "bad_linsolve":
+        kw["linsolve"] = "lu"
+    with pytest.raises(err, match=match):
+        ol.svm_admm(X, y, pen, maxiter=5, progress=False, **kw)
+
+
+def test_all_zero_rows_are_allowed():
+    X, y = synthetic(seed=13)
+    X[:5] = 0.0
+    res = ol.svm_admm(sp.csr_matrix(X), y, ol.prox.l1(0.01), maxiter=200, progress=False)
+    assert np.isfinite(res.trace.last("objective"))
+
+
+# ----------------------------------------------------------------------------------------------- benchmark
+@pytest.mark.data
+def test_bench_svm_runs_on_heart_scale(tmp_path):
+    if not os.environ.get("OPTLAB_DATA"):
+        pytest.skip("OPTLAB_DATA unset")
+    import csv
+
+    from experiments import bench_svm
+
+    assert bench_svm.main(["--datasets", "heart_scale", "--repeats", "1", "--maxiter", "2000",
+                           "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "bench_svm.csv") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert np.isfinite(float(row["admm_to_1e-4_s"])) and float(row["highs_s"]) > 0
