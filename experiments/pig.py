@@ -226,7 +226,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     rows = []
     for panel, runs in panels.items():
         for label, tr in runs.items():
-            rows += tr.thinned(400).long(solver=label, dataset=panel)  # log-spaced rows keep the CSV small
+            rows += tr.thinned(150).long(solver=label, dataset=panel)  # log-spaced rows keep the CSV small
     files = [out / f"pig_{x}" for x in ("traces.csv", "summary.csv", "rates.png", "linear.png", "beta.png",
                                         "blocks.png")]
     write_long_csv(rows, files[0])
