@@ -126,8 +126,6 @@ def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     return Case(solve=solve, reference=f_ref, maxiter=2000)
 
 
-@functools.lru_cache(maxsize=None)
-
 SOLVERS: dict[str, SolverCase] = {
     "gist": SolverCase("gist", "GIST: prox-gradient with BB step and non-monotone line search (baseline)",
                        "Gong et al., ICML 2013", _gist_case),
