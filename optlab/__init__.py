@@ -15,9 +15,11 @@ from .solvers.baselines.gist import gist
 from .solvers.baselines.proxgrad import fista, ista
 from .solvers.svm_admm import svm_admm
 from .solvers.pig import pig, pig_blocks
+from .solvers.ipdlam import dlam, ipdlam
 from .trace import Result, Trace
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "harness", "losses", "operators", "parallel", "plot", "prox", "references", "Result", "Trace",
-           "ista", "fista", "gist", "svm_admm", "pig", "pig_blocks", "__version__"]
+__all__ = ["data", "harness", "losses", "operators", "parallel", "plot", "prox", "references", "Result",
+           "Trace", "ista", "fista", "gist", "svm_admm", "pig", "pig_blocks", "ipdlam", "dlam",
+           "__version__"]

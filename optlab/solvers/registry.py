@@ -126,6 +126,39 @@ def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     return Case(solve=solve, reference=f_ref, maxiter=2000)
 
 
+def _ipdlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+    """iPDLAM on a network without hidden layer (layers [d, C]: one block (W, b), no a_l, ρ plays no role), i.e.
+    ℓ2-regularised multinomial logistic regression, which is strongly convex in W; reference: SciPy L-BFGS in
+    float64 on the same objective. The hidden-layer blocks are checked in tests/test_ipdlam.py (sufficient
+    decrease of every block update) and on MNIST."""
+    import optlab as ol
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
+
+    n, d, C = {"small": (150, 6, 3), "medium": (5000, 50, 10), "large": (50000, 200, 10)}[size]
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.argmax(X @ rng.normal(size=(d, C)) + 0.5 * rng.normal(size=(n, C)), axis=1)
+    y[:C] = np.arange(C)
+    lam = 0.05
+
+    def fun(theta):
+        W, b = theta[: d * C].reshape(d, C), theta[d * C:]
+        Z = X @ W + b
+        P = np.exp(Z - logsumexp(Z, axis=1, keepdims=True))
+        G = (P - np.eye(C)[y]) / n
+        value = np.mean(logsumexp(Z, axis=1) - Z[np.arange(n), y]) + lam / 2 * np.sum(W**2)
+        return value, np.concatenate([(X.T @ G + lam * W).ravel(), G.sum(0)])
+
+    ref = minimize(fun, np.zeros(d * C + C), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 10000, "gtol": 1e-13, "ftol": 1e-16}).fun
+    X = X.astype(dtype)
+
+    def solve(**kw):
+        return ol.ipdlam(X, y, layers=[d, C], beta=0.5, regularizers=ol.prox.l2sq(lam), **kw)
+
+    return Case(solve=solve, reference=float(ref), maxiter=1500)
+
 SOLVERS: dict[str, SolverCase] = {
     "gist": SolverCase("gist", "GIST: prox-gradient with BB step and non-monotone line search (baseline)",
                        "Gong et al., ICML 2013", _gist_case),
@@ -139,6 +172,8 @@ SOLVERS: dict[str, SolverCase] = {
                            _lasso_case("fista", backtracking=True)),
     "pig": SolverCase("pig", "proximal inertial gradient (iPiano), constant/diminishing inertia", "Sun, Qiao & Li 2019 "
                       "(arXiv:1801.07389)", _lasso_case("pig", beta=0.5)),
+    "ipdlam": SolverCase("ipdlam", "inertial proximal alternating minimisation for MLP training (penalty form)",
+                         "Qiao, Sun, Pan & Li, ICASSP 2021", _ipdlam_case),
     "pig_blocks": SolverCase("pig_blocks", "multi-block proximal inertial gradient, cyclic or random blocks",
                              "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case(order="random", seed=0)),
 }

@@ -1,0 +1,179 @@
+"""iPDLAM on MNIST: iPDLAM vs DLAM vs BCD vs optax SGD / Adam / RMSProp; β and warm-up ablations (SPEC §3, issue 6).
+
+Data: ``optlab.data.load("mnist")`` = the 10,000-image t10k IDX set split 8,000 train / 2,000 test (seeded by
+``seed``), pixels scaled to [0, 1], float32. Network: 784-h-10 MLP, ReLU hidden layer, softmax cross-entropy,
+same seeded initialisation (He normal, zero biases) for every method. Times are solver seconds with compile time
+and metric evaluation excluded (:mod:`optlab.harness`); the machine is a shared 2-core CPU, so times are noisy.
+
+Methods (one "iteration" = one full-batch block sweep for iPDLAM/DLAM, one full-batch step for "Adam (full
+batch)", one epoch of mini-batches of 128 for SGD / Adam / RMSProp):
+
+* **iPDLAM**: β = 0.8 constant, ρ0 = 1e-2, κ = 1.05, ρ_max = 10 (the issue's prototype settings), backtracked block
+  constants (``c_shrink`` 0.5, ``c_grow`` 2, δ = 0.5, at most 30 growths), no regulariser;
+* **DLAM**: the same with β = 0;
+* ablations (full mode): β = 0.5 (with β = 0.8 and DLAM's β = 0); warm-up off: fixed ρ = ρ_max = 10 (κ = 1);
+* optax: SGD (lr 0.1), Adam (lr 1e-3), RMSProp (lr 1e-3), mini-batch 128, and Adam full batch (lr 1e-3);
+* BCD (Zeng et al. 2019, :mod:`optlab.solvers.baselines.bcd`): three-splitting, closed-form block updates, γ = ρ = 1,
+  α = 5 (their MNIST values), squared loss on one-hot targets (their loss; so its training loss is not plotted with
+  the cross-entropy curves, the CSV has it as ``train_sq_loss``), same 784-h-10 network and initial weights (their
+  784-1500×3-10 network is not reproduced).
+
+Quick mode (CI; about 70 s of CPU time, 4 min wall when the 2 cores are shared at load 15): h = 256, 100
+iPDLAM/DLAM sweeps, 5 optax epochs, 10 BCD iterations, no full-batch Adam and no ablations. Full mode: h = 256,
+300 sweeps / steps, 30 optax epochs, 150 BCD iterations (BCD is the slowest per iteration). The objective plotted
+for every method is the network's training loss (mean cross-entropy of a forward pass); for iPDLAM/DLAM the
+penalty objective Φ_ρ is plotted separately (it is not comparable across methods: it is measured at the auxiliary
+variables a_l, and ρ changes during the warm-up). Results and discussion: ``experiments/README_ipdlam.md``.
+
+Writes ``ipdlam_traces.csv`` (long format), ``ipdlam_summary.csv`` (the table: test accuracy and training loss
+at equal iterations and at equal time, final values, seconds per iteration), ``ipdlam_mnist.png`` (all methods
+vs iteration and time) and, in full mode, ``ipdlam_ablation.png`` (β and warm-up).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from experiments import register
+
+SETTINGS = {
+    True: {"hidden": 256, "iters": 100, "kappa": 1.05, "epochs": 5, "fb_iters": 0, "bcd_iters": 10, "ablations": False},
+    False: {"hidden": 256, "iters": 300, "kappa": 1.05, "epochs": 30, "fb_iters": 300, "bcd_iters": 150,
+            "ablations": True},
+}
+IPDLAM = {"rho0": 1e-2, "rho_max": 10.0, "activation": "relu", "loss": "cross_entropy"}
+OPTAX = {"SGD": ("sgd", 0.1), "Adam": ("adam", 1e-3), "RMSProp": ("rmsprop", 1e-3)}
+BATCH = 128
+
+
+def _value_at(tr, metric, *, iteration=None, time=None):
+    """The metric at the last log point with iteration ≤ ``iteration`` (or time ≤ ``time``)."""
+    xs = tr.iters if iteration is not None else tr.times
+    bound = iteration if iteration is not None else time
+    if metric not in tr.metrics:
+        return float("nan")
+    idx = np.nonzero(xs <= bound + 1e-12)[0]
+    return float(tr[metric][idx[-1]]) if idx.size else float("nan")
+
+
+def _table(traces):
+    k_eq = min(int(tr.iters[-1]) for tr in traces.values())
+    t_eq = min(float(tr.times[-1]) for tr in traces.values())
+    rows = []
+    for label, tr in traces.items():
+        rows.append({
+            "method": label,
+            "iterations": int(tr.iters[-1]),
+            f"test_acc@iter{k_eq}": f"{_value_at(tr, 'test_acc', iteration=k_eq):.4f}",
+            f"train_loss@iter{k_eq}": f"{_value_at(tr, 'train_loss', iteration=k_eq):.4f}",
+            f"test_acc@{t_eq:.1f}s": f"{_value_at(tr, 'test_acc', time=t_eq):.4f}",
+            f"train_loss@{t_eq:.1f}s": f"{_value_at(tr, 'train_loss', time=t_eq):.4f}",
+            "final_test_acc": f"{tr['test_acc'][-1]:.4f}",
+            "final_train_acc": f"{tr['train_acc'][-1]:.4f}",
+            "final_train_loss": f"{_value_at(tr, 'train_loss', iteration=tr.iters[-1]):.4f}",
+            "solver_time_s": f"{tr.times[-1]:.2f}",
+            "s_per_iter": f"{tr.times[-1] / max(1, tr.iters[-1]):.4f}",
+            "compile_s": f"{tr.meta['compile_time']:.2f}",
+        })
+    return rows, k_eq, t_eq
+
+
+@register("ipdlam", "iPDLAM vs DLAM vs BCD vs optax SGD/Adam/RMSProp on MNIST (8k/2k); β and ρ warm-up ablations")
+def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
+    import optlab as ol
+    from optlab.solvers.baselines.bcd import bcd
+    from optlab.solvers.baselines.optax_train import train_mlp
+    from optlab.trace import write_long_csv
+
+    s = SETTINGS[bool(quick)]
+    ds = ol.data.load("mnist", seed=seed)
+    layers = [ds.X.shape[1], s["hidden"], 10]
+    common = {"layers": layers, "seed": seed, "X_test": ds.X_test, "y_test": ds.y_test, "progress": False}
+    log = max(1, s["iters"] // 40)
+
+    def pdlam(label, beta, kappa=s["kappa"], rho0=IPDLAM["rho0"], rho_max=IPDLAM["rho_max"]):
+        return ol.ipdlam(ds.X, ds.y, iters=s["iters"], beta=beta, rho0=rho0, rho_growth=kappa, rho_max=rho_max,
+                         activation=IPDLAM["activation"], loss=IPDLAM["loss"], log_every=log, label=label, **common)
+
+    main = {}
+    main["iPDLAM (β=0.8)"] = pdlam("iPDLAM (β=0.8)", 0.8)
+    main["DLAM (β=0)"] = pdlam("DLAM (β=0)", 0.0)
+    for label, (name, lr) in OPTAX.items():
+        main[f"{label} (mb {BATCH})"] = train_mlp(ds.X, ds.y, optimizer=name, learning_rate=lr, batch_size=BATCH,
+                                                  epochs=s["epochs"], log_every=1, label=f"{label} (mb {BATCH})",
+                                                  **common)
+    res = bcd(ds.X, ds.y, iters=s["bcd_iters"], log_every=max(1, s["bcd_iters"] // 40), label="BCD (Zeng et al.)",
+              **common)
+    res.trace.metrics["train_sq_loss"] = res.trace.metrics.pop("train_loss")   # squared loss: not comparable
+    main["BCD (Zeng et al.)"] = res
+    if s["fb_iters"]:
+        main["Adam (full batch)"] = train_mlp(ds.X, ds.y, optimizer="adam", learning_rate=1e-3,
+                                              epochs=s["fb_iters"], log_every=log, label="Adam (full batch)", **common)
+    ablation = {}
+    if s["ablations"]:
+        ablation["iPDLAM (β=0.8)"] = main["iPDLAM (β=0.8)"]
+        ablation["DLAM (β=0)"] = main["DLAM (β=0)"]
+        ablation["iPDLAM (β=0.5)"] = pdlam("iPDLAM (β=0.5)", 0.5)
+        ablation["iPDLAM fixed ρ=10"] = pdlam("iPDLAM fixed ρ=10", 0.8, kappa=1.0, rho0=IPDLAM["rho_max"])
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    all_traces = {**main, **ablation}
+    for label, res in all_traces.items():
+        res.trace.meta.update({"label": label, "dataset": "mnist-8k/2k", "hidden": s["hidden"], "quick": bool(quick)})
+        rows += res.trace.long(solver=label, dataset="mnist-8k/2k")
+    files = [out / "ipdlam_traces.csv", out / "ipdlam_summary.csv", out / "ipdlam_mnist.png"]
+    write_long_csv(rows, files[0])
+    table_rows, k_eq, t_eq = _table({k: r.trace for k, r in main.items()})
+    if ablation:
+        abl_rows, _, _ = _table({k: r.trace for k, r in ablation.items() if k not in main})
+        table_rows += abl_rows
+    keys = list(table_rows[0])
+    for r in table_rows[1:]:
+        keys += [k for k in r if k not in keys]
+    with open(files[1], "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys, restval="")
+        writer.writeheader()
+        writer.writerows(table_rows)
+
+    traces = {k: r.trace for k, r in main.items()}
+    ce = {k: v for k, v in traces.items() if "train_loss" in v.metrics}
+    fig, axes = ol.plot.grid(6, ncols=2)
+    ol.plot.convergence(ce, "train_loss", x="iter", ax=axes[0], title="training loss (cross-entropy)", logx=True)
+    ol.plot.convergence(ce, "train_loss", x="time", ax=axes[1], title="training loss (cross-entropy)", logx=True)
+    ol.plot.convergence(traces, "test_acc", x="iter", ax=axes[2], title="test accuracy (2,000 images)", logy=False,
+                        logx=True)
+    ol.plot.convergence(traces, "test_acc", x="time", ax=axes[3], title="test accuracy (2,000 images)", logy=False,
+                        logx=True)
+    pen = {k: v for k, v in traces.items() if "DLAM" in k}
+    ol.plot.convergence(pen, "objective", x="iter", ax=axes[4], title="penalty objective Φ_ρ (iPDLAM/DLAM)",
+                        ylabel="Φ_ρ")
+    ol.plot.convergence(traces, "train_acc", x="iter", ax=axes[5], title="training accuracy", logy=False, logx=True)
+    for ax in (axes[2], axes[3], axes[5]):
+        ax.set_ylim(0.8, 1.0)
+    ol.plot.save(fig, files[2])
+    if ablation:
+        files.append(out / "ipdlam_ablation.png")
+        atr = {k: r.trace for k, r in ablation.items()}
+        beta_tr = {k: v for k, v in atr.items() if "fixed" not in k}
+        warm_tr = {k: v for k, v in atr.items() if "fixed" in k or k == "iPDLAM (β=0.8)"}
+        fig, axes = ol.plot.grid(4, ncols=2)
+        ol.plot.convergence(beta_tr, "objective", ax=axes[0], title="β ablation: Φ_ρ (warm-up κ = 1.05)",
+                            ylabel="Φ_ρ")
+        ol.plot.convergence(beta_tr, "test_acc", ax=axes[1], title="β ablation: test accuracy", logy=False)
+        ol.plot.convergence(warm_tr, "train_loss", ax=axes[2], title="warm-up ablation: training loss")
+        ol.plot.convergence(warm_tr, "test_acc", ax=axes[3], title="warm-up ablation: test accuracy", logy=False)
+        for ax in (axes[1], axes[3]):
+            ax.set_ylim(0.8, 1.0)
+        ol.plot.save(fig, files[-1])
+
+    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in table_rows)) for k in keys}
+    table = "  ".join(k.ljust(w) for k, w in widths.items()) + "\n" + "\n".join(
+        "  ".join(str(r.get(k, "")).ljust(w) for k, w in widths.items()) for r in table_rows)
+    print(f"equal iterations: {k_eq}; equal time: {t_eq:.2f} s (compile time excluded; shared 2-core CPU)")
+    print(table)
+    return {"files": [str(p) for p in files], "table": table, "traces": {k: r.trace for k, r in all_traces.items()},
+            "k_eq": k_eq, "t_eq": t_eq}

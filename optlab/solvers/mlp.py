@@ -1,0 +1,115 @@
+r"""The fully connected network shared by the neural trainers (iPDLAM, DLAM, the optax baselines).
+
+Row convention: a batch is a matrix :math:`a_0 = X \in \mathbb R^{n\times d}`; layer :math:`l = 1..L` maps
+:math:`a_{l-1} \mapsto \sigma(a_{l-1}W_l + \mathbf 1 b_l^\top)` with :math:`W_l \in \mathbb R^{h_{l-1}\times h_l}`,
+and the last layer is linear (its output are the class scores). ``params`` is the pytree
+``{"W": (W_1, …, W_L), "b": (b_1, …, b_L)}``.
+
+Losses on the scores :math:`z \in \mathbb R^{n\times C}` and integer labels :math:`y \in \{0..C-1\}^n`:
+``"cross_entropy"`` (softmax cross-entropy, :data:`optlab.losses.softmax_cross_entropy`) and ``"squared"``
+(:math:`\tfrac12\|z_i - e_{y_i}\|^2`, :data:`optlab.losses.least_squares` on one-hot targets), both averaged over
+the batch.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import losses
+
+__all__ = ["ACTIVATIONS", "LOSSES", "activation", "init_params", "apply", "mean_loss", "loss_smoothness",
+           "check_labels", "check_layers"]
+
+ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
+#: Lipschitz constants of the activations (used only for initial step-constant guesses).
+_ACT_LIP = {"relu": 1.0, "tanh": 1.0, "sigmoid": 0.25}
+LOSSES = ("cross_entropy", "squared")
+
+
+def activation(name: str):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+def activation_lipschitz(name: str) -> float:
+    return _ACT_LIP[name]
+
+
+def init_params(layers, activation_name: str, seed: int, dtype) -> dict:
+    """He (ReLU) or Glorot-style (tanh, sigmoid) normal weights, zero biases; NumPy RNG so that every trainer
+    given the same ``seed`` starts from the same network."""
+    rng = np.random.default_rng(seed)
+    Ws, bs = [], []
+    for fan_in, fan_out in zip(layers[:-1], layers[1:]):
+        scale = np.sqrt((2.0 if activation_name == "relu" else 1.0) / fan_in)
+        Ws.append(jnp.asarray(rng.normal(scale=scale, size=(fan_in, fan_out)), dtype))
+        bs.append(jnp.zeros((fan_out,), dtype))
+    return {"W": tuple(Ws), "b": tuple(bs)}
+
+
+def hidden(params, X, activation_name: str):
+    """The hidden activations ``(a_1, …, a_{L-1})`` of a forward pass."""
+    sigma = ACTIVATIONS[activation_name]
+    out, a = [], X
+    for W, b in zip(params["W"][:-1], params["b"][:-1]):
+        a = sigma(a @ W + b)
+        out.append(a)
+    return tuple(out)
+
+
+def apply(params, X, activation_name: str = "relu"):
+    """Class scores ``a_{L-1} W_L + b_L`` of a forward pass (shape ``(n, C)``)."""
+    hs = hidden(params, X, activation_name)
+    a = hs[-1] if hs else X
+    return a @ params["W"][-1] + params["b"][-1]
+
+
+def mean_loss(loss_name: str, z, y):
+    """Batch mean of the loss ``loss_name`` on scores ``z`` and integer labels ``y``."""
+    if loss_name == "cross_entropy":
+        return jnp.mean(losses.softmax_cross_entropy.value(z, y))
+    if loss_name == "squared":
+        target = jax.nn.one_hot(y, z.shape[-1], dtype=z.dtype)
+        return jnp.mean(jnp.sum(losses.least_squares.value(z, target), axis=-1))
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss_name!r}")
+
+
+def loss_smoothness(loss_name: str) -> float:
+    """Lipschitz constant of the per-sample loss gradient in the scores."""
+    return {"cross_entropy": losses.softmax_cross_entropy.smoothness, "squared": 1.0}[loss_name]
+
+
+def accuracy(z, y):
+    return jnp.mean((jnp.argmax(z, axis=-1) == y).astype(z.dtype))
+
+
+def check_layers(layers, d: int) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(h) for h in layers)
+    except TypeError as err:
+        raise TypeError(f"layers must be a list of layer widths [d, h_1, ..., C], got {layers!r}") from err
+    if len(layers) < 2:
+        raise ValueError(f"layers must list at least the input and output widths [d, C], got {list(layers)}")
+    if min(layers) < 1:
+        raise ValueError(f"layers must be positive widths, got {list(layers)}")
+    if layers[0] != d:
+        raise ValueError(f"layers[0] = {layers[0]} must equal the number of features X.shape[1] = {d}")
+    return layers
+
+
+def check_labels(name: str, y, n: int, n_classes: int, *, require_all: bool = True) -> np.ndarray:
+    """Integer labels in ``0..n_classes-1`` of length ``n`` (NumPy int32)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must be a vector of {n} integer class labels, got shape {y.shape}")
+    if not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
+        raise ValueError(f"{name} must hold integer class labels 0..C-1, got non-integer values")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{name} has labels outside 0..C-1 = 0..{n_classes - 1} (C = layers[-1] = {n_classes}): "
+                         f"found min {y.min()}, max {y.max()}; relabel the classes 0..C-1 or fix layers[-1]")
+    if require_all and y.size and y.max() + 1 != n_classes:
+        raise ValueError(f"layers[-1] = {n_classes} output units but {name} has {int(y.max()) + 1} classes "
+                         f"(labels 0..{int(y.max())}); set layers[-1] = {int(y.max()) + 1}")
+    return y.astype(np.int32)
