@@ -1,0 +1,90 @@
+"""Shared helpers of the SPDHG and SPDPEG experiments (not an experiment itself: modules starting with ``_`` are
+not registered)."""
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def test_accuracy(state, pb):
+    """Accuracy of sign(a^T x) on the test set at the averaged iterate (a harness metric)."""
+    import jax.numpy as jnp
+
+    from optlab.solvers import _stochastic as S
+
+    z = S.all_margins(pb.test, S.core_of(state).xbar)
+    return jnp.mean(jnp.where(z >= 0, 1.0, -1.0) == pb.test.y)
+
+
+def graph_F(X):
+    import optlab as ol
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # "glasso used a larger alpha": recorded in the README
+        g = ol.operators.graph(X)
+    return g.F, g
+
+
+MAX_CVXPY_SIZE = 6e6   # n·d above which the exponential-cone solve is skipped (w8a's 39,799 x 300 failed)
+
+
+def reference(X, y, F, mu, gamma, l1=0.0):
+    """The CVXPY optimum, or NaN when CLARABEL fails (seen on w8a): the callers then measure gaps against the best
+    value any run reached and say so in their tables (column ``reference``)."""
+    import cvxpy
+
+    import optlab as ol
+
+    if X.shape[0] * X.shape[1] > MAX_CVXPY_SIZE:
+        print(f"   CVXPY reference skipped (n·d = {X.shape[0] * X.shape[1]:.3g} > {MAX_CVXPY_SIZE:.3g}: CLARABEL failed "
+              "after ~7 min on w8a here); gaps are relative to the best run")
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)      # CVXPY "solution may be inaccurate"
+        try:
+            return ol.references.structured_optimum(X, y, F, mu, gamma, l1=l1)[0]
+        except (cvxpy.error.SolverError, RuntimeError) as err:
+            print(f"   CVXPY reference failed ({type(err).__name__}); gaps are relative to the best run")
+            return float("nan")
+
+
+CSV_METRICS = ("objective", "gap", "test_loss", "test_acc")
+
+
+def long_rows(trace, every: int = 1, metrics=CSV_METRICS, **extra) -> list[dict]:
+    """Long-format CSV rows of ``trace`` (iteration = harness steps, i.e. epoch segments), keeping every
+    ``every``-th log point (and the last) and only ``metrics``, so the committed CSVs stay small."""
+    from optlab.trace import Trace
+
+    keep = np.unique(np.r_[np.arange(0, len(trace), every), len(trace) - 1])
+    sub = Trace(trace.iters[keep], trace.times[keep], {k: v[keep] for k, v in trace.metrics.items() if k in metrics},
+                dict(trace.meta))
+    return sub.long(segments_per_epoch=trace.meta.get("segments", 1), **extra)
+
+
+def in_epochs(trace):
+    """A copy of ``trace`` whose iteration axis is in epochs (``iters / segments``)."""
+    from optlab.trace import Trace
+
+    seg = trace.meta.get("segments", 1)
+    return Trace(np.asarray(trace.iters, float) / seg, trace.times, dict(trace.metrics), dict(trace.meta))
+
+
+def write_table(rows: list[dict], path: Path) -> str:
+    keys = list(rows[0])
+    for r in rows[1:]:
+        keys += [k for k in r if k not in keys]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
+    return "  ".join(k.ljust(w) for k, w in widths.items()) + "\n" + "\n".join(
+        "  ".join(str(r.get(k, "")).ljust(w) for k, w in widths.items()) for r in rows)
+
+
+def fmt(v, spec=".3e"):
+    return "" if v is None or not np.isfinite(v) else format(float(v), spec)

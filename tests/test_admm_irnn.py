@@ -1,0 +1,187 @@
+"""ADMMiRNN (optlab.solvers.admm_irnn): every block update is monotone in the augmented Lagrangian (and the exact
+ones are stationary points of it), multipliers drive the residuals down, predict is the forward pass, the
+small-ρ trap is caught, bad input is refused."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optlab as ol
+from optlab.solvers import admm_irnn as M
+
+
+def _random_state(task, seed, rho=(3.0, 2.0, 5.0), n=7, T=4, d=3, h=5, C=4):
+    """A problem and a *generic* state: random weights, auxiliaries off the constraint set, random multipliers."""
+    rng = np.random.default_rng(seed)
+    X = jnp.asarray(rng.normal(size=(T, n, d)))
+    To = 1 if task == "classify" else T
+    Y = jnp.asarray(rng.integers(0, C, size=(To, n)))
+    prob = M.AdmmIrnnProblem(X=X, Y=Y, X_test=None, Y_test=None, rho_growth=jnp.asarray(1.0), rho_max=jnp.full(3, 1e9),
+                             gap_tol=jnp.asarray(0.05), ls_prox=jnp.asarray(1e-10))
+    st = M.init(prob, h, C, rho, seed)
+    g = lambda *s: jnp.asarray(rng.normal(size=s))  # noqa: E731
+    st = st._replace(W=g(h, h), V=g(h, C), b=g(h), c=g(C), A=st.A + g(T, n, h), S=st.S + 0.5 * g(T, n, h),
+                     O=st.O + g(To, n, C), L1=g(T, n, h), L2=g(T, n, h), L3=g(To, n, C))
+    return st, prob
+
+
+BLOCKS = {
+    "o": (M.update_o, ("O",)),
+    "vc": (M.update_vc, ("V", "c")),
+    "s": (M.update_s, ("S",)),
+    "a": (M.update_a, ("A",)),
+    "uwb": (M.update_uwb, ("U", "W", "b")),
+}
+
+
+@pytest.mark.parametrize("task", ["classify", "sequence"])
+@pytest.mark.parametrize("block", list(BLOCKS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_block_update_does_not_increase_augmented_lagrangian(task, block, seed):
+    st, prob = _random_state(task, seed)
+    fn, _ = BLOCKS[block]
+    before = float(M.augmented_lagrangian(st, prob))
+    new = fn(st, prob)
+    after = float(M.augmented_lagrangian(new, prob))
+    assert after <= before + 1e-12 * abs(before), (block, before, after)
+    assert after < before  # a generic state is not a block minimiser: the update makes progress
+
+
+@pytest.mark.parametrize("task", ["classify", "sequence"])
+@pytest.mark.parametrize("block", ["vc", "s", "uwb"])
+def test_exact_blocks_are_stationary(task, block):
+    """The closed-form / least-squares updates zero the gradient of the AL in their block (derivation check)."""
+    st, prob = _random_state(task, 3)
+    fn, names = BLOCKS[block]
+    new = fn(st, prob)
+
+    def al(*vals):
+        return M.augmented_lagrangian(new._replace(**dict(zip(names, vals))), prob)
+
+    grads = jax.grad(al, argnums=tuple(range(len(names))))(*(getattr(new, k) for k in names))
+    for k, gk in zip(names, grads):
+        assert float(jnp.max(jnp.abs(gk))) < 1e-6, (block, k, float(jnp.max(jnp.abs(gk))))
+
+
+def test_o_and_a_updates_approach_block_minimum():
+    st, prob = _random_state("sequence", 4)
+    o = M.update_o(st, prob, steps=200)
+    g = jax.grad(lambda O: M.augmented_lagrangian(o._replace(O=O), prob))(o.O)
+    assert float(jnp.max(jnp.abs(g))) < 1e-8
+    a = M.update_a(st, prob, steps=30)
+    g = jax.grad(lambda A: M.augmented_lagrangian(a._replace(A=A), prob))(a.A)
+    assert float(jnp.max(jnp.abs(g))) < 1e-8
+
+
+def test_full_step_sweep_is_monotone_before_multipliers():
+    st, prob = _random_state("classify", 5)
+    vals = [float(M.augmented_lagrangian(st, prob))]
+    for name in ("o", "vc", "s", "a", "uwb", "a", "s", "vc", "o"):
+        st = BLOCKS[name][0](st, prob)
+        vals.append(float(M.augmented_lagrangian(st, prob)))
+    assert np.all(np.diff(vals) <= 1e-12 * abs(vals[0])), vals
+
+
+def _toy(n=120, T=5, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, T, d))
+    y = (X[:, :, 0].sum(1) + 0.5 * X[:, -1, 1] > 0).astype(int)
+    return X, y
+
+
+def test_multipliers_drive_residuals_down():
+    """Well-posed: noisy labels (the loss cannot reach 0, the weights stay bounded); constant ρ."""
+    from optlab.solvers.registry import _admm_irnn_data
+
+    X, y = _admm_irnn_data(0, "small")
+    res = ol.admm_irnn(X, y, hidden=2, iters=600, log_every=50, rho_schedule=None, progress=False)
+    r = res.trace["residual"][1:]
+    assert np.isfinite(r).all()
+    assert np.all(np.diff(r[2:]) < 0), r                  # steadily down after the first 100 iterations
+    assert r[-1] < 0.05 * np.max(r), r
+    assert res.trace["rel_change"][-1] < 1e-3
+    # the forward pass and the auxiliary outputs then agree
+    assert abs(res.trace.last("train_loss") - res.trace.last("aux_loss")) < 1e-4
+
+
+@pytest.mark.parametrize("task", ["classify", "sequence"])
+def test_predict_is_the_forward_pass(task):
+    """``Result.predict`` is ``predict(params, X_seq)`` (checked end to end in the trap test); here: ``predict`` is
+    the NumPy forward recursion with the weights alone, never the auxiliary variables."""
+    st, prob = _random_state(task, 6)
+    st = M.update_uwb(M.update_vc(st, prob), prob)          # weights fitted to auxiliaries off the constraint set
+    p = {k: np.asarray(v) for k, v in M._params(st).items()}
+    X = np.swapaxes(np.asarray(prob.X), 0, 1)                # batch-first (n, T, d)
+    s = np.zeros((X.shape[0], p["W"].shape[0]))
+    outs = []
+    for t in range(X.shape[1]):
+        s = np.tanh(X[:, t] @ p["U"] + s @ p["W"] + p["b"])
+        outs.append(s @ p["V"] + p["c"])
+    want = outs[-1] if task == "classify" else np.stack(outs, 1)
+    got = np.asarray(M.predict(M._params(st), X, task))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    aux = np.asarray(st.O[-1])
+    assert not np.allclose(aux, outs[-1], atol=1e-3)
+
+
+def _digits_rows(n_train=600, n_test=400):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X, y = d.data.reshape(-1, 8, 8) / 16.0, d.target
+    p = np.random.default_rng(0).permutation(len(y))
+    return X[p[:n_train]], y[p[:n_train]], X[p[-n_test:]], y[p[-n_test:]]
+
+
+@pytest.mark.slow
+def test_trap_small_rho_fits_auxiliaries_not_forward_pass():
+    """The trap: with ρ = 1 the AL gets tiny (auxiliaries fit the labels) but the forward pass is near chance;
+    the defaults train the *network*. Digits as 8-step row sequences."""
+    X, y, Xt, yt = _digits_rows()
+    bad = ol.admm_irnn(X, y, hidden=24, iters=60, rho=1.0, rho_schedule=None, X_test=Xt, y_test=yt, log_every=20,
+                       progress=False)
+    assert bad.trace.last("aux_loss") < 0.1 and bad.trace.last("test_acc") < 0.3
+    assert bad.trace.last("train_loss") > 10 * bad.trace.last("aux_loss")    # what the trace shows
+    good = ol.admm_irnn(X, y, hidden=24, iters=60, X_test=Xt, y_test=yt, log_every=20, progress=False)
+    scores = np.asarray(good.predict(Xt))                      # Result.predict: the forward pass, last step
+    np.testing.assert_allclose(scores, np.asarray(M.predict(good.params, Xt)), rtol=1e-12)
+    acc = float(np.mean(np.argmax(scores, 1) == yt))
+    assert acc == pytest.approx(good.trace.last("test_acc"))
+    assert acc > 0.5 and good.trace.last("residual") < 1e-2
+    assert abs(good.trace.last("train_loss") - good.trace.last("aux_loss")) < 0.05
+    # the adaptive detector rescues even a bad starting ρ = 1: it raises ρ1, ρ2 until the forward pass is faithful
+    rescued = ol.admm_irnn(X, y, hidden=24, iters=60, rho=1.0, X_test=Xt, y_test=yt, log_every=20, progress=False)
+    assert rescued.trace.last("rho1") > 1.0 and rescued.trace.last("test_acc") > 0.5
+
+
+def test_bad_input():
+    X, y = _toy(n=10)
+    with pytest.raises(ValueError, match="3-D"):
+        ol.admm_irnn(X[:, :, 0], y, hidden=3, iters=1)
+    with pytest.raises(ValueError, match="T >= 1"):
+        ol.admm_irnn(X[:, :0], y, hidden=3, iters=1)
+    with pytest.raises(ValueError, match="shape"):
+        ol.admm_irnn(X, y[:5], hidden=3, iters=1)
+    with pytest.raises(ValueError, match="shape"):
+        ol.admm_irnn(X, y, hidden=3, iters=1, task="sequence")
+    with pytest.raises(ValueError, match="negative"):
+        ol.admm_irnn(X, y - 1, hidden=3, iters=1)
+    with pytest.raises(ValueError, match="outside the class range"):
+        ol.admm_irnn(X, y + 1, hidden=3, iters=1, n_classes=2)
+    with pytest.raises(ValueError, match="integer"):
+        ol.admm_irnn(X, y + 0.5, hidden=3, iters=1)
+    for rho in (0.0, -1.0, (1.0, 0.0, 1.0), (1.0, 2.0)):
+        with pytest.raises(ValueError, match="rho"):
+            ol.admm_irnn(X, y, hidden=3, iters=1, rho=rho)
+    with pytest.raises(ValueError, match="task"):
+        ol.admm_irnn(X, y, hidden=3, iters=1, task="regress")
+    with pytest.raises(ValueError, match="X_test"):
+        ol.admm_irnn(X, y, hidden=3, iters=1, X_test=X[:, :2], y_test=y)
+    with pytest.raises(ValueError, match="NaN|Inf|finite"):
+        Xn = X.copy()
+        Xn[0, 0, 0] = np.nan
+        ol.admm_irnn(Xn, y, hidden=3, iters=1)
+    with pytest.raises(ValueError, match="hidden"):
+        ol.admm_irnn(X, y, hidden=0, iters=1)
+    with pytest.raises(ValueError, match="rho_schedule"):
+        ol.admm_irnn(X, y, hidden=3, iters=1, rho_schedule=0.5)
