@@ -37,25 +37,31 @@ class SolverCase:
     jit_capable: bool = True                        # solve(jit=True) returns a harness.JitRun
 
 
+def _lasso_problem(seed: int, dtype, size: str):
+    """A seeded Lasso (5 true nonzeros, λ = 0.1·λ_max): ``(f, λ, d, F*)`` with F* from scikit-learn."""
+    import optlab as ol
+    from optlab.references import lasso_optimum
+
+    n, d = {"small": (60, 30), "medium": (2000, 500), "large": (20000, 2000)}[size]
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    w = np.zeros(d)
+    w[:5] = rng.normal(size=5) * 3
+    b = A @ w + 0.1 * rng.normal(size=n)
+    lam = 0.1 * np.max(np.abs(A.T @ b)) / n
+    f_ref, _ = lasso_optimum(A, b, lam)
+    return ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype)), lam, d, f_ref
+
+
 def _lasso_case(solver_name: str, **solver_kw):
     def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
         import optlab as ol
-        from optlab.references import lasso_optimum
 
-        n, d = {"small": (60, 30), "medium": (2000, 500), "large": (20000, 2000)}[size]
-        rng = np.random.default_rng(seed)
-        A = rng.normal(size=(n, d))
-        w = np.zeros(d)
-        w[:5] = rng.normal(size=5) * 3
-        b = A @ w + 0.1 * rng.normal(size=n)
-        lam = 0.1 * np.max(np.abs(A.T @ b)) / n
-        f_ref, _ = lasso_optimum(A, b, lam)
-        f = ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype))
-        g = ol.prox.l1(lam)
+        f, lam, d, f_ref = _lasso_problem(seed, dtype, size)
         fn = getattr(ol, solver_name)
 
         def solve(**kw):
-            return fn(f, g, np.zeros(d, dtype), **{**solver_kw, **kw})
+            return fn(f, ol.prox.l1(lam), np.zeros(d, dtype), **{**solver_kw, **kw})
 
         return Case(solve=solve, reference=f_ref)
 
@@ -63,21 +69,11 @@ def _lasso_case(solver_name: str, **solver_kw):
 
 
 def _lasso_blocks_case(**solver_kw):
-    """The Lasso case of :func:`_lasso_case`, its 30 coefficients split into 3 column blocks."""
+    """The Lasso case of :func:`_lasso_case`, its coefficients split into 3 column blocks."""
     def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
         import optlab as ol
 
-        from optlab.references import lasso_optimum
-
-        n, d = {"small": (60, 30), "medium": (2000, 500), "large": (20000, 2000)}[size]
-        rng = np.random.default_rng(seed)
-        A = rng.normal(size=(n, d))
-        w = np.zeros(d)
-        w[:5] = rng.normal(size=5) * 3
-        b = A @ w + 0.1 * rng.normal(size=n)
-        lam = 0.1 * np.max(np.abs(A.T @ b)) / n
-        f_ref, _ = lasso_optimum(A, b, lam)
-        f = ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype))
+        f, lam, d, f_ref = _lasso_problem(seed, dtype, size)
         parts = np.array_split(np.zeros(d, dtype), 3)
 
         def solve(**kw):
