@@ -144,7 +144,8 @@ def _Av(A, x):
 
 
 def _ATv(A, y):
-    return (y.T @ A).T if isinstance(A, jsparse.BCOO) else A.T @ y
+    # dense: operators.rmatvec computes y @ A (XLA-CPU copies A.T every loop iteration for A.T @ y)
+    return (y.T @ A).T if isinstance(A, jsparse.BCOO) else operators.rmatvec(A, y)
 
 
 def _cg(matvec, rhs, x0, iters):
