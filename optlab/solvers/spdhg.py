@@ -300,17 +300,24 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     obj = objective(loss_obj.name)
     meta.update({"solver": "spdhg", "variant": variant, "batch_size": int(batch_size), "segments": int(segments),
                  "epochs": int(epochs), "seed": int(seed), "mu": float(mu), "gamma": float(gamma)})
+    pb = resolve_scale(scale, step, core, loop, pb, obj, meta, pilot_epochs, segments, min(pilot_samples, n), seed)
+    return _run(step, (core, loop), pb, obj, loss_obj, meta, epochs * segments if maxiter is None else maxiter,
+                log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
+                progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
+
+
+def resolve_scale(scale, step, core, loop, pb, obj, meta, pilot_epochs, segments, n_sub, seed):
+    """``scale="auto"``: pick the step multiplier by :func:`pilot_scale` over ``SCALE_GRID`` and record the pilot in
+    ``meta``; a number is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set either way."""
     if scale == "auto":
         t0 = time.perf_counter()
-        best, values = pilot_scale(step, core, loop, pb, SCALE_GRID, int(pilot_epochs), int(segments),
-                                   int(min(pilot_samples, n)), seed, jax.jit(obj))
+        best, values = pilot_scale(step, core, loop, pb, SCALE_GRID, int(pilot_epochs), int(segments), int(n_sub),
+                                   seed, jax.jit(obj))
         pb = pb._replace(scale=jnp.asarray(best, pb.scale.dtype))
         meta.update({"pilot_time": time.perf_counter() - t0, "pilot_objectives": {str(k): v for k, v in values.items()}})
         scale = best
     meta["scale"] = float(scale)
-    return _run(step, (core, loop), pb, obj, loss_obj, meta, epochs * segments if maxiter is None else maxiter,
-                log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
-                progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
+    return pb
 
 
 def _run(step, state, pb, obj, loss_obj, meta, maxiter, *, log_every, tol, max_time, metrics, callback, progress,

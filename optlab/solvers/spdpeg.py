@@ -51,7 +51,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any, NamedTuple
 
 import jax
@@ -60,7 +59,7 @@ import numpy as np
 
 from .. import prox as _prox
 from . import _stochastic as S
-from .spdhg import SCALE_GRID, VARIANTS, _avg_start, _check_scale, _check_variant, _run, pilot_scale
+from .spdhg import VARIANTS, _avg_start, _check_scale, _check_variant, _run, resolve_scale
 
 __all__ = ["spdpeg", "egadm", "SPDPEGCore", "SPDPEGProblem", "make_step", "make_batch_step", "build_problem", "init",
            "objective"]
@@ -237,14 +236,7 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
     meta.update({"solver": "spdpeg", "variant": variant, "extragradient": extragradient, "batch_size": int(batch_size),
                  "segments": int(segments), "epochs": int(epochs), "seed": int(seed), "mu": float(mu),
                  "gamma": float(gamma)})
-    if scale == "auto":
-        t0 = time.perf_counter()
-        best, values = pilot_scale(step, core, loop, pb, SCALE_GRID, int(pilot_epochs), int(segments),
-                                   int(min(pilot_samples, n)), seed, jax.jit(obj))
-        pb = pb._replace(scale=jnp.asarray(best, pb.scale.dtype))
-        meta.update({"pilot_time": time.perf_counter() - t0, "pilot_objectives": {str(k): v for k, v in values.items()}})
-        scale = best
-    meta["scale"] = float(scale)
+    pb = resolve_scale(scale, step, core, loop, pb, obj, meta, pilot_epochs, segments, min(pilot_samples, n), seed)
     return _run(step, (core, loop), pb, obj, loss_obj, meta, epochs * segments if maxiter is None else maxiter,
                 log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
                 progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
