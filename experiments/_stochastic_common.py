@@ -2,11 +2,12 @@
 not registered)."""
 from __future__ import annotations
 
-import csv
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from optlab.trace import write_table  # noqa: F401  (re-exported for the SPDHG/SPDPEG experiments)
 
 
 def test_accuracy(state, pb):
@@ -71,19 +72,6 @@ def in_epochs(trace):
 
     seg = trace.meta.get("segments", 1)
     return Trace(np.asarray(trace.iters, float) / seg, trace.times, dict(trace.metrics), dict(trace.meta))
-
-
-def write_table(rows: list[dict], path: Path) -> str:
-    keys = list(rows[0])
-    for r in rows[1:]:
-        keys += [k for k in r if k not in keys]
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
-    return "  ".join(k.ljust(w) for k, w in widths.items()) + "\n" + "\n".join(
-        "  ".join(str(r.get(k, "")).ljust(w) for k, w in widths.items()) for r in rows)
 
 
 def fmt(v, spec=".3e"):

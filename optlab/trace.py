@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Trace", "Result", "STATUSES"]
+__all__ = ["Trace", "Result", "STATUSES", "format_table", "write_table", "write_long_csv"]
 
 #: The values ``Result.status`` can take.
 STATUSES = ("converged", "maxiter", "max_time", "diverged", "stopped")
@@ -153,13 +153,36 @@ class Trace:
         return pd.DataFrame(self.long())
 
 
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The union of the rows' keys, in first-seen order."""
+    keys = list(rows[0])
+    for r in rows[1:]:
+        keys += [k for k in r if k not in keys]
+    return keys
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table (left-aligned columns, header first) of ``rows``; missing cells are blank."""
+    if not rows:
+        raise ValueError("format_table: rows is empty; nothing to print")
+    keys = _columns(rows)
+    widths = {k: max(len(str(k)), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
+    lines = ["  ".join(str(k).ljust(widths[k]) for k in keys)]
+    lines += ["  ".join(str(r.get(k, "")).ljust(widths[k]) for k in keys) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def write_table(rows: list[dict[str, Any]], path) -> str:
+    """Write ``rows`` (one dict per table row) to the CSV file ``path`` and return :func:`format_table`'s text."""
+    write_long_csv(rows, path)
+    return format_table(rows)
+
+
 def write_long_csv(rows: list[dict[str, Any]], path) -> None:
     """Write long-format rows (from several :meth:`Trace.long` calls) to one CSV file."""
     if not rows:
         raise ValueError("write_long_csv: rows is empty; run at least one solver first")
-    keys = list(rows[0])
-    for r in rows[1:]:
-        keys += [k for k in r if k not in keys]
+    keys = _columns(rows)
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys)
         writer.writeheader()

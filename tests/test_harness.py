@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from optlab import harness
-from optlab.trace import Trace, write_long_csv
+from optlab.trace import Trace, format_table, write_long_csv, write_table
 
 
 class GDState(NamedTuple):
@@ -226,3 +226,19 @@ def test_trace_thinned_keeps_ends_and_is_log_spaced():
     assert np.all(np.diff(th.iters) > 0) and np.sum(th.iters < 100) > 20  # dense at the start
     np.testing.assert_array_equal(th["f"], th.iters.astype(float))
     assert len(tr.thinned(20_000)) == 10_000
+
+
+def test_write_table_csv_and_text_agree(tmp_path):
+    import csv
+
+    rows = [{"method": "fista", "time_s": "0.10"}, {"method": "ista", "iters": 12}]
+    text = write_table(rows, tmp_path / "t.csv")
+    with open(tmp_path / "t.csv") as fh:
+        back = list(csv.DictReader(fh))
+    assert [r["method"] for r in back] == ["fista", "ista"]
+    assert back[0]["iters"] == "" and back[1]["iters"] == "12"
+    lines = text.splitlines()
+    assert lines[0].split() == ["method", "time_s", "iters"] and lines[2].split() == ["ista", "12"]
+    assert text == format_table(rows)
+    with pytest.raises(ValueError, match="rows is empty"):
+        format_table([])
