@@ -22,8 +22,10 @@ def test_converges_to_reference(name):
 
 @pytest.mark.parametrize("name", CASES)
 def test_float32_preserved_and_close(name):
-    case = SOLVERS[name].make(seed=1, dtype=np.float32)
-    res = case.solve(maxiter=case.maxiter, progress=False)
+    case = SOLVERS[name].make(seed=0, dtype=np.float32)
+    # tol=0: the whole budget runs past convergence, so a float32 run that stalls must stay at the optimum
+    # (GIST once restarted its line search from L_min = 1e-30 when x stopped moving and jumped to 1e10)
+    res = case.solve(maxiter=case.maxiter, tol=0.0, progress=False)
     for leaf in jax.tree.leaves(res.params):
         assert leaf.dtype == np.float32
     assert abs(res.trace.last(case.objective) - case.reference) <= 1e-3 * abs(case.reference)

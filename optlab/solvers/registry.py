@@ -37,9 +37,10 @@ class SolverCase:
     jit_capable: bool = True                        # solve(jit=True) returns a harness.JitRun
 
 
-def _lasso_problem(seed: int, dtype, size: str):
-    """A seeded Lasso (5 true nonzeros, λ = 0.1·λ_max): ``(f, λ, d, F*)`` with F* from scikit-learn."""
-    import optlab as ol
+@functools.lru_cache(maxsize=None)
+def _lasso_data(seed: int, size: str):
+    """``(A, b, λ, F*)`` of :func:`_lasso_problem`, computed once per (seed, size): the scikit-learn reference is
+    the expensive part and every dtype/test reuses it."""
     from optlab.references import lasso_optimum
 
     n, d = {"small": (60, 30), "medium": (2000, 500), "large": (20000, 2000)}[size]
@@ -50,7 +51,15 @@ def _lasso_problem(seed: int, dtype, size: str):
     b = A @ w + 0.1 * rng.normal(size=n)
     lam = 0.1 * np.max(np.abs(A.T @ b)) / n
     f_ref, _ = lasso_optimum(A, b, lam)
-    return ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype)), lam, d, f_ref
+    return A, b, lam, f_ref
+
+
+def _lasso_problem(seed: int, dtype, size: str):
+    """A seeded Lasso (5 true nonzeros, λ = 0.1·λ_max): ``(f, λ, d, F*)`` with F* from scikit-learn."""
+    import optlab as ol
+
+    A, b, lam, f_ref = _lasso_data(seed, size)
+    return ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype)), lam, A.shape[1], f_ref
 
 
 def _lasso_case(solver_name: str, **solver_kw):
@@ -84,17 +93,30 @@ def _lasso_blocks_case(**solver_kw):
     return make
 
 
+def _svm_data(seed: int, size: str):
+    """The seeded binary classification set of the SVM and GIST cases (3 informative features, label noise)."""
+    n, d = {"small": (120, 20), "medium": (5000, 200), "large": (50000, 500)}[size]
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    y = np.where(A[:, :3] @ np.array([1.0, -2.0, 1.5]) + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    return A, y
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_reference(reference_fn, seed: int, size: str, lam: float) -> float:
+    """``reference_fn(A, y, λ)[0]`` on :func:`_svm_data`, once per (function, seed, size, λ)."""
+    A, y = _svm_data(seed, size)
+    return float(reference_fn(A, y, lam)[0])
+
+
 def _svm_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     """ℓ1-penalised hinge SVM on a seeded synthetic set; reference: the exact LP optimum (HiGHS)."""
     import optlab as ol
     from optlab.references import svm_l1_hinge_lp
 
-    n, d = {"small": (120, 20), "medium": (5000, 200), "large": (50000, 500)}[size]
-    rng = np.random.default_rng(seed)
-    A = rng.normal(size=(n, d))
-    y = np.where(A[:, :3] @ np.array([1.0, -2.0, 1.5]) + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    A, y = _svm_data(seed, size)
     lam = 0.02
-    f_ref, _, _ = svm_l1_hinge_lp(A, y, lam)
+    f_ref = _cached_reference(svm_l1_hinge_lp, seed, size, lam)
     A = A.astype(dtype)
 
     def solve(**kw):
@@ -108,26 +130,20 @@ def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     import optlab as ol
     from optlab.references import l1_squared_hinge_liblinear
 
-    n, d = {"small": (120, 20), "medium": (5000, 200), "large": (50000, 500)}[size]
-    rng = np.random.default_rng(seed)
-    A = rng.normal(size=(n, d))
-    y = np.where(A[:, :3] @ np.array([1.0, -2.0, 1.5]) + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    A, y = _svm_data(seed, size)
     lam = 0.02
-    f_ref, _ = l1_squared_hinge_liblinear(A, y, lam)
+    f_ref = _cached_reference(l1_squared_hinge_liblinear, seed, size, lam)
     f = ol.losses.squared_hinge_objective(A.astype(dtype), y.astype(dtype))
 
     def solve(**kw):
-        return ol.gist(f, ol.prox.l1(lam), np.zeros(d, dtype), **kw)
+        return ol.gist(f, ol.prox.l1(lam), np.zeros(A.shape[1], dtype), **kw)
 
     return Case(solve=solve, reference=f_ref, maxiter=2000)
 
 
-def _ipdlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
-    """iPDLAM on a network without hidden layer (layers [d, C]: one block (W, b), no a_l, ρ plays no role), i.e.
-    ℓ2-regularised multinomial logistic regression, which is strongly convex in W; reference: SciPy L-BFGS in
-    float64 on the same objective. The hidden-layer blocks are checked in tests/test_ipdlam.py (sufficient
-    decrease of every block update) and on MNIST."""
-    import optlab as ol
+@functools.lru_cache(maxsize=None)
+def _ipdlam_data(seed: int, size: str):
+    """``(X, y, λ, F*)`` of the iPDLAM case, computed once per (seed, size)."""
     from scipy.optimize import minimize
     from scipy.special import logsumexp
 
@@ -148,12 +164,25 @@ def _ipdlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
 
     ref = minimize(fun, np.zeros(d * C + C), jac=True, method="L-BFGS-B",
                    options={"maxiter": 10000, "gtol": 1e-13, "ftol": 1e-16}).fun
+    return X, y, lam, float(ref)
+
+
+def _ipdlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+    """iPDLAM on a network without hidden layer (layers [d, C]: one block (W, b), no a_l, ρ plays no role), i.e.
+    ℓ2-regularised multinomial logistic regression, which is strongly convex in W; reference: SciPy L-BFGS in
+    float64 on the same objective. The hidden-layer blocks are checked in tests/test_ipdlam.py (sufficient
+    decrease of every block update) and on MNIST."""
+    import optlab as ol
+
+    X, y, lam, ref = _ipdlam_data(seed, size)
+    d, C = X.shape[1], int(y.max()) + 1
     X = X.astype(dtype)
 
     def solve(**kw):
         return ol.ipdlam(X, y, layers=[d, C], beta=0.5, regularizers=ol.prox.l2sq(lam), **kw)
 
     return Case(solve=solve, reference=float(ref), maxiter=1500)
+
 
 def _structured_case(solver_name: str, maxiter: int, rtol: float, **solver_kw):
     """Graph-guided / fused regularised logistic regression on a seeded synthetic set (strongly convex, gamma = 0.1):

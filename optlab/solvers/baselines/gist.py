@@ -33,6 +33,7 @@ class GISTState(NamedTuple):
     g_prev: jax.Array
     hist: jax.Array       # (M,) last M objective values (padded with F(x0))
     k: jax.Array
+    L: jax.Array          # the last accepted curvature (fallback when the BB quotient is undefined)
 
 
 class GISTProblem(NamedTuple):
@@ -51,7 +52,11 @@ def make_step(M: int = 5, max_backtracks: int = 50):
         x = st.x
         fx, gx = f.value_and_grad(x)
         dx, dg = x - st.x_prev, gx - st.g_prev
-        bb = jnp.vdot(dx, dg) / jnp.maximum(jnp.vdot(dx, dx), jnp.finfo(x.dtype).tiny)
+        dxdx = jnp.vdot(dx, dx)
+        bb = jnp.vdot(dx, dg) / jnp.maximum(dxdx, jnp.finfo(x.dtype).tiny)
+        # BB is undefined when x did not move (Δx = 0) and useless when not positive: start from the last
+        # accepted L instead of L_min (else a stalled float32 run starts the search at L_min = 1e-30).
+        bb = jnp.where((dxdx > 0) & (bb > 0) & jnp.isfinite(bb), bb, st.L)
         L0 = jnp.clip(jnp.where(st.k == 0, 1.0, bb), pb.L_min, pb.L_max)
         ref = jnp.max(st.hist)
 
@@ -72,10 +77,15 @@ def make_step(M: int = 5, max_backtracks: int = 50):
             return j + 1, L, xp, Fp, ok
 
         xp0, Fp0, ok0 = trial(L0)
-        _, L, xp, Fp, _ = jax.lax.while_loop(cond, body, (jnp.int32(0), L0, xp0, Fp0, ok0))
+        _, L, xp, Fp, ok = jax.lax.while_loop(cond, body, (jnp.int32(0), L0, xp0, Fp0, ok0))
+        # A search that ran out of backtracks without passing the test is rejected: x stays (never accept an
+        # uphill point; the next iteration restarts from the larger L reached).
+        xp = jnp.where(ok, xp, x)
+        Fp = jnp.where(ok, Fp, fx + P.value(x))
         hist = jnp.roll(st.hist, -1).at[-1].set(Fp)
         rel = jnp.linalg.norm(xp - x) / jnp.maximum(jnp.linalg.norm(xp), jnp.finfo(x.dtype).tiny)
-        return GISTState(x=xp, x_prev=x, g_prev=gx, hist=hist, k=st.k + 1), {"rel_change": rel, "L": L}
+        return (GISTState(x=xp, x_prev=x, g_prev=gx, hist=hist, k=st.k + 1, L=L),
+                {"rel_change": rel, "L": L, "search_failed": (~ok).astype(x.dtype)})
 
     step.__name__ = f"gist_M{M}_step"
     return step
@@ -100,7 +110,7 @@ def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_bac
     dt = x0.dtype
     F0 = f(x0) + g.value(x0)
     state = GISTState(x=x0, x_prev=x0, g_prev=jnp.zeros_like(x0),
-                      hist=jnp.full((int(M),), F0, dt), k=jnp.zeros((), jnp.int32))
+                      hist=jnp.full((int(M),), F0, dt), k=jnp.zeros((), jnp.int32), L=jnp.ones((), dt))
     problem = GISTProblem(f=f, g=g, sigma=jnp.asarray(sigma, dt), eta=jnp.asarray(eta, dt),
                           L_min=jnp.asarray(L_min, dt), L_max=jnp.asarray(L_max, dt))
     step = make_step(int(M), int(max_backtracks))
