@@ -433,7 +433,7 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=5000, tol=1e-5, fit
              adaptive_rho=False, adapt_mu=10.0, adapt_every=10, adapt_until=2000, alpha=1.0, rho_growth=None,
              growth_start=500, tau_max=1e2, linsolve="auto",
              max_dense=8192, cg_iters=10, warm_start=None, log_every=None, max_time=None, metrics=None,
-             callback=None, progress=None, checkpoint=None, resume=None, jit=False):
+             callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
     r"""Linear SVM with a (nonconvex) penalty by ADMM: :math:`\min_{w,c} \frac1n\sum_i(1 - b_i(a_i^\top w + c))_+ + P(w)`.
 
     See the module docstring for the splitting, the updates and the defaults.
@@ -460,6 +460,9 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=5000, tol=1e-5, fit
         metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
         jit: run the fully compiled loop (:func:`optlab.harness.run_jit`) and return its ``JitRun`` (usable
             under ``jax.vmap`` over the penalty's parameters); the model is ``.state.z``, ``.state.c``.
+        parallel: ``ol.parallel.Sync(W)`` or ``Async(W, max_delay, ...)``: global-consensus ADMM over ``W`` row
+            shards, one per device (:mod:`optlab.solvers.svm_admm_parallel`; dense ``X``, fixed penalties; adds the
+            ``sim_time`` metric; the model is ``.state.z``, ``.state.cz`` with ``jit=True``).
 
     Returns:
         :class:`optlab.Result` with ``params = {"w": z, "b": c}`` (``z`` is the exactly sparse copy of ``w``),
@@ -484,6 +487,14 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=5000, tol=1e-5, fit
     for name, v in (("maxiter", maxiter), ("adapt_every", adapt_every)):
         if int(v) < 1:
             raise ValueError(f"{name} must be >= 1, got {v}")
+    if parallel is not None:
+        from . import svm_admm_parallel
+        return svm_admm_parallel.solve(
+            X, b, classes, penalty, parallel, rho1=rho1, rho2=rho2, maxiter=maxiter, tol=tol,
+            fit_intercept=fit_intercept, adaptive_rho=adaptive_rho, alpha=alpha, rho_growth=rho_growth,
+            linsolve=linsolve, max_dense=max_dense, cg_iters=cg_iters, warm_start=warm_start, log_every=log_every,
+            max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
+            resume=resume, jit=jit, dtype=dtype)
     if rho_growth is None:
         rho_growth = 1.0 if getattr(penalty, "is_convex", True) else 1.002
     if not float(rho_growth) >= 1:
