@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import harness, losses, operators
+from . import pig_parallel
 
 __all__ = ["pig", "pig_blocks", "PigState", "PigProblem", "PigBlocksState", "PigBlocksProblem", "make_step",
            "make_blocks_step", "hessian_norm"]
@@ -379,7 +380,7 @@ def _concat_blocks(blocks, risk):
 
 def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipschitz=None, maxiter=1000, tol=1e-10,
                f_star=None, metrics=None, callback=None, log_every=None, max_time=None, progress=None,
-               checkpoint=None, resume=None, jit=False, allow_unsafe_step=False):
+               checkpoint=None, resume=None, jit=False, allow_unsafe_step=False, parallel=None):
     r"""Multi-block proximal inertial gradient: one iteration updates ``s`` blocks (module docstring).
 
     Args:
@@ -399,6 +400,10 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
             ``jax.jvp`` of ``jax.grad``; exact for quadratics, local curvature otherwise).
         maxiter, tol, f_star, metrics, callback, log_every, max_time, progress, checkpoint, resume, jit,
             allow_unsafe_step: as in :func:`pig`; ``tol`` tests the relative change of the whole vector per sweep.
+        parallel: ``ol.parallel.Sync(n)`` (Jacobi: every block updated from the same iterate) or
+            ``ol.parallel.Async(n, max_delay, ...)`` (block updates from a stale residual): the blocks are spread
+            over ``n <= len(x0s)`` workers (:mod:`.pig_parallel`, which states the smaller step conditions);
+            needs an ``EmpiricalRisk`` f; ``order``/``seed``/``lipschitz`` do not apply. Adds ``sim_time``.
 
     Returns:
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
@@ -422,6 +427,22 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
     if any(x.dtype != dt for x in x0s):
         raise TypeError(f"all blocks must share one dtype, got {[str(x.dtype) for x in x0s]}")
     s = len(x0s)
+    if parallel is not None:
+        if order != "cyclic" or lipschitz is not None:
+            raise ValueError("pig_blocks(parallel=...): order= and lipschitz= (block constants) do not apply to the "
+                             "Jacobi/async update, whose step uses the full Lipschitz constant; pass step= instead")
+        step_fn, state, problem, all_metrics, params, meta = pig_parallel.build(
+            f, gs, x0s, step=step, beta=beta, parallel=parallel, f_star=f_star, allow_unsafe_step=allow_unsafe_step,
+            check_step=_check_step)
+        if f_star is None:
+            all_metrics = {"objective": all_metrics["objective"]}
+        all_metrics = {**all_metrics, **(metrics or {})}
+        if jit:
+            return harness.run_jit(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
+                                   stop_metric="rel_change", metrics=all_metrics)
+        return harness.run(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
+                           stop_metric="rel_change", max_time=max_time, metrics=all_metrics, params=params,
+                           callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
 
     risk = f if isinstance(f, losses.EmpiricalRisk) else None
     if risk is not None:
