@@ -110,11 +110,10 @@ def main(argv=None) -> int:
     header = (f"data: {source}, n = {X.shape[0]}; device {device} ({platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); medians of {args.repeats}, compile excluded")
     keys = list(rows[0])
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
     print(header)
-    print("  ".join(k.ljust(w) for k, w in widths.items()))
-    for r in rows:
-        print("  ".join(str(r[k]).ljust(w) for k, w in widths.items()))
+    from optlab.trace import format_table
+
+    print(format_table(rows))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "bench_ipdlam.csv", "w", newline="") as fh:

@@ -154,13 +154,9 @@ def main(argv=None) -> int:
     keys = ["method", "epochs_per_s", "steps_per_s", "numpy_steps_per_s", "speedup_vs_numpy", "steps_per_cpu_s",
             "numpy_steps_per_cpu_s", "speedup_vs_numpy_cpu"]
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
-    cells = [[fmt(r.get(k, "")) for k in keys] for r in rows]
-    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
     print(f"a9a GGLR training rows n = {n}, d = {X.shape[1]}, F {F.shape} nnz {F.nnz}; device {jax.devices()[0]}; "
           f"load average at start {load:.2f} on {os.cpu_count()} CPUs; medians of {args.repeats}")
-    print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
-    for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)))
+    print(ol.trace.format_table([{k: fmt(r.get(k, "")) for k in keys} for r in rows]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import csv

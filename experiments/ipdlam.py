@@ -170,9 +170,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
             ax.set_ylim(0.8, 1.0)
         ol.plot.save(fig, files[-1])
 
-    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in table_rows)) for k in keys}
-    table = "  ".join(k.ljust(w) for k, w in widths.items()) + "\n" + "\n".join(
-        "  ".join(str(r.get(k, "")).ljust(w) for k, w in widths.items()) for r in table_rows)
+    table = ol.trace.format_table([{k: r.get(k, "") for k in keys} for r in table_rows])
     print(f"equal iterations: {k_eq}; equal time: {t_eq:.2f} s (compile time excluded; shared 2-core CPU)")
     print(table)
     return {"files": [str(p) for p in files], "table": table, "traces": {k: r.trace for k, r in all_traces.items()},

@@ -13,7 +13,6 @@ Writes ``lasso-demo_traces.csv`` (long format), ``lasso-demo_summary.csv`` and `
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +83,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     out = Path(out)
     files = [out / "lasso-demo_traces.csv", out / "lasso-demo_summary.csv", out / "lasso-demo.png"]
     write_long_csv(rows, files[0])
-    with open(files[1], "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
+    write_long_csv(summary, files[1])
 
     fig, axes = ol.plot.grid(2 * len(traces), ncols=2)
     for i, (dataset, runs) in enumerate(traces.items()):
@@ -96,8 +92,6 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                                 ylabel="(F(x_k) − F*)/|F*|")
     ol.plot.save(fig, files[2])
 
-    widths = {k: max(len(k), *(len(str(r[k])) for r in summary)) for k in summary[0]}
-    table = "  ".join(k.ljust(w) for k, w in widths.items()) + "\n" + "\n".join(
-        "  ".join(str(r[k]).ljust(w) for k, w in widths.items()) for r in summary)
+    table = ol.trace.format_table(summary)
     print(table)
     return {"files": [str(p) for p in files], "table": table, "traces": traces}

@@ -31,7 +31,6 @@ Files: ``pig_traces.csv`` (long format), ``pig_summary.csv``, ``pig_rates.png``,
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -230,13 +229,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     files = [out / f"pig_{x}" for x in ("traces.csv", "summary.csv", "rates.png", "linear.png", "beta.png",
                                         "blocks.png")]
     write_long_csv(rows, files[0])
-    with open(files[1], "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
+    write_long_csv(summary, files[1])
     keys = ["panel", "run", "iterations", "final_subopt", "iters_to_1e-6_rel", "c_of_c_over_k"]
-    widths = {k: max(len(k), *(len(str(r[k])) for r in summary)) for k in keys}
-    table = "  ".join(k.ljust(w) for k, w in widths.items()) + "\n" + "\n".join(
-        "  ".join(str(r[k]).ljust(w) for k, w in widths.items()) for r in summary)
+    table = ol.trace.format_table([{k: r[k] for k in keys} for r in summary])
     print(table)
     return {"files": [str(p) for p in files], "table": table, "panels": panels}

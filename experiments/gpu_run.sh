@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The prepared GPU session in one command: device facts, the solver check (every registered solver, float32 and
+# float64, against CPU float64 references) at a medium size, then the four
+# benchmarks at their quick sizes. Each step has its own time limit, so one slow step cannot eat a short device
+# lease; everything is logged to OUTDIR/gpu_run.log and the CSVs land in OUTDIR.
+#
+#   OPTLAB_DATA=<data folder> bash experiments/gpu_run.sh OUTDIR        (from the repository root)
+#
+# Environment: PYTHON (default python3), SIZE (default medium), XDG_CACHE_HOME (cached CVXPY references).
+set -u
+OUT=${1:?usage: bash experiments/gpu_run.sh OUTDIR}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+PY=${PYTHON:-python3}
+SIZE=${SIZE:-medium}
+step() {
+  local limit=$1; shift
+  echo "=== [$(date -u +%T)] $* (limit ${limit} s)"
+  timeout "$limit" "$@"
+  echo "=== exit $? after $SECONDS s in all"
+}
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
+  $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
+  step 150 $PY experiments/gpu_check.py --size "$SIZE" --repeats 3 --budget-s 120 --out "$OUT"
+  step 120 $PY experiments/bench_pig.py --quick --out "$OUT"
+  step 90 $PY experiments/bench_svm.py --quick --out "$OUT"
+  step 70 $PY experiments/bench_spdhg.py --quick --out "$OUT"
+  step 70 $PY experiments/bench_ipdlam.py --quick --out "$OUT"
+} 2>&1 | tee "$OUT/gpu_run.log"
