@@ -263,7 +263,7 @@ def _check_scale(scale):
 def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1, scale=1.0, dual_step="auto",
           coupling=0.5, loss="logistic", seed=0, segments=1, burn_in=0.0, X_test=None, y_test=None, x0=None,
           pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, max_time=None, metrics=None,
-          callback=None, progress=None, checkpoint=None, resume=None, jit=False):
+          callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
     r"""Stochastic PDHG for :math:`\frac1n\sum\ell(a_i^\top x, b_i) + \frac\gamma2\|x\|^2 + \mu\|Fx\|_1`.
 
     Args:
@@ -282,6 +282,9 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
         log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit: see
             :func:`optlab.harness.run` (``tol`` > 0 stops when the averaged iterate's relative change per
             harness step falls below it).
+        parallel: ``ol.parallel.Sync(W)`` or ``Async(W, max_delay, ...)``: every worker samples ``batch_size`` rows
+            of its own shard per iteration and the gradient is all-reduced (:mod:`optlab.solvers.stochastic_parallel`;
+            adds the ``sim_time`` metric).
 
     Returns:
         :class:`optlab.Result` with ``params = {"w": averaged iterate}``; the trace logs ``objective`` (at the
@@ -301,6 +304,14 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     meta.update({"solver": "spdhg", "variant": variant, "batch_size": int(batch_size), "segments": int(segments),
                  "epochs": int(epochs), "seed": int(seed), "mu": float(mu), "gamma": float(gamma)})
     pb = resolve_scale(scale, step, core, loop, pb, obj, meta, pilot_epochs, segments, min(pilot_samples, n), seed)
+    if parallel is not None:
+        from . import stochastic_parallel as SP
+        return SP.run(SP.spdhg_update(variant, auto), (("eta", "eta"), ("dual_step", "sig")),
+                      pb, core, parallel, loss_name=loss_obj.name, seed=seed, batch_size=batch_size,
+                      segments=segments, maxiter=epochs * segments if maxiter is None else maxiter,
+                      objective=obj, test_loss=_test_loss(loss_obj.name), meta=meta, log_every=log_every, tol=tol,
+                      max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
+                      resume=resume, jit=jit)
     return _run(step, (core, loop), pb, obj, loss_obj, meta, epochs * segments if maxiter is None else maxiter,
                 log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
                 progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)

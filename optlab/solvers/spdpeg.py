@@ -59,7 +59,7 @@ import numpy as np
 
 from .. import prox as _prox
 from . import _stochastic as S
-from .spdhg import VARIANTS, _avg_start, _check_scale, _check_variant, _run, resolve_scale
+from .spdhg import VARIANTS, _avg_start, _check_scale, _check_variant, _run, _test_loss, resolve_scale
 
 __all__ = ["spdpeg", "egadm", "SPDPEGCore", "SPDPEGProblem", "make_step", "make_batch_step", "build_problem", "init",
            "objective"]
@@ -203,7 +203,7 @@ def init(pb: SPDPEGProblem, x0=None) -> SPDPEGCore:
 def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="resample", epochs=10, batch_size=1, burn_in=0.0,
            scale=DEFAULT_SCALE, beta="auto", loss="logistic", seed=0, segments=1, X_test=None, y_test=None, x0=None,
            pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, max_time=None, metrics=None,
-           callback=None, progress=None, checkpoint=None, resume=None, jit=False):
+           callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
     r"""SPDPEG for :math:`\frac1n\sum\ell(a_i^\top x, b_i) + \frac\gamma2\|x\|^2 + r(x) + \mu\|Fx\|_1`.
 
     Args:
@@ -215,6 +215,9 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
         scale: step multiplier or ``"auto"``; beta: augmented-Lagrangian penalty (1).
         epochs, maxiter, log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit: as
             :func:`optlab.spdhg`.
+        parallel: ``ol.parallel.Sync(W)`` or ``Async(W, max_delay, ...)``: every worker samples ``batch_size`` rows
+            of its own shard per iteration and the gradient is all-reduced (:mod:`optlab.solvers.stochastic_parallel`;
+            adds the ``sim_time`` metric).
 
     Returns:
         :class:`optlab.Result` with ``params = {"w": averaged predictor}``; the trace logs ``objective``,
@@ -237,6 +240,14 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
                  "segments": int(segments), "epochs": int(epochs), "seed": int(seed), "mu": float(mu),
                  "gamma": float(gamma)})
     pb = resolve_scale(scale, step, core, loop, pb, obj, meta, pilot_epochs, segments, min(pilot_samples, n), seed)
+    if parallel is not None:
+        from . import stochastic_parallel as SP
+        return SP.run(SP.spdpeg_update(variant, extragradient), (("eta", "eta"),),
+                      pb, core, parallel, loss_name=loss_obj.name, seed=seed, batch_size=batch_size,
+                      segments=segments, maxiter=epochs * segments if maxiter is None else maxiter,
+                      objective=obj, test_loss=_test_loss(loss_obj.name), meta=meta, log_every=log_every, tol=tol,
+                      max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
+                      resume=resume, jit=jit)
     return _run(step, (core, loop), pb, obj, loss_obj, meta, epochs * segments if maxiter is None else maxiter,
                 log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
                 progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)

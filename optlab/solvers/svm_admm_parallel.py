@@ -1,4 +1,4 @@
-r"""Global-consensus ADMM for the penalised linear SVM over row shards: ``ol.svm_admm(..., parallel=Sync(W) | Async(W))``.
+r"""Global-consensus ADMM for the penalised linear SVM over row shards: ``ol.svm_admm(..., parallel=...)``.
 
 Problem as in :mod:`.svm_admm`: :math:`\min_{w,c}\frac1n\sum_i(1 - b_i(a_i^\top w + c))_+ + P(w)`. The rows are split
 into ``W`` contiguous shards :math:`I_1,\dots,I_W` (``ceil(n/W)`` rows each; the last shard is padded with zero rows
@@ -101,6 +101,8 @@ class ConsensusProblem(NamedTuple):
     n: jax.Array          # number of real rows
     a_rms: jax.Array
     tau: jax.Array        # (W,) simulated seconds per round
+    max_delay: jax.Array  # () int32 (traced: changing it does not recompile)
+    min_arrivals: jax.Array  # () int32
 
 
 def _split(x, W):
@@ -108,8 +110,7 @@ def _split(x, W):
 
 
 @functools.lru_cache(maxsize=None)
-def make_step(method: str, fit_intercept: bool, cg_iters: int, n_workers: int, asynchronous: bool, max_delay: int,
-              min_arrivals: int):
+def make_step(method: str, fit_intercept: bool, cg_iters: int, n_workers: int, asynchronous: bool):
     """The pure step (cached per configuration). ``Sync`` runs the asynchronous code with every worker arriving."""
     msolve = serial._make_msolve(method, cg_iters)
     S, R = par.SHARDED, par.REPLICATED
@@ -177,12 +178,13 @@ def make_step(method: str, fit_intercept: bool, cg_iters: int, n_workers: int, a
         return new, z, cz, sums
 
     local = ConsensusState(*([R, R] + [S] * 12 + [R] * 4))
-    problem_spec = ConsensusProblem(S, S, S, S, S, S, S, R, R, R, R, R, R)
+    problem_spec = ConsensusProblem(S, S, S, S, S, S, S, R, R, R, R, R, R, R, R)
     spmd_round = par.spmd(worker, W, (local, R, problem_spec), (local, R, R, R))
 
     def step(st: ConsensusState, pb: ConsensusProblem):
         if asynchronous:
-            arrived, clock, ready, age = par.async_round(st.ready, st.age, st.clock, pb.tau, max_delay, min_arrivals)
+            arrived, clock, ready, age = par.async_round(st.ready, st.age, st.clock, pb.tau, pb.max_delay,
+                                                         pb.min_arrivals)
         else:
             arrived = jnp.ones((W,), bool)
             clock, ready, age = st.clock + jnp.max(pb.tau), st.ready, st.age
@@ -275,7 +277,8 @@ def build(X, b, penalty, parallel, *, rho1, rho2, linsolve, max_dense, cg_iters,
     problem = ConsensusProblem(
         A=f(Xp), b=f(bp), mask=f(maskp), factor=f(np.concatenate(factors)), q=f(np.stack(qs)), g=f(np.stack(gs)),
         schur=f(schurs), penalty=penalty, rho1=f(r1), rho2=f(r2), n=f(n),
-        a_rms=f(np.sqrt(mean_eig)), tau=f(tau))
+        a_rms=f(np.sqrt(mean_eig)), tau=f(tau), max_delay=jnp.asarray(int(parallel.max_delay), jnp.int32),
+        min_arrivals=jnp.asarray(int(parallel.min_arrivals), jnp.int32))
     zd, zn = jnp.zeros((W, d), dtype), jnp.zeros((W, per), dtype)
     zw = jnp.zeros((W,), dtype)
     state = ConsensusState(
@@ -283,8 +286,7 @@ def build(X, b, penalty, parallel, *, rho1, rho2, linsolve, max_dense, cg_iters,
         z_read=zd, cz_read=zw, table=zd, ctable=zw, ready=f(tau), age=jnp.full((W,), int(parallel.max_delay),
                                                                                 jnp.int32),
         clock=jnp.zeros((), dtype), k=jnp.zeros((), jnp.int32))
-    step = make_step(linsolve, bool(fit_intercept), int(cg_iters), W, isinstance(parallel, par.Async),
-                     int(parallel.max_delay), int(parallel.min_arrivals))
+    step = make_step(linsolve, bool(fit_intercept), int(cg_iters), W, isinstance(parallel, par.Async))
     meta = {"parallel": repr(parallel), "consensus": True, "linsolve": linsolve, "rows_per_worker": per,
             "padding_rows": pad, "rho1": r1, "rho2": r2}
     return step, state, problem, metrics(W), meta
