@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--numpy-steps", type=int, default=20000)
     p.add_argument("--out", default="results/bench")
     p.add_argument("--quick", action="store_true", help="1 epoch, 1 repeat, 3000 NumPy steps")
-    args = p.parse_args(argv or [])
+    args = p.parse_args(argv)  # None: sys.argv (run as a script); a list: from `optlab bench`
     if args.quick:
         args.epochs, args.repeats, args.numpy_steps = 1, 1, 3000
 

@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--maxiter", type=int, default=3000)
     p.add_argument("--out", default="results/bench")
     p.add_argument("--quick", action="store_true", help="mushrooms only, one repeat")
-    args = p.parse_args(argv or [])
+    args = p.parse_args(argv)  # None: sys.argv (run as a script); a list: from `optlab bench`
     names = ["mushrooms"] if args.quick else args.datasets.split(",")
     repeats = 1 if args.quick else args.repeats
     bw = bandwidth_gbs()
