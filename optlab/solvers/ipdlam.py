@@ -75,7 +75,7 @@ from .. import harness, operators
 from .. import prox as prox_mod
 from . import mlp
 
-__all__ = ["ipdlam", "dlam", "Net", "IPDLAMState", "IPDLAMProblem", "Config", "make_step", "init", "objective",
+__all__ = ["ipdlam", "dlam", "Net", "Rows", "IPDLAMState", "IPDLAMProblem", "Config", "make_step", "init", "objective",
            "sweep", "build"]
 
 _SCHEDULES = ("constant", "increasing")
@@ -125,13 +125,35 @@ class Config(NamedTuple):
 
 
 # ------------------------------------------------------------------------------------------------ objective
-def _term(cfg: Config, i: int, inp, W, b, target, rho):
+class Rows:
+    """How the sweep sums over samples. This one: plain sums over the rows it is given (the serial solver).
+    :mod:`.ipdlam_parallel` passes a per-worker version (masked rows, global ``n``, sums over workers)."""
+
+    def loss(self, loss_name, z, target):   # (1/n) Σ_i ℓ(z_i, y_i)
+        return mlp.mean_loss(loss_name, z, target)
+
+    def sq(self, rho, r):                  # (ρ/2n) ‖r‖²
+        return rho / (2 * r.shape[0]) * jnp.vdot(r, r)
+
+    def value(self, v):                    # a sum over samples (objective value at a trial point)
+        return v
+
+    def grad(self, i, g):                  # the gradient of weight block i (a sum over samples)
+        return g
+
+    def keep(self, new, old):              # the new value of a per-sample block (a_l)
+        return new
+
+    def trial(self, i, v, step, v_hat):    # Φ's data terms at a trial point of weight block i (B̂ + step), from
+        return v                           # this worker's value v there (async: absent workers by a model)
+
+
+SERIAL = Rows()
+
+
+def _term(cfg: Config, i: int, inp, W, b, target, rho, rows: Rows = SERIAL):
     """Layer ``i``'s (0-based) term of Φ_ρ: the loss for the last layer, the scaled penalty otherwise."""
-    z = inp @ W + b
-    if i == cfg.n_layers - 1:
-        return mlp.mean_loss(cfg.loss, z, target)
-    r = target - mlp.ACTIVATIONS[cfg.activation](z)
-    return rho / (2 * inp.shape[0]) * jnp.vdot(r, r)
+    return _term_z(cfg, i, inp @ W + b, target, rho, rows)
 
 
 def objective(cfg: Config, net: Net, X, y, rho, regs):
@@ -149,20 +171,31 @@ def _sqnorm(tree):
     return sum(jnp.vdot(x, x) for x in jax.tree.leaves(tree))
 
 
-def _block(cfg: Config, prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta):
+def _block(cfg: Config, prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, rows: Rows = SERIAL,
+           layer=None):
     """One inertial proximal-linearised block step with a capped backtracking search for its constant.
 
-    Returns ``(B_new, B_hat, c, accepted)``; ``B_new = B_hat`` when no trial passed the test.
+    Returns ``(B_new, B_hat, c, accepted)``; ``B_new = B_hat`` when no trial passed the test. ``layer``: the weight
+    block's layer (its gradient is a sum over samples, ``rows.grad``); None for a per-sample block.
     """
     B_hat = jax.tree.map(lambda x, xp: x + beta * (x - xp), B, B_prev)
     f_hat, g = jax.value_and_grad(f)(B_hat)
+    f_hat = rows.value(f_hat)
+    if layer is not None:
+        g = rows.grad(layer, g)
     phi_hat = f_hat + reg_value(B_hat)
     dtype = f_hat.dtype
 
     def trial(c):
         B_new = prox_fn(jax.tree.map(lambda x, gx: x - gx / c, B_hat, g), 1 / c)
         d2 = _sqnorm(jax.tree.map(lambda a, b: a - b, B_new, B_hat))
-        phi_new = f(B_new) + reg_value(B_new)
+        if layer is None:   # a per-sample block: its squared step is a sum over samples too
+            d2 = rows.value(d2)
+        if layer is None:
+            phi_new = rows.value(f(B_new)) + reg_value(B_new)
+        else:
+            step = jax.tree.map(lambda a, b: a - b, B_new, B_hat)
+            phi_new = rows.trial(layer, f(B_new), step, f_hat) + reg_value(B_new)
         return B_new, phi_new <= phi_hat - prob.decrease * c / 2 * d2
 
     def cond(carry):
@@ -182,15 +215,15 @@ def _block(cfg: Config, prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c
     return B_new, B_hat, c, ok
 
 
-def _term_z(cfg: Config, i: int, Z, target, rho):
+def _term_z(cfg: Config, i: int, Z, target, rho, rows: Rows = SERIAL):
     """:func:`_term` as a function of the pre-activation ``Z = inp @ W + b``."""
     if i == cfg.n_layers - 1:
-        return mlp.mean_loss(cfg.loss, Z, target)
-    r = target - mlp.ACTIVATIONS[cfg.activation](Z)
-    return rho / (2 * Z.shape[0]) * jnp.vdot(r, r)
+        return rows.loss(cfg.loss, Z, target)
+    return rows.sq(rho, target - mlp.ACTIVATIONS[cfg.activation](Z))
 
 
-def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_prev, beta):
+def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_prev, beta, rows: Rows = SERIAL,
+                    layer: int = 0):
     """:func:`_block` for a weight block without regulariser, with every trial done in the space of
     pre-activations: the trial point is (Ŵ − G_W/c, b̂ − g_b/c), so its pre-activation is Ẑ − D/c with
     D = inp·G_W + 1g_bᵀ, and the search costs one product with ``inp`` however many trials it takes (three in all,
@@ -198,7 +231,8 @@ def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_pre
     W_hat, b_hat = W + beta * (W - W_prev), b + beta * (b - b_prev)
     Z_hat = inp @ W_hat + b_hat
     f_hat, gZ = jax.value_and_grad(phi_z)(Z_hat)
-    gW, gb = inp.T @ gZ, jnp.sum(gZ, axis=0)
+    f_hat = rows.value(f_hat)
+    gW, gb = rows.grad(layer, (inp.T @ gZ, jnp.sum(gZ, axis=0)))
     D = inp @ gW + gb
     g2 = jnp.vdot(gW, gW) + jnp.vdot(gb, gb)
     dtype = f_hat.dtype
@@ -211,7 +245,8 @@ def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_pre
         j, c, _, _ = carry
         c = c * prob.c_grow
         Z = Z_hat - D / c
-        return j + 1, c, Z, phi_z(Z) <= f_hat - prob.decrease / (2 * c) * g2
+        phi = rows.trial(layer, phi_z(Z), (-gW / c, -gb / c), f_hat)
+        return j + 1, c, Z, phi <= f_hat - prob.decrease / (2 * c) * g2
 
     c0 = jnp.maximum(c_prev * prob.c_shrink, prob.c_min).astype(dtype)
     _, c, Z, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, Z_hat, jnp.array(False)))
@@ -220,7 +255,8 @@ def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_pre
     return (W_new, b_new), (W_hat, b_hat), c, ok, jnp.where(ok, Z, Z_hat)
 
 
-def sweep(cfg: Config, prob: IPDLAMProblem, net: Net, prev: Net, c_W, c_A, rho, beta, X, y, record: bool = False):
+def sweep(cfg: Config, prob: IPDLAMProblem, net: Net, prev: Net, c_W, c_A, rho, beta, X, y, record: bool = False,
+          rows: Rows = SERIAL):
     """One Gauss–Seidel pass over the blocks W_1, a_1, …, W_L.
 
     Returns ``(net, c_W, c_A, n_rejected, records)``; ``records`` (only with ``record=True``, for tests) lists per
@@ -241,16 +277,16 @@ def sweep(cfg: Config, prob: IPDLAMProblem, net: Net, prev: Net, c_W, c_A, rho, 
 
         if isinstance(reg, prox_mod.Zero):
             (W_i, b_i), hat, c, ok, Z = _w_block_linear(
-                prob, lambda Z, i=i, target=target: _term_z(cfg, i, Z, target, rho), inp, W[i], b[i], prev.W[i],
-                prev.b[i], c_W[i], beta)
+                prob, lambda Z, i=i, target=target: _term_z(cfg, i, Z, target, rho, rows), inp, W[i], b[i],
+                prev.W[i], prev.b[i], c_W[i], beta, rows, i)
         else:
             def f_w(Wb, i=i, inp=inp, target=target):
-                return _term(cfg, i, inp, Wb[0], Wb[1], target, rho)
+                return _term(cfg, i, inp, Wb[0], Wb[1], target, rho, rows)
 
             (W_i, b_i), hat, c, ok = _block(
                 cfg, prob, f_w, lambda Wb, reg=reg: reg.value(Wb[0]),
                 lambda Wb, t, reg=reg: (reg.prox(Wb[0], t), Wb[1]), (W[i], b[i]), (prev.W[i], prev.b[i]), c_W[i],
-                beta)
+                beta, rows, i)
             Z = None
         if record:
             W[i], b[i] = hat
@@ -268,11 +304,10 @@ def sweep(cfg: Config, prob: IPDLAMProblem, net: Net, prev: Net, c_W, c_A, rho, 
         s_i = mlp.ACTIVATIONS[cfg.activation](Z if Z is not None else inp @ W[i] + b[i])
 
         def f_a(a, i=i, s_i=s_i, nxt_target=nxt_target):
-            r = a - s_i
-            return (rho / (2 * a.shape[0]) * jnp.vdot(r, r)
-                    + _term(cfg, i + 1, a, W[i + 1], b[i + 1], nxt_target, rho))
+            return rows.sq(rho, a - s_i) + _term(cfg, i + 1, a, W[i + 1], b[i + 1], nxt_target, rho, rows)
 
-        a_i, hat, c, ok = _block(cfg, prob, f_a, lambda a: 0.0, lambda a, t: a, A[i], prev.A[i], c_A[i], beta)
+        a_i, hat, c, ok = _block(cfg, prob, f_a, lambda a: 0.0, lambda a, t: a, A[i], prev.A[i], c_A[i], beta, rows)
+        a_i = rows.keep(a_i, A[i])
         if record:
             A[i] = hat
             before = snapshot()
@@ -506,7 +541,7 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
            seed=0, regularizers=None, params0=None, X_test=None, y_test=None, c_shrink=0.5, c_grow=2.0,
            decrease=0.5, max_backtracks=30, train_metrics=True, maxiter=None, tol=0.0, log_every=None,
            max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False,
-           label="iPDLAM"):
+           label="iPDLAM", parallel=None):
     r"""Train an MLP by iPDLAM (see the module docstring for the objective, the blocks and the updates).
 
     Args:
@@ -530,6 +565,9 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
         tol: stop when the relative change of the weights ``rel_change`` ≤ tol (default 0: never).
         metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
         jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
+        parallel: ``ol.parallel.Sync(n)`` or ``ol.parallel.Async(n, max_delay, ...)``: the samples are split over
+            ``n`` workers, weight-block sums by ``psum`` (:mod:`.ipdlam_parallel`; full batch only). Adds
+            ``sim_time`` (simulated clock) and ``arrived``.
 
     Returns:
         :class:`optlab.Result` with ``params = {"W": (...), "b": (...)}`` and ``predict(X)`` = class scores; the
@@ -544,9 +582,15 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
     iters = int(iters if maxiter is None else maxiter)
     layers = [int(h) for h in layers]
     n, dtype = prob.X.shape[0], prob.X.dtype
-    all_metrics = dict(_metrics(cfg, X_test is not None, bool(train_metrics)))
+    if parallel is not None:
+        from . import ipdlam_parallel  # imports this module
+        step, state, prob, par_metrics = ipdlam_parallel.build(cfg, prob, state, parallel, X_test is not None,
+                                                               bool(train_metrics))
+        all_metrics = dict(par_metrics)
+    else:
+        all_metrics = dict(_metrics(cfg, X_test is not None, bool(train_metrics)))
+        step = make_step(cfg)
     all_metrics.update(metrics or {})
-    step = make_step(cfg)
     if jit:
         return harness.run_jit(step, state, prob, maxiter=iters, log_every=log_every, tol=tol,
                                stop_metric="rel_change", metrics=all_metrics)
@@ -554,7 +598,7 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
             "activation": activation, "loss": loss, "beta": float(beta), "beta_schedule": beta_schedule,
             "rho0": float(rho0), "rho_growth": float(rho_growth), "rho_max": float(rho_max),
             "batch_size": batch_size, "inner_sweeps": int(inner_sweeps) if batch_size else None, "seed": int(seed),
-            "dtype": str(dtype), "n": n}
+            "dtype": str(dtype), "n": n, "parallel": repr(parallel) if parallel is not None else None}
     return harness.run(step, state, prob, maxiter=iters, log_every=log_every, tol=tol, stop_metric="rel_change",
                        max_time=max_time, metrics=all_metrics, params=_params, callback=callback,
                        progress=progress, checkpoint=checkpoint, resume=resume, meta=meta,

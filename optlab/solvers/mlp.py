@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import losses
 
-__all__ = ["ACTIVATIONS", "LOSSES", "activation", "init_params", "apply", "mean_loss", "loss_smoothness",
+__all__ = ["ACTIVATIONS", "LOSSES", "activation", "init_params", "apply", "mean_loss", "row_loss", "loss_smoothness",
            "check_labels", "check_layers"]
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
@@ -66,14 +66,19 @@ def apply(params, X, activation_name: str = "relu"):
     return a @ params["W"][-1] + params["b"][-1]
 
 
-def mean_loss(loss_name: str, z, y):
-    """Batch mean of the loss ``loss_name`` on scores ``z`` and integer labels ``y``."""
+def row_loss(loss_name: str, z, y):
+    """Per-sample loss ``loss_name`` on scores ``z`` (n, C) and integer labels ``y`` (shape (n,))."""
     if loss_name == "cross_entropy":
-        return jnp.mean(losses.softmax_cross_entropy.value(z, y))
+        return losses.softmax_cross_entropy.value(z, y)
     if loss_name == "squared":
         target = jax.nn.one_hot(y, z.shape[-1], dtype=z.dtype)
-        return jnp.mean(jnp.sum(losses.least_squares.value(z, target), axis=-1))
+        return jnp.sum(losses.least_squares.value(z, target), axis=-1)
     raise ValueError(f"loss must be one of {LOSSES}, got {loss_name!r}")
+
+
+def mean_loss(loss_name: str, z, y):
+    """Batch mean of the loss ``loss_name`` on scores ``z`` and integer labels ``y``."""
+    return jnp.mean(row_loss(loss_name, z, y))
 
 
 def loss_smoothness(loss_name: str) -> float:

@@ -83,6 +83,8 @@ class BlocksParallelProblem(NamedTuple):
     step_vec: jax.Array   # (W, D) γ per coordinate (0 on padding)
     beta_vec: jax.Array   # (W, D) β per coordinate (0 on padding)
     tau: jax.Array        # (W,) simulated seconds per update
+    max_delay: jax.Array  # int32 (traced: Async runs with different delays share one compiled step)
+    min_arrivals: jax.Array
     f_star: jax.Array
 
 
@@ -106,7 +108,7 @@ def layout(sizes, n_workers: int):
 
 
 @functools.lru_cache(maxsize=None)
-def make_step(loss, blocks: tuple, n_workers: int, asynchronous: bool, max_delay: int, min_arrivals: int):
+def make_step(loss, blocks: tuple, n_workers: int, asynchronous: bool):
     """The pure parallel step; ``blocks`` = ((owner, offset, size), ...) (static, so the step is cached)."""
     S, R = par.SHARDED, par.REPLICATED
 
@@ -140,8 +142,8 @@ def make_step(loss, blocks: tuple, n_workers: int, asynchronous: bool, max_delay
 
     def step(state: BlocksParallelState, p: BlocksParallelProblem):
         if asynchronous:
-            arrived, clock, ready, age = par.async_round(state.ready, state.age, state.clock, p.tau, max_delay,
-                                                         min_arrivals)
+            arrived, clock, ready, age = par.async_round(state.ready, state.age, state.clock, p.tau, p.max_delay,
+                                                         p.min_arrivals)
         else:
             arrived = jnp.ones((n_workers,), bool)
             clock, ready, age = state.clock + jnp.max(p.tau), state.ready, state.age
@@ -227,13 +229,14 @@ def build(f, gs, x0s, *, step, beta, parallel, f_star, allow_unsafe_step, check_
     tau = jnp.asarray(par.worker_times(parallel) * np.asarray(widths) / d, dt)
     problem = BlocksParallelProblem(A=A, y=y, n=jnp.asarray(f.n, dt), l2=jnp.asarray(f.l2, dt), gs=tuple(gs),
                                     steps=tuple(jnp.asarray(v, dt) for v in steps), step_vec=jnp.asarray(sv),
-                                    beta_vec=jnp.asarray(bv), tau=tau,
+                                    beta_vec=jnp.asarray(bv), tau=tau, max_delay=jnp.asarray(tau_delay, jnp.int32),
+                                    min_arrivals=jnp.asarray(int(parallel.min_arrivals), jnp.int32),
                                     f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
     state = BlocksParallelState(x=x, x_prev=x, z_read=jnp.tile(z0[None], (W, 1)), z=z0,
                                 last_sq=jnp.full((W,), jnp.inf, dt), ready=tau,
                                 age=jnp.full((W,), tau_delay, jnp.int32), clock=jnp.zeros((), dt))
     asynchronous = isinstance(parallel, par.Async)
-    step_fn = make_step(f.loss, blocks, W, asynchronous, tau_delay, int(parallel.min_arrivals))
+    step_fn = make_step(f.loss, blocks, W, asynchronous)
     meta = {"solver": "pig_blocks", "parallel": repr(parallel), "order": "jacobi" if not asynchronous else "async",
             "steps": steps, "betas": betas, "lipschitz": L, "owner": list(owner), "dtype": str(dt)}
     return step_fn, state, problem, metrics(f.loss, blocks), (lambda st: _blocks_of(st.x, blocks)), meta
