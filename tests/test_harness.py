@@ -242,3 +242,21 @@ def test_write_table_csv_and_text_agree(tmp_path):
     assert text == format_table(rows)
     with pytest.raises(ValueError, match="rows is empty"):
         format_table([])
+
+
+def test_matmul_precision_is_true_float32_unless_the_caller_chooses():
+    """The loop is traced under precision "highest" (no silent TF32 on GPUs); a caller's choice wins."""
+    seen = []
+
+    def step(state, problem):
+        seen.append(jax.default_matmul_precision.value)   # read at trace time
+        return state * problem, {"change": jnp.zeros(())}
+
+    harness.run(step, jnp.ones(3), jnp.float64(0.5), maxiter=3, log_every=3, progress=False)
+    harness.run_jit(step, jnp.ones(4), jnp.float64(0.5), maxiter=3)
+    assert seen and set(seen) == {"highest"}
+    seen.clear()
+    with jax.default_matmul_precision("tensorfloat32"):
+        harness.run(step, jnp.ones(5), jnp.float64(0.5), maxiter=3, log_every=3, progress=False)
+    assert seen and set(seen) == {"tensorfloat32"}
+    assert jax.default_matmul_precision.value is None   # nothing leaks out of the harness
