@@ -47,3 +47,20 @@ def test_errors():
         NonconvexSVC().fit(X, np.arange(200) % 3)
     with pytest.raises(ValueError, match="penalty must be one of"):
         NonconvexSVC(penalty="ridge").fit(X, y)
+
+
+def test_init_l1_equals_the_warm_started_solver_run():
+    """init="l1": an l1 fit at the same lam, then the nonconvex fit from there (same iterates as doing it by hand)."""
+    import optlab as ol
+
+    X, y = _data(seed=2)
+    clf = NonconvexSVC(penalty="scad", lam=0.05, init="l1").fit(X, y)
+    b = np.where(y == "yes", 1.0, -1.0)
+    kw = dict(maxiter=1000, tol=1e-4, progress=False, log_every=1000)
+    start = ol.svm_admm(X, b, ol.prox.l1(0.05), **kw)
+    ref = ol.svm_admm(X, b, ol.prox.scad(0.05, 3.7), warm_start=start, **kw)
+    np.testing.assert_allclose(clf.coef_.ravel(), np.asarray(ref.params["w"]), rtol=1e-10, atol=1e-12)
+    cold = NonconvexSVC(penalty="scad", lam=0.05).fit(X, y)
+    assert not np.allclose(cold.coef_, clf.coef_)          # a different start, a different stationary point
+    with pytest.raises(ValueError, match="init must be"):
+        NonconvexSVC(init="random").fit(X, y)
