@@ -1,133 +1,263 @@
 """Parallel executors: convergence vs iteration and vs *simulated* wall clock for 1, 2, 4, 8 workers.
 
-Problem: ℓ1-regularised logistic regression ``(1/n)Σ log(1 + exp(−y_i a_iᵀx)) + λ‖x‖₁`` with
-``λ = 1e-2``, solved by data-parallel proximal gradient (``ol.ista(..., parallel=...)``): ``Sync(W)`` and
-``Async(W, max_delay=3)`` (bounded staleness, partial barrier of one arrival), for uniform worker speeds and
-for a straggler (worker 0 four times slower). Data: a seeded synthetic classification set (20,000 × 200,
-10 informative features, label noise 1.0; quick: 4,000 × 100). ``mushrooms`` was tried first and dropped:
-it is linearly separable and proximal gradient at ``1/L`` was still at a 6.2e-4 relative gap after 3,000
-iterations for every executor, so no speed-up to 1e-4 could be read off.
+Every method of :data:`METHODS` is run with ``Sync(W)`` and ``Async(W, max_delay=3)`` (bounded staleness, partial
+barrier of one arrival) for uniform worker speeds and for a straggler (worker 0 four times slower), and the relative
+gap ``(F − F*)/|F*|`` is recorded against server iterations and against the simulated clock (``sim_time``). The
+methods (full run; quick run in brackets):
 
-Simulated time: worker ``w`` needs ``speed_w · rows_w / n`` time units per gradient (one unit = one full
-gradient on a speed-1 worker); Sync waits for the slowest worker every round, Async follows the model of
-:mod:`optlab.parallel`. These are simulated clocks, not measurements, and every figure says so. Step ``1/L`` for
-both. Worst-case analyses of delayed proximal gradient ask for a step that shrinks with the delay
-(e.g. ``1/(L(1 + 2D))``, used in the tests); here ``1/L`` converged for ``D = 3`` (checked: the final gaps
-are in the table, and a diverging run would show status ``diverged``), while ``1/(4L)`` cost Async its lead:
-on the quick problem (logged every 3 iterations), simulated time to a 1e-4 gap under a straggler was 11.25 with ``1/L``, 27.0 with
-``1/(2L)``, 56.25 with ``1/(4L)``, against 56 for Sync(4). Reference F*: 20,000 serial FISTA iterations in float64.
+* ``proxgrad`` — data-parallel proximal gradient (``ol.ista(..., parallel=...)``) for ℓ1-logistic regression,
+  ``λ = 1e-2``, on a seeded synthetic set 20,000 × 200 (4,000 × 100), step ``1/L``; F* from 20,000 serial FISTA
+  iterations. (``mushrooms`` was tried first and dropped: separable, still at a 6.2e-4 gap after 3,000 ISTA
+  iterations for every executor.) One time unit = one full gradient on a speed-1 worker; a worker needs
+  ``speed · rows_w / n``. Worst-case analyses of delayed proximal gradient ask for a step that shrinks with the delay
+  (``1/(L(1 + 2D))``, used in the tests); here ``1/L`` converged for ``D = 3``, while ``1/(4L)`` cost Async its lead
+  (quick problem, straggler: simulated time to a 1e-4 gap 11.25 with ``1/L``, 27.0 with ``1/(2L)``, 56.25 with
+  ``1/(4L)``, against 56 for Sync(4)).
+* ``svm_admm`` — global-consensus ADMM (``ol.svm_admm(..., parallel=...)``, :mod:`optlab.solvers.svm_admm_parallel`)
+  for the ℓ1-penalised hinge-loss SVM, ``λ = 1e-2``, on standardised synthetic data 8,000 × 40 (2,000 × 20) with 5 %
+  flipped labels, 600 (300) iterations; F* is the exact LP optimum (HiGHS). One time unit = one pass over the data
+  on a speed-1 worker.
+* ``spdhg`` — stochastic PDHG (``ol.spdhg(..., parallel=...)``, :mod:`optlab.solvers.stochastic_parallel`) for
+  graph-guided (first-difference) logistic regression with ``μ = 1e-2``, ``γ = 1e-2``, variant ``sc_nonuniform``,
+  4 samples per worker per iteration, 20 (10) epochs, on synthetic data 16,000 × 40 (4,000 × 20); F* by CVXPY. One
+  time unit = one mini-batch gradient on a speed-1 worker, so W workers process W times more samples per unit time
+  (and do W times fewer iterations per epoch); the iteration axis counts server iterations.
 
-Workers: 1, 2, 4, 8 (quick: 1, 4), limited to the devices JAX sees (``optlab`` sets 8 simulated CPU devices when the CLI
-starts on a CPU-only machine, unless ``XLA_FLAGS`` already sets a count).
-Writes ``parallel_traces.csv``, ``parallel_summary.csv``, ``parallel_convergence.png``, ``parallel_speedup.png``.
+Simulated clock: Sync waits for the slowest worker every round, Async follows the model of :mod:`optlab.parallel`.
+These are simulated times, not measurements, and every figure says so. Workers: 1, 2, 4, 8 (quick: 1, 4), limited
+to the devices JAX sees (``optlab`` sets 8 simulated CPU devices when the CLI starts on a CPU-only machine, unless
+``XLA_FLAGS`` already sets a count).
+
+A new method is one more :class:`Method` in :data:`METHODS`: ``setup(quick, seed)`` builds the problem once and
+returns a context dict (with ``"data"``, a description), ``run(ctx, executor, quick)`` runs one executor and returns
+its :class:`optlab.Trace`, which must contain ``sim_time`` and the metric named by ``metric`` (lower is better;
+default ``rel_gap``); ``target`` is the level at which the speed-up is read off.
+
+Writes ``parallel_traces.csv`` (the metric and ``sim_time`` at 50 log-spaced points per run), ``parallel_summary.csv``,
+``parallel_convergence.png``, ``parallel_speedup.png``.
 """
 from __future__ import annotations
 
-import csv
+import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from experiments import register
 
-LAM = 1e-2
 MAX_DELAY = 3
+SPEEDS = ("uniform", "straggler")
 
 
-def _data(quick: bool, seed: int):
+@dataclasses.dataclass(frozen=True)
+class Method:
+    key: str
+    title: str
+    setup: Callable[[bool, int], dict]
+    run: Callable        # (ctx, executor, quick) -> Trace with "sim_time" and `metric`
+    target: float        # speed-up read off where `metric` first falls to this level
+    metric: str = "rel_gap"
+    metric_label: str = "(F − F*)/|F*|"
+    time_unit: str = "time units"
+
+
+def _rel_gap(trace, f_star):
+    trace.metrics["rel_gap"] = np.maximum(trace["objective"] - f_star, 0) / abs(f_star)
+    return trace
+
+
+# ------------------------------------------------------------------------------------------- proximal gradient
+def _proxgrad_setup(quick, seed):
     import optlab as ol
 
     n, d = (4000, 100) if quick else (20000, 200)
     ds = ol.data.make_sparse_classification(n=n, d=d, k=10, noise=1.0, seed=seed)
-    return f"synthetic {n}x{d}", np.asarray(ds.X), np.asarray(ds.y)
+    f = ol.losses.logistic_objective(np.asarray(ds.X), np.asarray(ds.y))
+    g = ol.prox.l1(1e-2)
+    x0 = np.zeros(d)
+    ref = ol.fista(f, g, x0, maxiter=3000 if quick else 20000, tol=0.0, progress=False)
+    return {"data": f"synthetic {n}x{d}", "f": f, "g": g, "x0": x0, "L": f.lipschitz(),
+            "f_star": float(np.min(ref.trace["objective"]))}
 
 
-@register("parallel", "Sync vs Async data-parallel proximal gradient: iterations and simulated time, 1-8 workers")
-def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
+def _proxgrad_run(ctx, executor, quick):
+    import optlab as ol
+
+    maxiter = 300 if quick else 3000
+    res = ol.ista(ctx["f"], ctx["g"], ctx["x0"], step=1 / ctx["L"], maxiter=maxiter, tol=0.0,
+                  log_every=max(1, maxiter // 150), progress=False, parallel=executor)
+    return _rel_gap(res.trace, ctx["f_star"])
+
+
+# ------------------------------------------------------------------------------------------------ SVM ADMM
+def _svm_setup(quick, seed):
+    from optlab.references import svm_l1_hinge_lp
+
+    n, d = (2000, 20) if quick else (8000, 40)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d)
+    X = (X - X.mean(0)) / X.std(0)
+    y = np.where(X[:, :4] @ np.array([1.0, -1.0, 0.5, 2.0]) + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    y[rng.random(n) < 0.05] *= -1
+    lam = 1e-2
+    f_star, _, _ = svm_l1_hinge_lp(X, y, lam)
+    return {"data": f"synthetic {n}x{d}", "X": X, "y": y, "lam": lam, "f_star": f_star}
+
+
+def _svm_run(ctx, executor, quick):
+    import optlab as ol
+
+    maxiter = 300 if quick else 600
+    res = ol.svm_admm(ctx["X"], ctx["y"], ol.prox.l1(ctx["lam"]), maxiter=maxiter, tol=0.0,
+                      log_every=max(1, maxiter // 150), progress=False, parallel=executor)
+    return _rel_gap(res.trace, ctx["f_star"])
+
+
+# ---------------------------------------------------------------------------------------------------- SPDHG
+def _spdhg_setup(quick, seed):
+    import optlab as ol
+    from optlab.references import structured_optimum
+
+    n, d = (4000, 20) if quick else (16000, 40)
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    w = np.repeat(rng.normal(size=d // 5), 5) / np.sqrt(d)
+    y = np.where(A @ w + 0.5 * rng.normal(size=n) > 0, 1.0, -1.0)
+    F = ol.operators.first_difference(d)
+    mu, gamma = 1e-2, 1e-2
+    f_star, _ = structured_optimum(A, y, F, mu, gamma)
+    return {"data": f"synthetic {n}x{d}", "A": A, "y": y, "F": F, "mu": mu, "gamma": gamma, "f_star": f_star}
+
+
+def _spdhg_run(ctx, executor, quick):
+    import optlab as ol
+
+    segments = 10
+    res = ol.spdhg(ctx["A"], ctx["y"], ctx["F"], ctx["mu"], gamma=ctx["gamma"], variant="sc_nonuniform",
+                   batch_size=4, epochs=10 if quick else 20, segments=segments, seed=0, progress=False,
+                   parallel=executor)
+    tr = res.trace
+    # harness steps are epoch segments: count server iterations instead (W workers do W times fewer per epoch)
+    per_epoch = tr.meta["iters_per_epoch"]
+    seg_len = -(-per_epoch // segments)
+    epochs, seg = np.divmod(tr.iters, segments)
+    tr.iters = epochs * per_epoch + np.minimum(seg * seg_len, per_epoch)
+    return _rel_gap(tr, ctx["f_star"])
+
+
+METHODS: list[Method] = [
+    Method("proxgrad", "proximal gradient, ℓ1-logistic", _proxgrad_setup, _proxgrad_run, target=1e-4,
+           time_unit="full gradients"),
+    Method("svm_admm", "consensus SVM ADMM, ℓ1-hinge", _svm_setup, _svm_run, target=1e-4, time_unit="data passes"),
+    Method("spdhg", "SPDHG, graph-guided logistic", _spdhg_setup, _spdhg_run, target=3e-3,
+           time_unit="mini-batch gradients"),
+]
+
+
+def _first_hit(trace, metric, target):
+    hit = np.nonzero(trace[metric] <= target)[0]
+    return (int(trace.iters[hit[0]]), float(trace["sim_time"][hit[0]])) if hit.size else (None, None)
+
+
+def _executors(W, speeds):
+    from optlab.parallel import Async, Sync
+
+    configs = {f"Sync({W})": Sync(W, speeds=speeds)}
+    if W > 1:
+        configs[f"Async({W}, D={MAX_DELAY})"] = Async(W, max_delay=MAX_DELAY, speeds=speeds)
+    return configs
+
+
+@register("parallel", "Sync vs Async data-parallel proximal gradient, SVM ADMM and SPDHG: iterations and simulated "
+                      "time, 1-8 workers")
+def run(out: Path, quick: bool = False, seed: int = 0, methods=None) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
     import optlab as ol
-    from optlab.parallel import Async, Sync
-    from optlab.trace import write_long_csv
+    from optlab.trace import write_long_csv, write_table
 
-    name, A, y = _data(quick, seed)
-    f = ol.losses.logistic_objective(A, y)
-    g = ol.prox.l1(LAM)
-    x0 = np.zeros(A.shape[1])
-    L = f.lipschitz()
-    ref = ol.fista(f, g, x0, maxiter=3000 if quick else 20000, tol=0.0, progress=False)
-    f_star = float(np.min(ref.trace["objective"]))
-    maxiter = 300 if quick else 3000
     workers = [w for w in ((1, 4) if quick else (1, 2, 4, 8)) if w <= len(jax.devices())]
-
-    rows, summary, traces = [], [], {}
-    for speeds in ("uniform", "straggler"):
-        for W in workers:
-            configs = {f"Sync({W})": (Sync(W, speeds=speeds), 1 / L)}
-            if W > 1:
-                configs[f"Async({W}, D={MAX_DELAY})"] = (Async(W, max_delay=MAX_DELAY, speeds=speeds), 1 / L)
-            for label, (executor, step) in configs.items():
-                res = ol.ista(f, g, x0, step=step, maxiter=maxiter, tol=0.0, f_star=f_star,
-                              log_every=max(1, maxiter // 150), progress=False, parallel=executor)
-                tr = res.trace
-                tr.metrics["rel_gap"] = np.maximum(tr["gap"], 0) / abs(f_star)
-                tr.meta.update({"label": label, "dataset": name, "speeds": speeds, "workers": W})
-                traces[(speeds, label)] = tr
-                rows += tr.long(solver=label, dataset=name, speeds=speeds, workers=W)
-                hit = np.nonzero(tr["rel_gap"] <= 1e-4)[0]
-                summary.append({"speeds": speeds, "executor": label, "workers": W, "iterations": res.n_iter,
-                                "final_rel_gap": f"{tr['rel_gap'][-1]:.2e}",
-                                "iters_to_1e-4": int(tr.iters[hit[0]]) if hit.size else "",
-                                "sim_time_to_1e-4": f"{tr['sim_time'][hit[0]]:.4g}" if hit.size else ""})
+    chosen = [m for m in METHODS if methods is None or m.key in methods]
+    rows, summary, traces, data = [], [], {}, {}
+    for method in chosen:
+        ctx = method.setup(quick, seed)
+        data[method.key] = ctx["data"]
+        for speeds in SPEEDS:
+            base_time = None
+            for W in workers:
+                for label, executor in _executors(W, speeds).items():
+                    if W == 1 and speeds != SPEEDS[0]:      # one worker: the speed model changes nothing
+                        tr = traces[(method.key, SPEEDS[0], label)].thinned(10**9)
+                    else:
+                        tr = method.run(ctx, executor, quick)
+                    tr.meta.update({"label": label, "dataset": ctx["data"], "speeds": speeds, "workers": W,
+                                    "method": method.key})
+                    traces[(method.key, speeds, label)] = tr
+                    small = ol.Trace(tr.iters, tr.times, {k: tr[k] for k in (method.metric, "sim_time")}, tr.meta)
+                    rows += small.thinned(50).long(solver=label, dataset=ctx["data"], method=method.key, speeds=speeds,
+                                                   workers=W)
+                    it, t = _first_hit(tr, method.metric, method.target)
+                    if label == "Sync(1)":
+                        base_time = t
+                    summary.append({
+                        "method": method.key, "speeds": speeds, "executor": label, "workers": W,
+                        "iterations": int(tr.iters[-1]), f"final_{method.metric}": f"{tr[method.metric][-1]:.2e}",
+                        "target": f"{method.target:g}", "iters_to_target": "" if it is None else it,
+                        "sim_time_to_target": "" if t is None else f"{t:.4g}",
+                        "speedup": f"{base_time / t:.2f}" if t and base_time else ""})
 
     out = Path(out)
     files = [out / "parallel_traces.csv", out / "parallel_summary.csv", out / "parallel_convergence.png",
              out / "parallel_speedup.png"]
     write_long_csv(rows, files[0])
-    with open(files[1], "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
-
-    fig, axes = ol.plot.grid(4, ncols=2)
-    for i, speeds in enumerate(("uniform", "straggler")):
-        runs = {lab: tr for (sp, lab), tr in traces.items() if sp == speeds}
-        ol.plot.convergence(runs, "rel_gap", x="iter", ax=axes[2 * i], title=f"{name}, {speeds} speeds",
-                            ylabel="(F − F*)/|F*|")
-        ax = axes[2 * i + 1]
-        for lab, tr in runs.items():
-            keep = tr["rel_gap"] > 0
-            ax.semilogy(tr["sim_time"][keep], tr["rel_gap"][keep], label=lab)
-        ax.set_xlabel("SIMULATED time [full-gradient units]")
-        ax.set_ylabel("(F − F*)/|F*|")
-        ax.set_title(f"{speeds} speeds (simulated clock)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small")
-    ol.plot.save(fig, files[2])
-
-    fig, axes = ol.plot.grid(2, ncols=2)
-    for ax, speeds in zip(axes, ("uniform", "straggler")):
-        for kind in ("Sync", "Async"):
-            pts = [(r["workers"], float(r["sim_time_to_1e-4"])) for r in summary
-                   if r["speeds"] == speeds and r["executor"].startswith(kind) and r["sim_time_to_1e-4"]]
-            base = [float(r["sim_time_to_1e-4"]) for r in summary
-                    if r["speeds"] == speeds and r["executor"] == "Sync(1)" and r["sim_time_to_1e-4"]]
-            if pts and base:
-                ws, ts = zip(*pts)
-                ax.plot(ws, base[0] / np.asarray(ts), "o-", label=kind)
-        ax.plot(workers, workers, "k:", label="linear")
-        ax.set_xlabel("workers")
-        ax.set_ylabel("speed-up to 1e-4 gap (simulated time)")
-        ax.set_title(f"{speeds} speeds")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-    ol.plot.save(fig, files[3])
-
-    keys = list(summary[0])
-    widths = {k: max(len(k), *(len(str(r[k])) for r in summary)) for k in keys}
-    table = "  ".join(k.ljust(widths[k]) for k in keys) + "\n" + "\n".join(
-        "  ".join(str(r[k]).ljust(widths[k]) for k in keys) for r in summary)
-    print(f"data: {name}; F* = {f_star:.10g} (serial FISTA); workers: {workers}")
+    table = write_table(summary, files[1])
+    _plot_convergence(ol, chosen, traces, data, files[2])
+    _plot_speedup(ol, chosen, summary, workers, files[3])
+    print(f"workers: {workers}; simulated clocks; data: " + "; ".join(f"{k}: {v}" for k, v in data.items()))
     print(table)
-    return {"files": [str(p) for p in files], "table": table, "traces": traces}
+    return {"files": [str(p) for p in files], "table": table, "traces": traces, "summary": summary}
+
+
+def _plot_convergence(ol, methods, traces, data, path):
+    fig, axes = ol.plot.grid(4 * len(methods), ncols=4)
+    for r, method in enumerate(methods):
+        for c, speeds in enumerate(SPEEDS):
+            runs = {lab: tr for (key, sp, lab), tr in traces.items() if key == method.key and sp == speeds}
+            ax_it, ax_t = axes[4 * r + 2 * c], axes[4 * r + 2 * c + 1]
+            ol.plot.convergence(runs, method.metric, x="iter", ax=ax_it, ylabel=method.metric_label,
+                                title=f"{method.key}: {speeds} speeds ({data[method.key]})")
+            for lab, tr in runs.items():
+                keep = tr[method.metric] > 0
+                ax_t.semilogy(tr["sim_time"][keep], tr[method.metric][keep], label=lab)
+            ax_t.set_xlabel(f"SIMULATED time [{method.time_unit}]")
+            ax_t.set_ylabel(method.metric_label)
+            ax_t.set_title(f"{method.key}: {speeds} speeds (simulated clock)")
+            ax_t.grid(True, which="both", alpha=0.3)
+            ax_t.legend(fontsize="x-small")
+    ol.plot.save(fig, path, dpi=80)
+
+
+def _plot_speedup(ol, methods, summary, workers, path):
+    fig, axes = ol.plot.grid(2 * len(methods), ncols=2)
+    for r, method in enumerate(methods):
+        for ax, speeds in zip(axes[2 * r: 2 * r + 2], SPEEDS):
+            for kind, style in (("Sync", "o-"), ("Async", "s--")):
+                pts = [(row["workers"], float(row["speedup"])) for row in summary
+                       if row["method"] == method.key and row["speeds"] == speeds
+                       and row["executor"].startswith(kind) and row["speedup"]]
+                if kind == "Async":     # W = 1 has no asynchrony: Async starts from the same point as Sync
+                    pts = [(row["workers"], float(row["speedup"])) for row in summary
+                           if row["method"] == method.key and row["speeds"] == speeds
+                           and row["executor"] == "Sync(1)" and row["speedup"]] + pts
+                if pts:
+                    ws, ss = zip(*pts)
+                    ax.plot(ws, ss, style, label=kind)
+            ax.plot(workers, workers, "k:", label="linear")
+            ax.set_xlabel("workers")
+            ax.set_ylabel(f"speed-up to {method.target:g} (simulated time)")
+            ax.set_title(f"{method.key}: {speeds} speeds")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize="small")
+    ol.plot.save(fig, path)

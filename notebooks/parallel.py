@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -14,9 +16,11 @@
 # %% [markdown]
 # # Parallel executors: Sync vs Async (simulated clock)
 #
-# Runs the `parallel` experiment (`experiments/parallel.py`, the same code as `optlab reproduce parallel`):
-# data-parallel proximal gradient for ℓ1-logistic regression with `ol.parallel.Sync(W)` and
-# `ol.parallel.Async(W, max_delay=3)`. The time axis is a **simulated** clock (see `optlab.parallel`).
+# Runs the `parallel` experiment (`experiments/parallel.py`, the same code as `optlab reproduce parallel`) for every
+# method in `experiments.parallel.METHODS` — data-parallel proximal gradient (ℓ1-logistic regression),
+# global-consensus SVM ADMM (ℓ1-hinge) and data-parallel SPDHG (graph-guided logistic regression) — with
+# `ol.parallel.Sync(W)` and `ol.parallel.Async(W, max_delay=3)`, for uniform worker speeds and a straggler.
+# The time axis is a **simulated** clock (see `optlab.parallel`); see `experiments/README_parallel.md`.
 # More devices on a CPU: start Jupyter with `XLA_FLAGS=--xla_force_host_platform_device_count=8`.
 # Set `OPTLAB_QUICK=0` for the full run.
 
