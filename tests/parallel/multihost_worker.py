@@ -2,7 +2,7 @@
 
 Each process simulates ``4 // NUM_PROCESSES`` CPU devices; with two processes, ``jax.distributed`` (gloo
 collectives on localhost) joins them into one 4-device mesh. Runs data-parallel ISTA with Sync(4) and
-Async(4, max_delay=2) and saves the solutions.
+Async(4, max_delay=2), consensus SVM ADMM and SPDHG with Async(4, max_delay=2), and saves the solutions.
 """
 import os
 import sys
@@ -29,4 +29,11 @@ f, g = ol.losses.least_squares_objective(A, b), ol.prox.l1(0.01)
 sync = ol.ista(f, g, np.zeros(30), maxiter=60, tol=0, progress=False, parallel=ol.parallel.Sync(4))
 asyn = ol.ista(f, g, np.zeros(30), maxiter=60, tol=0, progress=False,
                parallel=ol.parallel.Async(4, max_delay=2, speeds="heterogeneous", seed=1))
-np.save(out, np.stack([np.asarray(sync.params), np.asarray(asyn.params)]))
+# consensus SVM ADMM and data-parallel SPDHG (uneven shards: 203 rows) under the same asynchrony model
+X = rng.normal(size=(203, 10))
+labels = np.where(X[:, 0] + 0.3 * rng.normal(size=203) > 0, 1.0, -1.0)
+executor = ol.parallel.Async(4, max_delay=2, speeds="heterogeneous", seed=1)
+svm = ol.svm_admm(X, labels, ol.prox.l1(0.01), maxiter=40, tol=0, progress=False, parallel=executor)
+spd = ol.spdhg(X, labels, ol.operators.first_difference(10), 1e-2, epochs=3, progress=False, parallel=executor)
+np.save(out, np.concatenate([np.asarray(sync.params), np.asarray(asyn.params), np.asarray(svm.params["w"]),
+                             np.atleast_1d(np.asarray(svm.params["b"])), np.asarray(spd.params["w"])]))
