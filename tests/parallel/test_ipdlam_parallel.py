@@ -71,3 +71,5 @@ def test_bad_parallel_input():
         ol.ipdlam(X, y, layers=[6, 4, 3], iters=2, batch_size=10, progress=False, parallel=Sync(2))
     with pytest.raises(ValueError, match="max_delay"):
         ol.ipdlam(X, y, layers=[6, 4, 3], iters=2, progress=False, parallel=Async(2, max_delay=-1))
+    with pytest.raises(ValueError, match="cannot be split over n_workers=4"):
+        ol.ipdlam(X[:3], np.arange(3), layers=[6, 4, 3], iters=2, progress=False, parallel=Sync(4))

@@ -119,5 +119,8 @@ def test_bad_parallel_input_for_blocks():
     with pytest.raises(TypeError, match="empirical_risk"):
         ol.pig_blocks(lambda xs: sum((x ** 2).sum() for x in xs), [ol.prox.l1(lam)] * 2,
                       [np.zeros(3), np.zeros(3)], step=0.1, progress=False, parallel=Sync(2))
+    with pytest.raises(ValueError, match="empty block"):
+        ol.pig_blocks(f, [ol.prox.l1(lam)] * 3, [np.zeros(0), np.zeros(19), np.zeros(19)], progress=False,
+                      parallel=Sync(2))
     with pytest.raises(ValueError, match="max_delay"):
         Async(2, max_delay=-1)
