@@ -124,3 +124,16 @@ def test_bad_parallel_input_for_blocks():
                       parallel=Sync(2))
     with pytest.raises(ValueError, match="max_delay"):
         Async(2, max_delay=-1)
+
+
+def test_async_checkpoint_resume_and_jit_mode(tmp_path):
+    A, b, lam = lasso(seed=2)
+    f, parts, gs = ol.losses.least_squares_objective(A, b), blocks(A.shape[1]), [ol.prox.l1(lam)] * 6
+    kw = dict(beta=0.4, tol=0, log_every=10, parallel=Async(4, max_delay=3, speeds="straggler"))
+    full = ol.pig_blocks(f, gs, parts, maxiter=60, progress=False, **kw)
+    ol.pig_blocks(f, gs, parts, maxiter=30, progress=False, checkpoint=tmp_path / "c.npz", **kw)
+    resumed = ol.pig_blocks(f, gs, parts, maxiter=60, progress=False, resume=tmp_path / "c.npz", **kw)
+    for a, c in zip(jax.tree.leaves(full.state), jax.tree.leaves(resumed.state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+    out = ol.pig_blocks(f, gs, parts, maxiter=60, jit=True, **kw)
+    np.testing.assert_allclose(np.asarray(out.state.x), np.asarray(full.state.x), rtol=1e-12, atol=1e-14)
