@@ -96,6 +96,16 @@ def _nan_info(step, state, problem):
         lambda s: jnp.full(s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.inexact) else 0, s.dtype), shapes)
 
 
+def _match_mesh(info, state):
+    """Replicate ``info`` on the mesh of a state placed by :func:`optlab.parallel.place` (parallel solvers): the
+    chunk returns its info there, and an info of other shardings would make the second chunk compile again."""
+    leaves = jax.tree.leaves(state)
+    sharding = getattr(leaves[0], "sharding", None) if leaves else None
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        return info
+    return jax.device_put(info, jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec()))
+
+
 # ---------------------------------------------------------------------------------- the chunk loop
 def _chunk(step, stop_metric, state, info, problem, n_steps, tol):
     """Run up to ``n_steps`` iterations of ``step``; stop early on tolerance or a non-finite state.
@@ -282,7 +292,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
 
     state = _strong(state)
     problem = jax.tree.map(lambda x: x, problem)
-    info = _nan_info(step, state, problem)
+    info = _match_mesh(_nan_info(step, state, problem), state)
     device = str(jax.devices()[0])
     base_meta = {"device": device, "backend": jax.default_backend(), "log_every": log_every,
                  "maxiter": maxiter, "tol": float(tol), "stop_metric": stop_metric}

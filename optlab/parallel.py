@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-__all__ = ["Sync", "Async", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "spmd"]
+__all__ = ["Sync", "Async", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "spmd", "place"]
 
 #: The mesh axis name the worker functions use in their collectives.
 AXIS = "workers"
@@ -158,6 +158,23 @@ def spmd(fn, n_workers: int, in_specs, out_specs):
 
 SHARDED = PartitionSpec(AXIS)
 REPLICATED = PartitionSpec()
+
+
+def place(tree, specs, n_workers: int):
+    """Put the leaves of ``tree`` on the workers mesh with the shardings ``specs`` (a prefix pytree of
+    ``PartitionSpec``), as the ``spmd`` outputs will have them.
+
+    The harness feeds a chunk's output state back as the next chunk's input; an initial state on one device
+    has other input shardings than that output, so the compiled chunk would be compiled a second time (measured:
+    4.2 s + 3.5 s for a consensus SVM ADMM step on 4 simulated devices). Placing the initial state avoids it.
+    With several processes (``jax.distributed``) the tree is returned unchanged (the arrays are process-local).
+    """
+    if jax.process_count() > 1:
+        return tree
+    m = mesh(n_workers)
+    return jax.tree.map(lambda spec, sub: jax.tree.map(
+        lambda leaf: jax.device_put(leaf, jax.sharding.NamedSharding(m, spec)), sub),
+        specs, tree, is_leaf=lambda x: isinstance(x, PartitionSpec))
 
 
 def async_round(ready, age, clock, tau, max_delay, min_arrivals):

@@ -94,6 +94,11 @@ def spdpeg_update(variant: str, extragradient: str):
     return update
 
 
+#: shardings of the asynchrony table and of the sampling loop (per-worker rows sharded, the rest replicated)
+TABLE_SPEC = AsyncTable(*([par.SHARDED] * 5 + [par.REPLICATED] * 4))
+LOOP_SPEC = ParLoop(par.SHARDED, par.REPLICATED, par.REPLICATED, par.REPLICATED)
+
+
 def _worker_seed(seed, me):
     return seed ^ (me.astype(jnp.uint32) * jnp.uint32(0x9E3779B9))
 
@@ -149,7 +154,7 @@ def make_step(update, loss_name: str, batch_size: int, segments: int, n_workers:
         tab = AsyncTable(*(v[None] for v in local), *shared)
         return core, perm_w[None], tab
 
-    tab_spec = AsyncTable(Sh, Sh, Sh, Sh, Sh, R, R, R, R)
+    tab_spec = TABLE_SPEC
     segment = par.spmd(worker, W, (R, Sh, R, tab_spec, Sh, Sh, Sh, Sh, R, R, R), (R, Sh, tab_spec))
 
     def step(state, pb: ParStochProblem):
@@ -215,7 +220,7 @@ def run(update, info_keys, pb, core, parallel, *, loss_name, seed, batch_size, s
         all_metrics["test_loss"] = _wrap_metric(test_loss)
     all_metrics.update(metrics or {})
     stop = "rel_change" if tol and tol > 0 else None
-    state = (core, loop, tab)
+    state = par.place((core, loop, tab), (par.REPLICATED, LOOP_SPEC, TABLE_SPEC), W)
     if jit:
         return harness.run_jit(step, state, ppb, maxiter=maxiter, log_every=log_every, tol=tol, stop_metric=stop,
                                metrics=all_metrics)

@@ -105,6 +105,10 @@ class ConsensusProblem(NamedTuple):
     min_arrivals: jax.Array  # () int32
 
 
+#: shardings of the state: the consensus and the clock replicated, everything per worker sharded
+STATE_SPEC = ConsensusState(*([par.REPLICATED] * 2 + [par.SHARDED] * 12 + [par.REPLICATED] * 4))
+
+
 def _split(x, W):
     return x.reshape((W, -1) + x.shape[1:])
 
@@ -177,7 +181,7 @@ def make_step(method: str, fit_intercept: bool, cg_iters: int, n_workers: int, a
                           ctable=ctable[None])
         return new, z, cz, sums
 
-    local = ConsensusState(*([R, R] + [S] * 12 + [R] * 4))
+    local = STATE_SPEC
     problem_spec = ConsensusProblem(S, S, S, S, S, S, S, R, R, R, R, R, R, R, R)
     spmd_round = par.spmd(worker, W, (local, R, problem_spec), (local, R, R, R))
 
@@ -286,6 +290,7 @@ def build(X, b, penalty, parallel, *, rho1, rho2, linsolve, max_dense, cg_iters,
         z_read=zd, cz_read=zw, table=zd, ctable=zw, ready=f(tau), age=jnp.full((W,), int(parallel.max_delay),
                                                                                 jnp.int32),
         clock=jnp.zeros((), dtype), k=jnp.zeros((), jnp.int32))
+    state = par.place(state, STATE_SPEC, W)
     step = make_step(linsolve, bool(fit_intercept), int(cg_iters), W, isinstance(parallel, par.Async))
     meta = {"parallel": repr(parallel), "consensus": True, "linsolve": linsolve, "rows_per_worker": per,
             "padding_rows": pad, "rho1": r1, "rho2": r2}

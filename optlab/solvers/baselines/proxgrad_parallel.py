@@ -151,6 +151,9 @@ def build(f, g, x0, step, parallel, f_star, accelerated: bool):
         x=x0, y=x0, t=jnp.ones((), dtype), step=jnp.asarray(step, dtype),
         x_read=jnp.tile(x0[None, :], (W, 1)), table=jnp.zeros((W, x0.shape[0]), dtype),
         ready=tau, age=jnp.full((W,), int(parallel.max_delay), jnp.int32), clock=jnp.zeros((), dtype))
+    # per-worker rows sharded, the rest replicated (as the compiled step returns them: no second compile)
+    S, R = par.SHARDED, par.REPLICATED
+    state = par.place(state, ParallelState(R, R, R, R, S, S, R, R, R), W)
     step_fn = make_step(f.loss, bool(accelerated), W, asynchronous, int(parallel.max_delay),
                         int(parallel.min_arrivals))
     return step_fn, state, problem, metrics(f.loss, W)
