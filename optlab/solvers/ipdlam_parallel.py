@@ -237,5 +237,8 @@ def build(cfg: ip.Config, prob: ip.IPDLAMProblem, state: ip.IPDLAMState, paralle
     pstate = IPDLAMParallelState(net=net, prev=net, c_W=state.c_W, c_A=state.c_A, rho=state.rho, k=state.k,
                                  table=table, ready=tau, age=jnp.full((Wk,), int(parallel.max_delay), jnp.int32),
                                  clock=jnp.zeros((), dt))
+    # on the mesh as the step's outputs are, so the harness's chunk is not compiled a second time
+    S, R = par.SHARDED, par.REPLICATED
+    pstate = par.place(pstate, IPDLAMParallelState(ip.Net(R, R, S), ip.Net(R, R, S), R, R, R, R, S, R, R, R), Wk)
     step = make_step(cfg, Wk, isinstance(parallel, par.Async))
     return step, pstate, problem, metrics(cfg, Wk, with_test, with_train)

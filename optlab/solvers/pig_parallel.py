@@ -239,6 +239,9 @@ def build(f, gs, x0s, *, step, beta, parallel, f_star, allow_unsafe_step, check_
     state = BlocksParallelState(x=x, x_prev=x, z_read=jnp.tile(z0[None], (W, 1)), z=z0,
                                 last_sq=jnp.full((W,), jnp.inf, dt), ready=tau,
                                 age=jnp.full((W,), tau_delay, jnp.int32), clock=jnp.zeros((), dt))
+    # on the mesh as the step's outputs are, so the harness's chunk is not compiled a second time
+    S, R = par.SHARDED, par.REPLICATED
+    state = par.place(state, BlocksParallelState(S, S, S, R, S, R, R, R), W)
     asynchronous = isinstance(parallel, par.Async)
     step_fn = make_step(f.loss, blocks, W, asynchronous)
     meta = {"solver": "pig_blocks", "parallel": repr(parallel), "order": "jacobi" if not asynchronous else "async",
