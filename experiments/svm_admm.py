@@ -222,10 +222,12 @@ def _path_figure(name, path_rows, out):
         axes[0].plot([r["lam"] for r in rs], [r["n_features"] for r in rs], style, marker="o", ms=3, label=method)
         axes[1].plot([r["n_features"] for r in rs], [r["test_acc"] for r in rs], "o", ms=4, label=method,
                      alpha=0.7)
-    axes[0].set(xscale="log", yscale="symlog", xlabel="λ", ylabel="nonzero features",
+    axes[0].set(xscale="log", yscale="symlog", xlabel="λ", ylabel="nonzero features", ylim=(0, None),
                 title=f"{name}: features along the λ path")
-    axes[1].set(xscale="symlog", xlabel="nonzero features", ylabel="test accuracy %",
-                title=f"{name}: test accuracy vs features (every path run)")
+    accs = sorted(r["test_acc"] for r in path_rows)
+    axes[1].set(xscale="symlog", xlabel="nonzero features", ylabel="test accuracy %", xlim=(0, None),
+                ylim=(accs[len(accs) // 10] - 2, accs[-1] + 1),
+                title=f"{name}: test accuracy vs features (every path run;\nthe worst 10 % of runs below the axis)")
     axes[0].legend(fontsize=7)
     png = out / f"svm_admm_path_{name}.png"
     ol.plot.save(fig, png)

@@ -66,7 +66,11 @@ constraints hold), again without refactorising. Growing past that point only slo
 mushrooms, λ = 0.01: with unconditional growth the run crept towards its solution at 100× the penalties and ended
 at 20,000 iterations; with the rule it stops in about 6,600). The factor 0.3 is the middle of {0.1, 0.3, 0.5}, all
 of which converged on heart_scale, mushrooms and the noisy synthetic set for SCAD, MCP, LSP and capped-ℓ1; 1.0
-let LSP cycle on the synthetic set.
+let LSP cycle on the synthetic set. Known limit: after the growth, a run can
+drift at constant speed towards a solution with the primal residual at 1e-11 and a flat dual residual (MCP on
+mushrooms at λ = 0.0096: 7e-4, ends at ``maxiter``). A one-sided way back (halving τ while the primal residual is
+far below tol and the dual one dominates) fixed that case but made the growth and the way back fight at tight
+tolerances (SCAD from the LQA point, tol ≤ 1e-7, ended at maxiter), so it is not used.
 The dual residual is scaled by :math:`\max\bigl(\sqrt{\|\rho_1u_1\|^2 + \|\rho_2H^\top u_2\|^2 +
 (\rho_2\|A\|_{rms}\|u_2\|)^2},\ \|A\|_{rms}/\sqrt n\bigr)`: the first two terms cancel at a solution and are both
 near zero for SCAD/MCP when the large weights sit where :math:`P' = 0`; the floor (the last term's value when every
