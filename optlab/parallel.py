@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-__all__ = ["Sync", "Async", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "spmd", "place"]
+__all__ = ["Sync", "Async", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
+           "place"]
 
 #: The mesh axis name the worker functions use in their collectives.
 AXIS = "workers"
@@ -195,3 +196,12 @@ def async_round(ready, age, clock, tau, max_delay, min_arrivals):
     new_ready = jnp.where(arrived, new_clock + tau, ready)
     new_age = jnp.where(arrived, 0, age + 1)
     return arrived, new_clock, new_ready, new_age
+
+
+def server_round(asynchronous: bool, state, tau, max_delay, min_arrivals):
+    """The arrivals of one server iteration for a state with ``ready``, ``age``, ``clock`` fields: the
+    :func:`async_round` event for ``Async``; for ``Sync`` every worker, the clock advanced by the slowest ``τ_w``.
+    Returns ``(arrived, clock, ready, age)``."""
+    if asynchronous:
+        return async_round(state.ready, state.age, state.clock, tau, max_delay, min_arrivals)
+    return jnp.ones(tau.shape, bool), state.clock + jnp.max(tau), state.ready, state.age

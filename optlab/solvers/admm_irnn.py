@@ -660,7 +660,8 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
               o_steps: int = 5, a_steps: int = 1, a_halvings: int = 3, sweep: str = "sequential",
               reproject_every: int = 1, warm_start=None, ls_prox: float | None = None,
               dtype=None, maxiter: int | None = None, tol: float = 0.0, log_every=None, max_time=None,
-              metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit: bool = False):
+              metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit: bool = False,
+              parallel=None):
     """Train a tanh RNN by ADMM (ADMMiRNN, SPEC §2); see the module docstring for the math.
 
     Args:
@@ -693,6 +694,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         tol: stop when the relative weight change ``rel_change <= tol`` (default 0: run all iterations).
         log_every, max_time, metrics, callback, progress, checkpoint, resume: see :func:`optlab.harness.run`.
         jit: return a :class:`optlab.harness.JitRun` from the fully compiled loop.
+        parallel: ``ol.parallel.Sync(n)`` or ``Async(n, max_delay, ...)``: samples split over ``n`` workers, the
+            weight least-squares blocks from normal equations summed over workers (:mod:`.admm_irnn_parallel`);
+            adds ``sim_time`` (simulated) and ``arrived`` to the trace.
 
     Returns:
         :class:`optlab.Result` with ``params = {"U", "W", "b", "V", "c"}`` and ``predict(X_seq)`` (forward pass:
@@ -740,20 +744,24 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         gap_tol=jnp.asarray(gap_tol, X.dtype),
         ls_prox=jnp.asarray(ls_prox, X.dtype))
     state = init(problem, hidden, C, rho, seed, warm_start)
-    step = make_step(_as_int("o_steps", o_steps, 0), _as_int("a_steps", a_steps, 0),
-                     _as_int("a_halvings", a_halvings, 0), adaptive, sweep, reproject_every)
+    cfg = (_as_int("o_steps", o_steps, 0), _as_int("a_steps", a_steps, 0), _as_int("a_halvings", a_halvings, 0),
+           adaptive, sweep, reproject_every)
+    step = make_step(*cfg)
     all_metrics = {"augmented_lagrangian": augmented_lagrangian, "residual": _residual_total,
                    "train_loss": _train_loss, "train_acc": _train_acc, "aux_loss": _aux_loss}
     if X_test is not None:
         all_metrics.update(test_loss=_test_loss, test_acc=_test_acc)
     all_metrics.update(metrics or {})
+    if parallel is not None:
+        from . import admm_irnn_parallel  # imports this module
+        step, state, problem, all_metrics = admm_irnn_parallel.build(cfg, problem, state, all_metrics, parallel)
     if jit:
         return harness.run_jit(step, state, problem, maxiter=iters, log_every=log_every, tol=tol,
                                stop_metric="rel_change", metrics=all_metrics)
     meta = {"solver": "admm_irnn", "task": task, "hidden": hidden, "n": n, "T": T, "d_in": d, "n_classes": C,
             "rho": tuple(float(r) for r in rho), "rho_schedule": repr(rho_schedule), "seed": seed,
             "dtype": str(X.dtype), "o_steps": o_steps, "a_steps": a_steps, "ls_prox": float(ls_prox),
-            "sweep": sweep, "reproject_every": reproject_every}
+            "sweep": sweep, "reproject_every": reproject_every, "parallel": repr(parallel) if parallel else None}
     return harness.run(step, state, problem, maxiter=iters, log_every=log_every, tol=tol, stop_metric="rel_change",
                        max_time=max_time, metrics=all_metrics, params=_params, callback=callback, progress=progress,
                        checkpoint=checkpoint, resume=resume, meta=meta,
