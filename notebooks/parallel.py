@@ -18,7 +18,8 @@
 #
 # Runs the `parallel` experiment (`experiments/parallel.py`, the same code as `optlab reproduce parallel`) for every
 # method in `experiments.parallel.METHODS` — data-parallel proximal gradient (ℓ1-logistic regression),
-# global-consensus SVM ADMM (ℓ1-hinge) and data-parallel SPDHG (graph-guided logistic regression) — with
+# global-consensus SVM ADMM (ℓ1-hinge), data-parallel SPDHG (graph-guided logistic regression) and data-parallel
+# ADMMiRNN (tanh RNN, sequence classification; metric: forward-pass training loss) — with
 # `ol.parallel.Sync(W)` and `ol.parallel.Async(W, max_delay=3)`, for uniform worker speeds and a straggler.
 # The time axis is a **simulated** clock (see `optlab.parallel`); see `experiments/README_parallel.md`.
 # More devices on a CPU: start Jupyter with `XLA_FLAGS=--xla_force_host_platform_device_count=8`.
