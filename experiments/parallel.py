@@ -40,7 +40,8 @@ its :class:`optlab.Trace`, which must contain ``sim_time`` and the metric named 
 default ``rel_gap``); ``target`` is the level at which the speed-up is read off.
 
 Writes ``parallel_traces.csv`` (the metric and ``sim_time`` at 50 log-spaced points per run), ``parallel_summary.csv``,
-``parallel_convergence.png``, ``parallel_speedup.png``.
+``parallel_convergence.png``, ``parallel_speedup.png``; ``run(out, methods=[keys], prefix=...)`` runs some methods
+only and names the files ``{prefix}_traces.csv`` etc.
 """
 from __future__ import annotations
 
@@ -203,7 +204,7 @@ def _executors(W, speeds):
 
 @register("parallel", "Sync vs Async data-parallel proximal gradient, SVM ADMM, SPDHG and ADMMiRNN: iterations and "
                       "simulated time, 1-8 workers")
-def run(out: Path, quick: bool = False, seed: int = 0, methods=None) -> dict:
+def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str = "parallel") -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -241,8 +242,7 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None) -> dict:
                         "speedup": f"{base_time / t:.2f}" if t and base_time else ""})
 
     out = Path(out)
-    files = [out / "parallel_traces.csv", out / "parallel_summary.csv", out / "parallel_convergence.png",
-             out / "parallel_speedup.png"]
+    files = [out / f"{prefix}_{name}" for name in ("traces.csv", "summary.csv", "convergence.png", "speedup.png")]
     write_long_csv(rows, files[0])
     table = write_table(summary, files[1])
     _plot_convergence(ol, chosen, traces, data, files[2])
