@@ -47,6 +47,20 @@ def test_sync_reproduces_the_serial_iterates():
     np.testing.assert_allclose(par.trace["sim_time"][1:], par.trace.iters[1:] * 51 / 203)
 
 
+def test_sync_reproduces_the_serial_sequence_model_with_other_options():
+    # every step an output step (task="sequence"), the Jacobi sweep, plain ADMM; 61 rows over 3 workers
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(61, 5, 3))
+    y = (np.cumsum(X[:, :, 0], 1) > 0).astype(int)
+    kw = dict(hidden=6, iters=25, task="sequence", sweep="jacobi", reproject_every=0, progress=False)
+    serial = ol.admm_irnn(X, y, **kw)
+    par = ol.admm_irnn(X, y, parallel=Sync(3), **kw)
+    for k, a in serial.params.items():
+        a, b = np.asarray(a), np.asarray(par.params[k])
+        assert np.max(np.abs(a - b)) <= 1e-6 * np.max(np.abs(a)), k       # measured: <= 1e-8 relative
+    np.testing.assert_allclose(par.predict(X), serial.predict(X), rtol=1e-6, atol=1e-8)
+
+
 def test_async_with_zero_delay_equals_sync_exactly():
     X, y, Xt, yt = toy()
     kw = dict(KW, iters=40, X_test=Xt, y_test=yt, log_every=10)
