@@ -47,7 +47,7 @@ Mini-batch mode (``batch_size``) is not available with ``parallel=``.
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -156,14 +156,10 @@ def make_step(cfg: ip.Config, n_workers: int, asynchronous: bool):
 
     def step(state: IPDLAMParallelState, p: IPDLAMParallelProblem):
         beta = ip._beta_k(cfg, p.base.beta, state.k)
+        arrived, clock, ready, age = par.server_round(asynchronous, state, p.tau, p.max_delay, p.min_arrivals)
         if asynchronous:
-            arrived, clock, ready, age = par.async_round(state.ready, state.age, state.clock, p.tau, p.max_delay,
-                                                         p.min_arrivals)
             # inertia only in rounds where everyone delivered (always with max_delay=0: exactly Sync's β)
             beta = jnp.where(jnp.all(arrived), beta, 0.0).astype(beta.dtype)
-        else:
-            arrived = jnp.ones((n_workers,), bool)
-            clock, ready, age = state.clock + jnp.max(p.tau), state.ready, state.age
         W, b, A, prev_A, c_W, c_A, rejected, table = update(
             state.net.W, state.net.b, state.net.A, state.prev.W, state.prev.b, state.prev.A, state.c_W, state.c_A,
             state.rho, beta, arrived, state.table, p.Xs, p.ys, p.mask, p.n, _solver_view(p.base))

@@ -54,7 +54,7 @@ Simulated clock (``sim_time``): worker ``w`` needs :math:`\tau_w = \text{speed}_
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -145,12 +145,7 @@ def make_step(loss, blocks: tuple, n_workers: int, asynchronous: bool):
     update = par.spmd(worker, n_workers, (S, S, S, S, S, R, S, R, R, R, R, R), (S, S, S, R, S, R))
 
     def step(state: BlocksParallelState, p: BlocksParallelProblem):
-        if asynchronous:
-            arrived, clock, ready, age = par.async_round(state.ready, state.age, state.clock, p.tau, p.max_delay,
-                                                         p.min_arrivals)
-        else:
-            arrived = jnp.ones((n_workers,), bool)
-            clock, ready, age = state.clock + jnp.max(p.tau), state.ready, state.age
+        arrived, clock, ready, age = par.server_round(asynchronous, state, p.tau, p.max_delay, p.min_arrivals)
         x, xp, zr, z, sq, nrm = update(state.x, state.x_prev, state.z_read, p.step_vec, p.beta_vec, arrived, p.A,
                                        p.y, p.n, p.l2, p.gs, p.steps)
         # the stop test uses each worker's *last delivered* change: a round in which only workers whose blocks

@@ -186,12 +186,7 @@ def make_step(method: str, fit_intercept: bool, cg_iters: int, n_workers: int, a
     spmd_round = par.spmd(worker, W, (local, R, problem_spec), (local, R, R, R))
 
     def step(st: ConsensusState, pb: ConsensusProblem):
-        if asynchronous:
-            arrived, clock, ready, age = par.async_round(st.ready, st.age, st.clock, pb.tau, pb.max_delay,
-                                                         pb.min_arrivals)
-        else:
-            arrived = jnp.ones((W,), bool)
-            clock, ready, age = st.clock + jnp.max(pb.tau), st.ready, st.age
+        arrived, clock, ready, age = par.server_round(asynchronous, st, pb.tau, pb.max_delay, pb.min_arrivals)
         new, z, cz, sums = spmd_round(st, arrived, pb)
         dt = z.dtype
         r_norm, s_norm = jnp.sqrt(sums[0]), jnp.sqrt(sums[1])
