@@ -137,7 +137,7 @@ from ..losses import softmax_cross_entropy
 
 __all__ = ["admm_irnn", "AdmmIrnnState", "AdmmIrnnProblem", "init", "make_step", "forward", "predict",
            "augmented_lagrangian", "residuals", "update_o", "update_vc", "update_s", "update_a", "update_uwb",
-           "update_multipliers", "DEFAULT_RHO", "init_params", "rnn_classify", "rnn_sequence", "bptt"]
+           "update_multipliers", "multiplier_estimate", "DEFAULT_RHO", "init_params", "rnn_classify", "rnn_sequence", "bptt"]
 
 DEFAULT_RHO = (1.0, 1.0, 1.0)             # with re-projection (the default, ``reproject_every=1``)
 DEFAULT_RHO_PLAIN = (1000.0, 1000.0, 3.0)  # plain ADMM (``reproject_every=0``): large ρ1, ρ2 against the trap
@@ -432,19 +432,51 @@ def update_multipliers(state, problem):
     return state._replace(L1=state.L1 + r1 * R1, L2=state.L2 + r2 * R2, L3=state.L3 + r3 * R3), (R1, R2, R3)
 
 
-def _reproject(state, problem):
-    """Auxiliaries onto the forward pass of the current weights (every residual zero); multipliers kept."""
+def multiplier_estimate(state, problem):
+    r"""The least-squares multiplier estimate at the current point: the :math:`\Lambda` that make the gradient of
+    the Lagrangian :math:`\ell(O) + \langle\Lambda, R\rangle` with respect to the auxiliaries :math:`(A, S, O)`
+    vanish (Nocedal & Wright, *Numerical Optimization*, 2nd ed., eq. 18.21: :math:`\Lambda = \arg\min
+    \|\nabla_z\ell + J_z^\top\Lambda\|`; here the constraint Jacobian :math:`J_z` in the auxiliaries is square and
+    block-triangular, so the minimum is zero and the estimate is unique). Solving from the last step back:
+
+    .. math:: \Lambda^3_t = -\nabla\ell(O_t),\quad
+              \Lambda^2_t = [t<T]\,\Lambda^1_{t+1}W^\top + [t\in\mathcal T]\,\Lambda^3_tV^\top,\quad
+              \Lambda^1_t = \Lambda^2_t\odot(1 - \tanh^2A_t),
+
+    i.e. minus the adjoints of backpropagation through time. At a feasible point (after :func:`_reproject`) the
+    penalty terms have zero gradient too, so the augmented Lagrangian is then stationary in every auxiliary block,
+    and :math:`\sum_t X_t^\top\Lambda^1_t = -\partial_U\sum_i\ell_i` (the BPTT gradient; tested)."""
+    T = state.A.shape[0]
+    To = state.O.shape[0]
+    L3 = -_CE.grad(state.O, problem.Y)
+    out = jnp.zeros(state.A.shape[:2] + L3.shape[2:], L3.dtype).at[T - To:].set(L3)   # Λ3 on every step, 0 off 𝒯
+
+    def back(l1_next, xs):
+        a_t, l3_t = xs
+        l2 = l1_next @ state.W.T + l3_t @ state.V.T
+        l1 = l2 * (1 - jnp.tanh(a_t) ** 2)
+        return l1, (l1, l2)
+
+    _, (L1, L2) = jax.lax.scan(back, jnp.zeros_like(state.A[0]), (state.A, out), reverse=True)
+    return state._replace(L1=L1, L2=L2, L3=L3)
+
+
+def _reproject(state, problem, multipliers: bool = False):
+    """Auxiliaries onto the forward pass of the current weights (every residual zero); the multipliers are kept
+    (``multipliers=False``) or replaced by :func:`multiplier_estimate` at the re-projected point."""
     A, S, O = forward(_params(state), problem.X)
-    return state._replace(A=A, S=S, O=O[O.shape[0] - state.O.shape[0]:])
+    state = state._replace(A=A, S=S, O=O[O.shape[0] - state.O.shape[0]:])
+    return multiplier_estimate(state, problem) if multipliers else state
 
 
 # ---------------------------------------------------------------------------------------------- step
 @functools.lru_cache(maxsize=None)
 def make_step(o_steps: int = 10, a_steps: int = 2, a_halvings: int = 3, adaptive: bool = False,
-              sweep: str = "sequential", reproject: int = 0):
+              sweep: str = "sequential", reproject: int = 0, estimate: bool = False):
     """The pure ``step(state, problem) -> (state, info)`` (cached on its static configuration)."""
 
     def step(state: AdmmIrnnState, problem: AdmmIrnnProblem):
+        start = state
         theta_old = jnp.concatenate([x.reshape(-1) for x in _params(state).values()])
         # backward sweep
         state = update_o(state, problem, o_steps)
@@ -465,7 +497,8 @@ def make_step(o_steps: int = 10, a_steps: int = 2, a_halvings: int = 3, adaptive
         state = update_o(state, problem, o_steps)
         state, (R1, R2, R3) = update_multipliers(state, problem)
         if reproject:
-            state = jax.lax.cond((state.k + 1) % reproject == 0, _reproject, lambda s, p: s, state, problem)
+            state = jax.lax.cond((state.k + 1) % reproject == 0, functools.partial(_reproject, multipliers=estimate),
+                                 lambda s, p: s, state, problem)
         theta = jnp.concatenate([x.reshape(-1) for x in _params(state).values()])
         n = problem.X.shape[1]
         info = {
@@ -483,17 +516,25 @@ def make_step(o_steps: int = 10, a_steps: int = 2, a_halvings: int = 3, adaptive
             # do; (ii) the step-length guard: the forward-pass training loss must not increase. Either way ρ1, ρ2
             # double (never relaxed: a relaxation by 1/1.25 when the gap was below δ/4 made ρ oscillate over two
             # decades on MNIST rows without faster learning)
-            f = _train_loss(state, problem)
             aux = _aux_loss(state, problem)
+            f = aux if reproject == 1 else _train_loss(state, problem)   # re-projected every iteration: O = forward
             gap = f - aux
-            up = (gap > problem.gap_tol * (1 + aux)) | (f > state.f_prev)
+            rose = f > state.f_prev
+            up = (gap > problem.gap_tol * (1 + aux)) | rose
             rho = jnp.where(up, rho * jnp.asarray([2.0, 2.0, 1.0], rho.dtype), rho)
             info["forward_gap"] = gap
+            if reproject:
+                # with re-projection the guard also rejects the step (the whole state goes back to the start of
+                # the iteration; the next one retries with the doubled ρ1, ρ2), unless ρ1 is already at its cap
+                reject = rose & (state.rho[0] < problem.rho_max[0])
+                info["rejected"] = reject.astype(f.dtype)
+                state = jax.tree.map(lambda old, new: jnp.where(reject, old, new), start, state)
+                f = jnp.where(reject, start.f_prev, f)
         rho = jnp.minimum(rho, problem.rho_max)
-        return state._replace(rho=rho, k=state.k + 1, f_prev=f), info
+        return state._replace(rho=rho, k=start.k + 1, f_prev=f), info
 
     step.__name__ = (f"admm_irnn_step_o{o_steps}_a{a_steps}x{a_halvings}{'_adaptive' if adaptive else ''}_{sweep}"
-                     f"_rp{reproject}")
+                     f"_rp{reproject}{'_est' if estimate else ''}")
     return step
 
 
@@ -658,7 +699,7 @@ def _as_int(name, v, lo=1):
 def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int = 500, rho=None,
               rho_schedule="adaptive", seed: int = 0, X_test=None, y_test=None, n_classes: int | None = None,
               o_steps: int = 5, a_steps: int = 1, a_halvings: int = 3, sweep: str = "sequential",
-              reproject_every: int = 1, warm_start=None, ls_prox: float | None = None,
+              reproject_every: int = 1, multiplier_estimate: bool | None = None, warm_start=None, ls_prox: float | None = None,
               dtype=None, maxiter: int | None = None, tol: float = 0.0, log_every=None, max_time=None,
               metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit: bool = False,
               parallel=None):
@@ -688,6 +729,10 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
             ``"jacobi"`` (all S_t, then all A_t).
         reproject_every: put the auxiliaries A, S, O back on the forward pass of the current weights after every
             k-th iteration (default 1; 0 = plain ADMM). See the module docstring ("the trap, and the defaults").
+        multiplier_estimate: at each re-projection also replace the multipliers by the least-squares multiplier
+            estimate at the re-projected point (:func:`multiplier_estimate`: minus the BPTT adjoints) instead of
+            keeping those of the dual ascent step. Default: True when ``reproject_every >= 1`` (module docstring,
+            "multiplier estimate"); needs re-projection.
         warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run;
             a hybrid BPTT → ADMM start) instead of :func:`init_params`.
         ls_prox: relative proximal weight of the least-squares blocks (default 1e-8 float64, 1e-5 float32).
@@ -727,6 +772,13 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
     reproject_every = _as_int("reproject_every", reproject_every, 0)
     if sweep not in ("sequential", "jacobi"):
         raise ValueError(f"sweep must be 'sequential' or 'jacobi', got {sweep!r}")
+    if multiplier_estimate is None:
+        multiplier_estimate = reproject_every > 0
+    if not isinstance(multiplier_estimate, (bool, np.bool_)):
+        raise ValueError(f"multiplier_estimate must be True, False or None, got {multiplier_estimate!r}")
+    if multiplier_estimate and not reproject_every:
+        raise ValueError("multiplier_estimate=True needs re-projection (reproject_every >= 1): the estimate is taken "
+                         "at the re-projected (feasible) point; pass multiplier_estimate=False for plain ADMM")
     rho = _check_rho(rho if rho is not None else DEFAULT_RHO if reproject_every else DEFAULT_RHO_PLAIN)
     growth, rho_max, adaptive, gap_tol = _parse_schedule(rho_schedule, rho)
     if ls_prox is None:
@@ -745,7 +797,7 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         ls_prox=jnp.asarray(ls_prox, X.dtype))
     state = init(problem, hidden, C, rho, seed, warm_start)
     cfg = (_as_int("o_steps", o_steps, 0), _as_int("a_steps", a_steps, 0), _as_int("a_halvings", a_halvings, 0),
-           adaptive, sweep, reproject_every)
+           adaptive, sweep, reproject_every, bool(multiplier_estimate))
     step = make_step(*cfg)
     all_metrics = {"augmented_lagrangian": augmented_lagrangian, "residual": _residual_total,
                    "train_loss": _train_loss, "train_acc": _train_acc, "aux_loss": _aux_loss}
@@ -761,7 +813,8 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
     meta = {"solver": "admm_irnn", "task": task, "hidden": hidden, "n": n, "T": T, "d_in": d, "n_classes": C,
             "rho": tuple(float(r) for r in rho), "rho_schedule": repr(rho_schedule), "seed": seed,
             "dtype": str(X.dtype), "o_steps": o_steps, "a_steps": a_steps, "ls_prox": float(ls_prox),
-            "sweep": sweep, "reproject_every": reproject_every, "parallel": repr(parallel) if parallel else None}
+            "sweep": sweep, "reproject_every": reproject_every,
+            "multiplier_estimate": bool(multiplier_estimate), "parallel": repr(parallel) if parallel else None}
     return harness.run(step, state, problem, maxiter=iters, log_every=log_every, tol=tol, stop_metric="rel_change",
                        max_time=max_time, metrics=all_metrics, params=_params, callback=callback, progress=progress,
                        checkpoint=checkpoint, resume=resume, meta=meta,

@@ -44,7 +44,7 @@ sweep over its rows), so one time unit is one serial sweep on a speed-1 worker.
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -141,8 +141,8 @@ def _lift(tree):
 @functools.lru_cache(maxsize=None)
 def make_step(cfg: tuple, n_workers: int, asynchronous: bool):
     """The pure parallel step for the static serial configuration ``cfg = (o_steps, a_steps, a_halvings, adaptive,
-    sweep, reproject)`` of :func:`optlab.solvers.admm_irnn.make_step` (cached)."""
-    o_steps, a_steps, a_halvings, adaptive, sweep, reproject = cfg
+    sweep, reproject, estimate)`` of :func:`optlab.solvers.admm_irnn.make_step` (cached)."""
+    o_steps, a_steps, a_halvings, adaptive, sweep, reproject, estimate = cfg
     S, R, SR = par.SHARDED, par.REPLICATED, PartitionSpec(None, par.AXIS)
     state_spec = ad.AdmmIrnnState(*(SR if f in _AUX else R for f in ad.AdmmIrnnState._fields))
 
@@ -174,7 +174,8 @@ def make_step(cfg: tuple, n_workers: int, asynchronous: bool):
         st = ad.update_o(st, prob, o_steps)
         st, res = ad.update_multipliers(st, prob)
         if reproject:
-            st = lax.cond((st.k + 1) % reproject == 0, ad._reproject, lambda s, p: s, st, prob)
+            st = lax.cond((st.k + 1) % reproject == 0, functools.partial(ad._reproject, multipliers=estimate),
+                          lambda s, p: s, st, prob)
         # residual sums (before the re-projection), forward-pass and auxiliary loss sums
         To = st.O.shape[0]
         sums = [jnp.vdot(r * mask[:, None], r) for r in res]
@@ -189,7 +190,7 @@ def make_step(cfg: tuple, n_workers: int, asynchronous: bool):
     def step(state: AdmmIrnnParallelState, p: AdmmIrnnParallelProblem):
         arrived, clock, ready, age = par.server_round(asynchronous, state, p.tau, p.max_delay, p.min_arrivals)
         b = p.base
-        st = _serial(state)
+        st = start = _serial(state)
         theta_old = jnp.concatenate([x.reshape(-1) for x in ad._params(st).values()])
         st, table, stats = update(st, state.table, arrived, p.X, p.Y, p.mask,
                                   (b.rho_growth, b.rho_max, b.gap_tol, b.ls_prox))
@@ -209,7 +210,13 @@ def make_step(cfg: tuple, n_workers: int, asynchronous: bool):
             up = (gap > b.gap_tol * (1 + aux)) | (f > st.f_prev)
             rho = jnp.where(up, rho * jnp.asarray([2.0, 2.0, 1.0], rho.dtype), rho)
             info["forward_gap"] = gap
-        st = st._replace(rho=jnp.minimum(rho, b.rho_max), k=st.k + 1, f_prev=f)
+            if reproject:   # the serial guard's rejection: state and delivered terms back to the round's start
+                reject = (f > start.f_prev) & (start.rho[0] < b.rho_max[0])
+                info["rejected"] = reject.astype(f.dtype)
+                keep = lambda old, new: jnp.where(reject, old, new)  # noqa: E731
+                st, table = jax.tree.map(keep, start, st), jax.tree.map(keep, state.table, table)
+                f = jnp.where(reject, start.f_prev, f)
+        st = st._replace(rho=jnp.minimum(rho, b.rho_max), k=start.k + 1, f_prev=f)
         info.update(sim_time=clock, arrived=jnp.sum(arrived).astype(jnp.int32))
         return AdmmIrnnParallelState(*st, table=table, ready=ready, age=age, clock=clock), info
 
