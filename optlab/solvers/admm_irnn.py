@@ -137,7 +137,8 @@ from ..losses import softmax_cross_entropy
 
 __all__ = ["admm_irnn", "AdmmIrnnState", "AdmmIrnnProblem", "init", "make_step", "forward", "predict",
            "augmented_lagrangian", "residuals", "update_o", "update_vc", "update_s", "update_a", "update_uwb",
-           "update_multipliers", "multiplier_estimate", "DEFAULT_RHO", "init_params", "rnn_classify", "rnn_sequence", "bptt"]
+           "update_multipliers", "multiplier_estimate", "DEFAULT_RHO", "init_params", "rnn_classify", "rnn_sequence",
+           "bptt"]
 
 DEFAULT_RHO = (1.0, 1.0, 1.0)             # with re-projection (the default, ``reproject_every=1``)
 DEFAULT_RHO_PLAIN = (1000.0, 1000.0, 3.0)  # plain ADMM (``reproject_every=0``): large ρ1, ρ2 against the trap
@@ -699,8 +700,8 @@ def _as_int(name, v, lo=1):
 def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int = 500, rho=None,
               rho_schedule="adaptive", seed: int = 0, X_test=None, y_test=None, n_classes: int | None = None,
               o_steps: int = 5, a_steps: int = 1, a_halvings: int = 3, sweep: str = "sequential",
-              reproject_every: int = 1, multiplier_estimate: bool | None = None, warm_start=None, ls_prox: float | None = None,
-              dtype=None, maxiter: int | None = None, tol: float = 0.0, log_every=None, max_time=None,
+              reproject_every: int = 1, multiplier_estimate: bool | None = None, warm_start=None,
+              ls_prox: float | None = None, dtype=None, maxiter: int | None = None, tol: float = 0.0, log_every=None, max_time=None,
               metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit: bool = False,
               parallel=None):
     """Train a tanh RNN by ADMM (ADMMiRNN, SPEC §2); see the module docstring for the math.
