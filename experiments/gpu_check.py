@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     device = jax.devices()[0]
     print(f"device: {device} ({jax.default_backend()}), jax {jax.__version__}", flush=True)
     out = Path(args.out) / "gpu_check.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
     rows, failed, skipped, start = [], [], [], time.perf_counter()
     with open(out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The prepared GPU session in one command: device facts, the solver check (every registered solver, float32 and
-# float64, against CPU float64 references) at a medium size, then the four
-# benchmarks at their quick sizes. Each step has its own time limit, so one slow step cannot eat a short device
+# float64, against CPU float64 references; the fast solvers first, the per-sample SPDHG/SPDPEG loops last) at a
+# medium size, the admm-irnn experiment at its default size, then the four benchmarks at their quick sizes
+# (BENCH=0 skips them). Each step has its own time limit, so one slow step cannot eat a short device
 # lease; everything is logged to OUTDIR/gpu_run.log and the CSVs land in OUTDIR.
 #
 #   OPTLAB_DATA=<data folder> bash experiments/gpu_run.sh OUTDIR        (from the repository root)
 #
-# Environment: PYTHON (default python3), SIZE (default medium), XDG_CACHE_HOME (cached CVXPY references).
+# Environment: PYTHON (default python3), SIZE (default medium), SOLVERS (comma-separated order), BENCH (default 1),
+# XDG_CACHE_HOME (cached CVXPY references).
 set -u
 OUT=${1:?usage: bash experiments/gpu_run.sh OUTDIR}
 mkdir -p "$OUT"
@@ -22,7 +24,10 @@ step() {
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
   $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
-  step 150 $PY experiments/gpu_check.py --size "$SIZE" --repeats 3 --budget-s 120 --out "$OUT"
+  step 200 $PY experiments/gpu_check.py --size "$SIZE" --repeats 3 --budget-s 170 --out "$OUT" \
+    --solvers "${SOLVERS:-ista,fista,fista_bt,pig,pig_blocks,gist,svm_admm,ipdlam,admm_irnn,spdpeg,spdhg}"
+  step 240 $PY -m optlab.cli reproduce admm-irnn --out "$OUT/admm_irnn"
+  [ "${BENCH:-1}" = 0 ] && exit 0
   step 120 $PY experiments/bench_pig.py --quick --out "$OUT"
   step 90 $PY experiments/bench_svm.py --quick --out "$OUT"
   step 70 $PY experiments/bench_spdhg.py --quick --out "$OUT"
