@@ -222,19 +222,20 @@ def _admm_irnn_reference(seed: int, size: str, iters: int) -> float:
     import optlab as ol
 
     X, y = _admm_irnn_data(seed, size)
-    res = ol.admm_irnn(X, y, hidden=2, iters=iters, rho=4.0, rho_schedule=None, progress=False)
+    res = ol.admm_irnn(X, y, hidden=2, iters=iters, rho=10.0, rho_schedule=None, progress=False)
     return res.trace.last("train_loss")
 
 
 def _admm_irnn_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     """A 2-step tanh RNN (h = 2) on noisy labels (the loss cannot reach 0); objective: the forward-pass training
-    loss; constant ρ = 4 (the adaptive schedule's discrete doublings could fire at different iterations in float32
-    and float64; with constant ρ = 1 and no guard the default iteration goes uphill here, 0.559 → 0.645, and float32
-    parts from float64 by 7 %). Reference: a float64 run of the same length. ADMMiRNN is nonconvex and converges
-    slowly here (the loss still drifts by ~1e-3 relative between 1,500 and 6,000 iterations), so no
-    solver-independent optimum is reachable in a test budget: the contract checks determinism, dtype fidelity (float32 tracks float64 to ~1e-5
-    relative), no recompilation, checkpoints and jit mode; convergence itself (monotone blocks, residuals → 0,
-    forward pass = auxiliaries) is tested in tests/test_admm_irnn.py."""
+    loss; reference: a float64 run of the same length. Constant ρ = 10: the adaptive schedule's discrete decisions
+    could fall on different iterations in float32 and float64, and smaller constant ρ lets the default iteration
+    go uphill (ρ = 1, size "small": 0.559 → 0.645, float32 7 % off float64; ρ = 4, size "medium": still
+    non-monotone after 600 iterations, float32 4 % off on the CPU and 3 % on an H200; ρ = 10: 1.5e-5).
+    ADMMiRNN is nonconvex and converges slowly here, so no solver-independent optimum is reachable in a test
+    budget: the contract checks determinism, dtype fidelity, no recompilation, checkpoints and jit mode;
+    convergence itself (monotone blocks, residuals → 0, forward pass = auxiliaries) is tested in
+    tests/test_admm_irnn.py."""
     import optlab as ol
 
     X, y = _admm_irnn_data(seed, size)
@@ -243,7 +244,7 @@ def _admm_irnn_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Cas
     X = X.astype(dtype)
 
     def solve(**kw):
-        return ol.admm_irnn(X, y, hidden=2, rho=4.0, rho_schedule=None, **kw)
+        return ol.admm_irnn(X, y, hidden=2, rho=10.0, rho_schedule=None, **kw)
 
     return Case(solve=solve, reference=ref, objective="train_loss", rtol=1e-8, maxiter=maxiter)
 
