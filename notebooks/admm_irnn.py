@@ -46,10 +46,11 @@ for row in summary["summary"]:
           f"(unigram {row['unigram_entropy_bits']})")
 
 # %% [markdown]
-# The trap: with small penalties and no re-projection ("plain ADMM", full run only) the auxiliary outputs fit the
-# labels (`aux_loss` tiny) while the forward pass does not (`train_loss` large). The default re-projects the
-# auxiliaries onto the forward pass after every iteration, so the two agree; `residual` is the constraint
-# residual *before* that re-projection.
+# The default re-projects the auxiliaries onto the forward pass after every iteration and puts the multipliers at
+# their least-squares estimate there (minus the BPTT adjoints), so `aux_loss` and `train_loss` agree; `residual`
+# is the constraint residual *before* that re-projection. The full run (`OPTLAB_QUICK=0`) adds the ablations:
+# re-projection with the dual-ascent multipliers, plain ADMM, and the trap — with small penalties and no
+# re-projection the auxiliary outputs fit the labels (`aux_loss` tiny) while the forward pass does not.
 
 # %%
 traces = summary["traces"]
