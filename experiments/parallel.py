@@ -243,6 +243,7 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
                         "speedup": f"{base_time / t:.2f}" if t and base_time else ""})
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     files = [out / f"{prefix}_{name}" for name in ("traces.csv", "summary.csv", "convergence.png", "speedup.png")]
     write_long_csv(rows, files[0])
     table = write_table(summary, files[1])

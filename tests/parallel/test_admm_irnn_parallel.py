@@ -77,10 +77,10 @@ def test_bounded_staleness_reaches_the_sync_test_accuracy():
     kw = dict(KW, iters=150, X_test=Xt, y_test=yt, log_every=50)
     sync = ol.admm_irnn(X, y, parallel=Sync(4, speeds="straggler"), **kw)
     target = sync.trace["test_acc"][-1]
-    assert target >= 0.8                                                      # measured 0.816; chance is ~0.5
+    assert target >= 0.8                                                      # measured 0.832; chance is ~0.5
     for speeds in ("straggler", "heterogeneous"):
         asyn = ol.admm_irnn(X, y, parallel=Async(4, max_delay=3, speeds=speeds), **kw)
-        assert asyn.trace["test_acc"][-1] >= target - 0.01, speeds           # within one point (measured +0.8, +1.1)
+        assert asyn.trace["test_acc"][-1] >= target - 0.01, speeds           # within one point (measured +0.1, -0.4)
         assert int(np.max(np.asarray(asyn.state.age))) <= 3
         assert np.min(asyn.trace["arrived"][1:]) < 4                          # partial rounds happened
         assert asyn.trace["sim_time"][-1] < 0.5 * sync.trace["sim_time"][-1]  # simulated: no waiting for the slowest
