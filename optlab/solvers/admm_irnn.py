@@ -723,9 +723,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
               rho_schedule="adaptive", seed: int = 0, X_test=None, y_test=None, n_classes: int | None = None,
               o_steps: int = 5, a_steps: int = 1, a_halvings: int = 3, sweep: str = "sequential",
               reproject_every: int = 1, multiplier_estimate: bool | None = None, warm_start=None,
-              ls_prox: float | None = None, dtype=None, maxiter: int | None = None, tol: float = 0.0, log_every=None, max_time=None,
-              metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit: bool = False,
-              parallel=None):
+              ls_prox: float | None = None, dtype=None, maxiter: int | None = None, tol: float = 0.0,
+              log_every=None, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None,
+              resume=None, jit: bool = False, parallel=None):
     """Train a tanh RNN by ADMM (ADMMiRNN, SPEC §2); see the module docstring for the math.
 
     Args:
