@@ -201,22 +201,13 @@ def make_step(cfg: tuple, n_workers: int, asynchronous: bool):
                                                                              jnp.finfo(theta.dtype).tiny),
                 "rho1": st.rho[0], "rho3": st.rho[2], "residual": jnp.sqrt((stats[0] + stats[1] + stats[2]) / n)}
         # the serial penalty schedule, with the loss sums over workers
-        rho = st.rho * b.rho_growth
-        f = st.f_prev
-        if adaptive:
-            To = st.O.shape[0]
-            f, aux = stats[3] / (To * n), stats[4] / (To * n)
-            gap = f - aux
-            up = (gap > b.gap_tol * (1 + aux)) | (f > st.f_prev)
-            rho = jnp.where(up, rho * jnp.asarray([2.0, 2.0, 1.0], rho.dtype), rho)
-            info["forward_gap"] = gap
-            if reproject:   # the serial guard's rejection: state and delivered terms back to the round's start
-                reject = (f > start.f_prev) & (start.rho[0] < b.rho_max[0])
-                info["rejected"] = reject.astype(f.dtype)
-                keep = lambda old, new: jnp.where(reject, old, new)  # noqa: E731
-                st, table = jax.tree.map(keep, start, st), jax.tree.map(keep, state.table, table)
-                f = jnp.where(reject, start.f_prev, f)
-        st = st._replace(rho=jnp.minimum(rho, b.rho_max), k=start.k + 1, f_prev=f)
+        To = st.O.shape[0]
+        f, aux = (stats[3] / (To * n), stats[4] / (To * n)) if adaptive else (None, None)
+        rho, f, reject = ad.penalty_schedule(start, f, aux, b, adaptive, bool(reproject), info)
+        if reject is not None:   # state and delivered terms back to the round's start
+            keep = lambda old, new: jnp.where(reject, old, new)  # noqa: E731
+            st, table = jax.tree.map(keep, start, st), jax.tree.map(keep, state.table, table)
+        st = st._replace(rho=rho, k=start.k + 1, f_prev=f)
         info.update(sim_time=clock, arrived=jnp.sum(arrived).astype(jnp.int32))
         return AdmmIrnnParallelState(*st, table=table, ready=ready, age=age, clock=clock), info
 
