@@ -37,9 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .parallel import Serial, as_executor
 from .trace import Result, Trace, _jsonable
 
-__all__ = ["run", "run_jit", "JitRun", "status_name", "save_checkpoint", "load_checkpoint"]
+__all__ = ["run", "run_jit", "solve", "JitRun", "status_name", "save_checkpoint", "load_checkpoint"]
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 
@@ -444,3 +445,43 @@ def run_jit(step: Callable, state, problem, *, maxiter: int, log_every: int | No
     tol = jnp.asarray(tol, dtype=_float_dtype())
     return _run_jit_compiled(step, stop_metric, _metric_items(metrics), maxiter, log_every,
                              _strong(state), problem, tol)
+
+
+# ------------------------------------------------------------------------------------------ solve()
+def solve(algorithm, state, problem, *, executor=None, jit: bool = False, maxiter: int = 1000,
+          log_every: int | None = None, tol: float = 0.0, max_time: float | None = None,
+          metrics: dict[str, Callable] | None = None, callback: Callable | None = None,
+          progress: bool | None = None, checkpoint=None, checkpoint_every: int = 1, resume=None,
+          meta: dict | None = None):
+    """Run an :class:`optlab.algorithm.Algorithm` from ``state`` on ``problem`` with an executor.
+
+    The one entry point every solver goes through: the executor (``None`` = :class:`optlab.parallel.Serial`,
+    or ``Sync(n)``, ``SimulatedAsync(n, max_delay)`` ...) turns the algorithm into a plain
+    ``step(state, problem)``; :func:`run` (or :func:`run_jit` with ``jit=True``) drives it.
+
+    Args:
+        algorithm: the method (its step, metrics, params, stop metric).
+        state, problem: the algorithm's initial state and problem pytrees.
+        executor: how to run it (see :mod:`optlab.parallel`); also accepted under ``parallel=`` by solvers.
+        jit: return a :class:`JitRun` from the fully compiled loop (usable under ``jax.jit``/``jax.vmap``).
+        metrics: extra ``name -> fn(state, problem)`` of the algorithm's own state and problem.
+        maxiter, log_every, tol, max_time, callback, progress, checkpoint, checkpoint_every, resume: see :func:`run`.
+        meta: extra ``trace.meta`` fields (parameters, dataset ...).
+    """
+    executor = as_executor(executor)
+    prepared = executor.prepare(algorithm, state, problem)
+    all_metrics = dict(prepared.metrics)
+    for name, fn in _metric_items(metrics):
+        all_metrics[name] = prepared.user_metric(fn)
+    if jit:
+        if checkpoint is not None or resume is not None:
+            raise ValueError("jit=True runs the whole loop as one compiled call, so it cannot write or read "
+                             "checkpoints; drop checkpoint=/resume= or use jit=False")
+        return run_jit(prepared.step, prepared.state, prepared.problem, maxiter=maxiter, log_every=log_every,
+                       tol=tol, stop_metric=algorithm.stop_metric, metrics=all_metrics)
+    full_meta = {"solver": algorithm.name, "parallel": None if isinstance(executor, Serial) else repr(executor)}
+    full_meta.update(meta or {})
+    return run(prepared.step, prepared.state, prepared.problem, maxiter=maxiter, log_every=log_every, tol=tol,
+               stop_metric=algorithm.stop_metric, max_time=max_time, metrics=all_metrics, params=prepared.params,
+               callback=callback, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+               resume=resume, meta=full_meta, predict_fn=algorithm.predict)

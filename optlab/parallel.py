@@ -28,14 +28,19 @@ devices of all processes (``jax.devices()``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import functools
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
+from jax.experimental import sparse as jsparse
 from jax.sharding import Mesh, PartitionSpec
 
-__all__ = ["Sync", "Async", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
+from .algorithm import Comm, is_rows, serial_comm
+
+__all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
            "place"]
 
 #: The mesh axis name the worker functions use in their collectives.
@@ -43,8 +48,24 @@ AXIS = "workers"
 
 
 @dataclasses.dataclass(frozen=True)
+class Serial:
+    """One process, one device: ``comm.reduce`` is the identity (the default executor)."""
+
+    @property
+    def n_workers(self) -> int:
+        return 1
+
+    def prepare(self, algorithm, state, problem):
+        return _prepare_serial(algorithm, state, problem)
+
+
+@dataclasses.dataclass(frozen=True)
 class Sync:
-    """Synchronous data-parallel workers: every iteration waits for all ``n_workers``."""
+    """Synchronous data-parallel workers over a one-axis device mesh: ``comm.reduce`` is a ``psum``.
+
+    Every iteration waits for all ``n_workers``; the iterates are the serial ones up to the order of the sums.
+    ``speeds`` and ``seed`` only drive the simulated clock (``sim_time``: the slowest worker paces each round).
+    """
 
     n_workers: int
     speeds: str | Sequence[float] = "uniform"
@@ -52,6 +73,7 @@ class Sync:
 
     def __post_init__(self):
         _check_workers(self.n_workers)
+        _freeze_speeds(self)
 
     @property
     def max_delay(self) -> int:
@@ -61,17 +83,25 @@ class Sync:
     def min_arrivals(self) -> int:
         return self.n_workers
 
+    def prepare(self, algorithm, state, problem):
+        return _prepare_parallel(self, algorithm, state, problem)
+
 
 @dataclasses.dataclass(frozen=True)
-class Async:
-    """Asynchronous workers with bounded staleness (see the module docstring for the model).
+class SimulatedAsync:
+    """*Simulated* asynchronous workers with bounded staleness: a deterministic, seeded model of asynchrony run
+    inside one SPMD program (see the module docstring). Every worker computes every round and a collective joins
+    them, so it gives no wall-clock benefit: it is for studying convergence under staleness, and its clock
+    (``sim_time``) is simulated. ``Async`` is the same class under its historical name.
 
     Args:
         n_workers: number of workers (devices).
-        max_delay: no contribution older than this many server iterations is used (``>= 0``).
+        max_delay: no contribution older than this many server iterations is used (an integer ``>= 0``;
+            0 is the synchronous method).
         min_arrivals: the server updates once at least this many workers delivered (partial barrier).
         speeds: ``"uniform"`` (all τ = 1), ``"heterogeneous"`` (τ_w drawn log-uniformly in [0.5, 2],
-            seeded), ``"straggler"`` (τ = 1 except worker 0 with τ = 4 when there are several workers) or an explicit array of τ_w > 0.
+            seeded), ``"straggler"`` (τ = 1 except worker 0 with τ = 4 when there are several workers) or an
+            explicit array of τ_w > 0.
         seed: seed of the speed model.
     """
 
@@ -83,11 +113,28 @@ class Async:
 
     def __post_init__(self):
         _check_workers(self.n_workers)
-        if int(self.max_delay) < 0:
-            raise ValueError(f"Async: max_delay must be >= 0 iterations, got {self.max_delay}")
-        if not 1 <= int(self.min_arrivals) <= self.n_workers:
-            raise ValueError(f"Async: min_arrivals must be in [1, n_workers={self.n_workers}], "
-                             f"got {self.min_arrivals}")
+        _freeze_speeds(self)
+        if isinstance(self.max_delay, bool) or not isinstance(self.max_delay, (int, np.integer)) \
+                or self.max_delay < 0:
+            raise ValueError(f"SimulatedAsync: max_delay must be an integer >= 0 (server iterations), "
+                             f"got {self.max_delay!r}")
+        if isinstance(self.min_arrivals, bool) or not isinstance(self.min_arrivals, (int, np.integer)) \
+                or not 1 <= self.min_arrivals <= self.n_workers:
+            raise ValueError(f"SimulatedAsync: min_arrivals must be an integer in [1, n_workers={self.n_workers}], "
+                             f"got {self.min_arrivals!r}")
+
+    def prepare(self, algorithm, state, problem):
+        return _prepare_parallel(self, algorithm, state, problem)
+
+
+#: The historical name of :class:`SimulatedAsync`.
+Async = SimulatedAsync
+
+
+def _freeze_speeds(executor) -> None:
+    """Speeds as a tuple, so executors stay hashable (they key the compiled steps)."""
+    if not isinstance(executor.speeds, str):
+        object.__setattr__(executor, "speeds", tuple(float(s) for s in np.ravel(executor.speeds)))
 
 
 def _check_workers(n: int) -> None:
@@ -205,3 +252,293 @@ def server_round(asynchronous: bool, state, tau, max_delay, min_arrivals):
     if asynchronous:
         return async_round(state.ready, state.age, state.clock, tau, max_delay, min_arrivals)
     return jnp.ones(tau.shape, bool), state.clock + jnp.max(tau), state.ready, state.age
+
+
+# =============================================================================================== executors
+class Prepared(NamedTuple):
+    """An algorithm made runnable by an executor: what :func:`optlab.harness.run` takes.
+
+    ``step(state, problem) -> (state, info)`` and ``metrics`` (``name -> fn(state, problem)``) are the executor's
+    wrappers of the algorithm's; ``state``/``problem`` are the executor's (padded, placed, wrapped) versions;
+    ``user_metric(fn)`` adapts a user metric ``fn(state, problem)`` of the algorithm's own state and problem;
+    ``params(state)`` reads ``Result.params`` from the executor's state (padding rows removed).
+    """
+
+    step: Callable
+    state: Any
+    problem: Any
+    metrics: dict
+    user_metric: Callable
+    params: Callable
+
+
+def as_executor(parallel):
+    """``None`` -> :class:`Serial`; an executor is returned as is; anything else is a clear error."""
+    if parallel is None:
+        return Serial()
+    if hasattr(parallel, "prepare"):
+        return parallel
+    raise TypeError(f"parallel must be an executor such as ol.parallel.Sync(4) or ol.parallel.SimulatedAsync(4, "
+                    f"max_delay=3) (or None for serial), got {parallel!r}")
+
+
+# ------------------------------------------------------------------------------------------------- serial
+@functools.lru_cache(maxsize=None)
+def _serial_step(algorithm):
+    def step(state, problem):
+        return algorithm.step(state, problem, serial_comm)
+
+    step.__name__ = f"{algorithm.name}_step"
+    return step
+
+
+@functools.lru_cache(maxsize=None)
+def _serial_metric(fn):
+    def metric(state, problem):
+        return fn(state, problem, serial_comm)
+
+    return metric
+
+
+def _prepare_serial(algorithm, state, problem) -> Prepared:
+    metrics = {name: _serial_metric(fn) for name, fn in algorithm.metrics}
+    return Prepared(_serial_step(algorithm), state, problem, metrics, lambda fn: fn, algorithm.params)
+
+
+# ------------------------------------------------------------------------------------- rows and padding
+def _rows_leaves(tree) -> list:
+    return [leaf for node in jax.tree.leaves(tree, is_leaf=is_rows) if is_rows(node)
+            for leaf in jax.tree.leaves(node)]
+
+
+def _n_rows(problem) -> int:
+    leaves = _rows_leaves(problem)
+    if not leaves:
+        raise ValueError("this solver's problem has no per-row data (no optlab.algorithm.Rows), so it cannot be "
+                         "split over workers; run it without parallel=")
+    counts = {int(np.shape(x)[0]) for x in leaves}
+    if len(counts) != 1:
+        raise ValueError(f"per-row arrays of the problem have different row counts {sorted(counts)}")
+    return counts.pop()
+
+
+def _pad_rows(tree, n_pad: int):
+    """Zero-pad the leading axis of every leaf under a :class:`Rows` node to ``n_pad`` rows."""
+    def pad_leaf(x):
+        if isinstance(x, jsparse.BCOO):
+            raise TypeError("parallel executors split dense per-row arrays; got a sparse matrix: pass X.toarray() "
+                            "or run without parallel=")
+        x = jnp.asarray(x)
+        extra = n_pad - x.shape[0]
+        if extra == 0:
+            return x
+        return jnp.concatenate([x, jnp.zeros((extra,) + x.shape[1:], x.dtype)])
+
+    def pad_node(node):
+        if not is_rows(node):
+            return node
+        return jax.tree.map(pad_leaf, node, is_leaf=lambda x: isinstance(x, jsparse.BCOO))
+
+    return jax.tree.map(pad_node, tree, is_leaf=is_rows)
+
+
+def _trim_rows(tree, n: int):
+    def trim_node(node):
+        return jax.tree.map(lambda x: x[:n], node) if is_rows(node) else node
+
+    return jax.tree.map(trim_node, tree, is_leaf=is_rows)
+
+
+def _specs(tree):
+    """``PartitionSpec`` prefix tree: :class:`Rows` subtrees sharded by rows, every other leaf replicated."""
+    return jax.tree.map(lambda node: SHARDED if is_rows(node) else REPLICATED, tree, is_leaf=is_rows)
+
+
+def _split_shared(tree):
+    """``(shared_leaves, rebuild)``: the leaves outside :class:`Rows` nodes, and ``rebuild(shared, rows_from)``
+    that puts shared leaves back into the structure of ``rows_from`` (whose Rows nodes are kept)."""
+    nodes, treedef = jax.tree.flatten(tree, is_leaf=is_rows)
+    shared = tuple(n for n in nodes if not is_rows(n))
+
+    def rebuild(new_shared, rows_from):
+        rows_nodes = jax.tree.flatten(rows_from, is_leaf=is_rows)[0]
+        it = iter(new_shared)
+        return treedef.unflatten([r if is_rows(r) else next(it) for r in rows_nodes])
+
+    return shared, rebuild
+
+
+def _select(pred, a, b):
+    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+# --------------------------------------------------------------------------------------- parallel states
+class SyncState(NamedTuple):
+    inner: Any          # the algorithm's state (Rows sharded over workers)
+    clock: jax.Array    # simulated time (the slowest worker paces every round)
+
+
+class AsyncState(NamedTuple):
+    inner: Any          # the algorithm's state; its shared part is the server's current iterate
+    read: tuple         # per worker (leading axis W): the shared state leaves it read when it started computing
+    table: dict         # reduce name -> (W, ...) the last contribution each worker delivered
+    ready: jax.Array    # (W,) simulated time at which each worker's current computation is done
+    age: jax.Array      # (W,) server iterations since each worker last delivered
+    clock: jax.Array    # simulated time of the last server iteration
+
+
+class ParallelProblem(NamedTuple):
+    inner: Any          # the algorithm's problem (Rows padded and sharded over workers)
+    tau: jax.Array      # (W,) simulated seconds per round of each worker
+
+
+def _collective_comm(n_workers: int) -> Comm:
+    return Comm(reduce=lambda name, local: lax.psum(local, AXIS), worker=lax.axis_index(AXIS), n_workers=n_workers)
+
+
+@functools.lru_cache(maxsize=None)
+def _sync_step(algorithm, n_workers: int):
+    def step(state: SyncState, problem: ParallelProblem):
+        spec_s, spec_p = _specs(state.inner), _specs(problem.inner)
+
+        def worker(inner, inner_problem):
+            return algorithm.step(inner, inner_problem, _collective_comm(n_workers))
+
+        inner, info = spmd(worker, n_workers, (spec_s, spec_p), (spec_s, REPLICATED))(state.inner, problem.inner)
+        clock = state.clock + jnp.max(problem.tau)
+        return SyncState(inner, clock), {**info, "sim_time": clock,
+                                         "arrived": jnp.asarray(n_workers, jnp.int32)}
+
+    step.__name__ = f"{algorithm.name}_sync{n_workers}_step"
+    return step
+
+
+@functools.lru_cache(maxsize=None)
+def _async_step(algorithm, n_workers: int, max_delay: int, min_arrivals: int):
+    fresh = algorithm.fresh
+
+    def step(state: AsyncState, problem: ParallelProblem):
+        arrived, clock, ready, age = async_round(state.ready, state.age, state.clock, problem.tau, max_delay,
+                                                 min_arrivals)
+        spec_s, spec_p = _specs(state.inner), _specs(problem.inner)
+        table_names = tuple(state.table)
+
+        def worker(inner, read, table, arrived, inner_problem):
+            me = lax.axis_index(AXIS)
+            mine = arrived[me]
+            _, rebuild = _split_shared(inner)
+            read_w = tuple(r[0] for r in read)
+            table_w = {k: v[0] for k, v in table.items()}
+            new_table, totals = dict(table_w), {}
+
+            # phase 1 (the workers): each at the shared state it read, with its own rows; an arrived worker's
+            # contribution replaces its table entry; every total is formed from the table (stale for the others)
+            def reduce_worker(name, local):
+                if name in fresh:
+                    return local  # barrier quantities feed only the server's update (phase 2)
+                if name not in table_w:
+                    raise ValueError(f"{algorithm.name}: reduce name {name!r} was not seen when the step was "
+                                     "traced at the top level; stale-able reduces must not be called inside loops "
+                                     "(list such names in Algorithm.fresh)")
+                contribution = jnp.where(mine, local.astype(table_w[name].dtype), table_w[name])
+                new_table[name] = contribution
+                totals[name] = lax.psum(contribution, AXIS)
+                return totals[name]
+
+            worker_state, _ = algorithm.step(rebuild(read_w, inner), inner_problem,
+                                             Comm(reduce_worker, me, n_workers))
+
+            # phase 2 (the server): its current state, the totals of phase 1; barrier names all-reduced afresh
+            def reduce_server(name, local):
+                if name in fresh:
+                    return lax.psum(local, AXIS)
+                return totals[name]
+
+            server_state, info = algorithm.step(inner, inner_problem, Comm(reduce_server, me, n_workers))
+            rows_state = _select(mine, worker_state, inner)
+            new_shared, _ = _split_shared(server_state)
+            new_inner = rebuild(new_shared, rows_state)
+            new_read = tuple(jnp.where(mine, s, r)[None] for s, r in zip(new_shared, read_w))
+            return new_inner, new_read, {k: v[None] for k, v in new_table.items()}, info
+
+        read_specs = tuple(SHARDED for _ in state.read)
+        table_specs = {k: SHARDED for k in table_names}
+        inner, read, table, info = spmd(
+            worker, n_workers, (spec_s, read_specs, table_specs, REPLICATED, spec_p),
+            (spec_s, read_specs, table_specs, REPLICATED))(state.inner, state.read, state.table, arrived,
+                                                           problem.inner)
+        new = AsyncState(inner, read, table, ready, age, clock)
+        return new, {**info, "sim_time": clock, "arrived": jnp.sum(arrived).astype(jnp.int32)}
+
+    step.__name__ = f"{algorithm.name}_async{n_workers}_d{max_delay}_step"
+    return step
+
+
+@functools.lru_cache(maxsize=None)
+def _parallel_metric(fn, n_workers: int):
+    def metric(state, problem):
+        spec_s, spec_p = _specs(state.inner), _specs(problem.inner)
+
+        def worker(inner, inner_problem):
+            return fn(inner, inner_problem, _collective_comm(n_workers))
+
+        return spmd(worker, n_workers, (spec_s, spec_p), REPLICATED)(state.inner, problem.inner)
+
+    return metric
+
+
+def _reduce_shapes(algorithm, state, problem) -> dict:
+    """``name -> ShapeDtypeStruct`` of every stale-able reduce the step calls at its top level."""
+    shapes: dict = {}
+
+    def record(name, local):
+        if name not in algorithm.fresh:
+            if name in shapes:
+                raise ValueError(f"{algorithm.name}: reduce name {name!r} is used twice in one step; give each "
+                                 "communicated quantity its own name")
+            shapes[name] = jax.ShapeDtypeStruct(jnp.shape(local), jnp.result_type(local))
+        return local
+
+    jax.eval_shape(lambda s, p: algorithm.step(s, p, Comm(record, 0, 1)), state, problem)
+    return shapes
+
+
+def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
+    W = executor.n_workers
+    n = _n_rows(problem)
+    if n < W:
+        raise ValueError(f"parallel: {W} workers but only {n} data rows; use at most {n} workers")
+    per = -(-n // W)
+    problem = _pad_rows(problem, per * W)
+    state = _pad_rows(state, per * W)
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+    # a worker's round costs its share of the rows: τ_w = speed_w · rows_per_worker / n
+    tau = jnp.asarray(worker_times(executor) * per / n, dtype)
+    wrapped_problem = ParallelProblem(problem, tau)
+    spec_s, spec_p = _specs(state), _specs(problem)
+    if isinstance(executor, SimulatedAsync):
+        shared, _ = _split_shared(state)
+        table = {name: jnp.zeros((W,) + s.shape, s.dtype)
+                 for name, s in _reduce_shapes(algorithm, _trim_rows(state, per), _trim_rows(problem, per)).items()}
+        wrapped = AsyncState(
+            inner=state, read=tuple(jnp.broadcast_to(jnp.asarray(x), (W,) + jnp.shape(x)) for x in shared),
+            table=table, ready=tau, age=jnp.full((W,), int(executor.max_delay), jnp.int32),
+            clock=jnp.zeros((), dtype))
+        specs = AsyncState(spec_s, tuple(SHARDED for _ in shared), {k: SHARDED for k in table}, REPLICATED,
+                           REPLICATED, REPLICATED)
+        step = _async_step(algorithm, W, int(executor.max_delay), int(executor.min_arrivals))
+    else:
+        wrapped = SyncState(state, jnp.zeros((), dtype))
+        specs = SyncState(spec_s, REPLICATED)
+        step = _sync_step(algorithm, W)
+    wrapped = place(wrapped, specs, W)
+    wrapped_problem = place(wrapped_problem, ParallelProblem(spec_p, REPLICATED), W)
+    metrics = {name: _parallel_metric(fn, W) for name, fn in algorithm.metrics}
+
+    def user_metric(fn):
+        return lambda st, pb: fn(st.inner, pb.inner)
+
+    def params(st):
+        return algorithm.params(_trim_rows(st.inner, n))
+
+    return Prepared(step, wrapped, wrapped_problem, metrics, user_metric, params)

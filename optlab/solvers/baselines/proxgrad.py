@@ -22,7 +22,14 @@ The test allows a slack of a few ulps of :math:`f(y)`, and the search is capped 
 halvings per iteration: near the optimum, rounding alone can make the exact test fail, which would
 shrink the step for no reason (seen in float64 on Lasso as a gap creeping back up to 1e-12).
 
-Both methods are baselines for the inertial methods of SPEC §6 and the proof of the harness.
+Both methods are baselines for the inertial methods (proximal inertial gradient) and the proof of the harness.
+
+Data-parallel (``parallel=Sync(n)`` or ``SimulatedAsync(n, max_delay)``, for an
+:func:`optlab.losses.empirical_risk` ``f``): the gradient's sum over rows is formed by the executor
+(:mod:`optlab.parallel`); with ``SimulatedAsync`` it is a delayed gradient (worker ``w`` contributes
+:math:`A_w^\top\ell'(A_w\hat y, y_w)` at the point :math:`\hat y` it last read, at most ``max_delay``
+iterations old): the asynchronous proximal-gradient method. Backtracking's function values are always fresh (a
+barrier). Delayed gradients need a smaller step, e.g. :math:`1/(L(1 + 2\,\text{max\_delay}))`.
 
 Example:
     >>> import numpy as np, optlab as ol
@@ -40,10 +47,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ... import harness, losses, operators
-from . import proxgrad_parallel
+from ... import harness, losses, operators, row_risk
+from ...algorithm import Algorithm, Comm
 
-__all__ = ["ista", "fista", "ProxGradState", "ProxGradProblem", "make_step", "init"]
+__all__ = ["ista", "fista", "ProxGradState", "ProxGradProblem", "make_step", "init", "algorithm"]
 
 
 class ProxGradState(NamedTuple):
@@ -54,7 +61,7 @@ class ProxGradState(NamedTuple):
 
 
 class ProxGradProblem(NamedTuple):
-    f: Any              # optlab.losses.Smooth
+    f: Any              # optlab.losses.Smooth (serial) or optlab.row_risk.RowRisk (data-parallel)
     g: Any              # optlab.prox penalty
     shrink: jax.Array   # backtracking factor in (0, 1)
     f_star: jax.Array   # known optimal value (NaN when unknown) for the "gap" metric
@@ -65,7 +72,7 @@ def init(x0, step) -> ProxGradState:
     return ProxGradState(x=x0, y=x0, t=jnp.ones((), x0.dtype), step=jnp.asarray(step, x0.dtype))
 
 
-def _backtrack(f, g, y, fy, grad_y, step, shrink, max_backtracks):
+def _backtrack(f, g, y, fy, grad_y, step, shrink, max_backtracks, comm):
     """Largest s in {step·shrink^j} satisfying the quadratic upper-bound test at y (capped search)."""
     def trial(s):
         p = g.prox(y - s * grad_y, s)
@@ -74,7 +81,7 @@ def _backtrack(f, g, y, fy, grad_y, step, shrink, max_backtracks):
         # slack of a few ulps of f(y): near the optimum rounding alone can fail the exact test and
         # would shrink the step for no reason
         slack = 8 * jnp.finfo(fy.dtype).eps * jnp.abs(fy)
-        return p, f(p) <= bound + slack
+        return p, row_risk.value(f, p, comm, "trial_value") <= bound + slack
 
     def cond(c):
         j, _, _, ok = c
@@ -93,17 +100,17 @@ def _backtrack(f, g, y, fy, grad_y, step, shrink, max_backtracks):
 
 @functools.lru_cache(maxsize=None)
 def make_step(accelerated: bool, backtracking: bool, max_backtracks: int = 40):
-    """The pure ``step(state, problem) -> (state, info)`` for the chosen variant (cached, so hashable)."""
+    """The pure ``step(state, problem, comm) -> (state, info)`` for the chosen variant (cached, so hashable)."""
 
-    def step(state: ProxGradState, problem: ProxGradProblem):
+    def step(state: ProxGradState, problem: ProxGradProblem, comm: Comm):
         f, g = problem.f, problem.g
         y = state.y
         if backtracking:
-            fy, grad_y = f.value_and_grad(y)
-            x_new, s = _backtrack(f, g, y, fy, grad_y, state.step, problem.shrink, max_backtracks)
+            fy, grad_y = row_risk.value_and_grad(f, y, comm)
+            x_new, s = _backtrack(f, g, y, fy, grad_y, state.step, problem.shrink, max_backtracks, comm)
         else:
             s = state.step
-            x_new = g.prox(y - s * f.grad(y), s)
+            x_new = g.prox(y - s * row_risk.grad(f, y, comm), s)
         if accelerated:
             t_new = (1 + jnp.sqrt(1 + 4 * state.t**2)) / 2
             y_new = x_new + ((state.t - 1) / t_new) * (x_new - state.x)
@@ -118,12 +125,28 @@ def make_step(accelerated: bool, backtracking: bool, max_backtracks: int = 40):
     return step
 
 
-def _objective(state, problem):
-    return problem.f(state.x) + problem.g.value(state.x)
+def objective(state, problem, comm: Comm):
+    """:math:`F(x_k) = f(x_k) + g(x_k)`."""
+    return row_risk.value(problem.f, state.x, comm) + problem.g.value(state.x)
 
 
-def _gap(state, problem):
-    return _objective(state, problem) - problem.f_star
+def gap(state, problem, comm: Comm):
+    r""":math:`F(x_k) - F^\star` (with ``f_star`` given)."""
+    return objective(state, problem, comm) - problem.f_star
+
+
+def _params(state):
+    return state.x
+
+
+@functools.lru_cache(maxsize=None)
+def algorithm(accelerated: bool, backtracking: bool = False, max_backtracks: int = 40,
+              with_gap: bool = False) -> Algorithm:
+    """ISTA (``accelerated=False``) or FISTA as an :class:`optlab.algorithm.Algorithm`."""
+    name = "fista" if accelerated else "ista"
+    metrics = (("objective", objective),) + ((("gap", gap),) if with_gap else ())
+    return Algorithm(name=name, step=make_step(accelerated, backtracking, max_backtracks), metrics=metrics,
+                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}))
 
 
 def _check_inputs(f, g, x0, step):
@@ -160,34 +183,19 @@ def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backt
                                  "step=1/L or backtracking=True") from err
             step = 1.0
     if parallel is not None:
-        if backtracking:
-            raise ValueError(f"{name}: backtracking=True is not available with parallel=; pass step= or let "
-                             "it default to 1/L")
-        step_fn, state, problem, par_metrics = proxgrad_parallel.build(f, g, x0, step, parallel, f_star,
-                                                                       accelerated)
-        all_metrics = {"objective": par_metrics["objective"]}
-        if f_star is not None:
-            all_metrics["gap"] = par_metrics["gap"]
-    else:
-        step_fn = make_step(accelerated, bool(backtracking), int(max_backtracks))
-        problem = ProxGradProblem(f=f, g=g, shrink=jnp.asarray(shrink, x0.dtype),
-                                  f_star=jnp.asarray(np.nan if f_star is None else f_star, x0.dtype))
-        state = init(x0, step)
-        all_metrics = {"objective": _objective}
-        if f_star is not None:
-            all_metrics["gap"] = _gap
-    all_metrics.update(metrics or {})
-    if jit:
-        return harness.run_jit(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                               stop_metric="rel_change", metrics=all_metrics)
+        if x0.ndim != 1:
+            raise ValueError("parallel= supports vector iterates x (A of shape (n, d)); softmax-type x of shape "
+                             "(d, C) is not supported yet")
+        f = row_risk.from_smooth(f, x0.dtype)
+    problem = ProxGradProblem(f=f, g=g, shrink=jnp.asarray(shrink, x0.dtype),
+                              f_star=jnp.asarray(np.nan if f_star is None else f_star, x0.dtype))
+    alg = algorithm(accelerated, bool(backtracking), int(max_backtracks), f_star is not None)
     step_value = operators.concrete(step)
-    meta = {"solver": name, "parallel": repr(parallel) if parallel is not None else None,
-            "step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
+    meta = {"step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
             "dtype": str(x0.dtype), "penalty": getattr(g, "name", type(g).__name__)}
-    return harness.run(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                       stop_metric="rel_change", max_time=max_time, metrics=all_metrics,
-                       params=lambda s: s.x, callback=callback, progress=progress,
-                       checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(alg, init(x0, step), problem, executor=parallel, jit=jit, maxiter=maxiter,
+                         log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
+                         progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
 
 
 _DOC_ARGS = """
@@ -203,9 +211,9 @@ _DOC_ARGS = """
             ``maxiter`` iterations.
         f_star: optimal value; adds the metric ``gap = F(x_k) - f_star``.
         metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        parallel: ``ol.parallel.Sync(n)`` or ``ol.parallel.Async(n, max_delay, ...)``: shard the rows of an
-            :func:`optlab.losses.empirical_risk` over ``n`` devices (:mod:`.proxgrad_parallel`); adds the
-            ``sim_time`` (simulated clock) and ``arrived`` diagnostics.
+        parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``): split
+            the rows of an :func:`optlab.losses.empirical_risk` over ``n`` devices; adds the ``sim_time``
+            (simulated clock) and ``arrived`` diagnostics.
         jit: return a :class:`optlab.harness.JitRun` from the fully compiled loop (usable under
             ``jax.vmap``, e.g. over ``lam``); the solution is ``.state.x``.
 

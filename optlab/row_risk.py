@@ -1,0 +1,85 @@
+r"""The smooth part of a data-parallel method: an empirical risk whose sums over rows go through ``comm.reduce``.
+
+.. math:: f(x) = \frac1n\sum_{i=1}^n w_i\,\ell(a_i^\top x, y_i) + \frac{\lambda_2}{2}\|x\|^2,
+          \qquad \nabla f(x) = \frac1n A^\top\bigl(w\odot\ell'(Ax, y)\bigr) + \lambda_2 x,
+
+with :math:`w_i = 1` for real rows (executors pad with zero rows, whose weight is 0). The rows ``A, y, w`` live in
+an :class:`optlab.algorithm.Rows`, so an executor splits them over workers; each worker's sums
+:math:`\sum_{i\in I_w} w_i\ell(\cdot)` and :math:`A_w^\top(w\odot\ell')` are its local contributions.
+
+:func:`value`, :func:`grad` and :func:`value_and_grad` take either a :class:`RowRisk` (data-parallel) or any
+:class:`optlab.losses.Smooth` (serial: evaluated directly, no reduce), so a step is written once for both.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax.tree_util import register_pytree_node_class
+
+from . import losses
+from .algorithm import Comm, Rows
+from .operators import matvec, rmatvec
+
+__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad"]
+
+
+@register_pytree_node_class
+class RowRisk:
+    """Empirical risk with its rows in :class:`~optlab.algorithm.Rows` (children: rows, ``n``; static: loss, l2)."""
+
+    def __init__(self, loss, rows: Rows, n, l2: float = 0.0):
+        self.loss, self.rows, self.n, self.l2 = loss, rows, n, l2
+
+    def _penalty(self, x):
+        return 0.5 * self.l2 * jnp.sum(jnp.square(x)) if self.l2 != 0.0 else 0.0
+
+    def local_value(self, x):
+        r = self.rows
+        return jnp.sum(r.weight * self.loss.value(matvec(r.A, x), r.y))
+
+    def local_grad(self, x):
+        r = self.rows
+        return rmatvec(r.A, r.weight * self.loss.grad(matvec(r.A, x), r.y))
+
+    def value(self, x, comm: Comm, name: str = "value"):
+        return comm.reduce(name, self.local_value(x)) / self.n + self._penalty(x)
+
+    def grad(self, x, comm: Comm, name: str = "grad"):
+        g = comm.reduce(name, self.local_grad(x)) / self.n
+        return g + self.l2 * x if self.l2 != 0.0 else g
+
+    def tree_flatten(self):
+        return (self.rows, self.n), (self.loss, self.l2)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        loss, l2 = aux
+        rows, n = children
+        return cls(loss, rows, n, l2)
+
+
+def from_smooth(f, dtype=None) -> RowRisk:
+    """The :class:`RowRisk` of an :func:`optlab.losses.empirical_risk` (what a parallel executor can split)."""
+    if not isinstance(f, losses.EmpiricalRisk):
+        raise TypeError("parallel= needs f to be an optlab.losses.empirical_risk (least_squares_objective, "
+                        "logistic_objective, ...): the executor splits its rows A and labels y over workers")
+    A = f.A
+    dtype = dtype or jnp.result_type(A)
+    y = jnp.asarray(f.y, dtype)
+    return RowRisk(f.loss, Rows(A=A, y=y, weight=jnp.ones(A.shape[0], dtype)), jnp.asarray(A.shape[0], dtype),
+                   f.l2)
+
+
+def value(f, x, comm: Comm, name: str = "value"):
+    """:math:`f(x)`; for a :class:`RowRisk` the data sum is ``comm.reduce(name, ·)``."""
+    return f.value(x, comm, name) if isinstance(f, RowRisk) else f(x)
+
+
+def grad(f, x, comm: Comm, name: str = "grad"):
+    """:math:`\\nabla f(x)`; for a :class:`RowRisk` the data sum is ``comm.reduce(name, ·)``."""
+    return f.grad(x, comm, name) if isinstance(f, RowRisk) else f.grad(x)
+
+
+def value_and_grad(f, x, comm: Comm, names=("value", "grad")):
+    if isinstance(f, RowRisk):
+        return f.value(x, comm, names[0]), f.grad(x, comm, names[1])
+    return f.value_and_grad(x)
