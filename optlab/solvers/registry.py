@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["SolverCase", "Case", "SOLVERS"]
+__all__ = ["SolverCase", "Case", "ParallelCase", "SOLVERS", "data_parallel"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,12 +29,28 @@ class Case:
 
 
 @dataclasses.dataclass(frozen=True)
+class ParallelCase:
+    """How the parallel contract (tests/parallel/test_parallel_contract.py) runs a data-parallel solver: its case's
+    ``solve(parallel=executor, **kw)`` with ``Sync(4)`` must equal ``solve(**serial_kwargs)`` to rounding after
+    ``iters`` iterations, ``SimulatedAsync(4, max_delay=0)`` must equal ``Sync(4)`` bit for bit, and
+    ``SimulatedAsync(4, max_delay=3)`` with ``async_kwargs`` (e.g. a smaller step) must reach the case's reference
+    within ``rtol`` after ``async_maxiter`` iterations (convex cases only: ``async_rtol=None`` skips that check)."""
+
+    iters: int = 30
+    serial_kwargs: dict = dataclasses.field(default_factory=dict)
+    async_kwargs: dict = dataclasses.field(default_factory=dict)
+    async_maxiter: int | None = None        # default: the case's maxiter
+    async_rtol: float | None = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
 class SolverCase:
     name: str
     description: str
     reference: str                                  # the paper
     make: Callable[..., Case]                       # make(seed=0, dtype=np.float64, size="small") -> Case
     jit_capable: bool = True                        # solve(jit=True) returns a harness.JitRun
+    parallel: ParallelCase | None = None            # data-parallel: runs under every executor of optlab.parallel
 
 
 @functools.lru_cache(maxsize=None)
@@ -69,7 +85,9 @@ def _lasso_case(solver_name: str, **solver_kw):
         f, lam, d, f_ref = _lasso_problem(seed, dtype, size)
         fn = getattr(ol, solver_name)
 
-        def solve(**kw):
+        def solve(step_scale=None, **kw):
+            if step_scale is not None:  # a fraction of the default step 1/L (delayed gradients need a smaller one)
+                kw["step"] = step_scale / float(f.lipschitz())
             return fn(f, ol.prox.l1(lam), np.zeros(d, dtype), **{**solver_kw, **kw})
 
         return Case(solve=solve, reference=f_ref)
@@ -263,11 +281,16 @@ SOLVERS: dict[str, SolverCase] = {
     "svm_admm": SolverCase("svm_admm", "nonconvex-penalised linear SVM by ADMM (slack-pair splitting)",
                            "Guan et al., ICDM Workshops 2018", _svm_case),
     "ista": SolverCase("ista", "proximal gradient for f + g (baseline)", "forward-backward splitting",
-                       _lasso_case("ista")),
+                       _lasso_case("ista"), parallel=ParallelCase(async_kwargs={"step_scale": 1 / 7})),
     "fista": SolverCase("fista", "accelerated proximal gradient, optional backtracking (baseline)",
-                        "Beck & Teboulle 2009", _lasso_case("fista")),
+                        "Beck & Teboulle 2009", _lasso_case("fista"),
+                        # FISTA's momentum (t_k - 1)/t_{k+1} -> 1 amplifies delayed gradients: with max_delay=3 it
+                        # diverges at steps 1/(7L), 1/(15L) and 1/(30L) (objective 1e155, 1e82, 1e38 after 2,000 it.)
+                        parallel=ParallelCase(async_rtol=None)),
     "fista_bt": SolverCase("fista_bt", "FISTA with backtracking line search (baseline)", "Beck & Teboulle 2009",
-                           _lasso_case("fista", backtracking=True)),
+                           _lasso_case("fista", backtracking=True),
+                           # stale gradient + fresh line search: the step shrinks until the run stalls (9.5 vs 6.26)
+                           parallel=ParallelCase(async_rtol=None)),
     "pig": SolverCase("pig", "proximal inertial gradient (iPiano), constant/diminishing inertia", "Sun, Qiao & Li 2019 "
                       "(arXiv:1801.07389)", _lasso_case("pig", beta=0.5)),
     "ipdlam": SolverCase("ipdlam", "inertial proximal alternating minimisation for MLP training (penalty form)",
@@ -275,3 +298,8 @@ SOLVERS: dict[str, SolverCase] = {
     "pig_blocks": SolverCase("pig_blocks", "multi-block proximal inertial gradient, cyclic or random blocks",
                              "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case(order="random", seed=0)),
 }
+
+
+def data_parallel() -> dict[str, SolverCase]:
+    """The registry entries that run under every executor of :mod:`optlab.parallel`."""
+    return {name: case for name, case in SOLVERS.items() if case.parallel is not None}
