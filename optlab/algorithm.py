@@ -18,7 +18,8 @@ A method is written once, as pure functions over a ``state`` and a ``problem`` (
 A reduce name is a label of one communicated quantity (``"grad"``, ``"gram"`` ...). For the asynchronous
 executors a name called at the top level of the step is *stale-able*: a worker contributes the sum it computed at
 the shared state it last read. A name listed in :attr:`Algorithm.fresh` (e.g. the objective values of a line
-search, which may be called inside a loop) is always formed from every worker's current contribution — a barrier.
+search, which may be called inside a loop) is always formed from every worker's current contribution — a barrier;
+a step that calls one waits for every worker, so the asynchronous executors run it as a synchronous round.
 
 ``optlab.harness.solve(algorithm, state, problem, executor=...)`` runs it (the harness's one loop).
 """

@@ -414,8 +414,12 @@ def _sync_step(algorithm, n_workers: int):
 
 
 @functools.lru_cache(maxsize=None)
-def _async_step(algorithm, n_workers: int, max_delay: int, min_arrivals: int):
+def _async_step(algorithm, n_workers: int, max_delay: int, min_arrivals: int, barrier: bool):
     fresh = algorithm.fresh
+    # a step that calls a barrier reduce (e.g. a line search's objective values) waits for every worker: each of
+    # its rounds is synchronous (all arrive, the clock advances to the slowest), so no contribution is stale
+    if barrier:
+        max_delay, min_arrivals = 0, n_workers
 
     def step(state: AsyncState, problem: ParallelProblem):
         arrived, clock, ready, age = async_round(state.ready, state.age, state.clock, problem.tau, max_delay,
@@ -487,12 +491,15 @@ def _parallel_metric(fn, n_workers: int):
     return metric
 
 
-def _reduce_shapes(algorithm, state, problem) -> dict:
-    """``name -> ShapeDtypeStruct`` of every stale-able reduce the step calls at its top level."""
+def _reduce_shapes(algorithm, state, problem) -> tuple[dict, bool]:
+    """``(name -> ShapeDtypeStruct of every stale-able reduce the step calls, whether the step calls a barrier)``."""
     shapes: dict = {}
+    barrier = []
 
     def record(name, local):
-        if name not in algorithm.fresh:
+        if name in algorithm.fresh:
+            barrier.append(name)
+        else:
             if name in shapes:
                 raise ValueError(f"{algorithm.name}: reduce name {name!r} is used twice in one step; give each "
                                  "communicated quantity its own name")
@@ -500,14 +507,15 @@ def _reduce_shapes(algorithm, state, problem) -> dict:
         return local
 
     jax.eval_shape(lambda s, p: algorithm.step(s, p, Comm(record, 0, 1)), state, problem)
-    return shapes
+    return shapes, bool(barrier)
 
 
 def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
     W = executor.n_workers
     n = _n_rows(problem)
     if n < W:
-        raise ValueError(f"parallel: {W} workers but only {n} data rows; use at most {n} workers")
+        raise ValueError(f"parallel: {W} workers but only {n} rows to split (data rows, or blocks for block methods); "
+                         f"use at most {n} workers")
     per = -(-n // W)
     problem = _pad_rows(problem, per * W)
     state = _pad_rows(state, per * W)
@@ -518,15 +526,15 @@ def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
     spec_s, spec_p = _specs(state), _specs(problem)
     if isinstance(executor, SimulatedAsync):
         shared, _ = _split_shared(state)
-        table = {name: jnp.zeros((W,) + s.shape, s.dtype)
-                 for name, s in _reduce_shapes(algorithm, _trim_rows(state, per), _trim_rows(problem, per)).items()}
+        shapes, barrier = _reduce_shapes(algorithm, _trim_rows(state, per), _trim_rows(problem, per))
+        table = {name: jnp.zeros((W,) + s.shape, s.dtype) for name, s in shapes.items()}
         wrapped = AsyncState(
             inner=state, read=tuple(jnp.broadcast_to(jnp.asarray(x), (W,) + jnp.shape(x)) for x in shared),
             table=table, ready=tau, age=jnp.full((W,), int(executor.max_delay), jnp.int32),
             clock=jnp.zeros((), dtype))
         specs = AsyncState(spec_s, tuple(SHARDED for _ in shared), {k: SHARDED for k in table}, REPLICATED,
                            REPLICATED, REPLICATED)
-        step = _async_step(algorithm, W, int(executor.max_delay), int(executor.min_arrivals))
+        step = _async_step(algorithm, W, int(executor.max_delay), int(executor.min_arrivals), barrier)
     else:
         wrapped = SyncState(state, jnp.zeros((), dtype))
         specs = SyncState(spec_s, REPLICATED)

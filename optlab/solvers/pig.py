@@ -48,8 +48,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, losses, operators
-from . import pig_parallel
+from .. import harness, losses, operators, row_risk
+from ..algorithm import Algorithm, Comm
+from .pig_jacobi import pig_jacobi
 
 __all__ = ["pig", "pig_blocks", "PigState", "PigProblem", "PigBlocksState", "PigBlocksProblem", "make_step",
            "make_blocks_step", "hessian_norm"]
@@ -201,12 +202,12 @@ class PigProblem(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def make_step(schedule, ergodic: bool = False):
-    """The pure ``step(state, problem) -> (state, info)`` for a β schedule (cached, so hashable)."""
+    """The pure ``step(state, problem, comm) -> (state, info)`` for a β schedule (cached, so hashable)."""
 
-    def step(state: PigState, problem: PigProblem):
+    def step(state: PigState, problem: PigProblem, comm: Comm):
         f, g, x, s = problem.f, problem.g, state.x, state.step
         beta_k = _beta_at(schedule, problem.beta, problem.beta_power, state.k)
-        x_new = g.prox(x - s * f.grad(x) + beta_k * (x - state.x_prev), s)
+        x_new = g.prox(x - s * row_risk.grad(f, x, comm) + beta_k * (x - state.x_prev), s)
         change = jnp.linalg.norm(x_new - x)
         rel_change = change / jnp.maximum(jnp.linalg.norm(x_new), jnp.finfo(x_new.dtype).tiny)
         k1 = state.k + 1
@@ -218,21 +219,37 @@ def make_step(schedule, ergodic: bool = False):
     return step
 
 
-def _objective(state, problem):
-    return problem.f(state.x) + problem.g.value(state.x)
+def objective(state, problem, comm: Comm):
+    """:math:`F(x_k) = f(x_k) + g(x_k)`."""
+    return row_risk.value(problem.f, state.x, comm) + problem.g.value(state.x)
 
 
-def _gap(state, problem):
-    return _objective(state, problem) - problem.f_star
+def gap(state, problem, comm: Comm):
+    r""":math:`F(x_k) - F^\star`."""
+    return objective(state, problem, comm) - problem.f_star
 
 
-def _objective_avg(state, problem):
-    return problem.f(state.x_avg) + problem.g.value(state.x_avg)
+def objective_avg(state, problem, comm: Comm):
+    r""":math:`F(\bar x_k)` of the ergodic average."""
+    return row_risk.value(problem.f, state.x_avg, comm) + problem.g.value(state.x_avg)
+
+
+def _params(state):
+    return state.x
+
+
+@functools.lru_cache(maxsize=None)
+def algorithm(schedule="constant", ergodic: bool = False, with_gap: bool = False) -> Algorithm:
+    """PIG as an :class:`optlab.algorithm.Algorithm` (gradient sums over rows through ``comm.reduce``)."""
+    metrics = (("objective", objective),) + ((("gap", gap),) if with_gap else ()) \
+        + ((("objective_avg", objective_avg),) if ergodic else ())
+    return Algorithm(name="pig", step=make_step(schedule, ergodic), metrics=metrics, params=_params,
+                     stop_metric="rel_change", fresh=frozenset({"value"}))
 
 
 def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1.0, maxiter=1000, tol=1e-10,
         f_star=None, ergodic=False, metrics=None, callback=None, log_every=None, max_time=None, progress=None,
-        checkpoint=None, resume=None, jit=False, allow_unsafe_step=False):
+        checkpoint=None, resume=None, jit=False, allow_unsafe_step=False, parallel=None):
     r"""Proximal inertial gradient descent for :math:`f + g` (module docstring for the math and defaults).
 
     Args:
@@ -250,6 +267,9 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
         allow_unsafe_step: skip the check :math:`0 < \gamma < 2(1-\beta)/L` (a step > 0 is still required).
         metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
         jit: return a :class:`optlab.harness.JitRun` (usable under ``jax.vmap``, e.g. over a penalty's ``lam``).
+        parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``) for an
+            :func:`optlab.losses.empirical_risk` ``f``: the gradient's sum over rows is split over ``n`` workers
+            (delayed gradients under ``SimulatedAsync``: pass a smaller step, e.g. :math:`(1-\beta)/(L(1+2\tau))`).
 
     Returns:
         :class:`optlab.Result` with ``params = x``; the trace logs ``objective``, ``step_norm``
@@ -292,27 +312,22 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
         _check_step(step, beta_sup, L, allow_unsafe_step)
 
     dt = x0.dtype
+    if parallel is not None:
+        if x0.ndim != 1:
+            raise ValueError("pig(parallel=...) supports vector iterates x (A of shape (n, d))")
+        f = row_risk.from_smooth(f, dt)
     problem = PigProblem(f=f, g=g, beta=jnp.asarray(beta, dt), beta_power=jnp.asarray(beta_power, dt),
                          f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
-    state = PigState(x=x0, x_prev=x0, x_avg=x0 if ergodic else None, k=jnp.zeros((), jnp.int32), step=jnp.asarray(step, dt))
-    step_fn = make_step(beta_schedule, bool(ergodic))
-    all_metrics = {"objective": _objective}
-    if f_star is not None:
-        all_metrics["gap"] = _gap
-    if ergodic:
-        all_metrics["objective_avg"] = _objective_avg
-    all_metrics.update(metrics or {})
-    if jit:
-        return harness.run_jit(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                               stop_metric="rel_change", metrics=all_metrics)
-    meta = {"solver": "pig", "step": float(np.asarray(step)) if operators.concrete(step) is not None else None,
+    state = PigState(x=x0, x_prev=x0, x_avg=x0 if ergodic else None, k=jnp.zeros((), jnp.int32),
+                     step=jnp.asarray(step, dt))
+    meta = {"step": float(np.asarray(step)) if operators.concrete(step) is not None else None,
             "beta": float(np.asarray(beta)) if operators.concrete(beta) is not None else None,
             "beta_schedule": getattr(beta_schedule, "__name__", str(beta_schedule)),
             "beta_power": float(beta_power), "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
-    return harness.run(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                       stop_metric="rel_change", max_time=max_time, metrics=all_metrics,
-                       params=lambda s: s.x, callback=callback, progress=progress,
-                       checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(algorithm(beta_schedule, bool(ergodic), f_star is not None), state, problem,
+                         executor=parallel, jit=jit, maxiter=maxiter, log_every=log_every, tol=tol,
+                         max_time=max_time, metrics=metrics, callback=callback, progress=progress,
+                         checkpoint=checkpoint, resume=resume, meta=meta)
 
 
 # ------------------------------------------------------------------------------------------ multi block
@@ -400,10 +415,10 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
             ``jax.jvp`` of ``jax.grad``; exact for quadratics, local curvature otherwise).
         maxiter, tol, f_star, metrics, callback, log_every, max_time, progress, checkpoint, resume, jit,
             allow_unsafe_step: as in :func:`pig`; ``tol`` tests the relative change of the whole vector per sweep.
-        parallel: ``ol.parallel.Sync(n)`` (Jacobi: every block updated from the same iterate) or
-            ``ol.parallel.Async(n, max_delay, ...)`` (block updates from a stale residual): the blocks are spread
-            over ``n <= len(x0s)`` workers (:mod:`.pig_parallel`, which states the smaller step conditions);
-            needs an ``EmpiricalRisk`` f; ``order``/``seed``/``lipschitz`` do not apply. Adds ``sim_time``.
+        parallel: an executor of :mod:`optlab.parallel`: runs :func:`optlab.pig_jacobi` instead (the Jacobi update,
+            every block from the same residual, stale residuals under ``SimulatedAsync``; its docstring states the
+            step conditions), the blocks spread over the workers; needs an ``EmpiricalRisk`` f;
+            ``order``/``seed``/``lipschitz`` do not apply. Adds ``sim_time``.
 
     Returns:
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
@@ -431,18 +446,10 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
         if order != "cyclic" or lipschitz is not None:
             raise ValueError("pig_blocks(parallel=...): order= and lipschitz= (block constants) do not apply to the "
                              "Jacobi/async update, whose step uses the full Lipschitz constant; pass step= instead")
-        step_fn, state, problem, all_metrics, params, meta = pig_parallel.build(
-            f, gs, x0s, step=step, beta=beta, parallel=parallel, f_star=f_star, allow_unsafe_step=allow_unsafe_step,
-            check_step=_check_step)
-        if f_star is None:
-            all_metrics = {"objective": all_metrics["objective"]}
-        all_metrics = {**all_metrics, **(metrics or {})}
-        if jit:
-            return harness.run_jit(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                                   stop_metric="rel_change", metrics=all_metrics)
-        return harness.run(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                           stop_metric="rel_change", max_time=max_time, metrics=all_metrics, params=params,
-                           callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
+        return pig_jacobi(f, list(gs), list(x0s), step=step, beta=beta, maxiter=maxiter, tol=tol, f_star=f_star,
+                          metrics=metrics, callback=callback, log_every=log_every, max_time=max_time,
+                          progress=progress, checkpoint=checkpoint, resume=resume, jit=jit,
+                          allow_unsafe_step=allow_unsafe_step, parallel=parallel)
 
     risk = f if isinstance(f, losses.EmpiricalRisk) else None
     if risk is not None:

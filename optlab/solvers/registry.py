@@ -95,16 +95,17 @@ def _lasso_case(solver_name: str, **solver_kw):
     return make
 
 
-def _lasso_blocks_case(**solver_kw):
-    """The Lasso case of :func:`_lasso_case`, its coefficients split into 3 column blocks."""
+def _lasso_blocks_case(solver_name: str = "pig_blocks", n_blocks: int = 3, **solver_kw):
+    """The Lasso case of :func:`_lasso_case`, its coefficients split into ``n_blocks`` column blocks."""
     def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
         import optlab as ol
 
         f, lam, d, f_ref = _lasso_problem(seed, dtype, size)
-        parts = np.array_split(np.zeros(d, dtype), 3)
+        parts = np.array_split(np.zeros(d, dtype), n_blocks)
+        fn = getattr(ol, solver_name)
 
         def solve(**kw):
-            return ol.pig_blocks(f, [ol.prox.l1(lam)] * 3, parts, **{**solver_kw, **kw})
+            return fn(f, [ol.prox.l1(lam)] * n_blocks, parts, **{**solver_kw, **kw})
 
         return Case(solve=solve, reference=f_ref)
 
@@ -143,7 +144,7 @@ def _svm_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     return Case(solve=solve, reference=f_ref, maxiter=3000)
 
 
-def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:  # noqa: D401
     """ℓ1 + squared hinge (no intercept); reference: liblinear run to 1e-10."""
     import optlab as ol
     from optlab.references import l1_squared_hinge_liblinear
@@ -277,7 +278,8 @@ SOLVERS: dict[str, SolverCase] = {
                          "Lin, Qiao, Zhang, Feng & Zhang, Neurocomputing 2018",
                          _structured_case("spdpeg", 400, 1e-3, variant="sc_nonuniform")),
     "gist": SolverCase("gist", "GIST: prox-gradient with BB step and non-monotone line search (baseline)",
-                       "Gong et al., ICML 2013", _gist_case),
+                       # the line search is a barrier: every SimulatedAsync round is synchronous
+                       "Gong et al., ICML 2013", _gist_case, parallel=ParallelCase()),
     "svm_admm": SolverCase("svm_admm", "nonconvex-penalised linear SVM by ADMM (slack-pair splitting)",
                            "Guan et al., ICDM Workshops 2018", _svm_case),
     "ista": SolverCase("ista", "proximal gradient for f + g (baseline)", "forward-backward splitting",
@@ -289,10 +291,15 @@ SOLVERS: dict[str, SolverCase] = {
                         parallel=ParallelCase(async_rtol=None)),
     "fista_bt": SolverCase("fista_bt", "FISTA with backtracking line search (baseline)", "Beck & Teboulle 2009",
                            _lasso_case("fista", backtracking=True),
-                           # stale gradient + fresh line search: the step shrinks until the run stalls (9.5 vs 6.26)
-                           parallel=ParallelCase(async_rtol=None)),
+                           # the line search is a barrier: every SimulatedAsync round is synchronous
+                           parallel=ParallelCase()),
     "pig": SolverCase("pig", "proximal inertial gradient (iPiano), constant/diminishing inertia", "Sun, Qiao & Li 2019 "
-                      "(arXiv:1801.07389)", _lasso_case("pig", beta=0.5)),
+                      "(arXiv:1801.07389)", _lasso_case("pig", beta=0.5),
+                      # delayed gradients: step (1 - β)/(L(1 + 2·max_delay)) = 0.5/(7L)
+                      parallel=ParallelCase(async_kwargs={"step_scale": 0.5 / 7})),
+    "pig_jacobi": SolverCase("pig_jacobi", "Jacobi multi-block proximal inertial gradient (blocks over workers)",
+                             "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case("pig_jacobi", 6),
+                             parallel=ParallelCase(async_maxiter=4000)),
     "ipdlam": SolverCase("ipdlam", "inertial proximal alternating minimisation for MLP training (penalty form)",
                          "Qiao, Sun, Pan & Li, ICASSP 2021", _ipdlam_case),
     "pig_blocks": SolverCase("pig_blocks", "multi-block proximal inertial gradient, cyclic or random blocks",

@@ -13,6 +13,17 @@ until the non-monotone acceptance test
 :math:`F(x^+) \le \max_{\max(0, k-M+1) \le i \le k} F(x_i) - \tfrac{\sigma}{2} L\|x^+ - x_k\|^2` holds
 (M = 5 as in SPEC §1; :math:`\eta = 2`, :math:`\sigma = 10^{-5}`). The search is capped at ``max_backtracks``.
 Stops on the relative change :math:`\|x_{k+1} - x_k\|/\|x_{k+1}\| \le` ``tol``.
+
+Data-parallel (``parallel=``, for an :func:`optlab.losses.empirical_risk` ``f``): the gradient's sum over rows is
+formed by the executor (:mod:`optlab.parallel`); under ``SimulatedAsync`` it is a delayed gradient, while the
+objective values of the line search are always fresh (a barrier), so every accepted step passes the acceptance test.
+
+Example:
+    >>> import numpy as np, optlab as ol
+    >>> rng = np.random.default_rng(0); A = rng.normal(size=(80, 10)); y = np.sign(A[:, 0] + 0.1)
+    >>> res = ol.gist(ol.losses.squared_hinge_objective(A, y), ol.prox.mcp(0.05, 3.0), np.zeros(10))
+    >>> res.status
+    'converged'
 """
 from __future__ import annotations
 
@@ -22,9 +33,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ... import harness, losses
+from ... import harness, losses, operators, row_risk
+from ...algorithm import Algorithm, Comm
 
-__all__ = ["gist", "GISTState", "GISTProblem", "make_step"]
+__all__ = ["gist", "GISTState", "GISTProblem", "make_step", "algorithm"]
 
 
 class GISTState(NamedTuple):
@@ -47,10 +59,10 @@ class GISTProblem(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def make_step(M: int = 5, max_backtracks: int = 50):
-    def step(st: GISTState, pb: GISTProblem):
+    def step(st: GISTState, pb: GISTProblem, comm: Comm):
         f, P = pb.f, pb.g
         x = st.x
-        fx, gx = f.value_and_grad(x)
+        fx, gx = row_risk.value_and_grad(f, x, comm)
         dx, dg = x - st.x_prev, gx - st.g_prev
         dxdx = jnp.vdot(dx, dx)
         bb = jnp.vdot(dx, dg) / jnp.maximum(dxdx, jnp.finfo(x.dtype).tiny)
@@ -62,7 +74,7 @@ def make_step(M: int = 5, max_backtracks: int = 50):
 
         def trial(L):
             xp = P.prox(x - gx / L, 1 / L)
-            Fp = f(xp) + P.value(xp)
+            Fp = row_risk.value(f, xp, comm, "trial_value") + P.value(xp)
             d = xp - x
             return xp, Fp, Fp <= ref - 0.5 * pb.sigma * L * jnp.vdot(d, d)
 
@@ -91,34 +103,47 @@ def make_step(M: int = 5, max_backtracks: int = 50):
     return step
 
 
-def _objective(state, problem):
-    return problem.f(state.x) + problem.g.value(state.x)
+def objective(state, problem, comm: Comm):
+    """:math:`F(x_k) = f(x_k) + P(x_k)`."""
+    return row_risk.value(problem.f, state.x, comm) + problem.g.value(state.x)
+
+
+def _params(state):
+    return state.x
+
+
+@functools.lru_cache(maxsize=None)
+def algorithm(M: int = 5, max_backtracks: int = 50) -> Algorithm:
+    """GIST as an :class:`optlab.algorithm.Algorithm` (line-search values are fresh reduces)."""
+    return Algorithm(name="gist", step=make_step(M, max_backtracks), metrics=(("objective", objective),),
+                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}))
 
 
 def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_backtracks=50, maxiter=1000,
          tol=1e-6, log_every=None, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None,
-         resume=None, jit=False):
+         resume=None, jit=False, parallel=None):
     """GIST for ``f + g`` (``f``: an :class:`optlab.losses.Smooth`, e.g. ``squared_hinge_objective(A, y)``;
-    ``g``: an :mod:`optlab.prox` penalty, nonconvex allowed). Returns an :class:`optlab.Result` with
-    ``params = x``; trace metrics ``objective``, ``rel_change``, ``L``."""
+    ``g``: an :mod:`optlab.prox` penalty, nonconvex allowed); ``parallel``: an executor of :mod:`optlab.parallel`
+    (needs an empirical-risk ``f``). Returns an :class:`optlab.Result` with ``params = x``; trace metrics
+    ``objective``, ``rel_change``, ``L``, ``search_failed``."""
     if not (hasattr(g, "prox") and hasattr(g, "value")):
         raise TypeError(f"g must be an optlab.prox penalty, got {type(g).__name__}")
     if int(M) < 1:
         raise ValueError(f"M must be >= 1, got {M}")
     f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
     x0 = jnp.asarray(x0)
+    if not jnp.issubdtype(x0.dtype, jnp.floating):
+        raise TypeError(f"x0 must be a floating-point array, got dtype {x0.dtype}; pass x0.astype(float)")
+    operators.check_finite("x0", x0)
     dt = x0.dtype
     F0 = f(x0) + g.value(x0)
+    if parallel is not None:
+        f = row_risk.from_smooth(f, dt)
     state = GISTState(x=x0, x_prev=x0, g_prev=jnp.zeros_like(x0),
                       hist=jnp.full((int(M),), F0, dt), k=jnp.zeros((), jnp.int32), L=jnp.ones((), dt))
     problem = GISTProblem(f=f, g=g, sigma=jnp.asarray(sigma, dt), eta=jnp.asarray(eta, dt),
                           L_min=jnp.asarray(L_min, dt), L_max=jnp.asarray(L_max, dt))
-    step = make_step(int(M), int(max_backtracks))
-    all_metrics = {"objective": _objective, **(metrics or {})}
-    if jit:
-        return harness.run_jit(step, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                               stop_metric="rel_change", metrics=all_metrics)
-    return harness.run(step, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                       stop_metric="rel_change", max_time=max_time, metrics=all_metrics, params=lambda s: s.x,
-                       callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
-                       meta={"solver": "gist", "M": int(M), "penalty": repr(g), "dtype": str(dt)})
+    return harness.solve(algorithm(int(M), int(max_backtracks)), state, problem, executor=parallel, jit=jit,
+                         maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
+                         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
+                         meta={"M": int(M), "penalty": repr(g), "dtype": str(dt)})
