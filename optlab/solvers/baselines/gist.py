@@ -21,9 +21,9 @@ objective values of the line search are always fresh (a barrier), so every accep
 Example:
     >>> import numpy as np, optlab as ol
     >>> rng = np.random.default_rng(0); A = rng.normal(size=(80, 10)); y = np.sign(A[:, 0] + 0.1)
-    >>> res = ol.gist(ol.losses.squared_hinge_objective(A, y), ol.prox.mcp(0.05, 3.0), np.zeros(10))
-    >>> res.status
-    'converged'
+    >>> res = ol.gist(ol.losses.squared_hinge_objective(A, y), ol.prox.mcp(0.05, 3.0), np.zeros(10), maxiter=200)
+    >>> bool(res.trace.last("objective") < res.trace["objective"][0]), res.params.shape
+    (True, (10,))
 """
 from __future__ import annotations
 
