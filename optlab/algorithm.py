@@ -115,6 +115,8 @@ class Algorithm:
         stop_metric: the ``info`` entry compared with ``tol`` (``None``: no tolerance test).
         fresh: reduce names that asynchronous executors always form from current contributions (a barrier).
         predict: ``predict(params, X)`` for ``Result.predict`` (models), or ``None``.
+        growth_limit: for methods whose objective must not grow much (descent methods): a logged ``objective``
+            above ``F0 + growth_limit·|F0|`` stops the run as ``"diverged"`` (see :func:`optlab.harness.run`).
     """
 
     name: str
@@ -124,6 +126,7 @@ class Algorithm:
     stop_metric: str | None = "rel_change"
     fresh: frozenset = frozenset()
     predict: Callable | None = None
+    growth_limit: float | None = None
 
     def metric_dict(self) -> dict:
         return dict(self.metrics)

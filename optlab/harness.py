@@ -26,9 +26,15 @@ so it can be used inside ``jax.jit`` and ``jax.vmap`` (e.g. over a regularisatio
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
+import os
+import signal
 import sys
+import tempfile
+import threading
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -40,7 +46,8 @@ from jax import lax
 from .parallel import Serial, as_executor
 from .trace import Result, Trace, _jsonable
 
-__all__ = ["run", "run_jit", "solve", "JitRun", "status_name", "save_checkpoint", "load_checkpoint"]
+__all__ = ["run", "run_jit", "solve", "JitRun", "status_name", "save_checkpoint", "load_checkpoint",
+           "CheckpointError", "fingerprint"]
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 
@@ -179,11 +186,30 @@ def _key_leaf(x) -> bool:
     return jax.dtypes.issubdtype(jnp.result_type(x), jax.dtypes.prng_key)
 
 
-def save_checkpoint(path, state, trace: Trace, n_iter: int, status: str = "maxiter") -> None:
-    """Write ``state`` (pytree leaves), the trace and the iteration count to ``path`` (``.npz``).
+def fingerprint(step, problem) -> str:
+    """A digest of what a checkpoint belongs to: the step function's name, the problem's tree structure, and every
+    problem leaf's shape, dtype and values (SHA-256). A resume with other data, parameters or solver is refused."""
+    digest = hashlib.sha256()
+    digest.update(getattr(step, "__qualname__", repr(step)).encode())
+    leaves, treedef = jax.tree.flatten(problem)
+    digest.update(str(treedef).encode())
+    for leaf in leaves:
+        if _key_leaf(leaf):
+            leaf = jax.random.key_data(leaf)
+        arr = np.asarray(jax.device_get(leaf))
+        digest.update(f"{arr.shape}{arr.dtype}".encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
 
-    PRNG key leaves are stored as their raw key data. No pickle is used: every entry is a plain
-    numeric or unicode array.
+
+def save_checkpoint(path, state, trace: Trace, n_iter: int, status: str = "maxiter", fingerprint: str = "") -> None:
+    """Write ``state`` (pytree leaves), the trace, the iteration count and the problem's :func:`fingerprint` to
+    ``path`` (``.npz``), atomically: the data go to a temporary file in the same folder, which is flushed, synced to
+    disk and then renamed over ``path`` — a kill at any moment leaves either the previous checkpoint or the new one,
+    never a partial file.
+
+    PRNG key leaves are stored as their raw key data. No pickle is used: every entry is a plain numeric or unicode
+    array. ``status`` is stored for information only; :func:`load_checkpoint` never trusts it.
     """
     arrays: dict[str, np.ndarray] = {}
     for i, leaf in enumerate(jax.tree.leaves(state)):
@@ -194,45 +220,107 @@ def save_checkpoint(path, state, trace: Trace, n_iter: int, status: str = "maxit
             arrays[f"state_{i}"] = np.asarray(leaf)
     arrays["n_iter"] = np.array(n_iter, np.int64)
     arrays["status"] = np.array(status)
+    arrays["fingerprint"] = np.array(fingerprint)
     arrays["trace_iters"] = trace.iters
     arrays["trace_times"] = trace.times
     arrays["trace_names"] = np.array(list(trace.metrics), dtype=str) if trace.metrics else np.zeros(0, "U1")
     for j, values in enumerate(trace.metrics.values()):
         arrays[f"trace_metric_{j}"] = values
     arrays["trace_meta"] = np.array(json.dumps(_jsonable(trace.meta)))
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (not possible on every platform)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
-def load_checkpoint(path, template_state):
-    """Read a checkpoint written by :func:`save_checkpoint`.
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from: unreadable, of another solver or problem, or inconsistent."""
 
-    ``template_state`` is a state of the same solver and problem (e.g. from its ``init``); its tree
-    structure, shapes and dtypes are checked against the file. Returns ``(state, trace, n_iter, status)``.
+
+def load_checkpoint(path, template_state, *, fingerprint: str | None = None, maxiter: int | None = None):
+    """Read and validate a checkpoint written by :func:`save_checkpoint`.
+
+    ``template_state`` is a state of the same solver and problem (e.g. from its ``init``); its tree structure, shapes
+    and dtypes are checked against the file, as are the problem ``fingerprint`` (when given), the finiteness of every
+    floating state array, the iteration count (``0 <= n_iter <= maxiter``, equal to the trace's last log point) and
+    the trace's shape. The stored status is not returned: a resumed run decides its status afresh.
+    Returns ``(state, trace, n_iter)``; raises :class:`CheckpointError` (a ``ValueError``) with the reason.
     """
     leaves, treedef = jax.tree.flatten(template_state)
-    with np.load(path, allow_pickle=False) as f:
-        stored = [k for k in f.files if k.startswith("state_")]
-        if len(stored) != len(leaves):
-            raise ValueError(f"resume: checkpoint {path} holds {len(stored)} state arrays but this solver's "
-                             f"state has {len(leaves)}; was it written by another solver or problem?")
-        new_leaves = []
-        for i, leaf in enumerate(leaves):
-            data = f[f"state_{i}"]
-            if _key_leaf(leaf):
-                new_leaves.append(jax.random.wrap_key_data(jnp.asarray(data), impl=str(f[f"keyimpl_{i}"])))
-                continue
-            if data.shape != tuple(jnp.shape(leaf)) or data.dtype != jnp.result_type(leaf):
-                raise ValueError(f"resume: state array {i} in {path} has shape {data.shape} and dtype {data.dtype}, "
-                                 f"expected {tuple(jnp.shape(leaf))} and {jnp.result_type(leaf)}; the problem "
-                                 "or dtype differs from the checkpointed run")
-            new_leaves.append(jnp.asarray(data))
-        names = [str(n) for n in f["trace_names"]]
-        metrics = {n: np.array(f[f"trace_metric_{j}"]) for j, n in enumerate(names)}
-        meta = json.loads(str(f["trace_meta"]))
-        trace = Trace(np.array(f["trace_iters"]), np.array(f["trace_times"]), metrics, meta)
-        n_iter, status = int(f["n_iter"]), str(f["status"])
-    return jax.tree.unflatten(treedef, new_leaves), trace, n_iter, status
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same problem for the user
+        raise CheckpointError(f"resume: {path} is not a readable optlab checkpoint ({type(err).__name__}: {err}); "
+                              "it may be truncated or not a checkpoint — resume from another file or start afresh") \
+            from err
+    with f:
+        try:
+            files = set(f.files)
+            required = {"n_iter", "trace_iters", "trace_times", "trace_names", "trace_meta"}
+            if not required <= files:
+                raise CheckpointError(f"resume: {path} lacks {sorted(required - files)}; it is not a complete optlab "
+                                      "checkpoint")
+            stored_fp = str(f["fingerprint"]) if "fingerprint" in files else ""
+            if fingerprint is not None and stored_fp and stored_fp != fingerprint:
+                raise CheckpointError(f"resume: {path} was written for another problem or solver (its data, "
+                                      "parameters or method differ from this call's); resume with the same call "
+                                      "that wrote it, or start afresh")
+            stored = [k for k in files if k.startswith("state_")]
+            if len(stored) != len(leaves):
+                raise CheckpointError(f"resume: checkpoint {path} holds {len(stored)} state arrays but this solver's "
+                                      f"state has {len(leaves)}; it was written by another solver or configuration")
+            new_leaves = []
+            for i, leaf in enumerate(leaves):
+                data = f[f"state_{i}"]
+                if _key_leaf(leaf):
+                    new_leaves.append(jax.random.wrap_key_data(jnp.asarray(data), impl=str(f[f"keyimpl_{i}"])))
+                    continue
+                if data.shape != tuple(jnp.shape(leaf)) or data.dtype != jnp.result_type(leaf):
+                    raise CheckpointError(
+                        f"resume: state array {i} in {path} has shape {data.shape} and dtype {data.dtype}, expected "
+                        f"{tuple(jnp.shape(leaf))} and {jnp.result_type(leaf)}; the problem or dtype differs from the "
+                        "checkpointed run")
+                if np.issubdtype(data.dtype, np.inexact) and not np.all(np.isfinite(data)):
+                    raise CheckpointError(f"resume: state array {i} in {path} is not finite (NaN or Inf); this file "
+                                          "cannot be a state the harness saved — start afresh")
+                new_leaves.append(jnp.asarray(data))
+            names = [str(n) for n in f["trace_names"]]
+            metrics = {n: np.array(f[f"trace_metric_{j}"]) for j, n in enumerate(names)}
+            meta = json.loads(str(f["trace_meta"]))
+            trace = Trace(np.array(f["trace_iters"]), np.array(f["trace_times"]), metrics, meta)
+            n_iter = int(f["n_iter"])
+        except CheckpointError:
+            raise
+        except Exception as err:  # noqa: BLE001
+            raise CheckpointError(f"resume: {path} is damaged ({type(err).__name__}: {err}); resume from another "
+                                  "file or start afresh") from err
+    m = len(trace.iters)
+    if m == 0 or len(trace.times) != m or any(len(v) != m for v in trace.metrics.values()):
+        raise CheckpointError(f"resume: the trace in {path} is inconsistent (log points of unequal length)")
+    if n_iter < 0 or int(trace.iters[-1]) != n_iter:
+        raise CheckpointError(f"resume: {path} says n_iter={n_iter} but its trace ends at iteration "
+                              f"{int(trace.iters[-1])}; the file is inconsistent")
+    if maxiter is not None and n_iter > maxiter:
+        raise CheckpointError(f"resume: {path} is at iteration {n_iter}, beyond maxiter={maxiter}; pass a larger "
+                              "maxiter to continue it")
+    return jax.tree.unflatten(treedef, new_leaves), trace, n_iter
 
 
 # ------------------------------------------------------------------------------------------ run()
@@ -252,7 +340,8 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
         metrics: dict[str, Callable] | None = None, params: Callable | None = None,
         callback: Callable | None = None, progress: bool | None = None,
         checkpoint=None, checkpoint_every: int = 1, resume=None,
-        meta: dict | None = None, predict_fn: Callable | None = None) -> Result:
+        meta: dict | None = None, predict_fn: Callable | None = None,
+        growth_limit: float | None = None) -> Result:
     """Run ``step`` from ``state`` until a stopping rule fires; return a :class:`~optlab.trace.Result`.
 
     Args:
@@ -265,8 +354,8 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
         log_every: iterations per compiled chunk = spacing of log points (default: about 100 log points).
         tol, stop_metric: stop with status ``"converged"`` at the first iteration where
             ``info[stop_metric] <= tol``. ``stop_metric=None`` disables the test.
-        max_time: stop with status ``"max_time"`` once the solver time (compile excluded) exceeds it;
-            checked at log points.
+        max_time: stop with status ``"max_time"`` once the solver time (compile excluded) exceeds it. Chunks are
+            sized from the measured time per iteration so the deadline is overrun by about one iteration at most.
         metrics: ``name -> fn(state, problem)`` evaluated (jitted) at every log point including iteration 0.
         params: ``fn(state) -> params`` for ``Result.params`` (default: the state itself).
         callback: ``callback(iteration, record, state)`` at every log point; ``record`` maps metric names
@@ -277,17 +366,22 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
         resume: a checkpoint path to continue from; ``state`` then serves as the structure template.
         meta: extra fields for ``trace.meta`` (solver name, parameters, dataset ...).
         predict_fn: ``fn(params, X)`` that ``Result.predict`` calls, for solvers that train a model.
+        growth_limit: a logged ``objective`` above ``F0 + growth_limit·|F0|`` (``F0`` the starting objective) counts
+            as divergence, as does a non-finite ``objective``: status ``"diverged"``, and the returned state is the
+            one at the last log point whose objective was finite and not exploding.
+
+    Statuses: ``"converged"`` (the tolerance test passed with a finite objective), ``"maxiter"``, ``"max_time"``,
+    ``"diverged"``, ``"stopped"`` (the callback), ``"interrupted"`` (Ctrl-C: the loop stops at the next log point,
+    writes its checkpoint, and returns).
     """
-    maxiter = int(maxiter)
-    if maxiter < 0:
-        raise ValueError(f"maxiter must be >= 0, got {maxiter}")
-    if log_every is None:
-        log_every = max(1, maxiter // 100)
-    log_every = int(log_every)
-    if log_every < 1:
-        raise ValueError(f"log_every must be >= 1, got {log_every}")
-    if max_time is not None and not max_time > 0:
-        raise ValueError(f"max_time must be > 0 seconds, got {max_time}")
+    maxiter = _count("maxiter", maxiter, minimum=0)
+    log_every = max(1, maxiter // 100) if log_every is None else _count("log_every", log_every, minimum=1)
+    checkpoint_every = _count("checkpoint_every", checkpoint_every, minimum=1)
+    tol = _tolerance(tol)
+    if max_time is not None and not (isinstance(max_time, (int, float, np.number)) and max_time > 0):
+        raise ValueError(f"max_time must be a number of seconds > 0, got {max_time!r}")
+    if growth_limit is not None and not growth_limit > 1:
+        raise ValueError(f"growth_limit must be > 1 (a factor on the starting objective), got {growth_limit!r}")
     metric_items = _metric_items(metrics)
     params_fn = params if params is not None else (lambda s: s)
 
@@ -298,10 +392,11 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     base_meta = {"device": device, "backend": jax.default_backend(), "log_every": log_every,
                  "maxiter": maxiter, "tol": float(tol), "stop_metric": stop_metric}
     base_meta.update(meta or {})
+    fp = fingerprint(step, problem) if (checkpoint is not None or resume is not None) else ""
 
     n_iter, status, elapsed = 0, "maxiter", 0.0
     if resume is not None:
-        state, trace, n_iter, status = load_checkpoint(resume, state)
+        state, trace, n_iter = load_checkpoint(resume, state, fingerprint=fp, maxiter=maxiter)
         elapsed = float(trace.times[-1]) if len(trace) else 0.0
         trace.meta.update({k: v for k, v in base_meta.items() if k not in ("compile_time",)})
         trace.meta["resumed_from_iter"] = n_iter
@@ -310,7 +405,8 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     # The caller keeps its arrays: the loop below may donate the buffers it is given.
     state = jax.tree.map(lambda x: x if _key_leaf(x) else jnp.copy(x), state)
 
-    chunk = _chunk_donate if _donating_backend() else _chunk_plain
+    donating = _donating_backend()
+    chunk = _chunk_donate if donating else _chunk_plain
     tol_arr = jnp.asarray(tol, dtype=_float_dtype())
 
     # Warm-up: compile the chunk and the metrics with zero iterations; time it as compile time.
@@ -322,61 +418,136 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + compile_time
 
     metric_time = 0.0
+    record0 = _to_host_scalars(values0)
+    record0.update(_to_host_scalars(info))
     if resume is None:
-        record = _to_host_scalars(values0)
-        record.update(_to_host_scalars(info))
-        trace.append(0, 0.0, record)
+        trace.append(0, 0.0, record0)
+    objective0 = record0.get("objective", float("nan")) if resume is None else \
+        float(trace.metrics["objective"][0]) if "objective" in trace.metrics else float("nan")
+    # the state at the last log point whose objective was finite and not exploding (returned on divergence)
+    good = (jax.tree.map(jnp.copy, state) if donating else state, n_iter)
 
     bar = _progress_bar(progress, maxiter, base_meta.get("solver"))
     if bar is not None:
         bar.update(n_iter)
-    n_logs = 0
-    if status in ("converged", "diverged", "stopped"):
-        remaining = 0
-    else:
-        remaining = maxiter - n_iter
-        status = "maxiter"
-    while remaining > 0:
-        n_steps = min(log_every, remaining)
-        t0 = time.perf_counter()
-        state, info, steps, code = chunk(step, stop_metric, state, info, problem, jnp.int32(n_steps), tol_arr)
-        steps, code = jax.device_get((steps, code))  # waits for the chunk to finish
-        elapsed += time.perf_counter() - t0
-        n_iter += int(steps)
-        remaining = maxiter - n_iter if code == RUNNING else 0
+    n_logs, remaining, next_log = 0, maxiter - n_iter, n_iter + log_every
+    per_iter = None  # measured seconds per iteration, for sizing chunks under max_time
+    with _interrupt_guard() as interrupted:
+        while remaining > 0:
+            n_steps = min(next_log - n_iter, remaining)
+            if max_time is not None:
+                # size the chunk so the deadline is overrun by at most about one iteration
+                fit = 1 if per_iter is None else max(1, int((max_time - elapsed) / per_iter))
+                n_steps = min(n_steps, fit)
+            t0 = time.perf_counter()
+            state, info, steps, code = chunk(step, stop_metric, state, info, problem, jnp.int32(n_steps), tol_arr)
+            steps, code = jax.device_get((steps, code))  # waits for the chunk to finish
+            spent = time.perf_counter() - t0
+            elapsed += spent
+            if int(steps) > 0:
+                per_iter = spent / int(steps)
+            n_iter += int(steps)
+            remaining = maxiter - n_iter if code == RUNNING else 0
+            out_of_time = max_time is not None and elapsed >= max_time
+            if remaining > 0 and n_iter < next_log and not out_of_time and not interrupted():
+                continue  # a chunk cut short for the deadline: no log point yet
+            next_log = n_iter + log_every
 
-        t0 = time.perf_counter()
-        record = _to_host_scalars(_eval_metrics_jit(metric_items, state, problem))
-        record.update(_to_host_scalars(info))
-        metric_time += time.perf_counter() - t0
-        trace.append(n_iter, elapsed, record)
-        n_logs += 1
+            t0 = time.perf_counter()
+            record = _to_host_scalars(_eval_metrics_jit(metric_items, state, problem))
+            record.update(_to_host_scalars(info))
+            metric_time += time.perf_counter() - t0
+            trace.append(n_iter, elapsed, record)
+            n_logs += 1
 
-        if code == CONVERGED:
-            status = "converged"
-        elif code == DIVERGED:
-            status = "diverged"
+            if code == CONVERGED:
+                status = "converged"
+            elif code == DIVERGED:
+                status = "diverged"
+            objective = record.get("objective")
+            if objective is not None and code != DIVERGED:
+                exploded = growth_limit is not None and np.isfinite(objective0) and \
+                    objective > objective0 + growth_limit * max(abs(objective0), np.finfo(float).tiny)
+                if not np.isfinite(objective) or exploded:
+                    # a non-finite or exploding objective: diverged, back to the last good log point
+                    trace.meta["diverged_at"] = n_iter
+                    status, remaining = "diverged", 0
+                    state, n_iter = good
+                else:
+                    good = (jax.tree.map(jnp.copy, state) if donating else state, n_iter)
+            if bar is not None:
+                bar.update(int(steps))
+                shown = {k: record[k] for k in list(record)[:3]}
+                bar.set_postfix({k: f"{v:.3e}" for k, v in shown.items()}, refresh=False)
+            if out_of_time and remaining > 0:
+                status, remaining = "max_time", 0
+            if interrupted() and remaining > 0:
+                status, remaining = "interrupted", 0
+            if callback is not None and remaining > 0 and callback(n_iter, record, state) is True:
+                status, remaining = "stopped", 0
+            if checkpoint is not None and n_logs % checkpoint_every == 0 and remaining > 0:
+                trace.meta["status"] = status
+                save_checkpoint(checkpoint, state, trace, n_iter, "maxiter", fp)
         if bar is not None:
-            bar.update(int(steps))
-            shown = {k: record[k] for k in list(record)[:3]}
-            bar.set_postfix({k: f"{v:.3e}" for k, v in shown.items()}, refresh=False)
-        if max_time is not None and elapsed >= max_time and remaining > 0:
-            status, remaining = "max_time", 0
-        if callback is not None and callback(n_iter, record, state) is True and remaining > 0:
-            status, remaining = "stopped", 0
-        if checkpoint is not None and n_logs % int(checkpoint_every) == 0 and remaining > 0:
-            trace.meta["status"] = status
-            save_checkpoint(checkpoint, state, trace, n_iter, "maxiter")
-    if bar is not None:
-        bar.close()
+            bar.close()
 
-    trace.meta["status"] = status
-    trace.meta["n_iter"] = n_iter
-    trace.meta["metric_time"] = trace.meta.get("metric_time", 0.0) + metric_time
-    if checkpoint is not None:
-        save_checkpoint(checkpoint, state, trace, n_iter, status)
+        trace.meta["status"] = status
+        trace.meta["n_iter"] = n_iter
+        trace.meta["metric_time"] = trace.meta.get("metric_time", 0.0) + metric_time
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, state, trace, n_iter, status, fp)
     return Result(params=params_fn(state), trace=trace, n_iter=n_iter, converged=status == "converged",
                   status=status, state=state, predict_fn=predict_fn)
+
+
+def _count(name: str, value, minimum: int) -> int:
+    """An iteration count: an integer (not a float, not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be an integer, got {value!r}; pass e.g. {name}={max(minimum, 1)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _tolerance(tol) -> float:
+    try:
+        value = float(tol)
+    except (TypeError, ValueError):
+        raise TypeError(f"tol must be a number >= 0, got {tol!r}") from None
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"tol must be finite and >= 0, got {tol!r}; tol=0 disables the tolerance test")
+    return value
+
+
+@contextlib.contextmanager
+def _interrupt_guard():
+    """While the loop runs, a first Ctrl-C (SIGINT) only sets a flag: the loop stops at the next log point, writes its
+    checkpoint and returns with status ``"interrupted"``; a second Ctrl-C interrupts at once. Outside the main thread
+    (where Python does not deliver signals) nothing is installed."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag.is_set
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if flag.is_set():
+            signal.signal(signal.SIGINT, previous if callable(previous) else signal.default_int_handler)
+            raise KeyboardInterrupt
+        flag.set()
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not allowed here (e.g. an embedded interpreter)
+        yield flag.is_set
+        return
+    try:
+        yield flag.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # -------------------------------------------------------------------------------------- run_jit()
@@ -484,4 +655,4 @@ def solve(algorithm, state, problem, *, executor=None, jit: bool = False, maxite
     return run(prepared.step, prepared.state, prepared.problem, maxiter=maxiter, log_every=log_every, tol=tol,
                stop_metric=algorithm.stop_metric, max_time=max_time, metrics=all_metrics, params=prepared.params,
                callback=callback, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-               resume=resume, meta=full_meta, predict_fn=algorithm.predict)
+               resume=resume, meta=full_meta, predict_fn=algorithm.predict, growth_limit=algorithm.growth_limit)

@@ -118,10 +118,15 @@ def test_checkpoint_resume_is_exact(tmp_path):
     assert list(resumed.trace.iters) == [0, 25, 50, 75, 100, 120]
     np.testing.assert_allclose(resumed.trace["objective"][-1], full.trace["objective"][-1], rtol=0, atol=0)
     assert resumed.trace.times[3] >= resumed.trace.times[2]
-    # a checkpoint of another problem shape is refused with a clear message
+    # a checkpoint of another problem (shape, or the same shape with other data) is refused with a clear message
     prob2, state2, _ = make_problem(d=7)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(harness.CheckpointError, match="another problem"):
         harness.run(gd_step, state2, prob2, maxiter=10, resume=ckpt)
+    prob3, state3, _ = make_problem(seed=5)
+    with pytest.raises(ValueError, match="another problem"):
+        harness.run(gd_step, state3, prob3, maxiter=130, resume=ckpt)
+    with pytest.raises(ValueError, match="beyond maxiter"):   # n_iter 50 > maxiter 40
+        harness.run(gd_step, state, prob, maxiter=40, resume=ckpt)
 
 
 def test_max_time_and_callback_stop():

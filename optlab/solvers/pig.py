@@ -244,7 +244,7 @@ def algorithm(schedule="constant", ergodic: bool = False, with_gap: bool = False
     metrics = (("objective", objective),) + ((("gap", gap),) if with_gap else ()) \
         + ((("objective_avg", objective_avg),) if ergodic else ())
     return Algorithm(name="pig", step=make_step(schedule, ergodic), metrics=metrics, params=_params,
-                     stop_metric="rel_change", fresh=frozenset({"value"}))
+                     stop_metric="rel_change", fresh=frozenset({"value"}), growth_limit=1e3)
 
 
 def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1.0, maxiter=1000, tol=1e-10,

@@ -123,7 +123,7 @@ def algorithm(loss, sizes: tuple, with_gap: bool = False) -> Algorithm:
 
     metrics = (("objective", objective),) + ((("gap", gap),) if with_gap else ())
     return Algorithm(name="pig_jacobi", step=_make_step(loss, sizes), metrics=metrics, params=params,
-                     stop_metric="rel_change")
+                     stop_metric="rel_change", growth_limit=1e3)
 
 
 def _check_inputs(f, gs, x0s):

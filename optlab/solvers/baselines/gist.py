@@ -116,7 +116,7 @@ def _params(state):
 def algorithm(M: int = 5, max_backtracks: int = 50) -> Algorithm:
     """GIST as an :class:`optlab.algorithm.Algorithm` (line-search values are fresh reduces)."""
     return Algorithm(name="gist", step=make_step(M, max_backtracks), metrics=(("objective", objective),),
-                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}))
+                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3)
 
 
 def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_backtracks=50, maxiter=1000,

@@ -146,7 +146,7 @@ def algorithm(accelerated: bool, backtracking: bool = False, max_backtracks: int
     name = "fista" if accelerated else "ista"
     metrics = (("objective", objective),) + ((("gap", gap),) if with_gap else ())
     return Algorithm(name=name, step=make_step(accelerated, backtracking, max_backtracks), metrics=metrics,
-                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}))
+                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3)
 
 
 def _check_inputs(f, g, x0, step):
