@@ -15,11 +15,12 @@ original and vice versa. The content digest is a SHA-256 of the *parsed* arrays 
 
 Every digest starts with a domain tag (``optlab-content-v1`` and the kind), so two kinds never collide.
 
-Why rounding: the shared copies of the LIBSVM files were re-written through float64 formatting; in
-``svmguide3`` 938 values are one ulp away from the nearest double to the 7-digit numbers of the original
-(``0.8301596999999999`` for ``0.8301597``). Twelve significant digits absorb that (the originals print
-at most ten) while any change a person or a corruption makes (a changed digit in the first twelve, a
-flipped label, an added or removed entry, a moved row) changes the digest.
+Why rounding: a value can be printed in many ways, and a writer that does not print the shortest
+round-trip form can move it by an ulp (``%.15g`` of a 17-digit double, float32 printing of float64 data).
+The shared copies print up to 17 digits (``0.8301596999999999``, the double of the original's
+``0.8301597``); twelve significant digits make the digest independent of such printing, while any change a
+person or a corruption makes (a changed digit in the first twelve, a flipped label, an added, removed or
+moved entry, a removed or reordered row) changes it. Changes below a relative 5e-13 are not seen.
 
 Verification is on by default; ``verify=False`` (in :func:`optlab.data.load` / :func:`~optlab.data.fetch`)
 or ``OPTLAB_VERIFY=0`` turns it off. Measured on the shared copies (2 shared cores, load ~4): the digest

@@ -106,6 +106,26 @@ class DatasetInfo:
     notes: str = ""
     aliases: tuple[str, ...] = field(default=())
     part_of: str | None = None             # the test half of another set (a9a.t of a9a): not listed separately
+    size_doc: str = ""                     # size in words when ``shape`` does not say it (images, text)
+    origin: str = ""                       # the source in a few words (``optlab data list``)
+
+    @property
+    def size_text(self) -> str:
+        """``rows x features`` (from ``shape``) or ``size_doc``; empty when unknown."""
+        if self.size_doc:
+            return self.size_doc
+        return f"{self.shape[0]:,} x {self.shape[1]:,}" if self.shape else ""
+
+    @property
+    def short_source(self) -> str:
+        """The source in a few words: ``origin``, else the download host and protocol, else ``source``."""
+        if self.origin:
+            return self.origin
+        url = next((s.url for s in self.files if s.url), None)
+        if url:
+            scheme, _, rest = url.partition("://")
+            return f"{rest.split('/', 1)[0]} ({scheme})"
+        return self.source.split(";")[0]
 
 
 def _libsvm(name: str, filename: str, *, n_features: int, shape=None, description: str,
@@ -128,7 +148,8 @@ def _libsvm(name: str, filename: str, *, n_features: int, shape=None, descriptio
                 if url else "svmlight file from the stochastic PDHG authors' experiments"),
         files=(spec,), optional=optional, n_features=n_features, shape=shape, positive_label=1.0,
         paper_split=paper_split, split_doc=split_doc, options=("n_features",), used_by=used_by,
-        notes=notes, aliases=aliases, part_of=part_of)
+        notes=notes, aliases=aliases, part_of=part_of,
+        origin="LIBSVM site (https)" if url else "stochastic PDHG authors' copy (no download URL)")
 
 
 def _idx_files(folder: str, url: str, md5s: dict[str, str], prefix: str,
@@ -226,6 +247,7 @@ _ENTRIES: list[DatasetInfo] = [
         files=_idx_files("mnist", MNIST_URL, _MNIST_MD5, "t10k"),
         optional=_idx_files("mnist", MNIST_URL, _MNIST_MD5, "train"),
         n_features=784, paper_split="official-or-t10k",
+        size_doc="70,000 x 784 (60,000 train + 10,000 t10k)", origin="MNIST mirror on S3 (https, md5)",
         split_doc=("official 60,000/10,000 when the train-* files are present; otherwise the 10,000 t10k "
                    "images split 8,000 train / 2,000 test, stratified by label, seeded by `seed`"),
         options=("flatten",), used_by="iPDLAM, ADMMiRNN",
@@ -238,6 +260,8 @@ _ENTRIES: list[DatasetInfo] = [
         files=_idx_files("fashion_mnist", FASHION_URL, _FASHION_MD5, "t10k", FASHION_MIRROR),
         optional=_idx_files("fashion_mnist", FASHION_URL, _FASHION_MD5, "train", FASHION_MIRROR),
         n_features=784, paper_split="official-or-t10k",
+        size_doc="70,000 x 784 (60,000 train + 10,000 t10k)",
+        origin="Zalando's GitHub repository (https, md5; http mirror)",
         split_doc="as mnist: official 60,000/10,000, or 8,000/2,000 of t10k when only t10k is present",
         options=("flatten",), used_by="iPDLAM", aliases=("fmnist",)),
     # ---- text -------------------------------------------------------------------------------------------
@@ -250,7 +274,8 @@ _ENTRIES: list[DatasetInfo] = [
                         hint=("No canonical URL exists for this excerpt (cut for this project from the "
                               "public-domain Project Gutenberg eBook #5200); copy it from the project's "
                               "shared data folder.")),),
-        paper_split="none",
+        paper_split="none", size_doc="118,564 characters (61 symbols)",
+        origin="Project Gutenberg #5200, excerpt (no download URL)",
         split_doc=("whole text as X (no test split); split=f keeps the text in order: first (1-f) of the "
                    "characters train, last f test"),
         used_by="ADMMiRNN character-level language model",
@@ -263,7 +288,7 @@ _ENTRIES: list[DatasetInfo] = [
         files=(FileSpec("text/imdb_labelled.txt", content_sha256=CONTENT_SHA256.get("text/imdb_labelled.txt"),
                         hint=(f"Download the UCI 'Sentiment Labelled Sentences' archive ({UCI_SENTIMENT}); "
                               "the file is imdb_labelled.txt inside it (not downloaded automatically).")),),
-        paper_split="stratified:0.2",
+        paper_split="stratified:0.2", size_doc="1,000 sentences", origin="UCI ML Repository (manual download)",
         split_doc="seeded stratified 80/20 split (800 train / 200 test), seeded by `seed`",
         used_by="ADMMiRNN text classification", aliases=("imdb",),
         notes="Lines end with LF only; sentences may contain U+0085, which is kept as part of the sentence. "
@@ -271,26 +296,33 @@ _ENTRIES: list[DatasetInfo] = [
     # ---- scikit-learn's bundled sets -----------------------------------------------------------------------
     DatasetInfo(name="digits", kind="sklearn", task="multiclass", n_features=64, shape=(1797, 64),
                 description="8x8 handwritten digits (UCI optdigits test part), pixel counts 0..16",
+                origin="scikit-learn (bundled)",
                 source="sklearn.datasets.load_digits (bundled with scikit-learn)"),
     DatasetInfo(name="breast_cancer", kind="sklearn", task="binary", n_features=30, shape=(569, 30),
                 description="Wisconsin diagnostic breast cancer; y = +1 benign, -1 malignant",
+                origin="scikit-learn (bundled)",
                 source="sklearn.datasets.load_breast_cancer (bundled with scikit-learn)",
                 notes="scikit-learn codes malignant 0, benign 1; 1 -> +1, 0 -> -1."),
     DatasetInfo(name="iris", kind="sklearn", task="multiclass", n_features=4, shape=(150, 4),
-                description="Fisher's iris, 3 classes", source="sklearn.datasets.load_iris"),
+                description="Fisher's iris, 3 classes", origin="scikit-learn (bundled)",
+                source="sklearn.datasets.load_iris"),
     DatasetInfo(name="wine", kind="sklearn", task="multiclass", n_features=13, shape=(178, 13),
-                description="UCI wine recognition, 3 classes", source="sklearn.datasets.load_wine"),
+                description="UCI wine recognition, 3 classes", origin="scikit-learn (bundled)",
+                source="sklearn.datasets.load_wine"),
     DatasetInfo(name="diabetes", kind="sklearn", task="regression", n_features=10, shape=(442, 10),
                 description="diabetes progression (Efron et al. 2004), standardised features, regression",
+                origin="scikit-learn (bundled)",
                 source="sklearn.datasets.load_diabetes"),
     # ---- synthetic -------------------------------------------------------------------------------------
     DatasetInfo(name="synthetic_regression", kind="synthetic", task="regression",
                 description="seeded sparse linear regression y = X w_true + noise (k-sparse w_true)",
+                origin="generated (seeded)", size_doc="n x d (options)",
                 source="optlab.data.synthetic.make_sparse_regression",
                 split_doc="no test split unless n_test > 0 (then n_test extra rows from the same model)",
                 options=("n", "d", "k", "noise", "correlation", "dtype", "n_test")),
     DatasetInfo(name="synthetic_classification", kind="synthetic", task="binary",
                 description="seeded sparse linear classification y = sign(X w_true + noise), y in {-1, +1}",
+                origin="generated (seeded)", size_doc="n x d (options)",
                 source="optlab.data.synthetic.make_sparse_classification",
                 split_doc="no test split unless n_test > 0 (then n_test extra rows from the same model)",
                 options=("n", "d", "k", "noise", "correlation", "density", "dtype", "n_test")),
@@ -332,4 +364,5 @@ def get_info(name: str) -> DatasetInfo:
                                       cutoff=0.5)
     close = list(dict.fromkeys(REGISTRY[_LOOKUP[_key(c)]].name for c in close))
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise ValueError(f"unknown data set {name!r}.{hint} Known data sets: {', '.join(REGISTRY)}.")
+    listed = [n for n, i in REGISTRY.items() if i.part_of is None]
+    raise ValueError(f"unknown data set {name!r}.{hint} Known data sets: {', '.join(listed)}.")
