@@ -133,6 +133,22 @@ def ref_sentences_digest(text: str) -> str:
     return out.hexdigest()
 
 
+# values next to powers of ten and next to (not within an ulp of) a 12-digit rounding midpoint; at a midpoint
+# itself the float64 scaling may round the other way than exact decimal arithmetic (documented)
+EDGE_VALUES = [1.0, -1.0, 0.001, 0.0009999999999999998, 1000.0, 999.9999999999999, 9.99999999999951, 9.9999999999949,
+               -9.9999999999951, 123456789012.4, 0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, -2.5e-5,
+               0.8301596999999999, 3.0000000000005, 1e22, 2.0**-1074 * 3]
+
+
+def test_round_significant_equals_decimal_rounding():
+    from optlab.data.integrity import round_significant
+
+    exp, man = round_significant(np.array(EDGE_VALUES + [0.0]))
+    for v, e, m in zip(EDGE_VALUES + [0.0], exp.tolist(), man.tolist(), strict=True):
+        assert (e, m) == ref_round12(repr(v)), v
+        assert m == 0 or 10**11 <= abs(m) < 10**12
+
+
 # ----------------------------------------------------------------------------------------------- helpers
 HEART_ROWS = [  # label, {index: value}: like heart_scale (13 features, labels ±1)
     (1, {1: 0.708333, 2: 1, 3: 1, 4: -0.320755, 13: -1}),

@@ -43,6 +43,9 @@ __all__ = ["SIGNIFICANT_DIGITS", "verify_enabled", "svmlight_digest", "idx_diges
 
 SIGNIFICANT_DIGITS = 12
 _TAG = b"optlab-content-v1\0"
+_POW10_OFFSET = 200
+# 10**k, correctly rounded (Python's float parsing), so the table is the same on every platform
+_POW10 = np.array([float(f"1e{k}") for k in range(-_POW10_OFFSET, _POW10_OFFSET + 1)], dtype=np.float64)
 
 
 def verify_enabled(verify: bool | None = None) -> bool:
@@ -64,28 +67,43 @@ def round_significant(values, digits: int = SIGNIFICANT_DIGITS) -> tuple[np.ndar
 
     Returns ``(exponent, mantissa)`` (int64 arrays) with ``value ≈ mantissa · 10**(exponent - digits + 1)``,
     ``10**(digits-1) <= |mantissa| < 10**digits`` for nonzero values and ``(0, 0)`` for zero. Values must
-    be finite.
+    be finite. The scaling is one or two float64 multiplications by correctly rounded powers of ten, then
+    round-half-even: deterministic on every IEEE-754 platform; for a value within an ulp of a rounding
+    midpoint (``9.999999999995``) it may round the other way than exact decimal arithmetic would.
     """
     v = np.asarray(values, dtype=np.float64).ravel()
+    nonzero = v != 0
+    every = bool(nonzero.all())
+    x = v if every else v[nonzero]
+    if x.size == 0:
+        return np.zeros(v.shape, np.int64), np.zeros(v.shape, np.int64)
+    e = np.floor(np.log10(np.abs(x))).astype(np.int64)
+    m = _scaled(x, e, digits)
+    lo, hi = 10.0 ** (digits - 1), 10.0 ** digits
+    for _ in range(3):  # log10 may be off by one next to a power of ten; rounding may carry to 10**digits
+        am = np.abs(m)
+        big, small = am >= hi, am < lo
+        fix = np.flatnonzero(big | small)
+        if fix.size == 0:
+            break
+        e[fix] += big[fix].astype(np.int64) - small[fix].astype(np.int64)
+        m[fix] = _scaled(x[fix], e[fix], digits)
+    if every:
+        return e, m.astype(np.int64)
     exp = np.zeros(v.shape, dtype=np.int64)
     man = np.zeros(v.shape, dtype=np.int64)
-    nz = np.flatnonzero(v)
-    if nz.size == 0:
-        return exp, man
-    x = v[nz]
-    e = np.floor(np.log10(np.abs(x))).astype(np.int64)
-    lo, hi = 10 ** (digits - 1), 10 ** digits
-    for _ in range(3):  # log10 may be off by one next to a power of ten; rounding may carry to 10**digits
-        k = digits - 1 - e
-        k1 = k // 2
-        m = np.rint(x * 10.0 ** k1 * 10.0 ** (k - k1))
-        big, small = np.abs(m) >= hi, np.abs(m) < lo
-        if not (big.any() or small.any()):
-            break
-        e = e + big.astype(np.int64) - small.astype(np.int64)
-    exp[nz] = e
-    man[nz] = m.astype(np.int64)
+    exp[nonzero] = e
+    man[nonzero] = m.astype(np.int64)
     return exp, man
+
+
+def _scaled(x: np.ndarray, e: np.ndarray, digits: int) -> np.ndarray:
+    """``rint(x · 10**(digits - 1 - e))`` with the power split in two table look-ups (no overflow)."""
+    k = (digits - 1) - e
+    k1 = k >> 1
+    m = x * _POW10[k1 + _POW10_OFFSET]
+    m *= _POW10[(k - k1) + _POW10_OFFSET]
+    return np.rint(m, out=m)
 
 
 def _le(a: np.ndarray, dtype: str) -> bytes:
