@@ -313,8 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", parents=[common], help="list solvers, experiments and benchmarks",
-                   description="List the public solvers, the experiments and the benchmarks.").set_defaults(fn=_cmd_list)
+    lst = sub.add_parser("list", parents=[common], help="list solvers, experiments and benchmarks",
+                         description="List the public solvers, the experiments and the benchmarks.")
+    lst.set_defaults(fn=_cmd_list)
     rep = sub.add_parser("reproduce", parents=[common], help="run a paper experiment (or 'all')")
     rep.add_argument("name", help="an experiment from `optlab list`, or 'all'")
     rep.add_argument("--quick", action="store_true", help="small sizes for a smoke run (CI)")

@@ -92,8 +92,8 @@ def read_checked(info: DatasetInfo, spec: FileSpec, path: Path, *, verify: bool)
     """
     images = "images" in spec.basename
     arr = read_idx(path, expect_magic=IMAGES_MAGIC if images else LABELS_MAGIC)
-    fix = (f"  fix: replace the file with the original (optlab.data.fetch({info.name!r}, force=True) "
-           "re-downloads it).")
+    fix = (f"  fix: replace the file with the original (delete it, then optlab.data.fetch({info.name!r}) "
+           "downloads it where it has a URL).")
     if images and arr.shape[1:] != IMAGE_SHAPE:
         raise InvalidDataError(f"data set {info.name!r}: {path} holds images of shape {arr.shape[1:]}, expected "
                                f"{IMAGE_SHAPE}.\n{fix}")

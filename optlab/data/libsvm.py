@@ -73,14 +73,14 @@ def check_binary_labels(y: np.ndarray, positive_label: float, *, name: str, path
             f"data set {name!r}: {path} has {int(bad.sum())} label(s) out of range (first: {y[row]!r} in data row "
             f"{row + 1}); a binary LIBSVM file labels its classes {_num(positive_label)} and one of "
             f"{[_num(c) for c in NEGATIVE_CODES]}.\n"
-            f"  fix: replace the file with the original (optlab.data.fetch({name!r}, force=True) re-downloads "
-            "it), or correct the labels.")
+            f"  fix: replace the file with the original (delete it, then optlab.data.fetch({name!r}) "
+            "downloads it where it has a URL), or correct the labels.")
     present = np.unique(y)
     if present.size > 2:
         raise InvalidDataError(
             f"data set {name!r}: {path} has {present.size} classes {[_num(c) for c in present]}, expected a binary "
             f"problem ({_num(positive_label)} and one of {[_num(c) for c in NEGATIVE_CODES]}).\n"
-            f"  fix: replace the file with the original (optlab.data.fetch({name!r}, force=True) re-downloads it).")
+            f"  fix: replace the file with the original (delete it, then optlab.data.fetch({name!r}) downloads it).")
 
 
 def read_libsvm_file(info: DatasetInfo, spec: FileSpec, path: Path, n_features: int, *,
