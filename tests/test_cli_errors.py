@@ -260,3 +260,12 @@ def test_what_a_shell_sees(args, code, tmp_path):
 def test_debug_in_a_shell_prints_the_traceback(tmp_path):
     proc = _shell(["--debug", "data", "path", "real-sim"], cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" in proc.stderr and "CLIError" in proc.stderr
+
+
+def test_data_fetch_and_describe(capsys, isolated):
+    code, out, _ = run(capsys, ["data", "fetch", "heart_scale"])  # already local: nothing downloaded
+    assert code == 0 and out.strip() == str(isolated / "libsvm" / "heart_scale")
+    code, out, _ = run(capsys, ["data", "fetch", "iris"])
+    assert code == 0 and "nothing to fetch" in out
+    code, out, _ = run(capsys, ["data", "describe", "a9a"])
+    assert code == 0 and "a9a.t" in out and "content digest pinned" in out and "not found" in out
