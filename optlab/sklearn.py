@@ -10,9 +10,12 @@ is the positive class). Dense arrays and SciPy sparse matrices are accepted (spa
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -25,6 +28,19 @@ _PENALTY_PARAMS = {
     "lsp": ("theta",),
     "capped_l1": ("theta",),
 }
+
+
+def _warn_unless_converged(status: str, n_iter: int, max_iter, tol) -> None:
+    """scikit-learn's ConvergenceWarning for a fit that stopped without meeting the tolerance."""
+    if status == "converged":
+        return
+    if status == "maxiter":
+        msg = (f"NonconvexSVC: ADMM reached max_iter={max_iter} iterations without meeting tol={tol}; "
+               "increase max_iter (or tol), or scale the features.")
+    else:
+        msg = (f"NonconvexSVC: ADMM stopped with status {status!r} after {n_iter} iterations without meeting "
+               f"tol={tol}; see result_.status and result_.trace.")
+    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
 
 
 class NonconvexSVC(ClassifierMixin, BaseEstimator):
@@ -50,6 +66,12 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
     coef_ : (1, n_features) array. intercept_ : (1,) array. classes_ : the two labels.
     n_iter_ : ADMM iterations run. n_features_in_ : number of features seen in ``fit``.
     result_ : the :class:`optlab.Result` of the fit (trace, status ...).
+
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning : when ADMM stops without meeting ``tol`` (status ``"maxiter"``:
+        it used all ``max_iter`` iterations; any other status but ``"converged"`` is named in the message).
+        The model is still fitted (the last iterate), as scikit-learn's own solvers do.
     """
 
     def __init__(self, penalty="mcp", lam=0.01, *, gamma=3.0, a=3.7, theta=0.5, fit_intercept=True,
@@ -100,6 +122,7 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
         self.coef_ = np.asarray(res.params["w"], dtype=X.dtype).reshape(1, -1)
         self.intercept_ = np.asarray(res.params["b"], dtype=X.dtype).reshape(1)
         self.n_iter_ = int(res.n_iter)
+        _warn_unless_converged(res.status, self.n_iter_, self.max_iter, self.tol)
         return self
 
     def decision_function(self, X):

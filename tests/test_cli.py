@@ -17,13 +17,14 @@ def test_list_names_solvers_and_experiments(capsys):
 
 def test_data_list(capsys):
     assert cli.main(["data", "list"]) == 0
-    out = capsys.readouterr().out.split()
-    assert "a9a" in out and "mnist" in out
+    names = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert "a9a" in names and "mnist" in names and "a9a.t" not in names
 
 
-def test_unknown_experiment_is_a_clear_error():
-    with pytest.raises(ValueError, match="lasso-demo"):
-        cli.main(["reproduce", "lasso-dem"])
+def test_unknown_experiment_is_a_clear_error(capsys):
+    assert cli.main(["reproduce", "lasso-dem"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'lasso-demo'" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

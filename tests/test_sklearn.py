@@ -64,3 +64,29 @@ def test_init_l1_equals_the_warm_started_solver_run():
     assert not np.allclose(cold.coef_, clf.coef_)          # a different start, a different stationary point
     with pytest.raises(ValueError, match="init must be"):
         NonconvexSVC(init="random").fit(X, y)
+
+
+def test_convergence_warning_at_max_iter():
+    """scikit-learn's ConvergenceWarning when ADMM uses all max_iter iterations (issue 15), none when it converges."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = _data()
+    with pytest.warns(ConvergenceWarning, match="max_iter=5 "):
+        clf = NonconvexSVC(penalty="l1", lam=0.02, max_iter=5).fit(X, y)
+    assert clf.result_.status == "maxiter" and clf.n_iter_ == 5
+    assert clf.coef_.shape == (1, 12)  # still fitted: the last iterate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        done = NonconvexSVC(penalty="l1", lam=0.02, max_iter=5000).fit(X, y)
+    assert done.result_.status == "converged" and done.n_iter_ < 5000
+
+
+def test_convergence_warning_names_other_statuses():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from optlab.sklearn import _warn_unless_converged
+
+    with pytest.warns(ConvergenceWarning, match="status 'diverged' after 7 iterations"):
+        _warn_unless_converged("diverged", 7, 100, 1e-4)

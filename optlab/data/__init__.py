@@ -13,18 +13,22 @@ Files are looked up under ``$OPTLAB_DATA`` (same layout as the project's shared 
 ``libsvm/a9a``, ``mnist/t10k-images-idx3-ubyte.gz``, ``text/imdb_labelled.txt``; a flat folder works too),
 then in the cache ``$XDG_CACHE_HOME/optlab`` (``~/.cache/optlab``), then downloaded into the cache from the
 public URL unless ``OPTLAB_OFFLINE=1``. Otherwise :class:`DataNotFoundError` says where to put the file.
+Every file is checked when read: NaN/Inf features and labels out of range are an
+:class:`InvalidDataError`, and a content digest of the parsed arrays (:mod:`optlab.data.integrity`) must
+match the registry (:class:`ContentMismatchError`; opt out with ``verify=False`` or ``OPTLAB_VERIFY=0``).
 Nothing is pickled.
 """
-from .api import describe, fetch, list_datasets, load, path
-from .base import ChecksumError, DataNotFoundError, Dataset, IDXFormatError
+from .api import describe, fetch, list_datasets, load, local_files, path, verify
+from .base import (ChecksumError, ContentMismatchError, DataNotFoundError, Dataset, IDXFormatError,
+                   InvalidDataError)
 from .download import cache_dir, data_roots
 from .idx import read_idx
 from .registry import REGISTRY, DatasetInfo, FileSpec, get_info
 from .synthetic import make_sparse_classification, make_sparse_regression
 
 __all__ = [
-    "Dataset", "DataNotFoundError", "ChecksumError", "IDXFormatError",
-    "load", "list_datasets", "path", "fetch", "describe", "get_info",
+    "Dataset", "DataNotFoundError", "ChecksumError", "IDXFormatError", "InvalidDataError", "ContentMismatchError",
+    "load", "list_datasets", "path", "local_files", "fetch", "verify", "describe", "get_info",
     "cache_dir", "data_roots", "read_idx",
     "make_sparse_regression", "make_sparse_classification",
     "REGISTRY", "DatasetInfo", "FileSpec",

@@ -1,4 +1,5 @@
-"""The public entry points: ``load``, ``list_datasets``, ``path``, ``fetch``, ``describe``."""
+"""The public entry points: ``load``, ``list_datasets``, ``path``, ``local_files``, ``fetch``, ``verify``,
+``describe``."""
 from __future__ import annotations
 
 import numbers
@@ -6,18 +7,23 @@ import warnings
 from pathlib import Path
 
 from .base import DataNotFoundError, Dataset
-from .download import cache_dir, cache_path, locate, obtain
-from .registry import DatasetInfo, get_info, list_names
+from .download import cache_dir, cache_path, discard_if_invalid, locate, obtain_tracked
+from .integrity import verify_enabled
+from .registry import REGISTRY, DatasetInfo, FileSpec, get_info, list_names
 from .splits import check_split, random_split, split_description
 
-__all__ = ["load", "list_datasets", "path", "fetch", "describe"]
+__all__ = ["load", "list_datasets", "path", "local_files", "fetch", "verify", "describe"]
 
 _COMMON_OPTIONS = ("progress",)
 
 
-def list_datasets() -> list[str]:
-    """Names accepted by :func:`load`, in registry order (LIBSVM, images, text, scikit-learn, synthetic)."""
-    return list_names()
+def list_datasets(*, include_parts: bool = False) -> list[str]:
+    """Names of the data sets, in registry order (LIBSVM, images, text, scikit-learn, synthetic).
+
+    The official test halves (``a9a.t``, ``w8a.t``) are part of their set (``load("a9a", split="official")``)
+    and listed only with ``include_parts=True``; :func:`load` accepts them by name either way.
+    """
+    return [n for n in list_names() if include_parts or REGISTRY[n].part_of is None]
 
 
 def _check_options(info: DatasetInfo, kwargs: dict) -> None:
@@ -28,7 +34,8 @@ def _check_options(info: DatasetInfo, kwargs: dict) -> None:
                         f"accepted: {', '.join(allowed)}")
 
 
-def load(name: str, *, split="paper", dense: bool = False, seed: int = 0, **kwargs) -> Dataset:
+def load(name: str, *, split="paper", dense: bool = False, seed: int = 0, verify: bool | None = None,
+         **kwargs) -> Dataset:
     """Load a data set by name.
 
     Parameters
@@ -45,6 +52,9 @@ def load(name: str, *, split="paper", dense: bool = False, seed: int = 0, **kwar
         the labels for classification; contiguous for the character corpus).
     dense : return dense arrays instead of CSR for the LIBSVM sets (refused above 4 GiB).
     seed : seeds every random split (and the synthetic generators).
+    verify : check each file's content digest against the registry (:mod:`optlab.data.integrity`);
+        None (default) follows ``$OPTLAB_VERIFY`` (on unless it is 0). NaN/Inf features and labels out of
+        range are rejected either way.
     **kwargs : set-specific options: ``n_features`` (LIBSVM: override the fixed width), ``flatten``
         (MNIST: False gives (n, 28, 28)), ``n, d, k, noise, correlation, density, dtype, n_test``
         (synthetic), ``progress`` (download progress bar; default: only on a terminal).
@@ -54,25 +64,31 @@ def load(name: str, *, split="paper", dense: bool = False, seed: int = 0, **kwar
     ValueError : unknown name (with the closest known names) or bad ``split``.
     TypeError : an option the data set does not take.
     DataNotFoundError : a file is neither under ``$OPTLAB_DATA`` nor in the cache and cannot be downloaded.
+    InvalidDataError : a file holds NaN/Inf features or labels out of range (a ValueError).
+    ContentMismatchError : a file's content differs from the published data set (a ValueError; the
+        message gives both digests and the opt-out ``verify=False`` / ``OPTLAB_VERIFY=0``).
     """
     info = get_info(name)
     split = check_split(split)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not isinstance(dense, bool):
+        raise TypeError(f"dense must be True or False, got {dense!r}")
     _check_options(info, kwargs)
+    check = verify_enabled(verify)
     progress = kwargs.pop("progress", None)
     if info.kind == "libsvm":
         from .libsvm import load_libsvm
-        return load_libsvm(info, split, dense, seed, progress=progress, **kwargs)
+        return load_libsvm(info, split, dense, seed, progress=progress, verify=check, **kwargs)
     if info.kind == "idx":
         from .idx import load_idx_images
-        return load_idx_images(info, split, dense, seed, progress=progress, **kwargs)
+        return load_idx_images(info, split, dense, seed, progress=progress, verify=check, **kwargs)
     if info.kind == "chars":
         from .text import load_chars
-        return load_chars(info, split, dense, seed, progress=progress)
+        return load_chars(info, split, dense, seed, progress=progress, verify=check)
     if info.kind == "sentences":
         from .text import load_sentences
-        return load_sentences(info, split, dense, seed, progress=progress)
+        return load_sentences(info, split, dense, seed, progress=progress, verify=check)
     if info.kind == "sklearn":
         from .bundled import load_bundled
         return load_bundled(info, split, dense, seed)
@@ -123,25 +139,81 @@ def path(name: str) -> Path:
     return found[0].parent if found[0] is not None else cache_path(info.files[0]).parent
 
 
-def fetch(name: str, *, force: bool = False, progress: bool | None = None) -> list[Path]:
+def local_files(name: str) -> dict[str, Path | None]:
+    """``{relative name: local path or None}`` for every file of the set (required first, then optional).
+
+    Looks under ``$OPTLAB_DATA`` and in the cache only (never downloads). Sets without files give ``{}``.
+    """
+    info = get_info(name)
+    return {spec.rel: locate(spec) for spec in _specs(info)}
+
+
+def _check_file(info: DatasetInfo, spec: FileSpec, path: Path, check: bool) -> str:
+    """Parse one local file of ``info`` with the loader's checks; its content digest."""
+    if info.kind == "libsvm":
+        from .libsvm import read_libsvm_file
+        return read_libsvm_file(info, spec, path, info.n_features, verify=check)[3]
+    if info.kind == "idx":
+        from .idx import read_checked
+        return read_checked(info, spec, path, verify=check)[1]
+    from .integrity import check_digest, sentences_digest, text_digest
+    from .text import read_labelled_sentences, read_text
+    digest = (text_digest(read_text(path)) if info.kind == "chars"
+              else sentences_digest(*read_labelled_sentences(path)))
+    check_digest(info.name, spec, path, digest, verify=check)
+    return digest
+
+
+def fetch(name: str, *, force: bool = False, progress: bool | None = None,
+          verify: bool | None = None) -> list[Path]:
     """Make the data set's files local: download what is missing into the cache and return the paths.
 
     Files already under ``$OPTLAB_DATA`` or in the cache are not downloaded again (unless ``force``,
     which re-downloads into the cache). Optional files (official test files, MNIST's training files) are
     fetched too; one that cannot be obtained is skipped with a warning. Sets without files return ``[]``.
+    Each download is checked against the published byte checksum (where one exists) and, unless
+    ``verify`` is False (None: ``$OPTLAB_VERIFY``), parsed and checked like :func:`load` does (finite
+    values, labels in range, content digest); a download that fails is deleted and the error raised.
     Raises DataNotFoundError when a required file cannot be obtained.
     """
     info = get_info(name)
+    check = verify_enabled(verify)
     paths: list[Path] = []
     for i, spec in enumerate(_specs(info)):
         try:
-            paths.append(obtain(info.name, spec, progress=progress, force=force))
+            path, downloaded = obtain_tracked(info.name, spec, progress=progress, force=force)
         except DataNotFoundError as exc:
             if i < len(info.files):  # a required file
                 raise
             warnings.warn(f"optional file {spec.rel!r} of {info.name!r} was not obtained: "
                           f"{str(exc).splitlines()[-2].strip()}", stacklevel=2)
+            continue
+        if downloaded and check:
+            with discard_if_invalid(path, downloaded):
+                _check_file(info, spec, path, check)
+        paths.append(path)
     return paths
+
+
+def verify(name: str) -> dict[str, str]:
+    """Check every local file of the set (required and optional) as :func:`load` would, with verification on.
+
+    Returns ``{relative name: content digest}`` of the files found (files without a pinned digest are
+    parsed and checked for valid values; their digest is reported for the record). Raises
+    :class:`DataNotFoundError` when a required file is not local, InvalidDataError or ContentMismatchError
+    for a bad file. Never downloads.
+    """
+    info = get_info(name)
+    out: dict[str, str] = {}
+    for i, spec in enumerate(_specs(info)):
+        path = locate(spec)
+        if path is None:
+            if i < len(info.files):
+                from .download import not_found_error
+                raise not_found_error(info.name, spec)
+            continue
+        out[spec.rel] = _check_file(info, spec, path, True)
+    return out
 
 
 def describe(name: str) -> str:
@@ -157,7 +229,8 @@ def describe(name: str) -> str:
         where = locate(spec)
         tag = "required" if i < len(info.files) else "optional"
         lines.append(f"  file ({tag}): {spec.rel}  [{'found at ' + str(where) if where else 'not found'}]"
-                     + (f"  <- {spec.url}" if spec.url else ""))
+                     + (f"  <- {spec.url}" if spec.url else "")
+                     + ("  (content digest pinned)" if spec.content_sha256 else ""))
     if info.options:
         lines.append(f"  options: {', '.join(info.options)}")
     if info.used_by:

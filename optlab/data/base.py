@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "DataNotFoundError", "ChecksumError", "IDXFormatError"]
+__all__ = ["Dataset", "DataNotFoundError", "ChecksumError", "InvalidDataError", "IDXFormatError",
+           "ContentMismatchError"]
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -21,8 +22,23 @@ class ChecksumError(DataNotFoundError):
     """A downloaded file does not have the expected size or checksum (it was discarded)."""
 
 
-class IDXFormatError(ValueError):
+class InvalidDataError(ValueError):
+    """A data file holds values that are not valid data: NaN/Inf features, labels out of range, a wrong shape.
+
+    The message names the file, what is wrong and the fix.
+    """
+
+
+class IDXFormatError(InvalidDataError):
     """A file is not a well-formed IDX file (bad magic number, truncated data, wrong kind of file)."""
+
+
+class ContentMismatchError(ValueError):
+    """A data file parses, but its content digest differs from the one pinned in the registry.
+
+    The message names the file, the expected and the actual digest, and the opt-out (``verify=False`` or
+    ``OPTLAB_VERIFY=0``). See :mod:`optlab.data.integrity`.
+    """
 
 
 def _shape(a: Any) -> str:

@@ -6,8 +6,11 @@ Lookup order for a file with relative path ``rel`` (e.g. ``libsvm/a9a``):
    non-gzipped IDX file). ``OPTLAB_DATA`` may hold several folders separated by ``os.pathsep``; a
    relative folder is taken relative to the current working directory.
 2. The cache ``$XDG_CACHE_HOME/optlab/<rel>`` (default ``~/.cache/optlab/<rel>``).
-3. A download from the file's public URL into the cache (progress bar; ``.bz2`` files from the LIBSVM
-   site are decompressed; size/checksums verified when known), unless ``OPTLAB_OFFLINE=1``.
+3. A download from the file's public URL (then its mirrors, in order) into the cache (progress bar;
+   ``.bz2`` files from the LIBSVM site are decompressed; size and published byte checksums verified when
+   known), unless ``OPTLAB_OFFLINE=1``. The loaders then check the parsed content
+   (:mod:`optlab.data.integrity`); a fresh download that fails that check is deleted again
+   (:func:`discard_if_invalid`), so a bad file is never left in the cache.
    Connections time out after ``OPTLAB_DOWNLOAD_TIMEOUT`` seconds (default 10).
 
 When all three fail, :class:`~optlab.data.DataNotFoundError` says which file is missing, where it was
@@ -20,14 +23,16 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import urlopen  # module attribute, so tests can replace it
 
 from .base import ChecksumError, DataNotFoundError
 from .registry import REGISTRY, FileSpec
 
-__all__ = ["data_roots", "cache_dir", "offline", "locate", "obtain", "download", "not_found_error"]
+__all__ = ["data_roots", "cache_dir", "offline", "locate", "obtain", "obtain_tracked", "download",
+           "not_found_error", "discard_if_invalid"]
 
 DEFAULT_TIMEOUT = 10.0
 _CHUNK = 1 << 20
@@ -183,25 +188,60 @@ def not_found_error(name: str, spec: FileSpec, reason: str | None = None) -> Dat
     return DataNotFoundError("\n".join(lines))
 
 
-def obtain(name: str, spec: FileSpec, *, allow_download: bool = True, progress: bool | None = None,
-           force: bool = False) -> Path:
-    """The local path of ``spec``: found under ``$OPTLAB_DATA``/cache, else downloaded into the cache.
+def obtain_tracked(name: str, spec: FileSpec, *, allow_download: bool = True, progress: bool | None = None,
+                   force: bool = False) -> tuple[Path, bool]:
+    """``(path, downloaded)``: the local path of ``spec`` and whether it was downloaded by this call.
 
-    ``force=True`` skips the lookup and downloads into the cache again (when the file has a URL).
+    Found under ``$OPTLAB_DATA``/cache, else downloaded into the cache from ``spec.url`` and then each of
+    ``spec.mirrors`` until one succeeds. ``force=True`` skips the lookup and downloads into the cache
+    again (when the file has a URL). Raises :class:`ChecksumError` when every source failed and at least
+    one served bytes that failed the size/checksum test, :class:`DataNotFoundError` otherwise.
     """
     found = None if (force and spec.url is not None) else locate(spec)
     if found is not None:
-        return found
+        return found, False
     if spec.url is None:
         raise not_found_error(name, spec, "no download URL is known for this file.")
     if not allow_download:
         raise not_found_error(name, spec, "downloading was not attempted.")
     if offline():
         raise not_found_error(name, spec, "downloading is disabled (OPTLAB_OFFLINE is set).")
+    failures: list[str] = []
+    bad_bytes = None
+    for url in (spec.url, *spec.mirrors):
+        try:
+            return download(url, cache_path(spec), compression=spec.compression, md5=spec.md5,
+                            sha256=spec.sha256, size=spec.size, progress=progress), True
+        except ChecksumError as exc:
+            bad_bytes = exc
+            failures.append(f"download failed verification: {exc}")
+        except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, disk errors, bad URLs
+            failures.append(f"download from {url} failed: {exc}")
+    err = not_found_error(name, spec, "; ".join(failures))
+    if bad_bytes is not None:
+        raise ChecksumError(str(err)) from bad_bytes
+    raise err
+
+
+def obtain(name: str, spec: FileSpec, *, allow_download: bool = True, progress: bool | None = None,
+           force: bool = False) -> Path:
+    """The local path of ``spec``: found under ``$OPTLAB_DATA``/cache, else downloaded into the cache.
+
+    See :func:`obtain_tracked` (this is its path only).
+    """
+    return obtain_tracked(name, spec, allow_download=allow_download, progress=progress, force=force)[0]
+
+
+@contextmanager
+def discard_if_invalid(path: Path, downloaded: bool) -> Iterator[None]:
+    """Delete ``path`` when the block raises and the file was downloaded just now (a bad download is not kept).
+
+    Files found locally are never touched: the error says how to replace them.
+    """
     try:
-        return download(spec.url, cache_path(spec), compression=spec.compression, md5=spec.md5,
-                        sha256=spec.sha256, size=spec.size, progress=progress)
-    except ChecksumError as exc:
-        raise ChecksumError(str(not_found_error(name, spec, f"download failed verification: {exc}"))) from exc
-    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, disk errors, bad URLs
-        raise not_found_error(name, spec, f"download from {spec.url} failed: {exc}") from exc
+        yield
+    except Exception as exc:
+        if downloaded:
+            Path(path).unlink(missing_ok=True)
+            exc.add_note(f"the download {path} was deleted again; nothing bad is left in the cache.")
+        raise

@@ -3,6 +3,10 @@
 The IDX format: a 4-byte magic number ``0x00 0x00 <type> <ndim>``, then ``ndim`` big-endian uint32
 dimensions, then the data in row-major order, big-endian. Type codes: 0x08 uint8, 0x09 int8, 0x0B int16,
 0x0C int32, 0x0D float32, 0x0E float64. Files may be gzip-compressed (recognised by their first bytes).
+
+The image loaders check every file they read (:func:`read_checked`): the magic number of an image or a
+label file, 28 x 28 images, labels 0..9, equal counts, and the content digest pinned in the registry
+(:mod:`optlab.data.integrity`; the digest ignores compression).
 """
 from __future__ import annotations
 
@@ -11,12 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DataNotFoundError, Dataset, IDXFormatError
-from .download import locate, obtain
-from .registry import DatasetInfo
+from .base import DataNotFoundError, Dataset, IDXFormatError, InvalidDataError
+from .download import discard_if_invalid, locate, obtain_tracked
+from .integrity import check_digest, idx_digest
+from .registry import DatasetInfo, FileSpec
 from .splits import random_split, split_description
 
-__all__ = ["read_idx", "read_idx_header", "load_idx_images", "IMAGES_MAGIC", "LABELS_MAGIC"]
+__all__ = ["read_idx", "read_idx_header", "read_checked", "load_idx_images", "IMAGES_MAGIC", "LABELS_MAGIC",
+           "IMAGE_SHAPE", "N_CLASSES"]
+
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
 
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 IMAGES_MAGIC = 0x00000803   # 2051: uint8, 3 dimensions
@@ -75,27 +84,65 @@ def read_idx(path: str | Path, *, expect_magic: int | None = None) -> np.ndarray
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 
-def _read_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
-    X = read_idx(images, expect_magic=IMAGES_MAGIC)
-    y = read_idx(labels, expect_magic=LABELS_MAGIC)
-    if X.shape[0] != y.shape[0]:
-        raise IDXFormatError(f"{images} has {X.shape[0]} images but {labels} has {y.shape[0]} labels")
-    return X, y
+def read_checked(info: DatasetInfo, spec: FileSpec, path: Path, *, verify: bool) -> tuple[np.ndarray, str]:
+    """Read one image or label file of ``info`` and check it: ``(array, content_digest)``.
+
+    Images must be ``(n, 28, 28)`` uint8, labels ``(n,)`` uint8 in 0..9 (InvalidDataError naming the file
+    and the fix); a digest pinned for ``spec`` must match (ContentMismatchError, unless not ``verify``).
+    """
+    images = "images" in spec.basename
+    arr = read_idx(path, expect_magic=IMAGES_MAGIC if images else LABELS_MAGIC)
+    fix = (f"  fix: replace the file with the original (delete it, then optlab.data.fetch({info.name!r}) "
+           "downloads it where it has a URL).")
+    if images and arr.shape[1:] != IMAGE_SHAPE:
+        raise InvalidDataError(f"data set {info.name!r}: {path} holds images of shape {arr.shape[1:]}, expected "
+                               f"{IMAGE_SHAPE}.\n{fix}")
+    if not images and arr.size and int(arr.max()) >= N_CLASSES:
+        row = int(np.flatnonzero(arr >= N_CLASSES)[0])
+        raise InvalidDataError(
+            f"data set {info.name!r}: {path} has {int((arr >= N_CLASSES).sum())} label(s) out of range 0..9 "
+            f"(first: {int(arr[row])} at position {row}).\n{fix}")
+    digest = idx_digest(arr)
+    check_digest(info.name, spec, path, digest, verify=verify)
+    return arr, digest
+
+
+def _pair_counts(images: np.ndarray, labels: np.ndarray, paths) -> None:
+    if images.shape[0] != labels.shape[0]:
+        raise IDXFormatError(f"{paths[0]} has {images.shape[0]} images but {paths[1]} has {labels.shape[0]} labels")
 
 
 def load_idx_images(info: DatasetInfo, split, dense: bool, seed: int, *, flatten: bool = True,
-                    progress: bool | None = None) -> Dataset:
+                    progress: bool | None = None, verify: bool = True) -> Dataset:
+    if not isinstance(flatten, (bool, np.bool_)):
+        raise TypeError(f"flatten must be True or False, got {flatten!r}")
     test_specs, train_specs = info.files, info.optional
+    fresh: set[Path] = set()
+    digests: dict[str, str] = {}
+
+    def get(spec: FileSpec) -> Path:
+        path, downloaded = obtain_tracked(info.name, spec, progress=progress)
+        if downloaded:
+            fresh.add(path)
+        return path
 
     def get_train() -> list:
-        return [p or obtain(info.name, s, progress=progress)
-                for p, s in zip(train_local, train_specs, strict=True)]
+        return [p or get(s) for p, s in zip(train_local, train_specs, strict=True)]
+
+    def read_pair(paths, specs):
+        arrays = []
+        for path, spec in zip(paths, specs, strict=True):
+            with discard_if_invalid(path, path in fresh):
+                arr, digests[spec.rel] = read_checked(info, spec, path, verify=verify)
+            arrays.append(arr)
+        _pair_counts(*arrays, paths)
+        return arrays
 
     test_local = [locate(s) for s in test_specs]
     train_local = [locate(s) for s in train_specs]
     if not all(test_local):
         # nothing (or not all) here: download the whole distribution, test files first
-        test_local = [obtain(info.name, s, progress=progress) for s in test_specs]
+        test_local = [p or get(s) for p, s in zip(test_local, test_specs, strict=True)]
         try:
             train_local = get_train()
         except DataNotFoundError:
@@ -104,10 +151,10 @@ def load_idx_images(info: DatasetInfo, split, dense: bool, seed: int, *, flatten
         train_local = get_train()
     have_train = all(train_local)
 
-    X_t10k, y_t10k = _read_pair(*test_local)
+    X_t10k, y_t10k = read_pair(test_local, test_specs)
     files = [str(p) for p in test_local]
     if have_train:
-        X_tr60, y_tr60 = _read_pair(*train_local)
+        X_tr60, y_tr60 = read_pair(train_local, train_specs)
         files = [str(p) for p in train_local] + files
 
     def prep(images: np.ndarray) -> np.ndarray:
@@ -140,7 +187,9 @@ def load_idx_images(info: DatasetInfo, split, dense: bool, seed: int, *, flatten
     meta = {
         "source": info.source, "description": info.description, "format": "idx", "files": files,
         "n_features": 784, "image_shape": (28, 28), "split": desc, "seed": seed, "task": info.task,
-        "classes": list(range(10)), "scaling": "pixel / 255 as float32", **extra,
+        "classes": list(range(10)), "scaling": "pixel / 255 as float32", "content_sha256": digests,
+        "verified": [s.rel for s in (*test_specs, *train_specs) if verify and s.content_sha256 and s.rel in digests],
+        **extra,
     }
     return Dataset(prep(X), y.astype(np.int64), None if X_te is None else prep(X_te),
                    None if y_te is None else y_te.astype(np.int64), info.name, meta)

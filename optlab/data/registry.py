@@ -27,8 +27,32 @@ __all__ = ["FileSpec", "DatasetInfo", "REGISTRY", "get_info", "list_names"]
 
 LIBSVM_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/"
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# Fashion-MNIST: the authors' repository over https first, their S3 website (http only) as the mirror;
+# both are checked against the md5 sums the authors publish.
+FASHION_URL = "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"
+FASHION_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 UCI_SENTIMENT = "https://archive.ics.uci.edu/dataset/331/sentiment+labelled+sentences"
+
+
+# Content digests (optlab.data.integrity) of the parsed files, computed from the copies in the project's
+# shared data folder (same values and labels as the original sites' files; byte checksums differ). Files
+# that are not there (the official test files, the online-only LIBSVM sets, MNIST's training files,
+# Fashion-MNIST) have none: their downloads are checked against the published byte checksums where one
+# exists (MNIST, Fashion-MNIST md5) and fetched over https where the source offers it.
+# ``meta["content_sha256"]`` of a loaded Dataset shows the digests of the files it read.
+CONTENT_SHA256: dict[str, str] = {
+    "libsvm/20news_100word": "fc416c120bd2a5d891c595be3e76e5acc39107da115f07babd42c7f8df6f7465",
+    "libsvm/a9a": "22054bd1761e06265b0304f982b7e9aab94788879be6a1ef0604f25874e3a39a",
+    "libsvm/heart_scale": "3899b29ffb401caec8cd43e5382d6acd6ab34b1cbdc3a8136016f72fe3670ecf",
+    "libsvm/mushrooms": "a87faa2fb24947136ef71c811a42eaf0e74c22fe9dd73e7cd94cccd6070df0e8",
+    "libsvm/splice": "9ba5cb64e93111de193cbdc551e0867d2b9501d82b0639e62df0de4d1dc657f4",
+    "libsvm/svmguide3": "404ae41ce242d587796018c13ec87f2cc7498465e0343f0b3546d320025052d2",
+    "libsvm/w8a": "0331acebbd8c7132e6677801f98d0cd8090e4e81481dd83c0219a304204ac730",
+    "mnist/t10k-images-idx3-ubyte.gz": "892593a71e3c123e2d781edb0a5fcac97c561cb6c4b647f43e6cd88348c7c97e",
+    "mnist/t10k-labels-idx1-ubyte.gz": "ee12b65da6c20764bae5f3c63182e99fd8aba8cde750b4dd5024ae6ab9df1f6a",
+    "text/imdb_labelled.txt": "8026f71a24e7c8fdfe084573fbbf669dd42ab3db5a042e58e46f4fdab2d7ad81",
+    "text/metamorphosis_excerpt.txt": "946b41fce4da72a4b850f8b98483c135a18159d9d7daf3b00dfab23561dc6a17",
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +63,10 @@ class FileSpec:
     other accepted relative names (a compressed or uncompressed variant); ``url`` is the public
     download address (None: no canonical URL, ``hint`` says where to get it); ``compression`` is how
     the downloaded bytes are compressed when the cache keeps them decompressed (``"bz2"``);
-    ``md5``/``sha256``/``size`` are checked on the downloaded bytes when known.
+    ``md5``/``sha256``/``size`` are checked on the downloaded bytes when known (published byte checksums);
+    ``mirrors`` are further URLs of the same bytes, tried in order when ``url`` fails (the byte checksums
+    make a plain-http mirror safe); ``content_sha256`` is the content digest of the parsed file
+    (:mod:`optlab.data.integrity`), checked at every load unless verification is turned off.
     """
 
     rel: str
@@ -50,6 +77,8 @@ class FileSpec:
     sha256: str | None = None
     size: int | None = None
     hint: str | None = None
+    mirrors: tuple[str, ...] = ()
+    content_sha256: str | None = None
 
     @property
     def basename(self) -> str:
@@ -76,33 +105,60 @@ class DatasetInfo:
     used_by: str = ""
     notes: str = ""
     aliases: tuple[str, ...] = field(default=())
+    part_of: str | None = None             # the test half of another set (a9a.t of a9a): not listed separately
+    size_doc: str = ""                     # size in words when ``shape`` does not say it (images, text)
+    origin: str = ""                       # the source in a few words (``optlab data list``)
+
+    @property
+    def size_text(self) -> str:
+        """``rows x features`` (from ``shape``) or ``size_doc``; empty when unknown."""
+        if self.size_doc:
+            return self.size_doc
+        return f"{self.shape[0]:,} x {self.shape[1]:,}" if self.shape else ""
+
+    @property
+    def short_source(self) -> str:
+        """The source in a few words: ``origin``, else the download host and protocol, else ``source``."""
+        if self.origin:
+            return self.origin
+        url = next((s.url for s in self.files if s.url), None)
+        if url:
+            scheme, _, rest = url.partition("://")
+            return f"{rest.split('/', 1)[0]} ({scheme})"
+        return self.source.split(";")[0]
 
 
 def _libsvm(name: str, filename: str, *, n_features: int, shape=None, description: str,
             compressed: bool = False, url: bool = True, hint: str | None = None,
             optional: tuple[FileSpec, ...] = (), paper_split="none",
-            split_doc="no test split (X_test is None)", used_by="", notes="", aliases=()) -> DatasetInfo:
+            split_doc="no test split (X_test is None)", used_by="", notes="", aliases=(),
+            part_of: str | None = None) -> DatasetInfo:
     rel = f"libsvm/{filename}"
+    digest = CONTENT_SHA256.get(rel)
     if compressed:
-        spec = FileSpec(rel, LIBSVM_URL + filename + ".bz2", alternates=(rel + ".bz2",), compression="bz2")
+        spec = FileSpec(rel, LIBSVM_URL + filename + ".bz2", alternates=(rel + ".bz2",), compression="bz2",
+                        content_sha256=digest)
     elif url:
-        spec = FileSpec(rel, LIBSVM_URL + filename)
+        spec = FileSpec(rel, LIBSVM_URL + filename, content_sha256=digest)
     else:
-        spec = FileSpec(rel, None, hint=hint)
+        spec = FileSpec(rel, None, hint=hint, content_sha256=digest)
     return DatasetInfo(
         name=name, kind="libsvm", description=description, task="binary",
         source=(f"LIBSVM binary data sets, {LIBSVM_URL} (file {filename}{'.bz2' if compressed else ''})"
                 if url else "svmlight file from the stochastic PDHG authors' experiments"),
         files=(spec,), optional=optional, n_features=n_features, shape=shape, positive_label=1.0,
         paper_split=paper_split, split_doc=split_doc, options=("n_features",), used_by=used_by,
-        notes=notes, aliases=aliases)
+        notes=notes, aliases=aliases, part_of=part_of,
+        origin="LIBSVM site (https)" if url else "stochastic PDHG authors' copy (no download URL)")
 
 
-def _idx_files(folder: str, url: str, md5s: dict[str, str], prefix: str) -> tuple[FileSpec, ...]:
+def _idx_files(folder: str, url: str, md5s: dict[str, str], prefix: str,
+               mirror: str | None = None) -> tuple[FileSpec, ...]:
     specs = []
     for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
         specs.append(FileSpec(f"{folder}/{stem}.gz", url + stem + ".gz", alternates=(f"{folder}/{stem}",),
-                              md5=md5s[stem]))
+                              md5=md5s[stem], mirrors=(mirror + stem + ".gz",) if mirror else (),
+                              content_sha256=CONTENT_SHA256.get(f"{folder}/{stem}.gz")))
     return tuple(specs)
 
 
@@ -164,9 +220,9 @@ _ENTRIES: list[DatasetInfo] = [
             used_by="SVM ADMM"),
     # ---- official test files as sets of their own -------------------------------------------------------
     _libsvm("a9a.t", "a9a.t", n_features=123, shape=(16281, 123), description="a9a official test split",
-            used_by="test set of a9a"),
+            used_by="test set of a9a", part_of="a9a"),
     _libsvm("w8a.t", "w8a.t", n_features=300, shape=(14951, 300), description="w8a official test split",
-            used_by="test set of w8a"),
+            used_by="test set of w8a", part_of="w8a"),
     # ---- LIBSVM sets that are only online ---------------------------------------------------------------
     _libsvm("real-sim", "real-sim", n_features=20958, shape=(72309, 20958), compressed=True,
             paper_split="first:57847",
@@ -191,6 +247,7 @@ _ENTRIES: list[DatasetInfo] = [
         files=_idx_files("mnist", MNIST_URL, _MNIST_MD5, "t10k"),
         optional=_idx_files("mnist", MNIST_URL, _MNIST_MD5, "train"),
         n_features=784, paper_split="official-or-t10k",
+        size_doc="70,000 x 784 (60,000 train + 10,000 t10k)", origin="MNIST mirror on S3 (https, md5)",
         split_doc=("official 60,000/10,000 when the train-* files are present; otherwise the 10,000 t10k "
                    "images split 8,000 train / 2,000 test, stratified by label, seeded by `seed`"),
         options=("flatten",), used_by="iPDLAM, ADMMiRNN",
@@ -200,9 +257,11 @@ _ENTRIES: list[DatasetInfo] = [
         name="fashion_mnist", kind="idx", task="multiclass",
         description="Fashion-MNIST (Zalando), 28x28 grey images of clothing, labels 0..9",
         source=f"Xiao, Rasul, Vollgraf 2017; IDX files from {FASHION_URL}",
-        files=_idx_files("fashion_mnist", FASHION_URL, _FASHION_MD5, "t10k"),
-        optional=_idx_files("fashion_mnist", FASHION_URL, _FASHION_MD5, "train"),
+        files=_idx_files("fashion_mnist", FASHION_URL, _FASHION_MD5, "t10k", FASHION_MIRROR),
+        optional=_idx_files("fashion_mnist", FASHION_URL, _FASHION_MD5, "train", FASHION_MIRROR),
         n_features=784, paper_split="official-or-t10k",
+        size_doc="70,000 x 784 (60,000 train + 10,000 t10k)",
+        origin="Zalando's GitHub repository (https, md5; http mirror)",
         split_doc="as mnist: official 60,000/10,000, or 8,000/2,000 of t10k when only t10k is present",
         options=("flatten",), used_by="iPDLAM", aliases=("fmnist",)),
     # ---- text -------------------------------------------------------------------------------------------
@@ -211,10 +270,12 @@ _ENTRIES: list[DatasetInfo] = [
         description="Kafka, Metamorphosis (English, public domain), excerpt of 118,564 characters, 61 symbols",
         source="Project Gutenberg eBook #5200 (an excerpt prepared for this project)",
         files=(FileSpec("text/metamorphosis_excerpt.txt",
+                        content_sha256=CONTENT_SHA256.get("text/metamorphosis_excerpt.txt"),
                         hint=("No canonical URL exists for this excerpt (cut for this project from the "
                               "public-domain Project Gutenberg eBook #5200); copy it from the project's "
                               "shared data folder.")),),
-        paper_split="none",
+        paper_split="none", size_doc="118,564 characters (61 symbols)",
+        origin="Project Gutenberg #5200, excerpt (no download URL)",
         split_doc=("whole text as X (no test split); split=f keeps the text in order: first (1-f) of the "
                    "characters train, last f test"),
         used_by="ADMMiRNN character-level language model",
@@ -224,10 +285,10 @@ _ENTRIES: list[DatasetInfo] = [
         name="imdb_sentences", kind="sentences", task="binary",
         description="Sentiment Labelled Sentences, IMDb part: 1,000 sentences labelled 0 (negative) / 1 (positive)",
         source=f"Kotzias, Denil, de Freitas, Smyth (KDD 2015); UCI Machine Learning Repository, {UCI_SENTIMENT}",
-        files=(FileSpec("text/imdb_labelled.txt",
+        files=(FileSpec("text/imdb_labelled.txt", content_sha256=CONTENT_SHA256.get("text/imdb_labelled.txt"),
                         hint=(f"Download the UCI 'Sentiment Labelled Sentences' archive ({UCI_SENTIMENT}); "
                               "the file is imdb_labelled.txt inside it (not downloaded automatically).")),),
-        paper_split="stratified:0.2",
+        paper_split="stratified:0.2", size_doc="1,000 sentences", origin="UCI ML Repository (manual download)",
         split_doc="seeded stratified 80/20 split (800 train / 200 test), seeded by `seed`",
         used_by="ADMMiRNN text classification", aliases=("imdb",),
         notes="Lines end with LF only; sentences may contain U+0085, which is kept as part of the sentence. "
@@ -235,26 +296,33 @@ _ENTRIES: list[DatasetInfo] = [
     # ---- scikit-learn's bundled sets -----------------------------------------------------------------------
     DatasetInfo(name="digits", kind="sklearn", task="multiclass", n_features=64, shape=(1797, 64),
                 description="8x8 handwritten digits (UCI optdigits test part), pixel counts 0..16",
+                origin="scikit-learn (bundled)",
                 source="sklearn.datasets.load_digits (bundled with scikit-learn)"),
     DatasetInfo(name="breast_cancer", kind="sklearn", task="binary", n_features=30, shape=(569, 30),
                 description="Wisconsin diagnostic breast cancer; y = +1 benign, -1 malignant",
+                origin="scikit-learn (bundled)",
                 source="sklearn.datasets.load_breast_cancer (bundled with scikit-learn)",
                 notes="scikit-learn codes malignant 0, benign 1; 1 -> +1, 0 -> -1."),
     DatasetInfo(name="iris", kind="sklearn", task="multiclass", n_features=4, shape=(150, 4),
-                description="Fisher's iris, 3 classes", source="sklearn.datasets.load_iris"),
+                description="Fisher's iris, 3 classes", origin="scikit-learn (bundled)",
+                source="sklearn.datasets.load_iris"),
     DatasetInfo(name="wine", kind="sklearn", task="multiclass", n_features=13, shape=(178, 13),
-                description="UCI wine recognition, 3 classes", source="sklearn.datasets.load_wine"),
+                description="UCI wine recognition, 3 classes", origin="scikit-learn (bundled)",
+                source="sklearn.datasets.load_wine"),
     DatasetInfo(name="diabetes", kind="sklearn", task="regression", n_features=10, shape=(442, 10),
                 description="diabetes progression (Efron et al. 2004), standardised features, regression",
+                origin="scikit-learn (bundled)",
                 source="sklearn.datasets.load_diabetes"),
     # ---- synthetic -------------------------------------------------------------------------------------
     DatasetInfo(name="synthetic_regression", kind="synthetic", task="regression",
                 description="seeded sparse linear regression y = X w_true + noise (k-sparse w_true)",
+                origin="generated (seeded)", size_doc="n x d (options)",
                 source="optlab.data.synthetic.make_sparse_regression",
                 split_doc="no test split unless n_test > 0 (then n_test extra rows from the same model)",
                 options=("n", "d", "k", "noise", "correlation", "dtype", "n_test")),
     DatasetInfo(name="synthetic_classification", kind="synthetic", task="binary",
                 description="seeded sparse linear classification y = sign(X w_true + noise), y in {-1, +1}",
+                origin="generated (seeded)", size_doc="n x d (options)",
                 source="optlab.data.synthetic.make_sparse_classification",
                 split_doc="no test split unless n_test > 0 (then n_test extra rows from the same model)",
                 options=("n", "d", "k", "noise", "correlation", "density", "dtype", "n_test")),
@@ -296,4 +364,5 @@ def get_info(name: str) -> DatasetInfo:
                                       cutoff=0.5)
     close = list(dict.fromkeys(REGISTRY[_LOOKUP[_key(c)]].name for c in close))
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise ValueError(f"unknown data set {name!r}.{hint} Known data sets: {', '.join(REGISTRY)}.")
+    listed = [n for n, i in REGISTRY.items() if i.part_of is None]
+    raise ValueError(f"unknown data set {name!r}.{hint} Known data sets: {', '.join(listed)}.")

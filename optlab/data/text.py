@@ -1,4 +1,8 @@
-"""Text corpora: the *Metamorphosis* character corpus and the IMDb labelled sentences."""
+"""Text corpora: the *Metamorphosis* character corpus and the IMDb labelled sentences.
+
+Both are checked against the content digest pinned in the registry (:mod:`optlab.data.integrity`): the
+decoded text, and the sentences with their labels.
+"""
 from __future__ import annotations
 
 from collections import Counter
@@ -6,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Dataset
-from .download import obtain
+from .base import Dataset, InvalidDataError
+from .download import discard_if_invalid, obtain_tracked
+from .integrity import check_digest, sentences_digest, text_digest
 from .registry import DatasetInfo
 from .splits import random_split, split_description
 
@@ -16,9 +21,12 @@ __all__ = ["read_text", "encode_chars", "decode_chars", "unigram_entropy_bits", 
 
 
 def read_text(path: str | Path) -> str:
-    """The file as UTF-8 text, line endings untouched (``newline=""``)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        return fh.read()
+    """The file as UTF-8 text, line endings untouched (``newline=""``); InvalidDataError if it is not UTF-8."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise InvalidDataError(f"{path} is not UTF-8 text ({exc}); is this the right file?") from exc
 
 
 def encode_chars(text: str, vocab: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -44,9 +52,14 @@ def unigram_entropy_bits(text: str) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def load_chars(info: DatasetInfo, split, dense: bool, seed: int, *, progress: bool | None = None) -> Dataset:
-    path = obtain(info.name, info.files[0], progress=progress)
-    text = read_text(path)
+def load_chars(info: DatasetInfo, split, dense: bool, seed: int, *, progress: bool | None = None,
+               verify: bool = True) -> Dataset:
+    spec = info.files[0]
+    path, fresh = obtain_tracked(info.name, spec, progress=progress)
+    with discard_if_invalid(path, fresh):
+        text = read_text(path)
+        digest = text_digest(text)
+        check_digest(info.name, spec, path, digest, verify=verify)
     X, vocab = encode_chars(text)
     n = len(X)
     X_te = None
@@ -62,6 +75,7 @@ def load_chars(info: DatasetInfo, split, dense: bool, seed: int, *, progress: bo
         "source": info.source, "description": info.description, "format": "text", "files": [str(path)],
         "vocab": vocab, "n_symbols": len(vocab), "n_chars": n, "n_features": len(vocab),
         "unigram_entropy_bits": unigram_entropy_bits(text), "split": desc, "seed": seed, "task": info.task,
+        "content_sha256": {spec.rel: digest}, "verified": [spec.rel] if verify and spec.content_sha256 else [],
     }
     return Dataset(X, None, X_te, None, info.name, meta)
 
@@ -83,15 +97,21 @@ def read_labelled_sentences(path: str | Path) -> tuple[list[str], np.ndarray]:
             continue
         sentence, sep, label = line.rpartition("\t")
         if not sep or label.strip() not in ("0", "1"):
-            raise ValueError(f"{path}, line {lineno}: expected 'sentence<TAB>0|1', got {line[-40:]!r}")
+            raise InvalidDataError(f"{path}, line {lineno}: expected 'sentence<TAB>0|1' (label out of range or "
+                                   f"no tab), got {line[-40:]!r}")
         sentences.append(sentence)
         labels.append(int(label))
     return sentences, np.asarray(labels, dtype=np.int64)
 
 
-def load_sentences(info: DatasetInfo, split, dense: bool, seed: int, *, progress: bool | None = None) -> Dataset:
-    path = obtain(info.name, info.files[0], progress=progress)
-    sentences, y = read_labelled_sentences(path)
+def load_sentences(info: DatasetInfo, split, dense: bool, seed: int, *, progress: bool | None = None,
+                   verify: bool = True) -> Dataset:
+    spec = info.files[0]
+    path, fresh = obtain_tracked(info.name, spec, progress=progress)
+    with discard_if_invalid(path, fresh):
+        sentences, y = read_labelled_sentences(path)
+        digest = sentences_digest(sentences, y)
+        check_digest(info.name, spec, path, digest, verify=verify)
     X = np.asarray(sentences, dtype=str)
     X_te = y_te = None
     extra: dict = {}
@@ -106,6 +126,8 @@ def load_sentences(info: DatasetInfo, split, dense: bool, seed: int, *, progress
         extra = {"train_index": i_tr, "test_index": i_te}
     meta = {
         "source": info.source, "description": info.description, "format": "text", "files": [str(path)],
-        "classes": [0, 1], "split": desc, "seed": seed, "task": info.task, **extra,
+        "classes": [0, 1], "split": desc, "seed": seed, "task": info.task,
+        "content_sha256": {spec.rel: digest}, "verified": [spec.rel] if verify and spec.content_sha256 else [],
+        **extra,
     }
     return Dataset(X, y, X_te, y_te, info.name, meta)
