@@ -190,7 +190,8 @@ def fingerprint(step, problem) -> str:
     """A digest of what a checkpoint belongs to: the step function's name, the problem's tree structure, and every
     problem leaf's shape, dtype and values (SHA-256). A resume with other data, parameters or solver is refused."""
     digest = hashlib.sha256()
-    digest.update(getattr(step, "__qualname__", repr(step)).encode())
+    for attr in ("__module__", "__qualname__", "__name__"):
+        digest.update(str(getattr(step, attr, repr(step))).encode())
     leaves, treedef = jax.tree.flatten(problem)
     digest.update(str(treedef).encode())
     for leaf in leaves:
