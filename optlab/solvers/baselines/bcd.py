@@ -203,7 +203,7 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
         >>> from optlab.solvers.baselines.bcd import bcd
         >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
         >>> res = bcd(X, y, layers=[5, 16, 2], iters=50, progress=False)
-        >>> res.predict(X).shape, res.trace.last("objective") < res.trace["objective"][0]
+        >>> res.predict(X).shape, bool(res.trace.last("objective") < res.trace["objective"][0])
         ((200, 2), True)
     """
     X = jnp.asarray(X)
