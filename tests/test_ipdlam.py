@@ -26,8 +26,8 @@ def _recording_sweep(cfg):
     """A jitted sweep (cached per static config) returning per block Φ(B̂ config), Φ(B⁺ config), c, ‖B⁺ − B̂‖²."""
     @jax.jit
     def one(prob, net, prev, c_W, c_A, rho):
-        out = ip.sweep(cfg, prob, net, prev, c_W, c_A, rho, prob.beta, prob.X, prob.y, record=True)
-        phi = lambda nt: ip.objective(cfg, nt, prob.X, prob.y, rho, prob.regs)  # noqa: E731
+        out = ip.sweep(cfg, prob, net, prev, c_W, c_A, rho, prob.beta, prob.data.X, prob.data.y, record=True)
+        phi = lambda nt: ip.objective(cfg, nt, prob.data.X, prob.data.y, rho, prob.regs)  # noqa: E731
         recs = [(phi(before), phi(after), c,
                  sum(jnp.vdot(a - b, a - b) for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(before))))
                 for before, after, c in out[4]]
@@ -38,7 +38,7 @@ def _recording_sweep(cfg):
 def _record_sweeps(cfg, prob, state, n_sweeps):
     """Run ``n_sweeps`` sweeps at the fixed ρ of ``state``; return the per-block records and the rejections."""
     one = _recording_sweep(cfg)
-    net, prev, c_W, c_A = state.net, state.prev, state.c_W, state.c_A
+    (net, prev), c_W, c_A = ip.nets(state), state.c_W, state.c_A
     rows, rejected = [], 0
     for _ in range(n_sweeps):
         new, c_W, c_A, rej, recs = one(prob, net, prev, c_W, c_A, state.rho)
@@ -64,8 +64,8 @@ def test_every_block_update_sufficient_decrease(activation, loss, reg):
                                     rho0=rho, rho_growth=1.0, rho_max=rho, seed=seed, regularizers=regs)
         # start from an infeasible point (a_l off the forward pass) so that every penalty term is active
         rng = np.random.default_rng(seed + 10)
-        net = state.net._replace(A=tuple(a + 0.3 * rng.normal(size=a.shape) for a in state.net.A))
-        state = state._replace(net=net, prev=net)
+        A = tuple(a + 0.3 * rng.normal(size=a.shape) for a in state.aux.A)
+        state = state._replace(aux=state.aux.replace(A=A, A_prev=A))
         rows, _ = _record_sweeps(cfg, prob, state, 12)
         assert len(rows) == 12 * 5                                      # blocks W1, a1, W2, a2, W3
         decrease = float(prob.decrease)
@@ -127,7 +127,7 @@ def test_deep_network_and_regularizer_list():
 def test_minibatch_mode_holds_no_auxiliary_variables():
     X, y = _toy(n=300, d=4, C=3, seed=8)
     res = ol.ipdlam(X, y, layers=[4, 16, 3], iters=15, batch_size=64, inner_sweeps=3, progress=False)
-    assert res.state.net.A == () and res.state.prev.A == ()
+    assert res.state.aux.A == () and res.state.aux.A_prev == ()
     assert res.trace.last("train_acc") > 0.85
     # a different seed gives different permutations but the same shapes: no recompilation
     res2 = ol.ipdlam(X, y, layers=[4, 16, 3], iters=2, batch_size=64, seed=1, progress=False)

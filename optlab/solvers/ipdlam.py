@@ -1,66 +1,10 @@
-r"""iPDLAM: inertial proximal deep-learning alternating minimisation (and DLAM, its β = 0 ablation).
+r"""iPDLAM: inertial proximal deep-learning alternating minimisation, and DLAM (its β = 0 ablation).
 
-Paper: J. Qiao, T. Sun, H. Pan, D. Li, "Inertial proximal deep learning alternating minimization for efficient
-neural network training", ICASSP 2021. No public code; the formulation below is SPEC §3 **[ours]**.
-
-Problem (penalty form of training an :math:`L`-layer MLP; rows are samples, :math:`a_0 = X\in\mathbb R^{n\times d}`,
-:math:`\sigma` = ReLU, tanh or sigmoid, the last layer linear):
-
-.. math::
-    \min_{W, b, a}\ \Phi_\rho = \frac1n\sum_{i=1}^n \ell\bigl((a_{L-1}W_L + b_L)_i, y_i\bigr)
-      + \sum_{l=1}^{L} r_l(W_l)
-      + \frac{\rho}{2n}\sum_{l=1}^{L-1}\bigl\|a_l - \sigma(a_{l-1}W_l + \mathbf 1 b_l^\top)\bigr\|_F^2 .
-
-The penalty is scaled by :math:`1/n` like the loss, so ρ does not have to grow with the sample size. The blocks are
-:math:`B = (W_1,b_1), a_1, (W_2,b_2), a_2, \dots, a_{L-1}, (W_L,b_L)`, updated once each per iteration in this order
-(Gauss–Seidel: every block sees the newest values of the others). For each block
-
-.. math::
-    \hat B = B^k + \beta_k (B^k - B^{k-1}),\qquad
-    B^{k+1} = \operatorname{prox}_{r_B/c_B}\Bigl(\hat B - \tfrac1{c_B}\nabla_B\Phi_{\rho_k}(\dots,\hat B,\dots)\Bigr),
-
-(the prox acts on :math:`W_l` only; biases and the :math:`a_l` have no regulariser) and after the sweep
-:math:`\rho_{k+1} = \min(\rho_{\max}, \kappa\rho_k)` (the warm-up; ``rho_growth`` = κ).
-
-**Step constants [ours].** :math:`c_B` comes from a capped backtracking search: start at
-``c_shrink`` × the block's previous constant, multiply by ``c_grow`` until the sufficient-decrease test
-
-.. math:: \Phi_\rho(B^{k+1}) \le \Phi_\rho(\hat B) - \tfrac{\delta c_B}{2}\|B^{k+1} - \hat B\|^2 \qquad (\delta = \text{``decrease''})
-
-holds, at most ``max_backtracks`` times. The test is on the exact objective (only the terms that involve
-:math:`B` are evaluated; the others cancel). When :math:`\nabla_B\Phi` is :math:`L_B`-Lipschitz and :math:`r_B`
-is convex, every :math:`c_B \ge L_B/(1-\delta)` passes (descent lemma plus the prox inequality), so the search ends;
-with ReLU the gradient is only piecewise Lipschitz, and in float32 rounding can fail the test for ever, hence the
-cap: if no trial passes, the block stays at :math:`\hat B` (which satisfies the inequality trivially). So *every*
-block update satisfies the inequality, and with β = 0 no block update increases :math:`\Phi_\rho` (tested in
-``tests/test_ipdlam.py``). The first constants are Frobenius-norm upper bounds of the block Lipschitz constants.
-
-**Cost [ours].** For a weight block without regulariser the trial point's pre-activation is affine in
-:math:`1/c_B` (:math:`\hat Z - D/c_B`, :math:`D = a_{l-1}\nabla_{W}\Phi + \mathbf 1\nabla_b\Phi^\top`), so the
-search costs one extra product with :math:`a_{l-1}` however many trials it takes; the following :math:`a_l` block
-reuses the accepted pre-activation. A full-batch sweep of a one-hidden-layer network then costs three products
-with X (a gradient step costs two). With a regulariser the trials go through the prox and are computed directly.
-
-**Inertia.** ``beta_schedule="constant"``: :math:`\beta_k = \beta`; ``"increasing"``:
-:math:`\beta_k = \min(\beta, k/(k+3))` (no momentum at the start, when the warm-up changes Φ fastest).
-β = 0 is proximal DLAM (:func:`dlam`), ``rho_growth=1`` the fixed-ρ ablation.
-
-**Mini-batch mode** (``batch_size=b``): one harness step is one epoch over a fresh seeded permutation (the
-remainder ``n mod b`` samples are skipped that epoch). For each batch the auxiliary variables
-:math:`a_l` are *created* by a forward pass of the batch, ``inner_sweeps`` block sweeps are run on the batch's
-:math:`\Phi_\rho` (the :math:`1/n` scaling uses :math:`n = b`), and then the :math:`a_l` are discarded. Only the
-weights (and their previous values, for the inertia, which carries over from batch to batch) live in the state, so
-the memory is :math:`O(b\sum_l h_l)` for the auxiliary variables instead of :math:`O(n\sum_l h_l)`, so the 60k
-MNIST set never needs all its :math:`a_l` at once (only the 10k set was available to test this). (The train metrics are forward passes of the whole set;
-pass ``train_metrics=False`` to skip them.) In this mode the logged ``objective`` is :math:`\Phi_\rho` at the
-feasible point :math:`a_l = \sigma(\dots)`, i.e. the regularised training loss.
-
-Example:
-    >>> import numpy as np, optlab as ol
-    >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
-    >>> res = ol.ipdlam(X, y, layers=[5, 16, 2], iters=100, beta=0.5, progress=False)
-    >>> res.predict(X).shape, res.trace.last("train_acc") > 0.9
-    ((200, 2), True)
+Trains an MLP (:mod:`optlab.solvers.mlp`) on the penalty form of the training problem by inertial proximal
+block updates; :func:`ipdlam` carries the equations (Qiao, Sun, Pan & Li, ICASSP 2021). The method is an
+:class:`optlab.algorithm.Algorithm` (:func:`algorithm`): the samples and their auxiliary variables live in
+:class:`optlab.algorithm.Rows`, every sum over samples goes through ``comm.reduce``, so ``parallel=`` runs it under
+any executor of :mod:`optlab.parallel`. Design notes and measurements: ``experiments/README_ipdlam.md``.
 """
 from __future__ import annotations
 
@@ -73,23 +17,28 @@ import numpy as np
 
 from .. import harness, operators
 from .. import prox as prox_mod
+from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from . import mlp
 
-__all__ = ["ipdlam", "dlam", "Net", "Rows", "IPDLAMState", "IPDLAMProblem", "Config", "make_step", "init", "objective",
-           "sweep", "build"]
+__all__ = ["ipdlam", "dlam", "Net", "Sums", "IPDLAMState", "IPDLAMProblem", "Config", "make_step", "init",
+           "objective", "sweep", "build", "algorithm", "nets"]
 
 _SCHEDULES = ("constant", "increasing")
 
 
 class Net(NamedTuple):
+    """One configuration of the blocks (what the sweep works on)."""
     W: tuple            # (W_1, ..., W_L), W_l of shape (h_{l-1}, h_l)
     b: tuple            # (b_1, ..., b_L)
     A: tuple            # (a_1, ..., a_{L-1}), each (n, h_l); () in mini-batch mode
 
 
 class IPDLAMState(NamedTuple):
-    net: Net            # B^k
-    prev: Net           # B^{k-1} (inertia)
+    W: tuple            # B^k weights (shared)
+    b: tuple
+    W_prev: tuple       # B^{k-1} weights (inertia)
+    b_prev: tuple
+    aux: Rows           # Rows(A=(a_1..a_{L-1}), A_prev=(...)): per-sample auxiliaries at k and k-1; empty in mini-batch
     c_W: jax.Array      # (L,) backtracked constants of the weight blocks
     c_A: jax.Array      # (L-1,) constants of the a_l blocks
     rho: jax.Array      # ρ_k, the penalty the next sweep uses
@@ -98,8 +47,8 @@ class IPDLAMState(NamedTuple):
 
 
 class IPDLAMProblem(NamedTuple):
-    X: jax.Array
-    y: jax.Array
+    data: Rows          # Rows(X=X, y=y, weight=None | ones): weight only when run by a parallel executor
+    n: Any              # number of real samples (the 1/n of Φ when weights are used), else None
     X_test: Any         # None when no test set is given
     y_test: Any
     regs: tuple         # one optlab.prox penalty per layer (prox.zero() for none)
@@ -124,45 +73,70 @@ class Config(NamedTuple):
     inner_sweeps: int = 3
 
 
+def nets(state: IPDLAMState) -> tuple[Net, Net]:
+    """``(B^k, B^{k-1})`` of a state as two :class:`Net`."""
+    return (Net(state.W, state.b, state.aux.A), Net(state.W_prev, state.b_prev, state.aux.A_prev))
+
+
 # ------------------------------------------------------------------------------------------------ objective
-class Rows:
-    """How the sweep sums over samples. This one: plain sums over the rows it is given (the serial solver).
-    :mod:`.ipdlam_parallel` passes a per-worker version (masked rows, global ``n``, sums over workers)."""
+class Sums(NamedTuple):
+    """How the sweep sums over samples. ``weight=None`` (serial): plain means over the rows it is given (n = their
+    count). With per-row ``weight`` (data-parallel: padding rows weigh 0) and the global count ``n``: the local
+    weighted sums of this worker's rows. ``total(name, local)`` is ``comm.reduce``: the sum over workers."""
+    comm: Comm = serial_comm
+    weight: Any = None
+    n: Any = None
 
     def loss(self, loss_name, z, target):   # (1/n) Σ_i ℓ(z_i, y_i)
-        return mlp.mean_loss(loss_name, z, target)
+        if self.weight is None:
+            return mlp.mean_loss(loss_name, z, target)
+        return jnp.sum(self.weight * mlp.row_loss(loss_name, z, target)) / self.n
 
     def sq(self, rho, r):                  # (ρ/2n) ‖r‖²
-        return rho / (2 * r.shape[0]) * jnp.vdot(r, r)
+        if self.weight is None:
+            return rho / (2 * r.shape[0]) * jnp.vdot(r, r)
+        return rho / (2 * self.n) * jnp.vdot(r * self.weight[:, None], r)
 
-    def value(self, v):                    # a sum over samples (objective value at a trial point)
-        return v
+    def mean(self, v):                     # (1/n) Σ_i v_i of a per-sample vector (local part)
+        if self.weight is None:
+            return jnp.mean(v)
+        return jnp.sum(self.weight * v) / self.n
 
-    def grad(self, i, g):                  # the gradient of weight block i (a sum over samples)
-        return g
+    def total(self, name, local):
+        return self.comm.reduce(name, local)
 
-    def keep(self, new, old):              # the new value of a per-sample block (a_l)
-        return new
-
-    def trial(self, i, v, step, v_hat):    # Φ's data terms at a trial point of weight block i (B̂ + step), from
-        return v                           # this worker's value v there (async: absent workers by a model)
-
-
-SERIAL = Rows()
-
-
-def _term(cfg: Config, i: int, inp, W, b, target, rho, rows: Rows = SERIAL):
-    """Layer ``i``'s (0-based) term of Φ_ρ: the loss for the last layer, the scaled penalty otherwise."""
-    return _term_z(cfg, i, inp @ W + b, target, rho, rows)
+    def total_tree(self, name, tree):      # one communicated quantity per leaf: name.0, name.1, ...
+        leaves, treedef = jax.tree.flatten(tree)
+        return treedef.unflatten([self.total(f"{name}.{j}", x) for j, x in enumerate(leaves)])
 
 
-def objective(cfg: Config, net: Net, X, y, rho, regs):
-    """Φ_ρ(W, b, a) on the batch ``X, y`` (exact, all terms)."""
+SERIAL = Sums()
+
+
+def _sums(prob: IPDLAMProblem, comm: Comm) -> Sums:
+    return Sums(comm, prob.data.weight, prob.n)
+
+
+def _term(cfg: Config, i: int, inp, W, b, target, rho, sums: Sums = SERIAL):
+    """Layer ``i``'s (0-based) term of Φ_ρ (local part): the loss for the last layer, the scaled penalty otherwise."""
+    return _term_z(cfg, i, inp @ W + b, target, rho, sums)
+
+
+def _term_z(cfg: Config, i: int, Z, target, rho, sums: Sums = SERIAL):
+    """:func:`_term` as a function of the pre-activation ``Z = inp @ W + b``."""
+    if i == cfg.n_layers - 1:
+        return sums.loss(cfg.loss, Z, target)
+    return sums.sq(rho, target - mlp.ACTIVATIONS[cfg.activation](Z))
+
+
+def objective(cfg: Config, net: Net, X, y, rho, regs, sums: Sums = SERIAL):
+    """Φ_ρ(W, b, a) on the samples ``X, y`` (exact, all terms; each layer's data term summed by ``sums``)."""
     total = 0.0
     for i in range(cfg.n_layers):
         inp = X if i == 0 else net.A[i - 1]
         target = y if i == cfg.n_layers - 1 else net.A[i]
-        total = total + _term(cfg, i, inp, net.W[i], net.b[i], target, rho) + regs[i].value(net.W[i])
+        total = (total + sums.total(f"objective_{i}", _term(cfg, i, inp, net.W[i], net.b[i], target, rho, sums))
+                 + regs[i].value(net.W[i]))
     return total
 
 
@@ -171,31 +145,28 @@ def _sqnorm(tree):
     return sum(jnp.vdot(x, x) for x in jax.tree.leaves(tree))
 
 
-def _block(cfg: Config, prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, rows: Rows = SERIAL,
-           layer=None):
+def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, sums: Sums, name: str,
+           weights: bool):
     """One inertial proximal-linearised block step with a capped backtracking search for its constant.
 
-    Returns ``(B_new, B_hat, c, accepted)``; ``B_new = B_hat`` when no trial passed the test. ``layer``: the weight
-    block's layer (its gradient is a sum over samples, ``rows.grad``); None for a per-sample block.
+    ``f`` is the local part of the block's data terms; ``weights``: a weight block (its gradient is a sum over
+    samples: ``total("grad_" + name)``), else a per-sample block (its squared step is a sum over samples).
+    Returns ``(B_new, B_hat, c, accepted)``; ``B_new = B_hat`` when no trial passed the test.
     """
     B_hat = jax.tree.map(lambda x, xp: x + beta * (x - xp), B, B_prev)
     f_hat, g = jax.value_and_grad(f)(B_hat)
-    f_hat = rows.value(f_hat)
-    if layer is not None:
-        g = rows.grad(layer, g)
+    f_hat = sums.total("value_" + name, f_hat)
+    if weights:
+        g = sums.total_tree("grad_" + name, g)
     phi_hat = f_hat + reg_value(B_hat)
     dtype = f_hat.dtype
 
     def trial(c):
         B_new = prox_fn(jax.tree.map(lambda x, gx: x - gx / c, B_hat, g), 1 / c)
         d2 = _sqnorm(jax.tree.map(lambda a, b: a - b, B_new, B_hat))
-        if layer is None:   # a per-sample block: its squared step is a sum over samples too
-            d2 = rows.value(d2)
-        if layer is None:
-            phi_new = rows.value(f(B_new)) + reg_value(B_new)
-        else:
-            step = jax.tree.map(lambda a, b: a - b, B_new, B_hat)
-            phi_new = rows.trial(layer, f(B_new), step, f_hat) + reg_value(B_new)
+        if not weights:
+            d2 = sums.total("step_" + name, d2)
+        phi_new = sums.total("trial_" + name, f(B_new)) + reg_value(B_new)
         return B_new, phi_new <= phi_hat - prob.decrease * c / 2 * d2
 
     def cond(carry):
@@ -212,18 +183,12 @@ def _block(cfg: Config, prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c
     c0 = jnp.maximum(c_prev * prob.c_shrink, prob.c_min).astype(dtype)
     _, c, B_new, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, B_hat, jnp.array(False)))
     B_new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), B_new, B_hat)
-    return B_new, B_hat, c, ok
+    # a failed search keeps the previous constant: the cap's c0·grow^max_backtracks would make every later step
+    # too small to pass the test in floating point (the block would never move again)
+    return B_new, B_hat, jnp.where(ok, c, c_prev.astype(dtype)), ok
 
 
-def _term_z(cfg: Config, i: int, Z, target, rho, rows: Rows = SERIAL):
-    """:func:`_term` as a function of the pre-activation ``Z = inp @ W + b``."""
-    if i == cfg.n_layers - 1:
-        return rows.loss(cfg.loss, Z, target)
-    return rows.sq(rho, target - mlp.ACTIVATIONS[cfg.activation](Z))
-
-
-def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_prev, beta, rows: Rows = SERIAL,
-                    layer: int = 0):
+def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_prev, beta, sums: Sums, name: str):
     """:func:`_block` for a weight block without regulariser, with every trial done in the space of
     pre-activations: the trial point is (Ŵ − G_W/c, b̂ − g_b/c), so its pre-activation is Ẑ − D/c with
     D = inp·G_W + 1g_bᵀ, and the search costs one product with ``inp`` however many trials it takes (three in all,
@@ -231,8 +196,8 @@ def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_pre
     W_hat, b_hat = W + beta * (W - W_prev), b + beta * (b - b_prev)
     Z_hat = inp @ W_hat + b_hat
     f_hat, gZ = jax.value_and_grad(phi_z)(Z_hat)
-    f_hat = rows.value(f_hat)
-    gW, gb = rows.grad(layer, (inp.T @ gZ, jnp.sum(gZ, axis=0)))
+    f_hat = sums.total("value_" + name, f_hat)
+    gW, gb = sums.total_tree("grad_" + name, (inp.T @ gZ, jnp.sum(gZ, axis=0)))
     D = inp @ gW + gb
     g2 = jnp.vdot(gW, gW) + jnp.vdot(gb, gb)
     dtype = f_hat.dtype
@@ -245,18 +210,28 @@ def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_pre
         j, c, _, _ = carry
         c = c * prob.c_grow
         Z = Z_hat - D / c
-        phi = rows.trial(layer, phi_z(Z), (-gW / c, -gb / c), f_hat)
+        phi = sums.total("trial_" + name, phi_z(Z))
         return j + 1, c, Z, phi <= f_hat - prob.decrease / (2 * c) * g2
 
     c0 = jnp.maximum(c_prev * prob.c_shrink, prob.c_min).astype(dtype)
     _, c, Z, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, Z_hat, jnp.array(False)))
     W_new = jnp.where(ok, W_hat - gW / c, W_hat)
     b_new = jnp.where(ok, b_hat - gb / c, b_hat)
-    return (W_new, b_new), (W_hat, b_hat), c, ok, jnp.where(ok, Z, Z_hat)
+    return (W_new, b_new), (W_hat, b_hat), jnp.where(ok, c, c_prev.astype(dtype)), ok, jnp.where(ok, Z, Z_hat)
+
+
+def _fresh_names(n_layers: int) -> frozenset:
+    """The reduce names of the line searches (objective values, called inside loops): always fresh (a barrier)."""
+    names = set()
+    for i in range(n_layers):
+        names |= {f"value_W{i}", f"trial_W{i}"}
+        if i < n_layers - 1:
+            names |= {f"value_A{i}", f"trial_A{i}", f"step_A{i}"}
+    return frozenset(names)
 
 
 def sweep(cfg: Config, prob: IPDLAMProblem, net: Net, prev: Net, c_W, c_A, rho, beta, X, y, record: bool = False,
-          rows: Rows = SERIAL):
+          sums: Sums = SERIAL):
     """One Gauss–Seidel pass over the blocks W_1, a_1, …, W_L.
 
     Returns ``(net, c_W, c_A, n_rejected, records)``; ``records`` (only with ``record=True``, for tests) lists per
@@ -277,16 +252,16 @@ def sweep(cfg: Config, prob: IPDLAMProblem, net: Net, prev: Net, c_W, c_A, rho, 
 
         if isinstance(reg, prox_mod.Zero):
             (W_i, b_i), hat, c, ok, Z = _w_block_linear(
-                prob, lambda Z, i=i, target=target: _term_z(cfg, i, Z, target, rho, rows), inp, W[i], b[i],
-                prev.W[i], prev.b[i], c_W[i], beta, rows, i)
+                prob, lambda Z, i=i, target=target: _term_z(cfg, i, Z, target, rho, sums), inp, W[i], b[i],
+                prev.W[i], prev.b[i], c_W[i], beta, sums, f"W{i}")
         else:
             def f_w(Wb, i=i, inp=inp, target=target):
-                return _term(cfg, i, inp, Wb[0], Wb[1], target, rho, rows)
+                return _term(cfg, i, inp, Wb[0], Wb[1], target, rho, sums)
 
             (W_i, b_i), hat, c, ok = _block(
-                cfg, prob, f_w, lambda Wb, reg=reg: reg.value(Wb[0]),
+                prob, f_w, lambda Wb, reg=reg: reg.value(Wb[0]),
                 lambda Wb, t, reg=reg: (reg.prox(Wb[0], t), Wb[1]), (W[i], b[i]), (prev.W[i], prev.b[i]), c_W[i],
-                beta, rows, i)
+                beta, sums, f"W{i}", weights=True)
             Z = None
         if record:
             W[i], b[i] = hat
@@ -304,10 +279,10 @@ def sweep(cfg: Config, prob: IPDLAMProblem, net: Net, prev: Net, c_W, c_A, rho, 
         s_i = mlp.ACTIVATIONS[cfg.activation](Z if Z is not None else inp @ W[i] + b[i])
 
         def f_a(a, i=i, s_i=s_i, nxt_target=nxt_target):
-            return rows.sq(rho, a - s_i) + _term(cfg, i + 1, a, W[i + 1], b[i + 1], nxt_target, rho, rows)
+            return sums.sq(rho, a - s_i) + _term(cfg, i + 1, a, W[i + 1], b[i + 1], nxt_target, rho, sums)
 
-        a_i, hat, c, ok = _block(cfg, prob, f_a, lambda a: 0.0, lambda a, t: a, A[i], prev.A[i], c_A[i], beta, rows)
-        a_i = rows.keep(a_i, A[i])
+        a_i, hat, c, ok = _block(prob, f_a, lambda a: 0.0, lambda a, t: a, A[i], prev.A[i], c_A[i], beta, sums,
+                                 f"A{i}", weights=False)
         if record:
             A[i] = hat
             before = snapshot()
@@ -325,38 +300,47 @@ def _beta_k(cfg: Config, beta, k):
     return beta
 
 
-def _rel_change(new: Net, old: Net):
+def _rel_change(new: Net, old: Net, rejected):
+    """‖(W, b)^{k+1} − (W, b)^k‖ / ‖(W, b)^{k+1}‖; +inf after a sweep in which a search hit its cap (a block that
+    stayed at B̂ is no evidence of convergence: with β = 0 it would read 0 and stop a run at any ``tol``)."""
     num = _sqnorm(jax.tree.map(lambda a, b: a - b, (new.W, new.b), (old.W, old.b)))
     den = jnp.maximum(_sqnorm((new.W, new.b)), jnp.finfo(new.W[0].dtype).tiny)
-    return jnp.sqrt(num / den)
+    return jnp.where(rejected > 0, jnp.inf, jnp.sqrt(num / den))
 
 
 @functools.lru_cache(maxsize=None)
 def make_step(cfg: Config):
-    """The pure ``step(state, problem) -> (state, info)`` for a static configuration (cached, so hashable).
+    """The pure ``step(state, problem, comm=serial_comm) -> (state, info)`` for a static configuration (cached).
 
-    Full batch: one sweep over all blocks, then the ρ update. Mini-batch: one epoch (see the module docstring).
+    Full batch: one sweep over all blocks, then the ρ update. Mini-batch: one epoch (serial only).
     """
 
-    def full_step(state: IPDLAMState, prob: IPDLAMProblem):
+    def full_step(state: IPDLAMState, prob: IPDLAMProblem, comm: Comm = serial_comm):
         beta = _beta_k(cfg, prob.beta, state.k)
-        net, c_W, c_A, rejected, _ = sweep(cfg, prob, state.net, state.prev, state.c_W, state.c_A, state.rho,
-                                           beta, prob.X, prob.y)
-        new = IPDLAMState(net=net, prev=state.net, c_W=c_W, c_A=c_A,
-                          rho=jnp.minimum(prob.rho_max, prob.rho_growth * state.rho), k=state.k + 1, key=state.key)
-        info = {"rho": state.rho, "beta": beta, "rejected": rejected, "rel_change": _rel_change(net, state.net)}
-        return new, info
+        net, prev = nets(state)
+        new, c_W, c_A, rejected, _ = sweep(cfg, prob, net, prev, state.c_W, state.c_A, state.rho, beta,
+                                           prob.data.X, prob.data.y, sums=_sums(prob, comm))
+        out = IPDLAMState(W=new.W, b=new.b, W_prev=state.W, b_prev=state.b, aux=Rows(A=new.A, A_prev=net.A),
+                          c_W=c_W, c_A=c_A, rho=jnp.minimum(prob.rho_max, prob.rho_growth * state.rho),
+                          k=state.k + 1, key=state.key)
+        info = {"rho": state.rho, "beta": beta, "rejected": rejected, "rel_change": _rel_change(new, net, rejected)}
+        return out, info
 
-    def batch_step(state: IPDLAMState, prob: IPDLAMProblem):
+    def batch_step(state: IPDLAMState, prob: IPDLAMProblem, comm: Comm = serial_comm):
+        if comm is not serial_comm:
+            raise ValueError("ipdlam: the mini-batch mode (batch_size) runs serially; pass batch_size=None to split "
+                             "the samples over workers with parallel=")
         beta = _beta_k(cfg, prob.beta, state.k)
         key, sub = jax.random.split(state.key)
         n_used = cfg.n_batches * cfg.batch_size
-        idx = jax.random.permutation(sub, prob.X.shape[0])[:n_used].reshape(cfg.n_batches, cfg.batch_size)
+        X, y = prob.data.X, prob.data.y
+        idx = jax.random.permutation(sub, X.shape[0])[:n_used].reshape(cfg.n_batches, cfg.batch_size)
 
         def one_batch(carry, rows):
             W, b, W_prev, b_prev, c_W, c_A, rejected = carry
-            Xb, yb = prob.X[rows], prob.y[rows]
+            Xb, yb = X[rows], y[rows]
             A = mlp.hidden({"W": W, "b": b}, Xb, cfg.activation)   # fresh a_l for this batch only
+
             def inner(_, c):
                 net, prev, c_W, c_A, rejected = c
                 new, c_W, c_A, rej, _ = sweep(cfg, prob, net, prev, c_W, c_A, state.rho, beta, Xb, yb)
@@ -366,13 +350,13 @@ def make_step(cfg: Config):
                 0, cfg.inner_sweeps, inner, (Net(W, b, A), Net(W_prev, b_prev, A), c_W, c_A, rejected))
             return (net.W, net.b, prev.W, prev.b, c_W, c_A, rejected), None
 
-        carry0 = (state.net.W, state.net.b, state.prev.W, state.prev.b, state.c_W, state.c_A, jnp.int32(0))
+        carry0 = (state.W, state.b, state.W_prev, state.b_prev, state.c_W, state.c_A, jnp.int32(0))
         (W, b, W_prev, b_prev, c_W, c_A, rejected), _ = jax.lax.scan(one_batch, carry0, idx)
-        net = Net(W, b, ())
-        new = IPDLAMState(net=net, prev=Net(W_prev, b_prev, ()), c_W=c_W, c_A=c_A,
+        out = IPDLAMState(W=W, b=b, W_prev=W_prev, b_prev=b_prev, aux=state.aux, c_W=c_W, c_A=c_A,
                           rho=jnp.minimum(prob.rho_max, prob.rho_growth * state.rho), k=state.k + 1, key=key)
-        info = {"rho": state.rho, "beta": beta, "rejected": rejected, "rel_change": _rel_change(net, state.net)}
-        return new, info
+        info = {"rho": state.rho, "beta": beta, "rejected": rejected,
+                "rel_change": _rel_change(Net(W, b, ()), Net(state.W, state.b, ()), rejected)}
+        return out, info
 
     step = batch_step if cfg.batch_size else full_step
     step.__name__ = f"ipdlam_{'batch' if cfg.batch_size else 'full'}_step"
@@ -381,34 +365,40 @@ def make_step(cfg: Config):
 
 # ------------------------------------------------------------------------------------------------ metrics
 def _params(state):
-    return {"W": state.net.W, "b": state.net.b}
+    return {"W": state.W, "b": state.b}
 
 
-@functools.lru_cache(maxsize=None)
-def _metrics(cfg: Config, with_test: bool, with_train: bool):
-    def obj(state, prob):
-        net = state.net
+def _metrics(cfg: Config, with_test: bool, with_train: bool) -> tuple:
+    def obj(state, prob, comm):
         if cfg.batch_size:
-            net = Net(net.W, net.b, mlp.hidden(_params(state), prob.X, cfg.activation))
-        return objective(cfg, net, prob.X, prob.y, state.rho, prob.regs)
+            net = Net(state.W, state.b, mlp.hidden(_params(state), prob.data.X, cfg.activation))
+        else:
+            net = nets(state)[0]
+        return objective(cfg, net, prob.data.X, prob.data.y, state.rho, prob.regs, _sums(prob, comm))
 
-    def train_loss(state, prob):
-        return mlp.mean_loss(cfg.loss, mlp.apply(_params(state), prob.X, cfg.activation), prob.y)
+    def train_loss(state, prob, comm):
+        sums = _sums(prob, comm)
+        z = mlp.apply(_params(state), prob.data.X, cfg.activation)
+        return sums.total("train_loss", sums.loss(cfg.loss, z, prob.data.y))
 
-    def train_acc(state, prob):
-        return mlp.accuracy(mlp.apply(_params(state), prob.X, cfg.activation), prob.y)
+    def train_acc(state, prob, comm):
+        sums = _sums(prob, comm)
+        z = mlp.apply(_params(state), prob.data.X, cfg.activation)
+        if sums.weight is None:
+            return mlp.accuracy(z, prob.data.y)
+        return sums.total("train_acc", sums.mean((jnp.argmax(z, axis=-1) == prob.data.y).astype(z.dtype)))
 
-    def test_acc(state, prob):
+    def test_acc(state, prob, comm):
         return mlp.accuracy(mlp.apply(_params(state), prob.X_test, cfg.activation), prob.y_test)
 
-    def test_loss(state, prob):
+    def test_loss(state, prob, comm):
         return mlp.mean_loss(cfg.loss, mlp.apply(_params(state), prob.X_test, cfg.activation), prob.y_test)
 
-    out = {}
+    out = ()
     if with_train:
-        out.update(objective=obj, train_loss=train_loss, train_acc=train_acc)
+        out += (("objective", obj), ("train_loss", train_loss), ("train_acc", train_acc))
     if with_test:
-        out.update(test_loss=test_loss, test_acc=test_acc)
+        out += (("test_loss", test_loss), ("test_acc", test_acc))
     return out
 
 
@@ -419,11 +409,18 @@ def _predict_fn(activation: str):
     return predict
 
 
+@functools.lru_cache(maxsize=None)
+def algorithm(cfg: Config, with_test: bool = False, with_train: bool = True) -> Algorithm:
+    """iPDLAM (DLAM: β = 0 in the problem) as an :class:`optlab.algorithm.Algorithm` (cached per configuration)."""
+    return Algorithm(name="ipdlam", step=make_step(cfg), metrics=_metrics(cfg, with_test, with_train), params=_params,
+                     stop_metric="rel_change", fresh=_fresh_names(cfg.n_layers), predict=_predict_fn(cfg.activation))
+
+
 # --------------------------------------------------------------------------------------------------- init
 def init(cfg: Config, prob: IPDLAMProblem, params: dict, rho0: float, seed: int) -> IPDLAMState:
     """Initial state: the given weights, a_l from a forward pass (a feasible point, zero penalty), B^{-1} = B^0,
     and step constants from Frobenius-norm upper bounds of the block Lipschitz constants."""
-    X = prob.X if not cfg.batch_size else prob.X[: cfg.batch_size]
+    X = prob.data.X if not cfg.batch_size else prob.data.X[: cfg.batch_size]
     dtype = X.dtype
     n = X.shape[0]
     L = cfg.n_layers
@@ -438,10 +435,12 @@ def init(cfg: Config, prob: IPDLAMProblem, params: dict, rho0: float, seed: int)
         if i < L - 1:
             Wn = jnp.vdot(params["W"][i + 1], params["W"][i + 1])
             c_A.append(rho0 / n + (smooth / n if i + 1 == L - 1 else rho0 * lip**2 / n) * Wn)
-    net = Net(tuple(params["W"]), tuple(params["b"]), () if cfg.batch_size else tuple(A))
-    return IPDLAMState(net=net, prev=net, c_W=jnp.asarray(jnp.stack(c_W), dtype),
+    A = () if cfg.batch_size else tuple(A)
+    W, b = tuple(params["W"]), tuple(params["b"])
+    return IPDLAMState(W=W, b=b, W_prev=W, b_prev=b, aux=Rows(A=A, A_prev=A), c_W=jnp.asarray(jnp.stack(c_W), dtype),
                        c_A=jnp.asarray(jnp.stack(c_A) if c_A else jnp.zeros((0,)), dtype),
-                       rho=jnp.asarray(rho0, dtype), k=jnp.zeros((), jnp.int32), key=jax.random.PRNGKey(seed))  # raw uint32 key: plain array leaf
+                       rho=jnp.asarray(rho0, dtype), k=jnp.zeros((), jnp.int32),
+                       key=jax.random.PRNGKey(seed))  # raw uint32 key: plain array leaf
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -475,8 +474,11 @@ def _as_float(name, X, dtype=None):
 
 def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, beta_schedule="constant", rho0=1e-2,
           rho_growth=1.05, rho_max=10.0, batch_size=None, inner_sweeps=3, seed=0, regularizers=None, params0=None,
-          X_test=None, y_test=None, c_shrink=0.5, c_grow=2.0, decrease=0.5, max_backtracks=30):
-    """Validate the inputs and return ``(cfg, problem, state)`` (what :func:`ipdlam` runs; tests step it by hand)."""
+          X_test=None, y_test=None, c_shrink=0.5, c_grow=2.0, decrease=0.5, max_backtracks=30, weighted=False):
+    """Validate the inputs and return ``(cfg, problem, state)`` (what :func:`ipdlam` runs; tests step it by hand).
+
+    ``weighted=True`` gives the samples per-row weights (ones) and the global count ``n``, as a parallel executor
+    needs (it pads the rows with zero-weight rows); the serial problem has none and keeps the plain means."""
     if activation not in mlp.ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(mlp.ACTIVATIONS)}, got {activation!r}")
     if loss not in mlp.LOSSES:
@@ -518,9 +520,10 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
     cfg = Config(n_layers=L, activation=activation, loss=loss, beta_schedule=beta_schedule, batch_size=batch_size or 0,
                  n_batches=(n // batch_size) if batch_size else 1, inner_sweeps=int(inner_sweeps))
     as_dt = functools.partial(jnp.asarray, dtype=dtype)
-    prob = IPDLAMProblem(X=X, y=y, X_test=X_test, y_test=y_test, regs=regs, beta=as_dt(beta),
-                         rho_growth=as_dt(rho_growth), rho_max=as_dt(rho_max), c_shrink=as_dt(c_shrink),
-                         c_grow=as_dt(c_grow), decrease=as_dt(decrease),
+    data = Rows(X=X, y=y, weight=jnp.ones(n, dtype) if weighted else None)
+    prob = IPDLAMProblem(data=data, n=as_dt(n) if weighted else None, X_test=X_test, y_test=y_test, regs=regs,
+                         beta=as_dt(beta), rho_growth=as_dt(rho_growth), rho_max=as_dt(rho_max),
+                         c_shrink=as_dt(c_shrink), c_grow=as_dt(c_grow), decrease=as_dt(decrease),
                          c_min=as_dt(1e3 * np.finfo(np.dtype(dtype)).tiny),
                          max_backtracks=jnp.asarray(int(max_backtracks), jnp.int32))
     if params0 is None:
@@ -542,7 +545,58 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
            decrease=0.5, max_backtracks=30, train_metrics=True, maxiter=None, tol=0.0, log_every=None,
            max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False,
            label="iPDLAM", parallel=None):
-    r"""Train an MLP by iPDLAM (see the module docstring for the objective, the blocks and the updates).
+    r"""Train an MLP by iPDLAM (Qiao, Sun, Pan & Li, "Inertial proximal deep learning alternating minimization for
+    efficient neural network training", ICASSP 2021; no public code, the formulation below is ours).
+
+    **Problem** (penalty form; rows are samples, :math:`a_0 = X\in\mathbb R^{n\times d}`, :math:`\sigma` = ReLU,
+    tanh or sigmoid, the last layer linear):
+
+    .. math::
+        \min_{W, b, a}\ \Phi_\rho = \frac1n\sum_{i=1}^n \ell\bigl((a_{L-1}W_L + b_L)_i, y_i\bigr)
+          + \sum_{l=1}^{L} r_l(W_l)
+          + \frac{\rho}{2n}\sum_{l=1}^{L-1}\bigl\|a_l - \sigma(a_{l-1}W_l + \mathbf 1 b_l^\top)\bigr\|_F^2 .
+
+    The penalty is scaled by :math:`1/n` like the loss, so ρ does not grow with the sample size.
+
+    **Updates.** Blocks :math:`B = (W_1,b_1), a_1, (W_2,b_2), \dots, a_{L-1}, (W_L,b_L)`, once each per iteration
+    in this order (Gauss–Seidel: every block sees the newest values of the others):
+
+    .. math::
+        \hat B = B^k + \beta_k (B^k - B^{k-1}),\qquad
+        B^{k+1} = \operatorname{prox}_{r_B/c_B}\Bigl(\hat B - \tfrac1{c_B}\nabla_B\Phi_{\rho_k}(\dots,\hat B,\dots)
+        \Bigr),\qquad \rho_{k+1} = \min(\rho_{\max}, \kappa\rho_k)
+
+    (the prox acts on :math:`W_l` only). :math:`c_B` by a capped backtracking search: start at ``c_shrink`` × the
+    block's previous constant, multiply by ``c_grow`` until
+
+    .. math:: \Phi_\rho(B^{k+1}) \le \Phi_\rho(\hat B) - \tfrac{\delta c_B}{2}\|B^{k+1} - \hat B\|^2
+              \qquad (\delta = \text{``decrease''}),
+
+    at most ``max_backtracks`` times; if no trial passes, the block stays at :math:`\hat B` and keeps its previous
+    constant. So every block update
+    satisfies the inequality, and with β = 0 (:func:`dlam`) no block update increases :math:`\Phi_\rho`. The first
+    constants are Frobenius-norm bounds of the block Lipschitz constants. Inertia: ``beta_schedule="constant"``:
+    :math:`\beta_k = \beta`; ``"increasing"``: :math:`\beta_k = \min(\beta, k/(k+3))`. ``rho_growth=1``: fixed ρ.
+
+    **Mini-batch mode** (``batch_size=b``, serial only): one iteration is one epoch over a seeded permutation (the
+    ``n mod b`` remainder is skipped that epoch); per batch the :math:`a_l` are created by a forward pass,
+    ``inner_sweeps`` sweeps run on the batch's :math:`\Phi_\rho` (with :math:`n = b`), then the :math:`a_l` are
+    dropped; only the weights (and their previous values) are kept. The logged ``objective`` is then Φ_ρ at the
+    forward pass, i.e. the regularised training loss.
+
+    **Data-parallel** (``parallel=``, full batch): the samples :math:`X_w, y_w` and their :math:`a_l` are split
+    over the workers; each weight block's gradient is the sum of the workers' gradients (``comm.reduce``), every
+    objective value of a search is a sum over workers, and each worker updates the :math:`a_l` rows it holds (the
+    :math:`a_l` blocks are row-separable; their common constant comes from the summed test). ``Sync(n)`` gives the
+    serial iterates to rounding. ``SimulatedAsync(n, max_delay)``: a weight block's gradient mixes each worker's
+    last delivered contribution (computed at the weights it last read, with its current :math:`a_l`); the server's
+    search evaluates :math:`\Phi_\rho` afresh at its current iterate (a barrier) along that direction, so a stale
+    direction that is no descent direction fails every trial and leaves the block at :math:`\hat B` (``rejected``).
+    Each arrived worker recomputes its own :math:`a_l` rows at the weights it read; in that worker pass the
+    search sums see the worker's own rows only, so its step constants (and the weights its :math:`a_l` are fitted
+    against) are its own. Without hidden layers there are no :math:`a_l` and ``max_delay=0`` is ``Sync`` bit for
+    bit; with hidden layers it differs from ``Sync`` by those per-worker constants. No convergence guarantee is
+    claimed for the asynchronous variant of this nonconvex problem.
 
     Args:
         X, y: training data ``(n, d)`` (its float dtype is the working dtype; integers become float32) and
@@ -560,52 +614,62 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
         regularizers: one :mod:`optlab.prox` penalty for all weight matrices, or a list of L (None = none).
         params0: initial ``{"W": (...), "b": (...)}`` instead of the seeded initialisation.
         X_test, y_test: adds the metrics ``test_loss`` and ``test_acc``.
-        c_shrink, c_grow, decrease, max_backtracks: the backtracking search (see the module docstring).
+        c_shrink, c_grow, decrease, max_backtracks: the backtracking search (above).
         train_metrics: log ``objective`` (Φ_ρ), ``train_loss``, ``train_acc`` (forward passes on X).
-        tol: stop when the relative change of the weights ``rel_change`` ≤ tol (default 0: never).
+        tol: stop when the relative change of the weights ``rel_change`` ≤ tol (default 0: only at an exact fixed
+            point; a sweep in which a search hit its cap logs ``rel_change = inf`` and never stops the run).
         metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
         jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
-        parallel: ``ol.parallel.Sync(n)`` or ``ol.parallel.Async(n, max_delay, ...)``: the samples are split over
-            ``n`` workers, weight-block sums by ``psum`` (:mod:`.ipdlam_parallel`; full batch only). Adds
-            ``sim_time`` (simulated clock) and ``arrived``.
+        parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``), full
+            batch only; adds ``sim_time`` (simulated clock) and ``arrived``.
 
     Returns:
         :class:`optlab.Result` with ``params = {"W": (...), "b": (...)}`` and ``predict(X)`` = class scores; the
         trace logs the metrics above and ``rho`` (used in the last sweep), ``beta``, ``rejected`` (blocks whose
         search hit the cap and stayed at B̂), ``rel_change``.
+
+    Example:
+        >>> import numpy as np, optlab as ol
+        >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
+        >>> res = ol.ipdlam(X, y, layers=[5, 16, 2], iters=100, beta=0.5, progress=False)
+        >>> res.predict(X).shape, res.trace.last("train_acc") > 0.9
+        ((200, 2), True)
     """
+    if parallel is not None and batch_size is not None:
+        raise ValueError("ipdlam(parallel=...) runs the full-batch sweep (samples split over workers); "
+                         "batch_size is not available with parallel=: pass batch_size=None")
     cfg, prob, state = build(X, y, layers=layers, activation=activation, loss=loss, beta=beta,
                              beta_schedule=beta_schedule, rho0=rho0, rho_growth=rho_growth, rho_max=rho_max,
                              batch_size=batch_size, inner_sweeps=inner_sweeps, seed=seed, regularizers=regularizers,
                              params0=params0, X_test=X_test, y_test=y_test, c_shrink=c_shrink, c_grow=c_grow,
-                             decrease=decrease, max_backtracks=max_backtracks)
-    iters = int(iters if maxiter is None else maxiter)
-    layers = [int(h) for h in layers]
-    n, dtype = prob.X.shape[0], prob.X.dtype
-    if parallel is not None:
-        from . import ipdlam_parallel  # imports this module
-        step, state, prob, par_metrics = ipdlam_parallel.build(cfg, prob, state, parallel, X_test is not None,
-                                                               bool(train_metrics))
-        all_metrics = dict(par_metrics)
-    else:
-        all_metrics = dict(_metrics(cfg, X_test is not None, bool(train_metrics)))
-        step = make_step(cfg)
-    all_metrics.update(metrics or {})
-    if jit:
-        return harness.run_jit(step, state, prob, maxiter=iters, log_every=log_every, tol=tol,
-                               stop_metric="rel_change", metrics=all_metrics)
-    meta = {"solver": "ipdlam" if float(beta) > 0 else "dlam", "label": label, "layers": list(layers),
+                             decrease=decrease, max_backtracks=max_backtracks, weighted=parallel is not None)
+    # one algorithm for both names (β is data, not configuration): DLAM reuses iPDLAM's compiled loop
+    alg = algorithm(cfg, X_test is not None, bool(train_metrics))
+    meta = {"solver": "ipdlam" if float(beta) > 0 else "dlam", "label": label, "layers": [int(h) for h in layers],
             "activation": activation, "loss": loss, "beta": float(beta), "beta_schedule": beta_schedule,
-            "rho0": float(rho0), "rho_growth": float(rho_growth), "rho_max": float(rho_max),
-            "batch_size": batch_size, "inner_sweeps": int(inner_sweeps) if batch_size else None, "seed": int(seed),
-            "dtype": str(dtype), "n": n, "parallel": repr(parallel) if parallel is not None else None}
-    return harness.run(step, state, prob, maxiter=iters, log_every=log_every, tol=tol, stop_metric="rel_change",
-                       max_time=max_time, metrics=all_metrics, params=_params, callback=callback,
-                       progress=progress, checkpoint=checkpoint, resume=resume, meta=meta,
-                       predict_fn=_predict_fn(activation))
+            "rho0": float(rho0), "rho_growth": float(rho_growth), "rho_max": float(rho_max), "batch_size": batch_size,
+            "inner_sweeps": int(inner_sweeps) if batch_size else None, "seed": int(seed),
+            "dtype": str(prob.data.X.dtype), "n": int(prob.data.X.shape[0])}
+    iters = int(iters if maxiter is None else maxiter)
+    return harness.solve(alg, state, prob, executor=parallel, jit=jit, maxiter=iters, log_every=log_every, tol=tol,
+                         max_time=max_time, metrics=metrics, callback=callback, progress=progress,
+                         checkpoint=checkpoint, resume=resume, meta=meta)
 
 
 def dlam(X, y, **kwargs):
-    """Proximal DLAM: :func:`ipdlam` with ``beta=0`` (no inertia); same arguments otherwise."""
+    r"""Proximal DLAM: :func:`ipdlam` with ``beta=0`` (no inertia), the ablation of Qiao et al., ICASSP 2021.
+
+    Each block takes one proximal-linearised step from its current value,
+    :math:`B^{k+1} = \operatorname{prox}_{r_B/c_B}(B^k - \nabla_B\Phi_{\rho_k}/c_B)`, with the same backtracked
+    constants, so at fixed ρ no block update increases :math:`\Phi_\rho`. Same arguments as :func:`ipdlam`
+    (``beta`` is ignored), ``parallel=`` included.
+
+    Example:
+        >>> import numpy as np, optlab as ol
+        >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
+        >>> res = ol.dlam(X, y, layers=[5, 16, 2], iters=100, progress=False)
+        >>> res.trace.meta["solver"], res.trace.last("train_acc") > 0.9
+        ('dlam', True)
+    """
     kwargs.setdefault("label", "DLAM")
     return ipdlam(X, y, **{**kwargs, "beta": 0.0})

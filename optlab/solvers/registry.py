@@ -203,6 +203,47 @@ def _ipdlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     return Case(solve=solve, reference=float(ref), maxiter=1500)
 
 
+def _dlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+    """DLAM (iPDLAM with β = 0) on the case of :func:`_ipdlam_case` (same reference: β does not change Φ)."""
+    import optlab as ol
+
+    X, y, lam, ref = _ipdlam_data(seed, size)
+    d, C = X.shape[1], int(y.max()) + 1
+    X = X.astype(dtype)
+
+    def solve(**kw):
+        return ol.dlam(X, y, layers=[d, C], regularizers=ol.prox.l2sq(lam), **kw)
+
+    return Case(solve=solve, reference=float(ref), maxiter=1500)
+
+
+@functools.lru_cache(maxsize=None)
+def _bcd_reference(seed: int, size: str) -> float:
+    """min over W of (k/2)‖Y − [X, 1]W‖² with 1/k = 1 + 1/γ + 1/ρ (γ = ρ = 1), by NumPy least squares."""
+    X, y, _, _ = _ipdlam_data(seed, size)
+    Y = np.eye(int(y.max()) + 1)[y]
+    Xb = np.hstack([X, np.ones((X.shape[0], 1))])
+    W, *_ = np.linalg.lstsq(Xb, Y, rcond=None)
+    return float(0.5 / 3 * np.sum((Y - Xb @ W) ** 2))
+
+
+def _bcd_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+    """BCD (Zeng et al.) on a network without hidden layer (layers [d, C], γ = ρ = 1, α = 5): the split objective
+    ½‖V − Y‖² + γ/2‖V − U‖² + ρ/2‖U − [X, 1]W‖² is then a convex quadratic whose minimum over V, U (three springs
+    in series) is (k/2)‖Y − [X, 1]W‖² with 1/k = 1 + 1/γ + 1/ρ; reference: that least-squares minimum (NumPy). The
+    ReLU blocks are checked in tests/test_bcd.py (exact block prox, monotone objective)."""
+    from optlab.solvers.baselines.bcd import bcd
+
+    X, y, _, _ = _ipdlam_data(seed, size)
+    d, C = X.shape[1], int(y.max()) + 1
+    X = X.astype(dtype)
+
+    def solve(**kw):
+        return bcd(X, y, layers=[d, C], **kw)
+
+    return Case(solve=solve, reference=_bcd_reference(seed, size), maxiter=600)
+
+
 def _structured_case(solver_name: str, maxiter: int, rtol: float, **solver_kw):
     """Graph-guided / fused regularised logistic regression on a seeded synthetic set (strongly convex, gamma = 0.1):
     the stochastic primal-dual solvers of SPEC §4-§5. Reference: CVXPY (CLARABEL), cached on disk."""
@@ -301,7 +342,11 @@ SOLVERS: dict[str, SolverCase] = {
                              "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case("pig_jacobi", 6),
                              parallel=ParallelCase(async_maxiter=4000)),
     "ipdlam": SolverCase("ipdlam", "inertial proximal alternating minimisation for MLP training (penalty form)",
-                         "Qiao, Sun, Pan & Li, ICASSP 2021", _ipdlam_case),
+                         "Qiao, Sun, Pan & Li, ICASSP 2021", _ipdlam_case, parallel=ParallelCase()),
+    "dlam": SolverCase("dlam", "iPDLAM without inertia (β = 0): proximal alternating minimisation for MLPs",
+                       "Qiao, Sun, Pan & Li, ICASSP 2021", _dlam_case, parallel=ParallelCase()),
+    "bcd": SolverCase("bcd", "three-splitting block coordinate descent for MLPs, closed-form blocks (baseline)",
+                      "Zeng, Lau, Lin & Yao, ICML 2019", _bcd_case, parallel=ParallelCase()),
     "pig_blocks": SolverCase("pig_blocks", "multi-block proximal inertial gradient, cyclic or random blocks",
                              "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case(order="random", seed=0)),
 }

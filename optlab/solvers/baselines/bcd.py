@@ -1,33 +1,8 @@
-r"""Block coordinate descent for MLP training with three-variable splitting (baseline for iPDLAM).
+r"""Block coordinate descent with three-variable splitting for MLP training (Zeng et al. 2019), a baseline for iPDLAM.
 
-Paper: J. Zeng, T. T.-K. Lau, S. Lin, Y. Yao, "Global convergence of block coordinate descent in deep learning",
-ICML 2019 (three-splitting formulation, closed-form block updates). Implemented from the equations below; their
-MNIST setting is γ = ρ = 1, α = 5 (the defaults here).
-
-Rows are samples; :math:`V_0 = X`; :math:`\bar V = [V, \mathbf 1]` appends the bias column, so
-:math:`W_i \in \mathbb R^{(h_{i-1}+1)\times h_i}` holds the weights and (last row) the bias; ReLU hidden
-layers, linear output :math:`V_N = U_N`, squared loss on one-hot targets :math:`Y`:
-
-.. math::
-    \min_{W,V,U}\ \tfrac12\|V_N - Y\|_F^2
-      + \tfrac\gamma2\sum_{i<N}\|V_i - \sigma(U_i)\|_F^2 + \tfrac\gamma2\|V_N - U_N\|_F^2
-      + \tfrac\rho2\sum_{i=1}^N\|U_i - \bar V_{i-1}W_i\|_F^2 .
-
-One iteration is a backward sweep (every block's minimiser given the others' newest values, plus a proximal term
-:math:`\tfrac\alpha2\|\cdot - \cdot^{\text{old}}\|^2` on every block):
-
-* :math:`V_N = (Y + \gamma U_N + \alpha V_N^{\text{old}})/(1 + \gamma + \alpha)`;
-* :math:`U_N = (\gamma V_N + \rho\bar V_{N-1}W_N + \alpha U_N^{\text{old}})/(\gamma + \rho + \alpha)`;
-* :math:`W_i = (\rho\bar V_{i-1}^\top\bar V_{i-1} + \alpha I)^{-1}(\rho\bar V_{i-1}^\top U_i + \alpha W_i^{\text{old}})`;
-* :math:`V_i = \bigl(\gamma\sigma(U_i) + \alpha V_i^{\text{old}} + \rho(U_{i+1} - \mathbf 1 b_{i+1}^\top)A_{i+1}^\top\bigr)
-  \bigl((\gamma + \alpha)I + \rho A_{i+1}A_{i+1}^\top\bigr)^{-1}`, :math:`A_{i+1}` the weight rows of :math:`W_{i+1}`;
-* :math:`U_i`: for ReLU the scalar problem :math:`\min_u \tfrac\gamma2(v - (u)_+)^2 + \tfrac{\rho+\alpha}2(u - m)^2`,
-  :math:`m = (\rho z + \alpha u^{\text{old}})/(\rho + \alpha)`, :math:`z = (\bar V_{i-1}W_i)`, solved exactly per
-  entry by comparing the minimisers on :math:`u \ge 0`, :math:`\max(0, (\gamma v + (\rho+\alpha)m)/(\gamma+\rho+\alpha))`,
-  and on :math:`u \le 0`, :math:`\min(0, m)`;
-
-in the order :math:`V_N, U_N, W_N, V_{N-1}, U_{N-1}, W_{N-1}, \dots, W_1`. Every update is an exact block
-minimisation of a function with a proximal term, so the objective never increases.
+:func:`bcd` carries the equations. The method is an :class:`optlab.algorithm.Algorithm` (:func:`algorithm`): the
+samples and their variables :math:`V_i, U_i` live in :class:`optlab.algorithm.Rows`, the weight updates' sums over
+samples go through ``comm.reduce``, so ``parallel=`` runs it under any executor of :mod:`optlab.parallel`.
 """
 from __future__ import annotations
 
@@ -38,22 +13,21 @@ import jax
 import jax.numpy as jnp
 
 from ... import harness
+from ...algorithm import Algorithm, Comm, Rows, serial_comm
 from .. import mlp
 
-__all__ = ["bcd", "BCDState", "BCDProblem", "make_step", "relu_prox"]
+__all__ = ["bcd", "BCDState", "BCDProblem", "make_step", "relu_prox", "algorithm", "objective"]
 
 
 class BCDState(NamedTuple):
-    W: tuple        # augmented weights (h_{i-1}+1, h_i), i = 1..N
-    V: tuple        # V_1..V_N  (n, h_i)
-    U: tuple        # U_1..U_N
+    W: tuple        # augmented weights (h_{i-1}+1, h_i), i = 1..N (shared)
+    rows: Rows      # Rows(V=(V_1..V_N), U=(U_1..U_N)): per-sample variables, each (n, h_i)
 
 
 class BCDProblem(NamedTuple):
-    X: jax.Array
-    Y: jax.Array        # one-hot targets
-    y: jax.Array
-    XtX: jax.Array      # [X, 1]ᵀ[X, 1], computed once (the W_1 update's Gram matrix)
+    data: Rows          # Rows(X=X, Y=one-hot targets, y=labels, weight=None | ones (parallel: padding weighs 0))
+    n: Any              # number of real samples (parallel), else None
+    XtX: jax.Array      # [X, 1]ᵀ[X, 1], computed once from all samples (the W_1 update's Gram matrix)
     X_test: Any
     y_test: Any
     gamma: jax.Array
@@ -74,14 +48,23 @@ def relu_prox(v, m, gamma, tau):
     return jnp.where(f_pos <= f_neg, u_pos, u_neg)
 
 
-def _objective(state: BCDState, prob: BCDProblem):
+def _row_sum(x, weight):
+    """Σ of the entries of a per-sample array ``x`` (rows weighted when ``weight`` is given)."""
+    return jnp.sum(x) if weight is None else jnp.sum(weight[:, None] * x)
+
+
+def objective(state: BCDState, prob: BCDProblem, comm: Comm = serial_comm):
+    """The split objective of :func:`bcd` (its data sums through ``comm.reduce``)."""
+    w = prob.data.weight
+    V, U = state.rows.V, state.rows.U
     N = len(state.W)
-    total = 0.5 * jnp.sum((state.V[-1] - prob.Y) ** 2) + prob.gamma / 2 * jnp.sum((state.V[-1] - state.U[-1]) ** 2)
+    total = (0.5 * comm.reduce("obj_fit", _row_sum((V[-1] - prob.data.Y) ** 2, w))
+             + prob.gamma / 2 * comm.reduce("obj_out", _row_sum((V[-1] - U[-1]) ** 2, w)))
     for i in range(N):
-        inp = prob.X if i == 0 else state.V[i - 1]
-        total = total + prob.rho / 2 * jnp.sum((state.U[i] - _aug(inp) @ state.W[i]) ** 2)
+        inp = prob.data.X if i == 0 else V[i - 1]
+        total = total + prob.rho / 2 * comm.reduce(f"obj_lin{i}", _row_sum((U[i] - _aug(inp) @ state.W[i]) ** 2, w))
         if i < N - 1:
-            total = total + prob.gamma / 2 * jnp.sum((state.V[i] - jax.nn.relu(state.U[i])) ** 2)
+            total = total + prob.gamma / 2 * comm.reduce(f"obj_act{i}", _row_sum((V[i] - jax.nn.relu(U[i])) ** 2, w))
     return total
 
 
@@ -91,29 +74,31 @@ def _solve_spd(M, B):
 
 @functools.lru_cache(maxsize=None)
 def make_step(n_layers: int):
-    """The backward-sweep ``step(state, problem) -> (state, info)`` (cached per depth)."""
+    """The backward-sweep ``step(state, problem, comm=serial_comm) -> (state, info)`` (cached per depth)."""
 
-    def step(state: BCDState, prob: BCDProblem):
+    def step(state: BCDState, prob: BCDProblem, comm: Comm = serial_comm):
         g, r, a = prob.gamma, prob.rho, prob.alpha
-        W, V, U = list(state.W), list(state.V), list(state.U)
+        X, w = prob.data.X, prob.data.weight
+        W, V, U = list(state.W), list(state.rows.V), list(state.rows.U)
         N = n_layers
-        V[-1] = (prob.Y + g * U[-1] + a * V[-1]) / (1 + g + a)
+        V[-1] = (prob.data.Y + g * U[-1] + a * V[-1]) / (1 + g + a)
         for i in reversed(range(N)):
-            inp = _aug(prob.X if i == 0 else V[i - 1])
+            inp = _aug(X if i == 0 else V[i - 1])
             z = inp @ W[i]
             if i == N - 1:
                 U[i] = (g * V[i] + r * z + a * U[i]) / (g + r + a)
             else:
                 U[i] = relu_prox(V[i], (r * z + a * U[i]) / (r + a), g, r + a)
             eye = jnp.eye(inp.shape[1], dtype=inp.dtype)
-            gram = prob.XtX if i == 0 else inp.T @ inp
-            W[i] = _solve_spd(r * gram + a * eye, r * inp.T @ U[i] + a * W[i])
+            winp = inp if w is None else w[:, None] * inp      # padding rows (weight 0) drop out of the sums
+            gram = prob.XtX if i == 0 else comm.reduce(f"gram{i}", winp.T @ inp)
+            W[i] = _solve_spd(r * gram + a * eye, comm.reduce(f"rhs{i}", r * winp.T @ U[i]) + a * W[i])
             if i > 0:
                 A, b = W[i][:-1], W[i][-1]
                 eye = jnp.eye(A.shape[0], dtype=A.dtype)
                 rhs = g * jax.nn.relu(U[i - 1]) + a * V[i - 1] + r * (U[i] - b) @ A.T
                 V[i - 1] = _solve_spd((g + a) * eye + r * A @ A.T, rhs.T).T
-        return BCDState(tuple(W), tuple(V), tuple(U)), {}
+        return BCDState(tuple(W), Rows(V=tuple(V), U=tuple(U))), {}
 
     step.__name__ = f"bcd{n_layers}_step"
     return step
@@ -127,34 +112,99 @@ def _predict(params, X):
     return mlp.apply(params, jnp.asarray(X, params["W"][0].dtype), "relu")
 
 
-@functools.lru_cache(maxsize=None)
-def _metrics(with_test: bool):
-    def objective(state, prob):
-        return _objective(state, prob)
+def _metrics(with_test: bool) -> tuple:
+    def train_loss(state, prob, comm):
+        z, w = _predict(_params(state), prob.data.X), prob.data.weight
+        if w is None:
+            return mlp.mean_loss("squared", z, prob.data.y)
+        return comm.reduce("train_loss", jnp.sum(w * mlp.row_loss("squared", z, prob.data.y))) / prob.n
 
-    def train_loss(state, prob):
-        return mlp.mean_loss("squared", _predict(_params(state), prob.X), prob.y)
+    def train_acc(state, prob, comm):
+        z, w = _predict(_params(state), prob.data.X), prob.data.weight
+        if w is None:
+            return mlp.accuracy(z, prob.data.y)
+        hits = (jnp.argmax(z, axis=-1) == prob.data.y).astype(z.dtype)
+        return comm.reduce("train_acc", jnp.sum(w * hits)) / prob.n
 
-    def train_acc(state, prob):
-        return mlp.accuracy(_predict(_params(state), prob.X), prob.y)
-
-    def test_acc(state, prob):
+    def test_acc(state, prob, comm):
         return mlp.accuracy(_predict(_params(state), prob.X_test), prob.y_test)
 
-    out = {"objective": objective, "train_loss": train_loss, "train_acc": train_acc}
-    if with_test:
-        out["test_acc"] = test_acc
-    return out
+    out = (("objective", objective), ("train_loss", train_loss), ("train_acc", train_acc))
+    return out + ((("test_acc", test_acc),) if with_test else ())
+
+
+@functools.lru_cache(maxsize=None)
+def algorithm(n_layers: int, with_test: bool = False) -> Algorithm:
+    """BCD as an :class:`optlab.algorithm.Algorithm` (cached per depth). It has no tolerance test (``tol`` unused)."""
+    return Algorithm(name="bcd", step=make_step(n_layers), metrics=_metrics(with_test), params=_params,
+                     stop_metric=None, predict=_predict)
 
 
 def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, params0=None, X_test=None, y_test=None,
-        log_every=None, max_time=None, progress=None, callback=None, checkpoint=None, resume=None, label="BCD"):
-    """Three-splitting BCD (Zeng et al. 2019) for a ReLU MLP with squared loss on one-hot targets.
+        maxiter=None, log_every=None, max_time=None, metrics=None, progress=None, callback=None, checkpoint=None,
+        resume=None, jit=False, parallel=None, label="BCD", tol=0.0):
+    r"""Three-splitting block coordinate descent (Zeng, Lau, Lin & Yao, "Global convergence of block coordinate
+    descent in deep learning", ICML 2019) for a ReLU MLP with squared loss on one-hot targets.
 
-    ``layers = [d, h_1, ..., C]``; ``gamma, rho, alpha`` > 0 as in the module docstring. Starts from the same seeded
-    weights as :func:`optlab.ipdlam` (V, U from a forward pass). The trace logs ``objective`` (the split
-    objective), ``train_loss`` (mean squared loss of a forward pass), ``train_acc``, ``test_acc``; ``predict(X)``
-    returns the forward-pass scores.
+    Rows are samples; :math:`V_0 = X`; :math:`\bar V = [V, \mathbf 1]` appends the bias column, so
+    :math:`W_i \in \mathbb R^{(h_{i-1}+1)\times h_i}` holds the weights and (last row) the bias; ReLU hidden
+    layers, linear output, one-hot targets :math:`Y`:
+
+    .. math::
+        \min_{W,V,U}\ \tfrac12\|V_N - Y\|_F^2
+          + \tfrac\gamma2\sum_{i<N}\|V_i - \sigma(U_i)\|_F^2 + \tfrac\gamma2\|V_N - U_N\|_F^2
+          + \tfrac\rho2\sum_{i=1}^N\|U_i - \bar V_{i-1}W_i\|_F^2 .
+
+    One iteration is a backward sweep (each block's exact minimiser given the others' newest values, plus a
+    proximal term :math:`\tfrac\alpha2\|\cdot - \cdot^{\text{old}}\|^2`), in the order
+    :math:`V_N, U_N, W_N, V_{N-1}, U_{N-1}, W_{N-1}, \dots, W_1`:
+
+    * :math:`V_N = (Y + \gamma U_N + \alpha V_N^{\text{old}})/(1 + \gamma + \alpha)`;
+    * :math:`U_N = (\gamma V_N + \rho\bar V_{N-1}W_N + \alpha U_N^{\text{old}})/(\gamma + \rho + \alpha)`;
+    * :math:`W_i = (\rho\bar V_{i-1}^\top\bar V_{i-1} + \alpha I)^{-1}(\rho\bar V_{i-1}^\top U_i + \alpha
+      W_i^{\text{old}})`;
+    * :math:`V_i = \bigl(\gamma\sigma(U_i) + \alpha V_i^{\text{old}} + \rho(U_{i+1} - \mathbf 1 b_{i+1}^\top)
+      A_{i+1}^\top\bigr)\bigl((\gamma + \alpha)I + \rho A_{i+1}A_{i+1}^\top\bigr)^{-1}`, :math:`A_{i+1}` the weight
+      rows of :math:`W_{i+1}`;
+    * :math:`U_i` (ReLU): the scalar problem :math:`\min_u \tfrac\gamma2(v - (u)_+)^2 + \tfrac{\rho+\alpha}2(u - m)^2`,
+      :math:`m = (\rho z + \alpha u^{\text{old}})/(\rho + \alpha)`, :math:`z = \bar V_{i-1}W_i`, solved exactly per
+      entry (:func:`relu_prox`).
+
+    Every update is an exact block minimisation with a proximal term, so the objective never increases. Their MNIST
+    setting is γ = ρ = 1, α = 5 (the defaults). Starts from the same seeded weights as :func:`optlab.ipdlam`
+    (V, U from a forward pass).
+
+    **Data-parallel** (``parallel=``): the samples and their :math:`V_i, U_i` rows are split over the workers; the
+    :math:`V, U` updates are row-wise, and the :math:`W_i` update's sums :math:`\bar V_{i-1}^\top\bar V_{i-1}` and
+    :math:`\bar V_{i-1}^\top U_i` are sums over workers (``comm.reduce``; the Gram matrix of :math:`[X, 1]` is formed
+    once from all samples). ``Sync(n)`` gives the serial iterates to rounding. ``SimulatedAsync(n, max_delay)``:
+    the server's :math:`W_i` solves with the last delivered sums of each worker (each computed at the weights that
+    worker last read) and its proximal anchor at the current :math:`W_i`; each arrived worker updates its own rows
+    at the weights it read. ``max_delay=0`` is ``Sync`` bit for bit.
+
+    Args:
+        X, y: training data ``(n, d)`` and integer labels in ``0..C-1``.
+        layers: widths ``[d, h_1, ..., C]``.
+        iters: sweeps (``maxiter`` is an alias).
+        gamma, rho, alpha: the penalties γ, ρ and the proximal weight α (all > 0).
+        seed, params0: initial weights (:func:`optlab.solvers.mlp.init_params`) or given ``{"W", "b"}``.
+        X_test, y_test: adds the metric ``test_acc``.
+        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
+        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
+        parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``).
+        tol: unused (BCD runs its ``iters`` sweeps); accepted for a uniform interface.
+
+    Returns:
+        :class:`optlab.Result`; the trace logs ``objective`` (the split objective), ``train_loss`` (mean squared
+        loss of a forward pass), ``train_acc``, ``test_acc``; ``predict(X)`` returns the forward-pass scores.
+
+    Example:
+        >>> import numpy as np, optlab as ol
+        >>> from optlab.solvers.baselines.bcd import bcd
+        >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
+        >>> res = bcd(X, y, layers=[5, 16, 2], iters=50, progress=False)
+        >>> res.predict(X).shape, bool(res.trace.last("objective") < res.trace["objective"][0])
+        ((200, 2), True)
     """
     X = jnp.asarray(X)
     if not jnp.issubdtype(X.dtype, jnp.floating):
@@ -166,6 +216,8 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
             raise ValueError(f"{name} must be > 0, got {v}")
     layers = mlp.check_layers(layers, X.shape[1])
     y = jnp.asarray(mlp.check_labels("y", y, X.shape[0], layers[-1]))
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
     if X_test is not None:
         X_test = jnp.asarray(X_test, X.dtype)
         y_test = jnp.asarray(mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False))
@@ -179,13 +231,16 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
         a = z if i == len(W) - 1 else jax.nn.relu(z)
         U.append(z)
         V.append(a)
-    state = BCDState(W, tuple(V), tuple(U))
+    state = BCDState(W, Rows(V=tuple(V), U=tuple(U)))
     as_dt = functools.partial(jnp.asarray, dtype=dtype)
-    prob = BCDProblem(X=X, Y=jax.nn.one_hot(y, layers[-1], dtype=dtype), y=y, XtX=_aug(X).T @ _aug(X), X_test=X_test, y_test=y_test,
-                      gamma=as_dt(gamma), rho=as_dt(rho), alpha=as_dt(alpha))
-    meta = {"solver": "bcd", "label": label, "layers": list(layers), "gamma": float(gamma), "rho": float(rho),
-            "alpha": float(alpha), "seed": int(seed), "dtype": str(dtype)}
-    return harness.run(make_step(len(layers) - 1), state, prob, maxiter=int(iters), log_every=log_every,
-                       max_time=max_time, metrics=dict(_metrics(X_test is not None)), params=_params,
-                       callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta,
-                       predict_fn=_predict)
+    n = X.shape[0]
+    data = Rows(X=X, Y=jax.nn.one_hot(y, layers[-1], dtype=dtype), y=y,
+                weight=jnp.ones(n, dtype) if parallel is not None else None)
+    prob = BCDProblem(data=data, n=as_dt(n) if parallel is not None else None, XtX=_aug(X).T @ _aug(X),
+                      X_test=X_test, y_test=y_test, gamma=as_dt(gamma), rho=as_dt(rho), alpha=as_dt(alpha))
+    meta = {"label": label, "layers": list(layers), "gamma": float(gamma), "rho": float(rho), "alpha": float(alpha),
+            "seed": int(seed), "dtype": str(dtype)}
+    return harness.solve(algorithm(len(layers) - 1, X_test is not None), state, prob, executor=parallel, jit=jit,
+                         maxiter=int(iters if maxiter is None else maxiter), log_every=log_every, tol=tol,
+                         max_time=max_time, metrics=metrics, callback=callback, progress=progress,
+                         checkpoint=checkpoint, resume=resume, meta=meta)
