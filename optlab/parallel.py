@@ -439,7 +439,9 @@ def _async_step(algorithm, n_workers: int, max_delay: int, min_arrivals: int, ba
             # contribution replaces its table entry; every total is formed from the table (stale for the others)
             def reduce_worker(name, local):
                 if name in fresh:
-                    return local  # barrier quantities feed only the server's update (phase 2)
+                    # in a barrier step every worker has read the current state, so the all-reduce is safe (equal
+                    # trip counts in loops) and the per-row updates see the true totals, as under Sync
+                    return lax.psum(local, AXIS) if barrier else local
                 if name not in table_w:
                     raise ValueError(f"{algorithm.name}: reduce name {name!r} was not seen when the step was "
                                      "traced at the top level; stale-able reduces must not be called inside loops "

@@ -588,15 +588,10 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
     over the workers; each weight block's gradient is the sum of the workers' gradients (``comm.reduce``), every
     objective value of a search is a sum over workers, and each worker updates the :math:`a_l` rows it holds (the
     :math:`a_l` blocks are row-separable; their common constant comes from the summed test). ``Sync(n)`` gives the
-    serial iterates to rounding. ``SimulatedAsync(n, max_delay)``: a weight block's gradient mixes each worker's
-    last delivered contribution (computed at the weights it last read, with its current :math:`a_l`); the server's
-    search evaluates :math:`\Phi_\rho` afresh at its current iterate (a barrier) along that direction, so a stale
-    direction that is no descent direction fails every trial and leaves the block at :math:`\hat B` (``rejected``).
-    Each arrived worker recomputes its own :math:`a_l` rows at the weights it read; in that worker pass the
-    search sums see the worker's own rows only, so its step constants (and the weights its :math:`a_l` are fitted
-    against) are its own. Without hidden layers there are no :math:`a_l` and ``max_delay=0`` is ``Sync`` bit for
-    bit; with hidden layers it differs from ``Sync`` by those per-worker constants. No convergence guarantee is
-    claimed for the asynchronous variant of this nonconvex problem.
+    serial iterates to rounding. ``SimulatedAsync(n, max_delay)``: every block's line search evaluates
+    :math:`\Phi_\rho` over all rows (a barrier reduce), so each round waits for every worker and is synchronous:
+    the run is the ``Sync`` run and the simulated clock waits for the slowest worker (the asynchronous executors run
+    a step with a barrier as a synchronous round; see :mod:`optlab.algorithm`).
 
     Args:
         X, y: training data ``(n, d)`` (its float dtype is the working dtype; integers become float32) and

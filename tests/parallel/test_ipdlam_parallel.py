@@ -43,23 +43,22 @@ def test_sync_reproduces_the_serial_sweep():
     np.testing.assert_allclose(A, np.asarray(serial.state.aux.A[0]), atol=1e-9)
 
 
-def test_bounded_staleness_reaches_the_sync_test_accuracy():
+def test_line_searches_make_simulated_async_rounds_synchronous():
+    # every weight block's line search sums over all rows (a barrier reduce), so under SimulatedAsync each round
+    # waits for every worker: the run is the Sync run, hidden layer included, and so is the simulated clock
     X, y, Xt, yt = toy(404)
-    kw = dict(layers=[6, 16, 3], iters=150, beta=0.5, progress=False, X_test=Xt, y_test=yt, log_every=50)
+    kw = dict(layers=[6, 16, 3], iters=40, beta=0.5, progress=False, X_test=Xt, y_test=yt, log_every=20)
     sync = ol.ipdlam(X, y, parallel=Sync(4, speeds="straggler"), **kw)
-    target = sync.trace["test_acc"][-1]
-    assert target >= 0.85
-    for speeds in ("straggler", "heterogeneous"):
-        asyn = ol.ipdlam(X, y, parallel=SimulatedAsync(4, max_delay=3, speeds=speeds), **kw)
-        assert asyn.trace["test_acc"][-1] >= target - 0.01, speeds           # within one point
-        assert int(np.max(np.asarray(asyn.state.age))) <= 3
-        assert np.min(asyn.trace["arrived"][1:]) < 4                          # partial rounds happened
-        assert asyn.trace["sim_time"][-1] < 0.5 * sync.trace["sim_time"][-1]  # simulated: no waiting for the slowest
+    asyn = ol.ipdlam(X, y, parallel=SimulatedAsync(4, max_delay=3, speeds="straggler"), **kw)
+    for a, b in zip(jax.tree.leaves(asyn.params), jax.tree.leaves(sync.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert np.all(asyn.trace["arrived"][1:] == 4)
+    np.testing.assert_array_equal(asyn.trace["sim_time"], sync.trace["sim_time"])
 
 
 def test_bad_parallel_input():
     X, y, _, _ = toy(40)
     with pytest.raises(ValueError, match="batch_size"):
         ol.ipdlam(X, y, layers=[6, 4, 3], iters=2, batch_size=10, progress=False, parallel=Sync(2))
-    with pytest.raises(ValueError, match="only 3 data rows"):
+    with pytest.raises(ValueError, match="only 3 rows"):
         ol.dlam(X[:3], np.arange(3), layers=[6, 4, 3], iters=2, progress=False, parallel=Sync(4))
