@@ -14,6 +14,7 @@ from . import data, harness, losses, operators, parallel, plot, prox, references
 from .solvers.baselines.gist import gist
 from .solvers.baselines.proxgrad import fista, ista
 from .solvers.svm_admm import svm_admm
+from .solvers.svm_consensus import svm_consensus_admm
 from .solvers.pig import pig, pig_blocks
 from .solvers.pig_jacobi import pig_jacobi
 from .solvers.admm_irnn import admm_irnn
@@ -26,6 +27,7 @@ from .trace import Result, Trace
 __version__ = "0.1.0"
 
 __all__ = ["data", "harness", "losses", "operators", "parallel", "plot", "prox", "references", "Result",
-           "Trace", "ista", "fista", "gist", "svm_admm", "pig", "pig_blocks", "pig_jacobi", "admm_irnn", "spdhg", "lpdhg",
+           "Trace", "ista", "fista", "gist", "svm_admm", "svm_consensus_admm", "pig", "pig_blocks", "pig_jacobi",
+           "admm_irnn", "spdhg", "lpdhg",
            "spdpeg", "egadm", "stoc_admm", "opg_admm", "rda_admm", "sag_admm", "ada_sadmm", "sgadm",
            "ipdlam", "dlam", "__version__"]

@@ -144,7 +144,23 @@ def _svm_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     return Case(solve=solve, reference=f_ref, maxiter=3000)
 
 
-def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:  # noqa: D401
+def _svm_consensus_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+    """The ℓ1-hinge problem of :func:`_svm_case` by global-consensus ADMM over 4 row blocks; reference: HiGHS."""
+    import optlab as ol
+    from optlab.references import svm_l1_hinge_lp
+
+    A, y = _svm_data(seed, size)
+    lam = 0.02
+    f_ref = _cached_reference(svm_l1_hinge_lp, seed, size, lam)
+    A = A.astype(dtype)
+
+    def solve(**kw):
+        return ol.svm_consensus_admm(A, y, ol.prox.l1(lam), n_blocks=4, **kw)
+
+    return Case(solve=solve, reference=f_ref, maxiter=3000)
+
+
+def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     """ℓ1 + squared hinge (no intercept); reference: liblinear run to 1e-10."""
     import optlab as ol
     from optlab.references import l1_squared_hinge_liblinear
@@ -323,6 +339,9 @@ SOLVERS: dict[str, SolverCase] = {
                        "Gong et al., ICML 2013", _gist_case, parallel=ParallelCase()),
     "svm_admm": SolverCase("svm_admm", "nonconvex-penalised linear SVM by ADMM (slack-pair splitting)",
                            "Guan et al., ICDM Workshops 2018", _svm_case),
+    "svm_consensus_admm": SolverCase("svm_consensus_admm", "penalised linear SVM by global-consensus ADMM over row "
+                                     "blocks (asynchronous under SimulatedAsync)", "Boyd et al. 2011 §7.1; Zhang & "
+                                     "Kwok, ICML 2014", _svm_consensus_case, parallel=ParallelCase()),
     "ista": SolverCase("ista", "proximal gradient for f + g (baseline)", "forward-backward splitting",
                        _lasso_case("ista"), parallel=ParallelCase(async_kwargs={"step_scale": 1 / 7})),
     "fista": SolverCase("fista", "accelerated proximal gradient, optional backtracking (baseline)",

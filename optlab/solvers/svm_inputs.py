@@ -1,0 +1,101 @@
+"""Input checks and the model of the linear SVM solvers (:func:`optlab.svm_admm`, :func:`optlab.svm_consensus_admm`):
+data matrix, two-valued labels, penalty, ADMM penalties, working dtype, and ``predict``."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sp
+from jax.experimental import sparse as jsparse
+
+from .. import operators
+from .svm_linsolve import Av
+
+__all__ = ["encode_labels", "check_X", "check_data", "check_rho", "check_penalty", "predict"]
+
+
+def encode_labels(y):
+    """Map two-valued labels to ±1: returns ``(b, classes)`` with ``classes[0] -> -1``, ``classes[1] -> +1``."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else None
+        if y is None:
+            raise ValueError("y must be a 1-d array of labels")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or Inf; labels must be two distinct finite values")
+    try:
+        classes = np.unique(y)
+    except TypeError as err:
+        raise TypeError(f"y: labels must be comparable (numbers or strings), got {err}") from err
+    if classes.size != 2:
+        raise ValueError(f"y must take exactly two distinct values (only binary classification is supported), "
+                         f"got {classes.size}: "
+                         f"{classes[:5].tolist()}{' ...' if classes.size > 5 else ''}")
+    return np.where(y == classes[1], 1.0, -1.0), classes
+
+
+def check_X(X):
+    """``(X, dtype)``: a SciPy sparse matrix or array (JAX arrays become NumPy), and its float working dtype
+    (integers promoted; float64 becomes float32 when JAX runs without x64)."""
+    if isinstance(X, jsparse.BCOO):
+        raise TypeError("X: pass a SciPy sparse matrix (CSR/CSC) or a dense array, not a BCOO")
+    if sp.issparse(X):
+        if X.ndim != 2:
+            raise ValueError("X must be 2-d")
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+        operators.check_finite("X", X)
+        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))
+    else:
+        arr = X if isinstance(X, jax.Array) else np.asarray(X)
+        if arr.dtype.kind == "c" or arr.dtype.kind == "O" or arr.dtype.kind not in "fiub":
+            raise TypeError(f"X must be a real numeric array, got dtype {arr.dtype}")
+        if arr.ndim != 2:
+            raise ValueError(f"X must be a 2-d array (n_samples, n_features), got shape {arr.shape}")
+        operators.check_finite("X", arr)
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(jnp.result_type(float))
+        X = np.asarray(arr)
+    if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
+        dtype = np.dtype(np.float32)
+    return X, dtype
+
+
+def check_data(X, y):
+    """:func:`check_X`, at least 2 rows and 1 column, labels by :func:`encode_labels`, matching lengths.
+
+    Returns ``(X, b, classes, dtype)``."""
+    X, dtype = check_X(X)
+    n, d = X.shape
+    if n < 2:
+        raise ValueError(f"X must have at least 2 samples (rows), got {n}")
+    if d < 1:
+        raise ValueError("X must have at least 1 feature (column), got 0")
+    b, classes = encode_labels(y)
+    if b.shape[0] != n:
+        raise ValueError(f"X has {n} rows but y has {b.shape[0]} labels")
+    return X, b, classes, dtype
+
+
+def check_penalty(penalty) -> None:
+    if not (hasattr(penalty, "prox") and hasattr(penalty, "value")):
+        raise TypeError(f"penalty must be an optlab.prox penalty (e.g. ol.prox.mcp(lam=0.01, gamma=3.0)), "
+                        f"got {type(penalty).__name__}")
+
+
+def check_rho(name, value):
+    """``None`` (problem-scaled default) or a concrete finite scalar > 0 (the factorisation depends on it)."""
+    if value is None:
+        return None
+    v = operators.concrete(value)
+    if v is None:
+        raise ValueError(f"{name} must be a concrete number: the factorisation depends on rho1/rho2 "
+                         "(vmap over the penalty's parameters instead)")
+    if not (np.ndim(v) == 0 and np.isreal(v) and np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite scalar > 0, got {value!r} (or None for the problem-scaled default)")
+    return value
+
+
+def predict(params, X):
+    """±1 labels ``sign(X w + b)`` of the model ``params = {"w", "b"}``."""
+    X = operators.as_jax(X) if sp.issparse(X) else jnp.asarray(X)
+    return jnp.sign(Av(X, params["w"].astype(X.dtype)) + params["b"])
