@@ -14,7 +14,7 @@ from ..algorithm import Algorithm, Rows
 from . import _stochastic as S
 
 __all__ = ["spdhg", "lpdhg", "SPDHGCore", "SPDHGProblem", "algorithm", "batch_algorithm", "build_problem", "init",
-           "test_margins", "VARIANTS"]
+           "margins_on_test_set", "VARIANTS"]
 
 VARIANTS = S.VARIANTS
 #: Reduce names of one stochastic iteration (barriers when a harness step runs several iterations).
@@ -116,7 +116,7 @@ def batch_algorithm(loss_name: str, variant: str, auto_dual: bool, n: int, with_
                        frozenset(), (), stop)
 
 
-def test_margins(state, problem):
+def margins_on_test_set(state, problem):
     """:math:`a_i^\\top\\bar x` on the test rows at the averaged iterate (for test metrics ``fn(state, problem)``
     of any solver of this family)."""
     return S.all_margins(problem.test, S._core(state).xbar)
