@@ -14,9 +14,9 @@ def test_accuracy(state, pb):
     """Accuracy of sign(a^T x) on the test set at the averaged iterate (a harness metric)."""
     import jax.numpy as jnp
 
-    from optlab.solvers import _stochastic as S
+    from optlab.solvers.spdhg import margins_on_test_set
 
-    z = S.all_margins(pb.test, S.core_of(state).xbar)
+    z = margins_on_test_set(state, pb)
     return jnp.mean(jnp.where(z >= 0, 1.0, -1.0) == pb.test.y)
 
 

@@ -17,7 +17,7 @@ methods (full run; quick run in brackets):
   for the ℓ1-penalised hinge-loss SVM, ``λ = 1e-2``, on standardised synthetic data 8,000 × 40 (2,000 × 20) with 5 %
   flipped labels, 600 (300) iterations; F* is the exact LP optimum (HiGHS). One time unit = one pass over the data
   on a speed-1 worker.
-* ``spdhg`` — stochastic PDHG (``ol.spdhg(..., parallel=...)``, :mod:`optlab.solvers.stochastic_parallel`) for
+* ``spdhg`` — stochastic PDHG (``ol.spdhg(..., parallel=...)``: stratified sampling, one block per worker) for
   graph-guided (first-difference) logistic regression with ``μ = 1e-2``, ``γ = 1e-2``, variant ``sc_nonuniform``,
   4 samples per worker per iteration, 20 (10) epochs, on synthetic data 16,000 × 40 (4,000 × 20); F* by CVXPY. One
   time unit = one mini-batch gradient on a speed-1 worker, so W workers process W times more samples per unit time

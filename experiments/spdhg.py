@@ -34,7 +34,7 @@ Deviations from the authors' released code (all deliberate; SPEC §4):
    and the default primal scale is 1 instead of the per-set values; the paper's settings are run as well
    ("SPDHG-GC (paper)").
 5. The permutation is reshuffled every epoch inside the compiled loop (counter-based hash, see
-   ``optlab.solvers._stochastic``), not MATLAB's ``randperm``; runs are reproducible per seed.
+   ``optlab.spdhg``), not MATLAB's ``randperm``; runs are reproducible per seed.
 6. The graphical lasso is scikit-learn's; when it fails at α = 0.005 a larger α is used (recorded in the summary).
 7. LPDHG uses the same dual-step rule as SPDHG and scale 1.
 """
@@ -76,7 +76,6 @@ def _highprob(out: Path, quick: bool, seed: int):
 
     import optlab as ol
     from optlab import harness
-    from optlab.solvers import _stochastic as S
     from optlab.solvers import spdhg as M
 
     name = "svmguide3" if quick else "splice"
@@ -89,13 +88,10 @@ def _highprob(out: Path, quick: bool, seed: int):
     curves, rows = {}, []
     for variant in M.VARIANTS:
         pb, loss, auto, _ = M.build_problem(ds.X, ds.y, F, mu, gamma)
-        step = M.make_step(loss.name, variant, auto, 1, segments)
-        core = M.init(pb)
+        alg = M.algorithm(loss.name, variant, auto, 1, segments, 1, n, n)
 
         def one(s):
-            loop = S.init_loop(n, 0)._replace(seed=s)
-            return harness.run_jit(step, (core, loop), pb, maxiter=epochs * segments, log_every=1,
-                                   metrics={"objective": M.objective(loss.name)})
+            return harness.solve(alg, M.init(pb, seed=s), pb, jit=True, maxiter=epochs * segments, log_every=1)
 
         outs = jax.jit(jax.vmap(one))(jnp.arange(n_seeds, dtype=jnp.uint32) + seed)
         obj = np.asarray(outs.history["objective"])[:, 1:]

@@ -186,14 +186,13 @@ def test_stochastic_admm_baselines_converge(method):
 def test_sag_admm_table_is_the_gradient_average():
     """After one epoch of SAG-ADMM (every sample visited once, B = n / 5), the stored sum equals
     sum_i l'(a_i^T x_{tau_i}) a_i computed from the table (a real, used table)."""
-    from optlab.solvers import _stochastic as S
     from optlab.solvers.baselines import stochastic_admm as B
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(100, 6))
     y = np.sign(X[:, 0] + 0.1)
     res = B.sag_admm(X, y, ol.operators.first_difference(6), 1e-2, epochs=1, batch_size=20, progress=False)
-    table, gsum = res.state[0].aux
+    table, gsum = res.state.rows.table, res.state.core.aux
     assert np.all(np.asarray(table) != 0)
     np.testing.assert_allclose(np.asarray(gsum), np.asarray(table) @ X, rtol=1e-10, atol=1e-12)
 

@@ -1,28 +1,40 @@
 r"""Shared machinery of the stochastic linear-model solvers (SPDHG, SPDPEG and the stochastic-ADMM baselines).
 
-Problem family (SPEC §4, §5, §7): with rows :math:`a_i` of :math:`A\in\mathbb R^{n\times d}`, labels
-:math:`b_i`, a penalty matrix :math:`F\in\mathbb R^{m\times d}`,
+Problem family: with rows :math:`a_i` of :math:`A\in\mathbb R^{n\times d}`, labels :math:`b_i`, a penalty matrix
+:math:`F\in\mathbb R^{m\times d}`,
 
 .. math:: P(x) = \frac1n\sum_i \ell(a_i^\top x, b_i) + \frac\gamma2\|x\|^2 + \mu\|Fx\|_1 + r(x).
 
 What lives here (so that every solver module only writes its update):
 
-* :class:`LinData` -- the data rows, dense or as padded sparse rows (ELL: per row the column indices and values
-  of its nonzeros, padded with zeros to the longest row), so that one sample costs :math:`O(\mathrm{nnz}(a_i))`
-  and sparse data are never densified; no per-sample gradient matrix is ever formed.
-* :class:`Op` -- the penalty matrix :math:`F`, dense or as padded rows of F and of Fᵀ (products by gathers).
-* :func:`make_epoch_step` -- the one stochastic loop: a harness step is one *segment* of an epoch
-  (``segments`` per epoch; the default 1 makes one harness step one epoch). At the first segment of an epoch
-  a fresh permutation of the n samples is drawn (keyed by the seed and the epoch number held in the state) (sampling without replacement,
-  reshuffled every epoch), and the segment runs the method's per-batch update over its share of the
-  permutation inside one compiled ``fori_loop``. With a batch size ``B`` that does not divide ``n`` the
-  ``n mod B`` samples at the end of each epoch's permutation are skipped that epoch (different ones each epoch).
+* the data rows as an :class:`optlab.algorithm.Rows` (``vals``, ``cols``, ``y``, ``weight``): dense, or padded
+  sparse rows (ELL: per row the column indices and values of its nonzeros, padded with zeros to the longest row), so
+  that one sample costs :math:`O(\mathrm{nnz}(a_i))` and sparse data are never densified;
+* :class:`Op` -- the penalty matrix :math:`F`, dense or as padded rows of F and of Fᵀ (products by gathers);
+* **stratified sampling in blocks** (:func:`make_step`). The rows are cut into ``n_blocks`` contiguous blocks of
+  :math:`n_b = \lceil n/n_\text{blocks}\rceil` rows (the last one padded with rows of ``weight`` 0). Every epoch
+  each block :math:`j` is shuffled (a fresh permutation keyed by the seed, the block and the epoch), and iteration
+  :math:`k` draws the next ``batch_size`` rows :math:`I_{k,j}` of every block (without replacement); the mini-batch
+  gradient is the mean over the union :math:`I_k = \bigcup_j I_{k,j}`:
+
+  .. math:: G_k = \frac{\sum_{i\in I_k} w_i\,\ell'(a_i^\top x_k, b_i)\,a_i}{\sum_{i\in I_k} w_i}.
+
+  An epoch is :math:`\lfloor n_b/B\rfloor` iterations (the rows past the last whole batch of a block are skipped that
+  epoch, different ones each epoch). ``n_blocks = 1`` is plain sampling without replacement (block 0's permutation
+  is the single-block one, so the default runs draw what they always drew). The sums over :math:`I_k` go through
+  ``comm.reduce``: a data-parallel executor with ``W`` workers (``W`` dividing ``n_blocks``) gives each worker
+  ``n_blocks / W`` whole blocks, so ``parallel=Sync(W)`` draws the same samples as the serial run with the same
+  ``n_blocks`` and gives its iterates up to rounding;
+* one harness step is one *segment* of an epoch (``segments`` per epoch); a segment of several iterations is one
+  compiled ``fori_loop`` whose reduces are barriers (``Algorithm.fresh``), while ``segments`` = iterations per epoch
+  makes every harness step one iteration, whose reduces a simulated asynchronous executor may serve stale (a worker
+  then computes at the iterate, and on the batch, of the iteration it last read);
 * online averages (uniform or weighted) and the objective / test-loss metrics evaluated at the averaged iterate.
 """
 from __future__ import annotations
 
 import functools
-import math
+import time
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -31,11 +43,17 @@ import numpy as np
 import scipy.sparse as sp
 from jax import lax
 
+from .. import harness
 from .. import losses as _losses
 from .. import operators
+from ..algorithm import Algorithm, Rows, serial_comm
 
-__all__ = ["LinData", "Op", "Loop", "prepare_data", "prepare_F", "check_common", "make_epoch_step",
-           "init_loop", "margins", "spread", "batch_grad", "full_grad", "average", "objective_at", "test_loss_at"]
+__all__ = ["LinData", "Op", "Sampler", "StochState", "prepare_data", "prepare_F", "block_rows", "check_common",
+           "check_blocks", "init_state", "make_step", "algorithm", "solve", "margins", "spread", "minibatch_grad",
+           "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale", "resolve_scale", "SCALE_GRID"]
+
+#: Step multipliers tried by ``scale="auto"``.
+SCALE_GRID = tuple(2.0 ** p for p in range(-4, 4))
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -181,19 +199,6 @@ def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
     return Op(jnp.asarray(F, dtype), None, None, None, None, (m, d)), norm2
 
 
-def check_common(mu, gamma, epochs, batch_size, n, segments):
-    for name, v in (("mu", mu), ("gamma", gamma)):
-        if not (isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-    if not (isinstance(epochs, (int, np.integer)) and epochs > 0):
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not (isinstance(batch_size, (int, np.integer)) and 1 <= batch_size <= n):
-        raise ValueError(f"batch_size must be an integer in [1, n] = [1, {n}], got {batch_size!r}")
-    if not (isinstance(segments, (int, np.integer)) and 1 <= segments <= n // batch_size):
-        raise ValueError(f"segments (log points per epoch) must be an integer in [1, n // batch_size] = "
-                         f"[1, {n // batch_size}], got {segments!r}")
-
-
 def as_matrix(X):
     """SciPy sparse and array objects as they are; anything else (lists) as a NumPy array."""
     return X if sp.issparse(X) or hasattr(X, "shape") else np.asarray(X)
@@ -206,16 +211,67 @@ def working_dtype(X):
     return jax.dtypes.canonicalize_dtype(dt)
 
 
+# ----------------------------------------------------------------------------------------- blocks of rows
+def block_rows(data: LinData, n_blocks: int) -> Rows:
+    """The training rows as :class:`~optlab.algorithm.Rows`, padded to ``n_blocks`` blocks of equal size.
+
+    ``weight`` is ``None`` when no padding is needed (every row counts once; the default single block), else 1 on
+    the real rows and 0 on the padding rows."""
+    n = data.y.shape[0]
+    n_b = -(-n // n_blocks)
+    pad = n_b * n_blocks - n
+    if pad == 0:
+        return Rows(vals=data.vals, cols=data.cols, y=data.y, weight=None)
+
+    def padded(a):
+        return None if a is None else jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)])
+
+    weight = jnp.concatenate([jnp.ones(n, data.vals.dtype), jnp.zeros(pad, data.vals.dtype)])
+    return Rows(vals=padded(data.vals), cols=padded(data.cols), y=padded(data.y), weight=weight)
+
+
+def check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks=1):
+    """Validate the common arguments; returns ``(rows per block, iterations per epoch)``."""
+    for name, v in (("mu", mu), ("gamma", gamma)):
+        if not (isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if not (isinstance(epochs, (int, np.integer)) and epochs > 0):
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    n_b = -(-n // n_blocks)
+    where = "n" if n_blocks == 1 else f"the rows per block, ceil(n / n_blocks) = ceil({n} / {n_blocks})"
+    if not (isinstance(batch_size, (int, np.integer)) and 1 <= batch_size <= n_b):
+        raise ValueError(f"batch_size (rows drawn from each block per iteration) must be an integer in [1, {where}]"
+                         f" = [1, {n_b}], got {batch_size!r}; use a smaller batch_size or fewer blocks/workers")
+    per_epoch = n_b // batch_size
+    if not (isinstance(segments, (int, np.integer)) and 1 <= segments <= per_epoch):
+        raise ValueError(f"segments (log points per epoch) must be an integer in [1, iterations per epoch] = "
+                         f"[1, {per_epoch}], got {segments!r}")
+    return n_b, per_epoch
+
+
+def check_blocks(n_blocks, executor, n: int) -> int:
+    """``n_blocks`` (default: the executor's worker count), checked against the data and the workers."""
+    W = executor.n_workers
+    if n_blocks is None:
+        n_blocks = W
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or not 1 <= n_blocks <= n:
+        raise ValueError(f"n_blocks must be an integer in [1, n] = [1, {n}], got {n_blocks!r}")
+    if n_blocks % W:
+        raise ValueError(f"n_blocks={n_blocks} must be a multiple of the number of workers ({W}): every worker "
+                         "holds whole blocks; pass n_blocks=k*n_workers or leave it unset (= n_workers)")
+    return int(n_blocks)
+
+
 # ----------------------------------------------------------------------------------- sample access
-def margins(data: LinData, x, b):
-    """:math:`a_i^\\top x` for the sample indices ``b`` (shape (B,))."""
+def margins(data, x, b):
+    """:math:`a_i^\\top x` for the row indices ``b`` (``data``: :class:`LinData` or the training :class:`Rows`)."""
     v = data.vals[b]
     if data.cols is None:
         return v @ x
     return jnp.sum(v * x[data.cols[b]], axis=1)
 
 
-def spread(data: LinData, b, c, d):
+def spread(data, b, c, d):
     """:math:`\\sum_{i\\in b} c_i a_i` (a d-vector)."""
     v = data.vals[b]
     if data.cols is None:
@@ -223,34 +279,41 @@ def spread(data: LinData, b, c, d):
     return jnp.zeros(d, v.dtype).at[data.cols[b]].add(v * c[:, None])
 
 
-def batch_grad(loss, data: LinData, x, b):
-    """Mini-batch gradient :math:`\\frac1B\\sum_{i\\in b}\\ell'(a_i^\\top x, b_i)a_i` of the loss part."""
-    c = loss.grad(margins(data, x, b), data.y[b]) / b.shape[0]
-    return spread(data, b, c, x.shape[0])
+def minibatch_grad(loss, rows: Rows, x, b, total: int, comm, name: str = "grad"):
+    r""":math:`G = \sum_{i\in I} w_i\ell'(a_i^\top x, b_i)a_i / \sum_{i\in I} w_i` over the union :math:`I` of the
+    blocks' batches; ``b`` are this worker's rows of :math:`I` and ``total`` = :math:`|I|` (padding included). The
+    coefficients are divided by ``total`` before the sum (as the single-block method always did); with padding rows
+    in the batch the result is rescaled by ``total / Σ w`` (a second reduce, ``name + "_count"``)."""
+    c = loss.grad(margins(rows, x, b), rows.y[b])
+    if rows.weight is not None:
+        c = c * rows.weight[b]
+    g = comm.reduce(name, spread(rows, b, c / total, x.shape[0]))
+    if rows.weight is not None:
+        g = g * (total / comm.reduce(name + "_count", jnp.sum(rows.weight[b])))
+    return g
 
 
-def all_margins(data: LinData, x):
+def all_margins(data, x):
     if data.cols is None:
         return data.vals @ x
     return jnp.sum(data.vals * x[data.cols], axis=1)
 
 
-def full_grad(loss, data: LinData, x):
-    c = loss.grad(all_margins(data, x), data.y) / data.y.shape[0]
-    if data.cols is None:
-        return c @ data.vals
-    return jnp.zeros(x.shape[0], x.dtype).at[data.cols].add(data.vals * c[:, None])
+def full_grad(loss, rows: Rows, x, n: int, comm, name: str = "grad"):
+    """:math:`\\frac1n\\sum_i w_i\\ell'(a_i^\\top x, b_i)a_i` over all rows (the batch methods)."""
+    c = loss.grad(all_margins(rows, x), rows.y)
+    if rows.weight is not None:
+        c = c * rows.weight
+    c = c / n
+    if rows.cols is None:
+        local = c @ rows.vals
+    else:
+        local = jnp.zeros(x.shape[0], x.dtype).at[rows.cols].add(rows.vals * c[:, None])
+    return comm.reduce(name, local)
 
 
 def mean_loss(loss, data: LinData, x):
     return jnp.mean(loss.value(all_margins(data, x), data.y))
-
-
-def core_of(state):
-    """The method's own state (``state`` is ``(core, Loop)`` for the stochastic solvers, the core for batch ones)."""
-    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], Loop):
-        return state[0]
-    return state
 
 
 def average(xbar, wsum, x, w, active=True):
@@ -263,19 +326,32 @@ def average(xbar, wsum, x, w, active=True):
 
 
 # -------------------------------------------------------------------------------------- the loop
-class Loop(NamedTuple):
-    """The sampling state shared by all stochastic solvers: the current epoch's permutation, the segment
-    index within the epoch, the seed and the number of epochs started (which key the next permutation)."""
+class Sampler(NamedTuple):
+    """The shared sampling counters: the segment the next harness step runs, the epochs started, the seed."""
 
-    perm: jax.Array     # (n,) int32
     seg: jax.Array      # () int32
+    epoch: jax.Array    # () uint32
     seed: jax.Array     # () uint32
-    epoch: jax.Array    # () uint32, epochs started
 
 
-def init_loop(n: int, seed: int) -> Loop:
-    return Loop(jnp.arange(n, dtype=jnp.int32), jnp.zeros((), jnp.int32),
-                jnp.asarray(int(seed) % 2**32, jnp.uint32), jnp.zeros((), jnp.uint32))
+class StochState(NamedTuple):
+    """``core``: the method's iterates (shared); ``rows``: per-row state -- ``perm`` (each block's order of its rows
+    in the current epoch, as indices within the block), ``tag`` (1 + the epoch that order belongs to; 0: none yet) and
+    any per-sample state of the method (SAG's gradient table); ``sampler``: the counters."""
+
+    core: Any
+    rows: Rows
+    sampler: Sampler
+
+
+def init_state(core, n_rows: int, n_blocks: int, seed, **per_row) -> StochState:
+    """The state before the first step; ``n_rows`` counts the padded rows (``n_blocks`` blocks of equal size).
+    ``seed`` may be a traced integer (e.g. ``jax.vmap`` over seeds)."""
+    n_b = n_rows // n_blocks
+    seed = jnp.asarray(int(seed) % 2**32 if isinstance(seed, (int, np.integer)) else seed).astype(jnp.uint32)
+    perm = jnp.tile(jnp.arange(n_b, dtype=jnp.int32), n_blocks)
+    rows = Rows(perm=perm, tag=jnp.zeros(n_rows, jnp.uint32), **per_row)
+    return StochState(core, rows, Sampler(jnp.zeros((), jnp.int32), jnp.zeros((), jnp.uint32), seed))
 
 
 def _fmix32(h):
@@ -297,42 +373,74 @@ def _permutation(seed, epoch, n):
     return lax.sort((bits, lax.iota(jnp.int32, n)), num_keys=1)[1]
 
 
-def make_epoch_step(update: Callable, batch_size: int, segments: int, info: Callable | None = None):
-    """``step(state, problem)`` running one segment of an epoch of ``update(core, problem, b) -> core``.
+def _block_permutations(seed, epoch, first_block, n_local_blocks: int, n_b: int):
+    """The epoch's permutations of this worker's blocks, concatenated: block ``j`` uses the seed
+    ``seed xor (j·0x9E3779B9)`` (block 0: the seed itself)."""
+    if n_local_blocks == 1:
+        block_seed = seed ^ (jnp.asarray(first_block).astype(jnp.uint32) * jnp.uint32(0x9E3779B9))
+        return _permutation(block_seed, epoch, n_b)
+    blocks = jnp.asarray(first_block).astype(jnp.uint32) + lax.iota(jnp.uint32, n_local_blocks)
+    perms = jax.vmap(lambda j: _permutation(seed ^ (j * jnp.uint32(0x9E3779B9)), epoch, n_b))(blocks)
+    return perms.reshape(-1)
 
-    ``state`` is ``(core, loop)``; ``problem.data`` is a :class:`LinData`. ``info(core, problem)`` gives the
-    step's diagnostics (default: the last step size if the core has ``eta``).
-    """
-    B, S = int(batch_size), int(segments)
 
-    def step(state, problem):
-        core, loop = state
-        n = problem.data.y.shape[0]
-        nb = n // B
-        seg_len = -(-nb // S)
+@functools.lru_cache(maxsize=None)
+def make_step(update: Callable, batch_size: int, segments: int, n_blocks: int, block_size: int,
+              info: Callable | None = None, with_rel_change: bool = False):
+    """``step(state, problem, comm)`` running one segment of an epoch of
+    ``update(core, rows_state, problem, b, comm) -> (core, rows_state)`` (``b``: this worker's rows of the
+    iteration's batch, ``rows_state``: the per-row state); cached, so hashable.
 
-        def fresh(_):
-            return loop.epoch + jnp.uint32(1), _permutation(loop.seed, loop.epoch, n)
+    ``info(core)`` gives the step's diagnostics; ``with_rel_change`` adds the averaged iterate's relative change."""
+    B, S, NB, n_b = int(batch_size), int(segments), int(n_blocks), int(block_size)
+    nb = n_b // B
+    seg_len = -(-nb // S)
 
-        epoch, perm = lax.cond(loop.seg == 0, fresh, lambda _: (loop.epoch, loop.perm), None)
-        start = loop.seg * seg_len
-        end = jnp.minimum(start + seg_len, nb)
+    def step(state: StochState, problem, comm):
+        core, rows, smp = state
+        L = rows.perm.shape[0] // n_b                      # blocks held here (all of them in serial)
+        new_epoch = smp.seg == 0
+        epoch = jnp.where(new_epoch, smp.epoch, smp.epoch - jnp.uint32(1))   # the epoch this segment belongs to
 
-        def body(j, c):
-            return update(c, problem, lax.dynamic_slice(perm, (j * B,), (B,)))
+        def draw(_):
+            return (_block_permutations(smp.seed, epoch, comm.worker * L, L, n_b),
+                    jnp.full_like(rows.tag, epoch + jnp.uint32(1)))
 
-        core = lax.fori_loop(start, end, body, core)
-        loop = Loop(perm, (loop.seg + 1) % S, loop.seed, epoch)
-        diag = info(core, problem) if info is not None else {}
-        return (core, loop), diag
+        perm, tag = lax.cond(rows.tag[0] != epoch + jnp.uint32(1), draw, lambda _: (rows.perm, rows.tag), None)
+        rows = rows.replace(perm=perm, tag=tag)
 
+        def batch(j):
+            if L == 1:
+                return lax.dynamic_slice(perm, (j * B,), (B,))
+            p = lax.dynamic_slice_in_dim(perm.reshape(L, n_b), j * B, B, axis=1)
+            return (p + (jnp.arange(L, dtype=p.dtype) * n_b)[:, None]).reshape(-1)
+
+        start = smp.seg * seg_len
+        if seg_len == 1:                    # one iteration per harness step: its reduces are at the top level
+            core_new, rows = update(core, rows, problem, batch(start), comm)
+        else:
+            end = jnp.minimum(start + seg_len, nb)
+            core_new, rows = lax.fori_loop(start, end, lambda j, c: update(c[0], c[1], problem, batch(j), comm),
+                                           (core, rows))
+        smp = Sampler((smp.seg + 1) % S, jnp.where(new_epoch, smp.epoch + jnp.uint32(1), smp.epoch), smp.seed)
+        diag = info(core_new) if info is not None else {}
+        if with_rel_change:
+            diag = {**diag, "rel_change": rel_change(core.xbar, core_new.xbar)}
+        return StochState(core_new, rows, smp), diag
+
+    step.__name__ = f"{getattr(update, '__name__', 'stochastic')}_step"
     return step
 
 
 # ------------------------------------------------------------------------------------------ metrics
-def objective_at(loss, x, problem):
-    """:math:`P(x)` with the problem's ``mu``, ``gamma``, ``F`` and (if present) extra penalty ``r``."""
-    val = mean_loss(loss, problem.data, x) + 0.5 * problem.gamma * jnp.vdot(x, x)
+def objective_at(loss, x, problem, comm, n: int):
+    """:math:`P(x)` with the problem's ``mu``, ``gamma``, ``F`` and (if present) extra penalty ``r``; the loss sum
+    over the rows is ``comm.reduce("loss_sum", ·)``."""
+    rows = problem.data
+    v = loss.value(all_margins(rows, x), rows.y)
+    if rows.weight is not None:
+        v = v * rows.weight
+    val = comm.reduce("loss_sum", jnp.sum(v)) / n + 0.5 * problem.gamma * jnp.vdot(x, x)
     val = val + problem.mu * jnp.sum(jnp.abs(problem.F @ x))
     r = getattr(problem, "r", None)
     if r is not None:
@@ -341,7 +449,152 @@ def objective_at(loss, x, problem):
 
 
 def test_loss_at(loss, x, problem):
+    """Mean loss on the test set (shared by every worker: no reduce)."""
     return mean_loss(loss, problem.test, x)
+
+
+@functools.lru_cache(maxsize=None)
+def objective_metric(loss_name: str, n: int, at: str = "xbar"):
+    """``fn(state, problem, comm)``: :math:`P` at the averaged iterate (``at="xbar"``) or the last one (``"x"``)."""
+    loss = get_loss(loss_name)
+
+    def fn(state, problem, comm):
+        return objective_at(loss, getattr(_core(state), at), problem, comm, n)
+
+    return fn
+
+
+@functools.lru_cache(maxsize=None)
+def test_loss_metric(loss_name: str):
+    loss = get_loss(loss_name)
+
+    def fn(state, problem, comm):
+        del comm
+        return test_loss_at(loss, _core(state).xbar, problem)
+
+    return fn
+
+
+def _core(state):
+    return state.core if isinstance(state, StochState) else state
+
+
+def _params(state):
+    return {"w": _core(state).xbar}
+
+
+@functools.lru_cache(maxsize=None)
+def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool, fresh: frozenset,
+              extra_metrics: tuple = (), stop: bool = False) -> Algorithm:
+    """The :class:`~optlab.algorithm.Algorithm` of a stochastic (or batch) linear-model method: its ``step``, the
+    objective at the averaged iterate (and the test loss), ``params = {"w": averaged iterate}``."""
+    metrics = (("objective", objective_metric(loss_name, n)),)
+    if with_test:
+        metrics += (("test_loss", test_loss_metric(loss_name)),)
+    return Algorithm(name=name, step=step, metrics=metrics + tuple(extra_metrics), params=_params,
+                     stop_metric="rel_change" if stop else None, fresh=frozenset(fresh))
+
+
+def solve(alg, state, problem, parallel, meta, *, maxiter, log_every, tol, max_time, metrics, callback, progress,
+          checkpoint, resume, jit):
+    """``harness.solve`` with the options every stochastic solver forwards."""
+    return harness.solve(alg, state, problem, executor=parallel, jit=jit, maxiter=maxiter, log_every=log_every,
+                         tol=tol, max_time=max_time, metrics=metrics, callback=callback, progress=progress,
+                         checkpoint=checkpoint, resume=resume, meta=meta)
+
+
+def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, epochs, segments, n_sub, seed):
+    """Pick ``scale`` from ``grid`` by short serial pilot runs on ``n_sub`` rows of ``data`` (a seeded choice).
+
+    ``make_alg(n_rows, block_size)`` builds the algorithm for that many rows, ``make_state(n_padded_rows)`` its
+    initial state. Returns ``(best scale, {scale: objective at the averaged iterate})``."""
+    n = data.y.shape[0]
+    if n_sub < n:
+        rows = np.sort(np.random.default_rng(seed).permutation(n)[:n_sub])
+        data = LinData(data.vals[rows], None if data.cols is None else data.cols[rows], data.y[rows])
+    sub = block_rows(data, n_blocks)
+    pb = pb._replace(data=sub)
+    alg = make_alg(data.y.shape[0], sub.y.shape[0] // n_blocks)
+    state = make_state(sub.y.shape[0])
+    objective = jax.jit(functools.partial(alg.metric_dict()["objective"], comm=serial_comm))
+    best, best_val, values = None, np.inf, {}
+    for s in grid:
+        p = pb._replace(scale=jnp.asarray(s, pb.scale.dtype))
+        out = harness.solve(alg, state, p, jit=True, maxiter=epochs * segments, log_every=epochs * segments)
+        val = float(objective(out.state, p))
+        values[s] = val
+        if np.isfinite(val) and val < best_val:
+            best, best_val = s, val
+    if best is None:
+        raise RuntimeError("scale='auto': every pilot run diverged; pass a small scale explicitly")
+    return best, values
+
+
+def resolve_scale(scale, make_alg, make_state, pb, data: LinData, n_blocks, meta, pilot_epochs, segments,
+                  pilot_samples, seed):
+    """``scale="auto"``: pick the step multiplier by :func:`pilot_scale` over :data:`SCALE_GRID` and record the
+    pilots in ``meta``; a number is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set."""
+    if scale == "auto":
+        t0 = time.perf_counter()
+        best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, int(pilot_epochs),
+                                   int(segments), min(int(pilot_samples), data.y.shape[0]), seed)
+        pb = pb._replace(scale=jnp.asarray(best, pb.scale.dtype))
+        meta.update({"pilot_time": time.perf_counter() - t0,
+                     "pilot_objectives": {str(k): v for k, v in values.items()}})
+        scale = best
+    meta["scale"] = float(scale)
+    return pb
+
+
+#: Step-size / averaging rules shared by SPDHG and SPDPEG.
+VARIANTS = ("gc", "sc_uniform", "sc_nonuniform")
+
+
+def check_variant(variant, gamma):
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant != "gc" and not gamma > 0:
+        raise ValueError(f"variant {variant!r} needs a strongly convex problem: gamma > 0 (got {gamma})")
+
+
+def check_scale(scale):
+    if isinstance(scale, str):
+        if scale != "auto":
+            raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
+        return
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
+
+
+def avg_start(burn_in, per_epoch: int) -> int:
+    """The iteration at which averaging starts (``burn_in`` epochs)."""
+    if not (np.isfinite(burn_in) and burn_in >= 0):
+        raise ValueError(f"burn_in must be a number of epochs >= 0, got {burn_in!r}")
+    return int(round(float(burn_in) * per_epoch))
+
+
+def unpadded(rows: Rows, n: int) -> LinData:
+    """The first ``n`` (real) training rows as :class:`LinData`."""
+    if rows.weight is None:
+        return LinData(rows.vals, rows.cols, rows.y)
+    return LinData(rows.vals[:n], None if rows.cols is None else rows.cols[:n], rows.y[:n])
+
+
+def sampling_meta(n: int, n_blocks: int, batch_size: int, segments: int) -> dict:
+    n_b = -(-n // n_blocks)
+    return {"n_blocks": n_blocks, "rows_per_block": n_b, "padding_rows": n_b * n_blocks - n,
+            "batch_size": int(batch_size), "global_batch": n_blocks * int(batch_size),
+            "iters_per_epoch": n_b // int(batch_size), "segments": int(segments)}
+
+
+def one_iteration_per_step(n: int, n_blocks: int, batch_size: int, segments: int) -> bool:
+    """Whether a harness step is a single iteration (``segments`` = iterations per epoch)."""
+    per_epoch = -(-n // n_blocks) // batch_size
+    return -(-per_epoch // segments) == 1
+
+
+def rel_change(old, new):
+    return jnp.linalg.norm(new - old) / jnp.maximum(jnp.linalg.norm(new), jnp.finfo(new.dtype).tiny)
 
 
 def lipschitz_max_row(loss, data: LinData) -> float:

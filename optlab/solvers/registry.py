@@ -330,10 +330,30 @@ SOLVERS: dict[str, SolverCase] = {
                             "Tang et al., ECML-PKDD 2020 (arXiv:2006.05622)", _admm_irnn_case),
     "spdhg": SolverCase("spdhg", "stochastic primal-dual hybrid gradient (graph-guided models), one step = one epoch",
                         "Qiao, Lin, Qin & Lu, Neurocomputing 2018 (arXiv:1801.06934)",
-                        _structured_case("spdhg", 200, 2e-4, variant="sc_nonuniform")),
+                        _structured_case("spdhg", 200, 2e-4, variant="sc_nonuniform"),
+                        # Sync(4) samples one row of each of 4 blocks: the serial run with n_blocks=4; the bounded-delay
+                        # check runs one iteration per harness step (segments = 50 iterations per epoch), so every
+                        # gradient may be stale
+                        parallel=ParallelCase(serial_kwargs={"n_blocks": 4}, async_kwargs={"segments": 50},
+                                              async_maxiter=50 * 200)),
     "spdpeg": SolverCase("spdpeg", "stochastic primal-dual proximal extragradient, one step = one epoch",
                          "Lin, Qiao, Zhang, Feng & Zhang, Neurocomputing 2018",
-                         _structured_case("spdpeg", 400, 1e-3, variant="sc_nonuniform")),
+                         _structured_case("spdpeg", 400, 1e-3, variant="sc_nonuniform"),
+                         parallel=ParallelCase(serial_kwargs={"n_blocks": 4},
+                                               async_kwargs={"batch_size": 5, "segments": 10}, async_maxiter=10 * 400)),
+    "stoc_admm": SolverCase("stoc_admm", "stochastic ADMM, exact augmented term (baseline)",
+                            "Ouyang, He, Tran & Gray, ICML 2013", _structured_case("stoc_admm", 150, 1e-3),
+                            # O(1/sqrt(t)) decaying steps: under delay (batch 5 per block, one iteration per harness
+                            # step) the gap is 7e-3 after 1,500 iterations (Sync(4): 6e-4 after 150 epochs)
+                            parallel=ParallelCase(serial_kwargs={"n_blocks": 4},
+                                                  async_kwargs={"batch_size": 5, "segments": 10},
+                                                  async_maxiter=10 * 150, async_rtol=1e-2)),
+    "opg_admm": SolverCase("opg_admm", "online proximal-gradient (linearised) stochastic ADMM (baseline)",
+                           "Suzuki, ICML 2013", _structured_case("opg_admm", 150, 1e-3),
+                           # as stoc_admm: 2.0e-2 after 1,500 delayed iterations (Sync(4): 2.3e-3 after 150 epochs)
+                           parallel=ParallelCase(serial_kwargs={"n_blocks": 4},
+                                                 async_kwargs={"batch_size": 5, "segments": 10},
+                                                 async_maxiter=10 * 150, async_rtol=3e-2)),
     "gist": SolverCase("gist", "GIST: prox-gradient with BB step and non-monotone line search (baseline)",
                        # the line search is a barrier: every SimulatedAsync round is synchronous
                        "Gong et al., ICML 2013", _gist_case, parallel=ParallelCase()),

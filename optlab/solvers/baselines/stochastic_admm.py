@@ -1,4 +1,4 @@
-r"""Stochastic ADMM baselines of the SPDHG and SPDPEG papers (SPEC §7), for
+r"""Stochastic ADMM baselines of the SPDHG and SPDPEG papers, for
 
 .. math:: \min_x\; f(x) + r(x) + \mu\|Fx\|_1,\qquad f(x) = \frac1n\sum_i\ell(a_i^\top x, b_i) + \frac\gamma2\|x\|^2,
 
@@ -7,7 +7,9 @@ split as :math:`Fx - y = 0` with :math:`g(y) = \mu\|y\|_1`, scaled dual :math:`u
 gradient of the loss part at :math:`x_k`; :math:`L = \beta_\ell\max_i\|a_i\|^2`. Unless stated otherwise a step
 ends with :math:`y_{k+1} = \operatorname{soft}(Fx_{k+1} + u_k, \mu/\beta)`, :math:`u_{k+1} = u_k + Fx_{k+1} - y_{k+1}`,
 and the output is the uniform average of the :math:`x_k`. Every method is one harness step per epoch segment, with
-the sampling loop, averaging and metrics of :mod:`optlab.solvers._stochastic` (the same as :func:`optlab.spdhg`).
+the sampling (``n_blocks`` strata, ``batch_size`` rows of each per iteration), averaging and metrics of
+:func:`optlab.spdhg`, and runs data-parallel the same way (``parallel=Sync(W)`` gives the serial run with
+``n_blocks = W`` up to rounding).
 
 * ``opg_admm`` (Suzuki, ICML 2013): linearised x-step
   :math:`x_{k+1} = \operatorname{prox}_{\eta_k r}(x_k - \eta_k(G_k + \gamma x_k + \beta F^\top(Fx_k - y_k + u_k)))`,
@@ -21,15 +23,16 @@ the sampling loop, averaging and metrics of :mod:`optlab.solvers._stochastic` (t
   = none (the γ term is the paper's strongly convex regulariser).
 * ``sag_admm`` (Zhong & Kwok, ICML 2014, "Fast stochastic ADMM"): the linearised x-step with :math:`G_k` replaced by
   the SAG average :math:`\frac1n\sum_i\ell'(a_i^\top x_{\tau_i}, b_i)a_i`, kept as a real table of one scalar per
-  sample and its running sum (only the sampled rows are refreshed); constant step
+  sample (per-row state: split over workers with the rows) and its running sum (only the sampled rows are
+  refreshed; the sum's update is a barrier under a simulated asynchronous executor, since a stale *change* must not
+  be added twice); constant step
   :math:`\eta = \text{scale}/(L + \gamma + \beta\|F\|^2)`. The table starts at zero (all samples "seen" at a zero
   gradient). Memory :math:`O(n + d)`.
 * ``rda_admm`` (Suzuki, ICML 2013): dual averaging of the linearised gradients
   :math:`\hat g_j = G_j + \gamma x_j + \beta F^\top(Fx_j - y_j + u_j)`:
   :math:`x_{k+1} = \operatorname{prox}_{(k+1)\alpha_k r}(x_0 - \alpha_k\sum_{j\le k}\hat g_j)`,
   :math:`\alpha_k = \eta_0/\sqrt{k+1}` (Xiao's RDA with a proximal weight growing like :math:`\sqrt k`, centred at
-  :math:`x_0`). **[ours]** written from SPEC §7's sketch (marked "less certain" there): we could not check it against
-  the paper's exact update.
+  :math:`x_0`). **[ours]** written from a sketch of the method: we could not check it against the paper's exact update.
 * ``ada_sadmm`` (Zhao, Yang, Zhang, Zhang, ICML 2015), diagonal version: the proximal term
   :math:`\frac1{2\eta}\|x - x_k\|^2_{H_k}`, :math:`H_k = aI + \operatorname{diag}(\sqrt{\sum_{j\le k}G_j^2})` with the
   augmented term linearised (so the x-step is a diagonal-metric prox step):
@@ -42,7 +45,7 @@ the sampling loop, averaging and metrics of :mod:`optlab.solvers._stochastic` (t
   :math:`L_\beta` at :math:`(x_k, y_{k+1})`, then :math:`u_{k+1} = u_k + Fx_{k+1} - y_{k+1}`;
   :math:`\eta_k = \text{scale}/(\sqrt{k+1} + L_1)`, :math:`L_1 = \beta\lambda_{\max}(F^\top F) + L + \gamma`.
 
-Defaults: ``beta = 1``, ``scale = 1``. None of these reproduces the released driver's defects (SPEC §4): steps decay
+Defaults: ``beta = 1``, ``scale = 1``. None of these reproduces the defects of the SPDHG authors' released driver: steps decay
 where the papers decay them, SAG-ADMM uses its table, and every method sees the same F.
 """
 from __future__ import annotations
@@ -54,13 +57,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ... import parallel as _parallel
 from ... import prox as _prox
+from ...algorithm import Algorithm, Rows
 from .. import _stochastic as S
-from ..spdhg import _avg_start, _run
 
-__all__ = ["opg_admm", "stoc_admm", "sag_admm", "rda_admm", "ada_sadmm", "sgadm", "METHODS"]
+__all__ = ["opg_admm", "stoc_admm", "sag_admm", "rda_admm", "ada_sadmm", "sgadm", "METHODS", "algorithm"]
 
 METHODS = ("opg_admm", "stoc_admm", "sag_admm", "rda_admm", "ada_sadmm", "sgadm")
+GRAD_NAMES = frozenset({"grad", "grad_count"})
 
 
 class ADMMCore(NamedTuple):
@@ -71,11 +76,11 @@ class ADMMCore(NamedTuple):
     wsum: jax.Array
     k: jax.Array
     eta: jax.Array
-    aux: Any            # method-specific: SAG (table (n,), sum (d,)), RDA gradient sum (d,), Ada squared-gradient sum
+    aux: Any            # method-specific: SAG table sum (d,), RDA (x0, gradient sum), Ada squared-gradient sum
 
 
 class ADMMProblem(NamedTuple):
-    data: S.LinData
+    data: Rows          # training rows (vals, cols, y, weight): split over workers
     F: S.Op
     mu: jax.Array
     gamma: jax.Array
@@ -107,18 +112,20 @@ def _finish(pb, c, x, y_old, u, eta, aux):
     return ADMMCore(x, y, u, xbar, wsum, c.k + 1, eta, aux)
 
 
-def _update(method, loss, c: ADMMCore, pb: ADMMProblem, b):
+def _sag_update(loss, n, c: ADMMCore, rs: Rows, pb: ADMMProblem, b, comm):
+    rows = pb.data
+    cb = loss.grad(S.margins(rows, c.x, b), rows.y[b])
+    if rows.weight is not None:
+        cb = cb * rows.weight[b]
+    gsum = c.aux + comm.reduce("sag_delta", S.spread(rows, b, cb - rs.table[b], c.x.shape[0]))
+    G = gsum / n
+    eta = pb.eta0
+    x = pb.r._prox(c.x - eta * (G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)), eta)
+    return _finish(pb, c, x, c.y, c.u, eta, gsum), rs.replace(table=rs.table.at[b].set(cb))
+
+
+def _x_update(method, c: ADMMCore, pb: ADMMProblem, G):
     kf = (c.k + 1).astype(c.x.dtype)
-    if method == "sag_admm":
-        table, gsum = c.aux
-        cb = loss.grad(S.margins(pb.data, c.x, b), pb.data.y[b])
-        gsum = gsum + S.spread(pb.data, b, cb - table[b], c.x.shape[0])
-        table = table.at[b].set(cb)
-        G = gsum / pb.data.y.shape[0]
-        eta = pb.eta0
-        x = pb.r._prox(c.x - eta * (G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)), eta)
-        return _finish(pb, c, x, c.y, c.u, eta, (table, gsum))
-    G = S.batch_grad(loss, pb.data, c.x, b)
     if method == "opg_admm":
         eta = pb.eta0 / jnp.sqrt(kf)
         x = pb.r._prox(c.x - eta * (G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)), eta)
@@ -152,22 +159,43 @@ def _update(method, loss, c: ADMMCore, pb: ADMMProblem, b):
 
 
 @functools.lru_cache(maxsize=None)
-def make_step(method: str, loss_name: str, batch_size: int, segments: int):
+def _update(method: str, loss_name: str, total: int, n: int):
     loss = S.get_loss(loss_name)
-    step = S.make_epoch_step(lambda c, pb, b: _update(method, loss, c, pb, b), batch_size, segments,
-                             lambda c, pb: {"eta": c.eta})
-    step.__name__ = f"{method}_step"
-    return step
+
+    def update(c, rs, pb, b, comm):
+        if method == "sag_admm":
+            return _sag_update(loss, n, c, rs, pb, b, comm)
+        return _x_update(method, c, pb, S.minibatch_grad(loss, pb.data, c.x, b, total, comm)), rs
+
+    update.__name__ = method
+    return update
 
 
-def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, scale, beta, loss, seed, segments, burn_in, X_test,
-           y_test, maxiter, log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit):
-    from ..spdhg import _test_loss, objective  # noqa: F401  (same metric functions as SPDHG)
+def _info(c):
+    return {"eta": c.eta}
 
+
+@functools.lru_cache(maxsize=None)
+def algorithm(method: str, loss_name: str, batch_size: int, segments: int, n_blocks: int, block_size: int, n: int,
+              with_test: bool = False, stop: bool = False) -> Algorithm:
+    """The stochastic ADMM ``method`` as an :class:`optlab.algorithm.Algorithm` (arguments as
+    :func:`optlab.solvers.spdhg.algorithm`)."""
+    step = S.make_step(_update(method, loss_name, n_blocks * batch_size, n), batch_size, segments, n_blocks,
+                       block_size, _info, stop)
+    single = -(-(block_size // batch_size) // segments) == 1
+    fresh = frozenset({"sag_delta"}) if method == "sag_admm" else frozenset() if single else GRAD_NAMES
+    return S.algorithm(method, step, loss_name, n, with_test, fresh, (), stop)
+
+
+def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, n_blocks, scale, beta, loss, seed, segments, burn_in,
+           X_test, y_test, maxiter, log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit,
+           parallel):
     loss = S.get_loss(loss)
+    executor = _parallel.as_executor(parallel)
     X = S.as_matrix(X)
     n = X.shape[0]
-    S.check_common(mu, gamma, epochs, batch_size, n, segments)
+    n_blocks = S.check_blocks(n_blocks, executor, n)
+    n_b, per_epoch = S.check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks)
     r = _prox.zero() if r is None else r
     if method == "stoc_admm" and getattr(r, "name", "zero") != "zero":
         raise ValueError("stoc_admm: its x-step is a linear solve, so r must be None (use gamma for the ℓ2 term)")
@@ -188,46 +216,63 @@ def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, scale, beta, lo
         eigvec, eigval = jnp.asarray(V, dtype), jnp.asarray(np.maximum(w, 0), dtype)
     test = None if X_test is None else S.prepare_data(X_test, y_test, loss, dtype, name="X_test")
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    pb = ADMMProblem(data, Fop, a(mu), a(gamma), jax.tree.map(a, r), a(beta), a(eta0), a(scale),
+    rows = S.block_rows(data, n_blocks)
+    pb = ADMMProblem(rows, Fop, a(mu), a(gamma), jax.tree.map(a, r), a(beta), a(eta0), a(scale),
                      a(beta * normF2 + L + gamma), eigvec, eigval, test,
-                     jnp.asarray(_avg_start(burn_in, n, batch_size), jnp.int32))
+                     jnp.asarray(S.avg_start(burn_in, per_epoch), jnp.int32))
     m = Fop.shape[0]
     z = jnp.zeros(d, dtype)
-    aux = {"sag_admm": (jnp.zeros(n, dtype), z), "rda_admm": (z, z), "ada_sadmm": z}.get(method, ())
+    aux = {"sag_admm": z, "rda_admm": (z, z), "ada_sadmm": z}.get(method, ())
     core = ADMMCore(z, jnp.zeros(m, dtype), jnp.zeros(m, dtype), z, jnp.zeros((), dtype), jnp.zeros((), jnp.int32),
                     jnp.zeros((), dtype), aux)
+    per_row = {"table": jnp.zeros(rows.y.shape[0], dtype)} if method == "sag_admm" else {}
     meta = {"solver": method, "L": L, "normF": float(np.sqrt(normF2)), "beta": float(beta), "scale": float(scale),
             "eta0": float(eta0), "mu": float(mu), "gamma": float(gamma), "loss": loss.name, "epochs": int(epochs),
-            "segments": int(segments), "batch_size": int(batch_size), "seed": int(seed), "n": n, "d": d, "m": m}
-    step = make_step(method, loss.name, int(batch_size), int(segments))
-    return _run(step, (core, S.init_loop(n, seed)), pb, objective(loss.name), loss, meta,
-                epochs * segments if maxiter is None else maxiter, log_every=log_every, tol=tol, max_time=max_time,
-                metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
+            "seed": int(seed), "n": n, "d": d, "m": m,
+            **S.sampling_meta(n, n_blocks, int(batch_size), int(segments))}
+    alg = algorithm(method, loss.name, int(batch_size), int(segments), n_blocks, n_b, n, test is not None,
+                    bool(tol and tol > 0))
+    return S.solve(alg, S.init_state(core, rows.y.shape[0], n_blocks, seed, **per_row), pb, parallel, meta,
+                   maxiter=epochs * int(segments) if maxiter is None else maxiter, log_every=log_every, tol=tol,
+                   max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
+                   resume=resume, jit=jit)
 
 
 def _make_public(method, doc):
-    def solver(X, y, F, mu=1e-5, gamma=0.0, *, r=None, epochs=10, batch_size=1, scale=1.0, beta=1.0,
+    def solver(X, y, F, mu=1e-5, gamma=0.0, *, r=None, epochs=10, batch_size=1, n_blocks=None, scale=1.0, beta=1.0,
                loss="logistic", seed=0, segments=1, burn_in=0.0, X_test=None, y_test=None, maxiter=None, log_every=1,
                tol=0.0, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None,
-               jit=False):
-        return _solve(method, X, y, F, mu, gamma, r, epochs=epochs, batch_size=batch_size, scale=scale, beta=beta,
-                      loss=loss, seed=seed, segments=segments, burn_in=burn_in, X_test=X_test, y_test=y_test,
-                      maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
-                      callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
+               jit=False, parallel=None):
+        return _solve(method, X, y, F, mu, gamma, r, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks,
+                      scale=scale, beta=beta, loss=loss, seed=seed, segments=segments, burn_in=burn_in, X_test=X_test,
+                      y_test=y_test, maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time,
+                      metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
+                      jit=jit, parallel=parallel)
 
     solver.__name__ = solver.__qualname__ = method
-    solver.__doc__ = doc + """
+    solver.__doc__ = doc + f"""
 
-    Arguments as :func:`optlab.spdhg` (``mu``, ``gamma``, ``epochs``, ``batch_size``, ``scale``, ``loss``, ``seed``,
-    ``segments``, ``burn_in``, test set, harness options), plus ``r`` (an :mod:`optlab.prox` penalty on x) and
-    ``beta`` (ADMM penalty). Returns an :class:`optlab.Result` with ``params = {"w": averaged x}``; the trace logs
-    ``objective`` at the averaged iterate (and ``test_loss``). See the module docstring for the update."""
+    Arguments as :func:`optlab.spdhg` (``mu``, ``gamma``, ``epochs``, ``batch_size``, ``n_blocks``, ``scale``,
+    ``loss``, ``seed``, ``segments``, ``burn_in``, test set, harness options, ``parallel``), plus ``r`` (an
+    :mod:`optlab.prox` penalty on x) and ``beta`` (ADMM penalty). Returns an :class:`optlab.Result` with
+    ``params = {{"w": averaged x}}``; the trace logs ``objective`` at the averaged iterate (and ``test_loss``) and
+    ``eta``. The update is in the module docstring (:mod:`optlab.solvers.baselines.stochastic_admm`).
+
+    Example:
+        >>> import numpy as np, optlab as ol
+        >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 6)); y = np.sign(X[:, 0] + 0.1)
+        >>> ol.{method}(X, y, ol.operators.first_difference(6), 1e-2, 1e-2, epochs=3, progress=False).n_iter
+        3
+    """
     return solver
 
 
-opg_admm = _make_public("opg_admm", "OPG-ADMM (Suzuki 2013): linearised stochastic ADMM, steps eta0/sqrt(k+1).")
-stoc_admm = _make_public("stoc_admm", "STOC-ADMM (Ouyang et al. 2013): stochastic ADMM with an exact augmented term.")
-sag_admm = _make_public("sag_admm", "SAG-ADMM (Zhong & Kwok 2014): linearised ADMM with a SAG gradient table.")
-rda_admm = _make_public("rda_admm", "RDA-ADMM (Suzuki 2013): dual-averaging stochastic ADMM.")
-ada_sadmm = _make_public("ada_sadmm", "Adaptive stochastic ADMM, diagonal metric (Zhao et al. 2015).")
-sgadm = _make_public("sgadm", "SGADM (Gao, Jiang & Zhang 2018): y first, linearised stochastic x-step, dual.")
+opg_admm = _make_public("opg_admm", "OPG-ADMM (Suzuki, ICML 2013): linearised stochastic ADMM, steps eta0/sqrt(k+1).")
+stoc_admm = _make_public("stoc_admm", "STOC-ADMM (Ouyang, He, Tran & Gray, ICML 2013): stochastic ADMM with an exact "
+                         "augmented term.")
+sag_admm = _make_public("sag_admm", "SAG-ADMM (Zhong & Kwok, ICML 2014): linearised ADMM with a SAG gradient table.")
+rda_admm = _make_public("rda_admm", "RDA-ADMM (Suzuki, ICML 2013): dual-averaging stochastic ADMM.")
+ada_sadmm = _make_public("ada_sadmm", "Adaptive stochastic ADMM, diagonal metric (Zhao, Yang, Zhang & Zhang, "
+                         "ICML 2015).")
+sgadm = _make_public("sgadm", "SGADM (Gao, Jiang & Zhang, J. Sci. Comput. 2018): y first, linearised stochastic "
+                     "x-step, dual.")
