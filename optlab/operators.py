@@ -4,7 +4,8 @@ Contents
 --------
 - :func:`first_difference` -- the fused-lasso matrix :math:`D` with :math:`(Dx)_i = x_{i+1} - x_i`.
 - :func:`graph` / :func:`graph_guided` -- the graph-guided penalty matrix :math:`F` built from data through a
-  sparse inverse covariance (graphical lasso), as in the stochastic PDHG and SPDPEG papers (SPEC §4, §5).
+  sparse inverse covariance (graphical lasso), as in the stochastic PDHG and SPDPEG papers (SPEC §4, §5), cached on
+  disk per data set; :func:`sparse_inverse_covariance` -- the graphical lasso itself (ADMM, certified duality gap).
 - :func:`spectral_norm` -- :math:`\|A\|_2 = \sigma_{\max}(A)` by power iteration on :math:`A^\top A`, for NumPy,
   SciPy sparse, JAX dense and BCOO matrices (the JAX path is jit-safe).
 - :func:`as_jax`, :func:`matvec`, :func:`rmatvec` -- one calling convention for dense and sparse matrices.
@@ -15,6 +16,9 @@ Sparse matrices on the JAX side are :class:`jax.experimental.sparse.BCOO`; on th
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 import warnings
 from functools import partial
 from typing import Any, NamedTuple
@@ -37,8 +41,11 @@ __all__ = [
     "is_jax",
     "matvec",
     "rmatvec",
+    "sparse_inverse_covariance",
     "spectral_norm",
 ]
+
+_log = logging.getLogger(__name__)
 
 _TRACER_ERRORS = (
     jax.errors.TracerArrayConversionError,
@@ -172,16 +179,20 @@ def first_difference(d: int, *, sparse: bool = True, dtype=np.float64):
 # Graph-guided penalty matrix
 # ---------------------------------------------------------------------------------------------------------------
 class Graph(NamedTuple):
-    """Result of :func:`graph`.
+    r"""Result of :func:`graph`.
 
     Attributes:
         F: the penalty matrix (SciPy CSR), ``d x d`` for ``form="signed"``, ``m x d`` for ``form="incidence"``.
         edges: ``(m, 2)`` int64 array of kept edges ``(i, j)``, ``i < j``, sorted lexicographically
-            (empty when the ``3 I`` fallback is used).
-        precision: the ``d x d`` sparse inverse covariance estimate :math:`\\Theta` (None for the fallback).
-        alpha: the l1 weight the graphical lasso actually used (None for the fallback); larger than the
-            requested one only when the requested value failed (a warning says so).
-        converged: whether the graphical lasso met its dual-gap tolerance (None for the fallback).
+            (empty when the ``3 I`` fallback is used); :attr:`n_edges` is ``m``.
+        precision: the ``d x d`` sparse inverse covariance estimate :math:`\Theta` (None for the fallback).
+        alpha: the l1 weight of the solve that was used (None for the fallback). It differs from the requested one
+            only when the caller opted in with ``max_alpha_doublings > 0`` (a warning says so).
+        converged: whether the certified duality gap reached ``tol`` (None for the fallback).
+        gap: the certified duality gap :math:`P(\Theta) - D(W) \ge` the distance of the objective from its
+            minimum (None for the fallback).
+        iterations: ADMM iterations of the solve that was used (None for the fallback).
+        cached: whether the solve was read from the on-disk cache.
     """
 
     F: sp.csr_matrix
@@ -189,6 +200,14 @@ class Graph(NamedTuple):
     precision: np.ndarray | None
     alpha: float | None
     converged: bool | None
+    gap: float | None = None
+    iterations: int | None = None
+    cached: bool = False
+
+    @property
+    def n_edges(self) -> int:
+        """Number of kept edges (rows of ``edges``)."""
+        return int(self.edges.shape[0])
 
 
 def _covariance(X) -> np.ndarray:
@@ -206,26 +225,100 @@ def _covariance(X) -> np.ndarray:
     return 0.5 * (S + S.T)
 
 
-def _glasso_attempt(S, alpha, mode, max_iter, tol):
-    """One call of scikit-learn's graphical lasso. Returns (precision, converged) or None on failure."""
-    from sklearn.covariance import graphical_lasso
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        # inner lasso/LARS warnings are noise; convergence is judged from the returned dual gap below
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            with np.errstate(all="ignore"):
-                _, prec, costs, _ = graphical_lasso(
-                    S, alpha, mode=mode, max_iter=max_iter, tol=tol, return_costs=True, return_n_iter=True
-                )
-        except (FloatingPointError, OverflowError, ValueError, np.linalg.LinAlgError):
-            return None
-    if not np.all(np.isfinite(prec)):
+def _logdet_pd(A: np.ndarray) -> float | None:
+    """``log det A`` by Cholesky, or None when ``A`` is not (numerically) positive definite."""
+    try:
+        return 2.0 * float(np.log(np.diag(np.linalg.cholesky(A))).sum())
+    except np.linalg.LinAlgError:
         return None
-    gap = costs[-1][1] if len(costs) else np.inf
-    return prec, bool(np.isfinite(gap) and abs(gap) < tol)
+
+
+def sparse_inverse_covariance(
+    S: np.ndarray,
+    alpha: float,
+    *,
+    penalize_diagonal: bool = True,
+    tol: float = 1e-4,
+    max_iter: int = 5000,
+    check_every: int = 10,
+) -> tuple[np.ndarray, bool, float, int]:
+    r"""Graphical lasso by ADMM with a certified duality gap.
+
+    Solves
+    :math:`\min_{\Theta\succ 0} P(\Theta) = \operatorname{tr}(S\Theta) - \log\det\Theta + \sum_{ij} A_{ij}|\Theta_{ij}|`
+    with :math:`A_{ij} = \alpha` for all entries (``penalize_diagonal=True``: the formulation of Scheinberg, Ma &
+    Goldfarb's SICS solver that the SPDHG/SPDPEG authors ran) or for :math:`i \ne j` only (Friedman et al.'s and
+    scikit-learn's). Penalising the diagonal is the same as the off-diagonal problem on :math:`S + \alpha I`
+    (:math:`\Theta_{ii} > 0`), which is positive definite even when :math:`S` is singular (one-hot features).
+
+    ADMM on :math:`\Theta = Z` (Boyd et al., *Distributed optimization and statistical learning via ADMM*, 2011,
+    §6.5), scaled dual :math:`U` and residual balancing of :math:`\rho` (no over-relaxation: on the a9a covariance
+    relaxation 1.3–1.6 did not reach a gap of 1e-4 in 1,500 iterations where the plain iteration needs 430):
+
+    - :math:`\Theta \leftarrow Q\,\mathrm{diag}\big((\lambda_i + \sqrt{\lambda_i^2 + 4\rho})/(2\rho)\big)Q^\top`
+      with :math:`Q\Lambda Q^\top = \rho(Z - U) - S` (the exact minimiser of the smooth part plus the proximal term);
+    - :math:`Z \leftarrow \operatorname{soft}(\Theta + U, A/\rho)`; :math:`U \leftarrow U + \Theta - Z`.
+
+    After the :math:`Z` step :math:`V = \rho U` satisfies :math:`|V_{ij}| \le A_{ij}` (it is a subgradient of the
+    penalty at :math:`Z`), so :math:`D(V) = \log\det(S + V) + d` is a value of the dual problem
+    :math:`\max_{|V_{ij}|\le A_{ij}} \log\det(S+V) + d` whenever :math:`S + V \succ 0`. The iteration stops when the
+    certified gap :math:`P(Z) - D(V) \le` ``tol`` (checked every ``check_every`` iterations, by two Cholesky
+    factorisations), so the returned :math:`Z` (exactly sparse) is within ``tol`` of the optimal value.
+    Unlike scikit-learn's block coordinate descent, whose gap estimate can oscillate around zero without the
+    iterate being positive definite (it fails on the 80 % training split of mushrooms at :math:`\alpha = 0.005`),
+    ADMM converges for every :math:`\alpha > 0` (the problem is strictly convex with a unique solution).
+
+    Args:
+        S: symmetric positive semidefinite ``d x d`` matrix (a sample covariance).
+        alpha: l1 weight, > 0.
+        penalize_diagonal: penalise the diagonal too (see above).
+        tol: absolute duality-gap tolerance (the objective is in nats; scikit-learn's default is the same 1e-4).
+        max_iter: iteration cap (each iteration is one ``d x d`` symmetric eigendecomposition).
+        check_every: iterations between gap certificates.
+
+    Returns:
+        ``(Theta, converged, gap, iterations)``: the sparse iterate :math:`Z`, whether the gap reached ``tol``,
+        the last certified gap (``inf`` if none could be certified) and the iterations run.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    d = S.shape[0]
+    A = np.full((d, d), float(alpha))
+    if not penalize_diagonal:
+        np.fill_diagonal(A, 0.0)
+    diag = np.diag(S) + np.diag(A)
+    scale = float(np.mean(diag))
+    rho = 1.0 / scale  # Theta ~ 1/S: this balances the two terms of the Theta step at the start
+    Z = np.diag(1.0 / np.maximum(diag, 1e-12 * scale))
+    U = np.zeros((d, d))
+    gap, k = np.inf, 0
+    for k in range(1, max_iter + 1):
+        lam, Q = np.linalg.eigh(rho * (Z - U) - S)
+        theta = (Q * ((lam + np.sqrt(lam * lam + 4.0 * rho)) / (2.0 * rho))) @ Q.T
+        theta = 0.5 * (theta + theta.T)
+        Z_old = Z
+        T = theta + U
+        Z = np.sign(T) * np.maximum(np.abs(T) - A / rho, 0.0)
+        U = T - Z
+        if k % check_every == 0 or k == max_iter:
+            V = np.clip(rho * U, -A, A)  # already in the box up to rounding
+            p_logdet, d_logdet = _logdet_pd(Z), _logdet_pd(S + V)
+            if p_logdet is not None and d_logdet is not None:
+                primal = float(np.sum(S * Z)) - p_logdet + float(np.sum(A * np.abs(Z)))
+                gap = primal - (d_logdet + d)
+                if gap <= tol:
+                    return Z, True, float(gap), k
+        r = np.linalg.norm(theta - Z)
+        s = rho * np.linalg.norm(Z - Z_old)
+        if r > 10.0 * s:
+            rho *= 2.0
+            U *= 0.5
+        elif s > 10.0 * r:
+            rho *= 0.5
+            U *= 2.0
+    return Z, False, float(gap), k
+
+
+_SOLVER_VERSION = "admm-1"  # part of the cache key: bump when the solver's result changes
 
 
 def graph(
@@ -235,10 +328,12 @@ def graph(
     threshold: float = 2.5e-3,
     form: str = "signed",
     max_dense_dim: int = 5000,
+    penalize_diagonal: bool = True,
     ridge: float = 1e-6,
-    max_alpha_doublings: int = 4,
-    max_iter: int = 100,
     tol: float = 1e-4,
+    max_iter: int = 5000,
+    max_alpha_doublings: int = 0,
+    cache: bool | str | os.PathLike = True,
 ) -> Graph:
     r"""Graph-guided penalty matrix from data: covariance -> graphical lasso -> thresholded edges -> F.
 
@@ -246,21 +341,22 @@ def graph(
     graph-guided regularisation this way):
 
     1. :math:`S` = sample covariance of the columns (features) of ``X`` (ddof = 1; not standardised).
-    2. Ridge: :math:`S \leftarrow S + \text{ridge}\cdot\overline{\operatorname{diag}(S)}\, I`, and constant
-       (zero-variance) columns get the mean variance on the diagonal. scikit-learn's graphical lasso leaves the
-       diagonal unpenalised, so a zero variance makes the problem unbounded/singular; LIBSVM-style one-hot
-       features also make :math:`S` exactly singular. A constant column has no covariance with anything, so it
-       becomes an isolated node either way; the relative ridge (default 1e-6) only improves conditioning.
-    3. Sparse inverse covariance by the graphical lasso (Friedman, Hastie & Tibshirani, 2008) as implemented in
-       :func:`sklearn.covariance.graphical_lasso`:
-       :math:`\Theta = \arg\min_{\Theta \succ 0} \operatorname{tr}(S\Theta) - \log\det\Theta
-       + \alpha\sum_{i\ne j}|\Theta_{ij}|`.
-       That solver is fragile on near-singular :math:`S`, so it is tried, in order, with coordinate descent,
-       coordinate descent with a 100x larger ridge, and LARS; if none meets the dual-gap tolerance ``tol`` the
-       whole sequence is retried with :math:`\alpha` doubled (at most ``max_alpha_doublings`` times; a warning
-       reports the :math:`\alpha` used). If nothing converges the first run that finished is used, with a
-       warning; if nothing finishes a ``RuntimeError`` is raised.
-    4. Edges: :math:`E = \{(i, j): i < j,\ |\Theta_{ij}| > \text{threshold}\}`.
+    2. Constant (zero-variance) columns get the mean variance on the diagonal (a constant column has no covariance
+       with anything, so it becomes an isolated node), and a relative ridge
+       :math:`S \leftarrow S + \text{ridge}\cdot\overline{\operatorname{diag}(S)}\, I` (default 1e-6) keeps the
+       unpenalised-diagonal problem bounded when one-hot features make :math:`S` exactly singular.
+    3. Sparse inverse covariance by the graphical lasso at the requested weight :math:`\alpha`:
+       :math:`\Theta = \arg\min_{\Theta \succ 0} \operatorname{tr}(S\Theta) - \log\det\Theta + \alpha\|\Theta\|_1`,
+       by :func:`sparse_inverse_covariance` (ADMM, stopped on a certified duality gap :math:`\le` ``tol``). With
+       ``penalize_diagonal=True`` (default) :math:`\|\Theta\|_1` sums all entries, as in the SICS solver of the
+       authors' code; ``False`` leaves the diagonal unpenalised (Friedman et al.; scikit-learn).
+       The weight is **never raised silently**: if the gap does not reach ``tol`` within ``max_iter`` the
+       last iterate at the requested :math:`\alpha` is used and a ``RuntimeWarning`` gives the gap. Only with an
+       explicit ``max_alpha_doublings = k > 0`` is the solve retried at :math:`2\alpha, \dots, 2^k\alpha`, and a
+       ``RuntimeWarning`` names the weight used (also in :attr:`Graph.alpha`).
+    4. Edges: :math:`E = \{(i, j): i < j,\ |\Theta_{ij}| > \text{threshold}\}`; their number is
+       :attr:`Graph.n_edges` and is logged (logger ``optlab.operators``, level INFO) with the weight, the gap, the
+       iterations and the time.
     5. :math:`F` from :math:`E`:
 
        - ``form="signed"`` (the authors' form): square :math:`d\times d` with, for every kept edge
@@ -274,18 +370,32 @@ def graph(
          :math:`\|Fx\|_1 = \sum_{(i,j)\in E}|x_i - x_j|` and :math:`F^\top F` is the graph Laplacian. For
          :math:`d \ge` ``max_dense_dim`` a ``ValueError`` is raised (raise ``max_dense_dim`` to force it).
 
+    The solve (step 3) is cached on disk: ``<optlab cache>/graph/graph_<hash>.npz`` (no pickle), keyed by a
+    SHA-256 of ``X``'s values and of ``alpha``, ``penalize_diagonal``, ``ridge``, ``tol``, ``max_iter``,
+    ``max_alpha_doublings`` and the solver version; ``threshold`` and ``form`` are applied after loading.
+
+    Differences from the authors' construction (SICS_ALM in their released driver): they stop when the gap is below
+    0.1 (we use 1e-4) and threshold the solver's smooth, dense iterate rather than the sparse one, which keeps more
+    small entries; they also build the graph on all rows before the 80/20 split. On the experiments' training
+    splits (80 %, seed 0) we get 432 edges on a9a and 1,248 on mushrooms where their construction gives 547 and
+    2,065.
+
     Args:
         X: data, ``(n, d)``, dense (NumPy/JAX) or SciPy sparse; n >= 2.
         alpha: l1 weight of the graphical lasso (papers: 0.005).
         threshold: keep edges with :math:`|\Theta_{ij}|` strictly above it (papers: 2.5e-3).
         form: ``"signed"`` or ``"incidence"``.
         max_dense_dim: at or above this d no graphical lasso is run (``3 I`` for the signed form).
+        penalize_diagonal: penalise the diagonal of :math:`\Theta` (the authors' formulation) or not.
         ridge: relative diagonal ridge of step 2.
-        max_alpha_doublings: how many times alpha may be doubled when the solver fails.
-        max_iter, tol: graphical lasso iteration cap and dual-gap tolerance (scikit-learn's defaults).
+        tol: certified duality-gap tolerance of the graphical lasso.
+        max_iter: ADMM iteration cap per solve.
+        max_alpha_doublings: explicit opt-in to retry with a doubled weight (at most this many times) when the
+            solve does not reach ``tol``; 0 (default) never changes ``alpha``.
+        cache: ``True`` (the optlab cache folder), ``False`` (no cache) or a folder to keep the entries in.
 
     Returns:
-        :class:`Graph` ``(F, edges, precision, alpha, converged)``.
+        :class:`Graph` ``(F, edges, precision, alpha, converged, gap, iterations, cached)``; ``n_edges`` property.
 
     References:
         Qiao, Lin, Qin, Lu, stochastic primal-dual hybrid gradient for graph-guided regularisation,
@@ -293,14 +403,15 @@ def graph(
         (SPEC §4-§5: the construction and constants come from the authors' released experiment code);
         H. Ouyang, N. He, L. Tran, A. Gray, "Stochastic alternating direction method of multipliers", ICML 2013;
         J. Friedman, T. Hastie, R. Tibshirani, "Sparse inverse covariance estimation with the graphical lasso",
-        Biostatistics 9(3), 2008.
+        Biostatistics 9(3), 2008; K. Scheinberg, S. Ma, D. Goldfarb, "Sparse inverse covariance selection via
+        alternating linearization methods", NeurIPS 2010.
 
     Example:
         >>> import numpy as np
         >>> X = np.random.default_rng(0).normal(size=(200, 5))
-        >>> g = graph(X, form="incidence")
-        >>> g.F.shape[1], g.edges.shape[1]
-        (5, 2)
+        >>> g = graph(X, form="incidence", cache=False)
+        >>> g.F.shape[1], g.n_edges, g.alpha, g.converged
+        (5, 10, 0.005, True)
     """
     if form not in ("signed", "incidence"):
         raise ValueError(f"form must be 'signed' or 'incidence', got {form!r}")
@@ -310,6 +421,12 @@ def graph(
         raise ValueError(f"threshold must be a nonnegative finite number, got {threshold!r}")
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge must be a nonnegative finite number, got {ridge!r}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if int(max_alpha_doublings) < 0:
+        raise ValueError(f"max_alpha_doublings must be >= 0 (0 never changes alpha), got {max_alpha_doublings!r}")
     if not sp.issparse(X):
         X = np.asarray(X)
     if X.ndim != 2:
@@ -329,6 +446,22 @@ def graph(
         F = sp.csr_matrix(3.0 * sp.identity(d, format="csr", dtype=np.float64))
         return Graph(F, np.zeros((0, 2), dtype=np.int64), None, None, None)
 
+    params = {"alpha": float(alpha), "penalize_diagonal": bool(penalize_diagonal), "ridge": float(ridge),
+              "tol": float(tol), "max_iter": int(max_iter), "max_alpha_doublings": int(max_alpha_doublings),
+              "solver": _SOLVER_VERSION}
+    path = None
+    if cache is not False:
+        from . import cache as _cache
+
+        path = _cache.entry_path("graph", _cache.content_key({"X": X}, params), None if cache is True else cache)
+        hit = _cache.load(path)
+        if hit is not None:
+            prec = hit["precision"]
+            if prec.shape == (d, d):
+                return _edges_to_graph(prec, threshold, form, float(hit["alpha"]), bool(hit["converged"]),
+                                       float(hit["gap"]), int(hit["iterations"]), True, alpha, 0.0)
+
+    t0 = time.perf_counter()
     S = _covariance(X)
     diag = np.diag(S).copy()
     scale = float(diag.max()) if diag.size else 0.0
@@ -338,50 +471,54 @@ def graph(
     const = diag <= 1e-12 * scale
     mean_var = float(diag[~const].mean())
     S[const, const] = mean_var
-    base_ridge = ridge * mean_var
+    S[np.diag_indices(d)] += ridge * mean_var
 
-    attempts = [(1.0, "cd"), (100.0, "cd"), (1.0, "lars")]
-    first_finished = None  # (precision, alpha) of the first run that finished without converging
-    result = None
-    for k in range(max_alpha_doublings + 1):
+    first = None
+    for k in range(int(max_alpha_doublings) + 1):
         a = alpha * 2.0**k
-        for ridge_mult, mode in attempts:
-            out = _glasso_attempt(S + ridge_mult * base_ridge * np.eye(d), a, mode, max_iter, tol)
-            if out is None:
-                continue
-            prec, converged = out
-            if converged:
-                result = (prec, a, True)
-                break
-            if first_finished is None:
-                first_finished = (prec, a)
-        if result is not None:
+        prec, converged, gap, iters = sparse_inverse_covariance(
+            S, a, penalize_diagonal=penalize_diagonal, tol=tol, max_iter=max_iter
+        )
+        if first is None:
+            first = (prec, a, converged, gap, iters)
+        if converged:
             break
-    if result is None:
-        if first_finished is None:
-            raise RuntimeError(
-                "graphical lasso failed for every alpha tried "
-                f"({alpha} to {alpha * 2.0**max_alpha_doublings}); the covariance of X is too ill-conditioned: "
-                "raise ridge= or alpha=, or remove duplicated/constant features"
-            )
-        prec, a = first_finished
-        result = (prec, a, False)
+    if not converged:
+        prec, a, converged, gap, iters = first
         warnings.warn(
-            f"graphical lasso did not reach its dual-gap tolerance {tol} (alpha={a}); using its last iterate",
+            f"graphical lasso did not reach its duality-gap tolerance {tol} at alpha={a} in {max_iter} iterations "
+            f"(gap {gap:.3g}); using its last iterate at alpha={a} (raise max_iter= or tol=)",
             RuntimeWarning,
             stacklevel=2,
         )
-    elif result[1] != alpha:
+    elif a != alpha:
         warnings.warn(
-            f"graphical lasso failed with alpha={alpha}; used alpha={result[1]} instead", RuntimeWarning, stacklevel=2
+            f"graphical lasso alpha raised from {alpha} to {a} (max_alpha_doublings={max_alpha_doublings}): "
+            f"alpha={alpha} did not reach the gap tolerance {tol} in {max_iter} iterations",
+            RuntimeWarning,
+            stacklevel=2,
         )
-
-    prec, a_used, converged = result
     prec = 0.5 * (prec + prec.T)
+    if path is not None:
+        from . import cache as _cache
+
+        _cache.save(path, precision=prec, alpha=a, converged=converged, gap=gap, iterations=iters)
+    return _edges_to_graph(prec, threshold, form, a, converged, gap, iters, False, alpha, time.perf_counter() - t0)
+
+
+def _edges_to_graph(prec, threshold, form, a_used, converged, gap, iters, cached, alpha, seconds) -> Graph:
+    d = prec.shape[0]
     iu, ju = np.triu_indices(d, k=1)
     keep = np.abs(prec[iu, ju]) > threshold
     edges = np.stack([iu[keep], ju[keep]], axis=1).astype(np.int64)
-    return Graph(_graph_matrix(edges, d, form), edges, prec, float(a_used), converged)
+    g = Graph(_graph_matrix(edges, d, form), edges, prec, float(a_used), bool(converged), float(gap), int(iters),
+              cached)
+    _log.info(
+        "graph: d=%d, alpha=%g%s, %d edges (|Theta_ij| > %g), duality gap %.2e (%s), %d ADMM iterations, %s",
+        d, a_used, "" if a_used == alpha else f" (requested {alpha})", g.n_edges, threshold, gap,
+        "converged" if converged else "NOT converged", iters, "from cache" if cached else f"{seconds:.2f} s",
+    )
+    return g
 
 
 def _graph_matrix(edges: np.ndarray, d: int, form: str) -> sp.csr_matrix:
