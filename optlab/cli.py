@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 
 def _cmd_list(args) -> int:
-    from experiments import registry
+    from .experiments import registry
 
     from .solvers.registry import SOLVERS
 
@@ -29,14 +29,14 @@ def _cmd_list(args) -> int:
 
 
 def _benchmarks() -> list[str]:
-    import experiments
+    from . import experiments
 
     root = Path(experiments.__file__).parent
     return sorted(p.stem[len("bench_"):] for p in root.glob("bench_*.py"))
 
 
 def _cmd_reproduce(args) -> int:
-    from experiments import get, registry
+    from .experiments import get, registry
 
     names = list(registry()) if args.name == "all" else [args.name]
     experiments = [get(n) for n in names]  # fail early on a typo
@@ -68,7 +68,7 @@ def _cmd_bench(args) -> int:
     if args.name not in _benchmarks():
         print(f"unknown benchmark {args.name!r}; known: {', '.join(_benchmarks())}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"experiments.bench_{args.name}")
+    module = importlib.import_module(f"optlab.experiments.bench_{args.name}")
     return int(module.main(args.rest) or 0)
 
 
