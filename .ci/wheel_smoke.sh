@@ -9,7 +9,8 @@ WORK=${1:-$(mktemp -d)}
 mkdir -p "$WORK"
 PY=${PYTHON:-python3}
 t0=$SECONDS
-rm -rf "$WORK/dist" && "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" .
+# build/ is setuptools' staging folder: stale files there (a module since deleted) would end up in the wheel.
+rm -rf "$WORK/dist" build && "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" .
 WHEEL=$(ls "$WORK"/dist/optlab-*.whl)
 echo "built $WHEEL in $((SECONDS - t0)) s"
 # The wheel holds the package only: optlab (with optlab/experiments and py.typed) and its license, no top-level
