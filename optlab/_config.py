@@ -54,7 +54,9 @@ def enable_compilation_cache(environ=None) -> Path | None:
         return Path(current)
     path = default_cache_dir() if value.lower() in _ON else Path(value).expanduser()
     jax.config.update("jax_compilation_cache_dir", str(path))
-    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in env:
+    user_threshold = ("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" in env
+                      or jax.config.jax_persistent_cache_min_compile_time_secs != 1.0)   # 1.0: JAX's default
+    if not user_threshold:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME_S)
     return path
 
