@@ -24,12 +24,12 @@ step() {
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
   $PY -c "import jax; print('jax', jax.__version__, jax.devices())"
-  step 200 $PY experiments/gpu_check.py --size "$SIZE" --repeats 3 --budget-s 170 --out "$OUT" \
+  step 200 $PY -m optlab.experiments.gpu_check --size "$SIZE" --repeats 3 --budget-s 170 --out "$OUT" \
     --solvers "${SOLVERS:-ista,fista,fista_bt,pig,pig_blocks,gist,svm_admm,ipdlam,admm_irnn,spdpeg,spdhg}"
   step 240 $PY -m optlab.cli reproduce admm-irnn --out "$OUT/admm_irnn"
   [ "${BENCH:-1}" = 0 ] && exit 0
-  step 120 $PY experiments/bench_pig.py --quick --out "$OUT"
-  step 90 $PY experiments/bench_svm.py --quick --out "$OUT"
-  step 70 $PY experiments/bench_spdhg.py --quick --out "$OUT"
-  step 70 $PY experiments/bench_ipdlam.py --quick --out "$OUT"
+  step 120 $PY -m optlab.experiments.bench_pig --quick --out "$OUT"
+  step 90 $PY -m optlab.experiments.bench_svm --quick --out "$OUT"
+  step 70 $PY -m optlab.experiments.bench_spdhg --quick --out "$OUT"
+  step 70 $PY -m optlab.experiments.bench_ipdlam --quick --out "$OUT"
 } 2>&1 | tee "$OUT/gpu_run.log"

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # ADMMiRNN: ADMM training of a tanh RNN vs SGD, Adam and RMSProp (BPTT)
 #
-# Runs the `admm-irnn` experiment (`experiments/admm_irnn.py`; the same code as `optlab reproduce admm-irnn`)
+# Runs the `admm-irnn` experiment (`optlab/experiments/admm_irnn.py`; the same code as `optlab reproduce admm-irnn`)
 # and plots training loss and test accuracy of the **forward pass** against iterations and solver time, and the
 # stability panel (BPTT gradient norms vs ADMMiRNN constraint residuals). Set `OPTLAB_QUICK=0` for the full run.
 # The experiment's module docstring is its README (settings, seeds, deviations from the paper).
@@ -29,7 +29,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import optlab as ol
-from experiments import get
+from optlab.experiments import get
 
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
 out = Path(tempfile.mkdtemp(prefix="admm-irnn-"))

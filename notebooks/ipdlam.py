@@ -14,7 +14,7 @@
 # %% [markdown]
 # # iPDLAM: inertial proximal alternating minimisation for MLP training (SPEC §3)
 #
-# Runs the `ipdlam` experiment (`experiments/ipdlam.py`, the same code as `optlab reproduce ipdlam`) on the
+# Runs the `ipdlam` experiment (`optlab/experiments/ipdlam.py`, the same code as `optlab reproduce ipdlam`) on the
 # MNIST 8,000/2,000 split: iPDLAM (β = 0.8), DLAM (β = 0), BCD (Zeng et al. 2019) and optax SGD / Adam / RMSProp
 # on the same 784-h-10 ReLU network. Needs `OPTLAB_DATA` pointing at the data folder (with `mnist/`); set `OPTLAB_QUICK=0` for the
 # full run (ablations included). Times exclude compilation and are from a shared CPU: noisy.
@@ -31,7 +31,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import optlab as ol
-from experiments import get
+from optlab.experiments import get
 
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
 try:

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Lasso demo: ISTA and FISTA through the optlab harness
 #
-# Runs the `lasso-demo` experiment (`experiments/lasso_demo.py`; the same code as
+# Runs the `lasso-demo` experiment (`optlab/experiments/lasso_demo.py`; the same code as
 # `optlab reproduce lasso-demo`) and plots the relative suboptimality against iterations and solver time
 # (compile time excluded). Set `OPTLAB_QUICK=0` for the full-size run.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import optlab as ol
-from experiments import get
+from optlab.experiments import get
 
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
 out = Path(tempfile.mkdtemp(prefix="lasso-demo-"))

@@ -16,8 +16,8 @@
 # %% [markdown]
 # # Parallel executors: Sync vs Async (simulated clock)
 #
-# Runs the `parallel` experiment (`experiments/parallel.py`, the same code as `optlab reproduce parallel`) for every
-# method in `experiments.parallel.METHODS` — data-parallel proximal gradient (ℓ1-logistic regression),
+# Runs the `parallel` experiment (`optlab/experiments/parallel.py`, the same code as `optlab reproduce parallel`) for every
+# method in `optlab.experiments.parallel.METHODS` — data-parallel proximal gradient (ℓ1-logistic regression),
 # global-consensus SVM ADMM (ℓ1-hinge), data-parallel SPDHG (graph-guided logistic regression) and data-parallel
 # ADMMiRNN (tanh RNN, sequence classification; metric: forward-pass training loss) — with
 # `ol.parallel.Sync(W)` and `ol.parallel.Async(W, max_delay=3)`, for uniform worker speeds and a straggler.
@@ -33,7 +33,7 @@ from pathlib import Path
 import jax
 from IPython.display import Image, display
 
-from experiments import get
+from optlab.experiments import get
 
 print("devices:", len(jax.devices()))
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"

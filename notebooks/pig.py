@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Proximal inertial gradient (PIG): non-ergodic rates, numerically
 #
-# Runs the `pig` experiment (`experiments/pig.py`, the same code as `optlab reproduce pig`; its module docstring
+# Runs the `pig` experiment (`optlab/experiments/pig.py`, the same code as `optlab reproduce pig`; its module docstring
 # lists settings, seeds and references) and plots F(x_k) − F* against k on log-log axes with the c/k reference.
 # Quick mode by default; set `OPTLAB_QUICK=0` for the full-size run.
 
@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import optlab as ol
-from experiments import get
+from optlab.experiments import get
 
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
 out = Path(tempfile.mkdtemp(prefix="pig-"))

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Stochastic PDHG on graph-guided logistic regression
 #
-# Runs the `spdhg` experiment (`experiments/spdhg.py`, the same code as `optlab reproduce spdhg`): SPDHG
+# Runs the `spdhg` experiment (`optlab/experiments/spdhg.py`, the same code as `optlab reproduce spdhg`): SPDHG
 # (Qiao, Lin, Qin, Lu 2018) against the stochastic-ADMM baselines on GGLR and GGRLR, an 80/20 split, best-so-far
 # objective gap and test loss vs epochs, and the gap quantiles over seeds against the claimed rate shapes.
 # Quick mode (the default here, `OPTLAB_QUICK=1`) uses splice only, 5 epochs and 20 seeds; set `OPTLAB_QUICK=0`
@@ -28,7 +28,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import optlab as ol
-from experiments import get
+from optlab.experiments import get
 
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
 out = Path(tempfile.mkdtemp(prefix="spdhg-"))

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # SPDPEG: stochastic primal-dual proximal extragradient
 #
-# Runs the `spdpeg` experiment (`experiments/spdpeg.py`, the same code as `optlab reproduce spdpeg`): SPDPEG
+# Runs the `spdpeg` experiment (`optlab/experiments/spdpeg.py`, the same code as `optlab reproduce spdpeg`): SPDPEG
 # (Lin, Qiao, Zhang, Feng, Zhang 2018) with its resampled and its authors' ("same_point") extragradient, the batch
 # EGADM and the stochastic-ADMM baselines on fused logistic regression and GGRLR, cross-validated; objective, test
 # loss and test accuracy vs time with error bars over folds. Quick mode (default here) runs fused LR on splice and
@@ -28,7 +28,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import get
+from optlab.experiments import get
 
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
 out = Path(tempfile.mkdtemp(prefix="spdpeg-"))

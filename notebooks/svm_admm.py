@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Nonconvex-penalised SVM by ADMM (SPEC §1)
 #
-# Runs the `svm-admm` experiment (`experiments/svm_admm.py`, the same code as `optlab reproduce svm-admm`) on
+# Runs the `svm-admm` experiment (`optlab/experiments/svm_admm.py`, the same code as `optlab reproduce svm-admm`) on
 # heart_scale and mushrooms with the papers' splits, prints the table per data set and plots the ADMM objective
 # against iterations and solver time (compile time excluded), and the ℓ1 gap to the exact LP optimum (HiGHS);
 # then compares the penalties' sparsity at matched test accuracy along λ paths.
@@ -30,7 +30,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import optlab as ol
-from experiments import get
+from optlab.experiments import get
 
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
 out = Path(tempfile.mkdtemp(prefix="svm-admm-"))

@@ -10,6 +10,7 @@ Public names (see README.md):
 * solvers: ``ista``, ``fista``, ``gist``, ``svm_admm``, ``pig``, ``pig_blocks`` (more as the solver issues land);
 * plots: :mod:`optlab.plot`.
 """
+from . import _config  # noqa: F401  (first: JAX settings, e.g. the persistent compilation cache)
 from . import data, harness, losses, operators, parallel, plot, prox, references
 from .solvers.baselines.gist import gist
 from .solvers.baselines.proxgrad import fista, ista

@@ -75,22 +75,9 @@ def _default_fix(err: BaseException, args) -> str:
 
 # ------------------------------------------------------------------------------------------- experiments
 def _experiments_package():
-    """The experiments package (``optlab.experiments`` when it exists, else the top-level ``experiments``)."""
-    for modname in ("optlab.experiments", "experiments"):
-        try:
-            module = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name not in (modname, modname.split(".")[0]):
-                raise
-            continue
-        if callable(getattr(module, "registry", None)):
-            return module
-        where = getattr(module, "__file__", None) or list(getattr(module, "__path__", []))
-        raise CLIError(f"the package {modname!r} found at {where} is not optlab's experiments (it has no "
-                       "registry)", "run optlab from a folder without an unrelated 'experiments' folder, or "
-                       "rename that folder.")
-    raise CLIError("optlab's experiments are not installed",
-                   "run from a checkout of optlab (the experiments/ folder), or install optlab with them.")
+    """The experiments package, ``optlab.experiments`` (inside optlab: an unrelated ``experiments`` folder in the
+    working directory can never shadow it)."""
+    return importlib.import_module("optlab.experiments")
 
 
 def _benchmarks() -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._optional import require
+
 __all__ = ["lasso_optimum", "l1_logistic_optimum", "structured_optimum"]
 
 
@@ -129,7 +131,7 @@ def structured_optimum(X, y, F, mu: float, gamma: float = 0.0, *, loss: str = "l
     if cache and path.exists():
         with np.load(path, allow_pickle=False) as f:
             return float(f["value"]), np.array(f["x"])
-    import cvxpy as cp
+    cp = require("cvxpy", extra="repro", purpose="the CVXPY reference optimum (structured_optimum)")
 
     Xs = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else np.asarray(X, np.float64)
     Fs = sp.csr_matrix(F, dtype=np.float64) if sp.issparse(F) else np.asarray(F, np.float64)

@@ -148,7 +148,9 @@ class Trace:
 
     def to_frame(self):
         """The long format as a pandas DataFrame (pandas is optional)."""
-        import pandas as pd  # noqa: PLC0415  (optional dependency)
+        from ._optional import require  # noqa: PLC0415
+
+        pd = require("pandas", extra="repro", purpose="Trace.to_frame")
 
         return pd.DataFrame(self.long())
 

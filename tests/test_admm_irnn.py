@@ -311,7 +311,7 @@ def test_quick_mode_mnist_rows_reaches_085_test_accuracy():
     root = os.environ.get("OPTLAB_DATA")
     if not root or not os.path.isdir(os.path.join(root, "mnist")):
         pytest.skip("needs $OPTLAB_DATA with mnist/")
-    from experiments.admm_irnn import _config, _mnist
+    from optlab.experiments.admm_irnn import _config, _mnist
 
     cfg = _config(True)["mnist-rows"]
     data = _mnist(cfg, one_step=False)

@@ -81,7 +81,7 @@ def test_ipdlam_experiment_quick(tmp_path):
     root = os.environ.get("OPTLAB_DATA")
     if not root or not os.path.isdir(os.path.join(root, "mnist")):
         pytest.skip("needs $OPTLAB_DATA with mnist/")
-    from experiments import get
+    from optlab.experiments import get
 
     summary = get("ipdlam").run(out=tmp_path, quick=True, seed=0)
     for f in summary["files"]:

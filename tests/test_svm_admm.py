@@ -255,7 +255,7 @@ def test_bench_svm_runs_on_heart_scale(tmp_path):
         pytest.skip("OPTLAB_DATA unset")
     import csv
 
-    from experiments import bench_svm
+    from optlab.experiments import bench_svm
 
     assert bench_svm.main(["--datasets", "heart_scale", "--repeats", "1", "--maxiter", "2000",
                            "--out", str(tmp_path)]) == 0
@@ -401,7 +401,7 @@ def test_lqa_bad_input(kw, match):
 def test_bench_dual_lower_bound_brackets_the_lp_optimum():
     """The benchmark's certified lower bound (a dual-feasible point from the ADMM multipliers) is <= the HiGHS
     optimum, and tightens as ADMM converges (more slowly than the objective: 3e-4 after 5,000 iterations here)."""
-    from experiments.bench_svm import dual_lower_bound
+    from optlab.experiments.bench_svm import dual_lower_bound
 
     X, y = synthetic(seed=14, standardise=True)
     lam = 0.01

@@ -29,7 +29,7 @@ def _lasso_run(ctx, executor, quick):
 
 
 def test_a_new_method_is_one_more_entry(tmp_path, monkeypatch):
-    import experiments.parallel as E
+    import optlab.experiments.parallel as E
 
     monkeypatch.setattr(E, "METHODS", [E.Method("lasso", "ISTA, Lasso", _lasso_setup, _lasso_run, target=1e-6)])
     out = E.run(tmp_path, quick=True, seed=0)

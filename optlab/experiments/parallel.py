@@ -51,7 +51,7 @@ from typing import Callable
 
 import numpy as np
 
-from experiments import register
+from optlab.experiments import register
 
 MAX_DELAY = 3
 SPEEDS = ("uniform", "straggler")

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import register
+from optlab.experiments import register
 
 DATASETS = {"heart_scale": 2.0 ** -6, "mushrooms": 0.01}
 PENALTIES = {

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optlab._optional import require
 from optlab.trace import write_table  # noqa: F401  (re-exported for the SPDHG/SPDPEG experiments)
 
 
@@ -39,7 +40,7 @@ MAX_CVXPY_SIZE = 6e6   # n·d above which the exponential-cone solve is skipped 
 def reference(X, y, F, mu, gamma, l1=0.0):
     """The CVXPY optimum, or NaN when CLARABEL fails (seen on w8a): the callers then measure gaps against the best
     value any run reached and say so in their tables (column ``reference``)."""
-    import cvxpy
+    cvxpy = require("cvxpy", extra="repro", purpose="the SPDHG/SPDPEG experiments' reference optimum")
 
     import optlab as ol
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import register
+from optlab.experiments import register
 
 
 def _standardise(X):

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import register
-from experiments._stochastic_common import fmt, graph_F, long_rows, reference, test_accuracy, write_table
+from optlab.experiments import register
+from optlab.experiments._stochastic_common import fmt, graph_F, long_rows, reference, test_accuracy, write_table
 
 FUSED = ("splice", "svmguide3", "mushrooms", "a9a", "w8a")
 GGRLR = ("svmguide3", "mushrooms", "a9a", "w8a")

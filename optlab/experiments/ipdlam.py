@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import register
+from optlab.experiments import register
 
 SETTINGS = {
     True: {"hidden": 256, "iters": 100, "kappa": 1.05, "epochs": 5, "fb_iters": 0, "bcd_iters": 10, "ablations": False},

@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import register
-from experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, test_accuracy,
+from optlab.experiments import register
+from optlab.experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, test_accuracy,
                                             write_table)
 
 DATASETS = ("a9a", "w8a", "mushrooms", "splice", "svmguide3", "20news_100word")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import register
+from optlab.experiments import register
 
 BASELINES = {"SGD": ("sgd", 0.5), "Adam": ("adam", 1e-2), "RMSProp": ("rmsprop", 3e-3)}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import register
+from optlab.experiments import register
 
 SOLVERS = {
     "ISTA": ("ista", {}),
