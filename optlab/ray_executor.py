@@ -50,7 +50,7 @@ import functools
 import os
 import socket
 import time
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -110,6 +110,9 @@ class RayAsync:
         connect_timeout: seconds to wait for a cluster address, and for worker processes to start.
         max_restarts: restarts allowed per worker before the run fails.
         worker_cpus: Ray CPUs reserved per worker (default: 1, or less when the cluster has fewer CPUs than workers).
+        defer_metrics: store the server state at log points and evaluate the metrics after the run (for timing:
+            workers keep computing while the server evaluates metrics, which would give asynchronous runs free
+            time); no ``callback`` then, and the objective's growth test is not applied during the run.
     """
 
     n_workers: int
@@ -121,6 +124,7 @@ class RayAsync:
     connect_timeout: float = 30.0
     max_restarts: int = 3
     worker_cpus: float | None = None
+    defer_metrics: bool = False
 
     def __post_init__(self):
         _int("n_workers", self.n_workers, 1)
@@ -413,7 +417,7 @@ def shutdown_workers() -> None:
     """Stop the idle worker processes kept for reuse between runs (and the hub)."""
     ray = _import_ray()
     if ray.is_initialized():
-        for actor in _POOL["idle"] + ([_POOL["hub"]] if _POOL["hub"] is not None else []):
+        for actor in [a for _, a in _POOL["idle"]] + ([_POOL["hub"]] if _POOL["hub"] is not None else []):
             try:
                 ray.kill(actor)
             except Exception:  # noqa: BLE001 - already gone
@@ -439,6 +443,9 @@ class _Server:
         self.tol = harness._tolerance(tol)
         if max_time is not None and not (isinstance(max_time, (int, float, np.number)) and max_time > 0):
             raise ValueError(f"max_time must be a number of seconds > 0, got {max_time!r}")
+        if executor.defer_metrics and callback is not None:
+            raise ValueError("RayAsync(defer_metrics=True) evaluates metrics after the run, so a callback cannot see "
+                             "them; drop callback= or defer_metrics=")
         self.max_time, self.callback, self.checkpoint, self.resume = max_time, callback, checkpoint, resume
         self.user_metrics = harness._metric_items(metrics)
         self.meta = meta or {}
@@ -468,8 +475,8 @@ class _Server:
     def _start_worker(self, ray, w, rows, shared, actor=None):
         worker_cls, _ = _actor_classes(ray)
         if actor is None:
-            actor = _POOL["idle"].pop() if _POOL["idle"] else \
-                worker_cls.options(num_cpus=self.cpus).remote()
+            idle = _POOL["idle"]
+            actor = idle.pop()[1] if idle else worker_cls.options(num_cpus=self.cpus).remote()
         lo, hi = self.bounds[w], self.bounds[w + 1]
         config = {"x64": bool(jax.config.jax_enable_x64), "algorithm": self.alg, "n_workers": self.W,
                   "exchange": self.exchange, "worker": w, "delay": self.ex.delay(w), "hub": self.hub,
@@ -528,7 +535,13 @@ class _Server:
             self.cpus = float(self.ex.worker_cpus)
         else:
             total = float(ray.cluster_resources().get("CPU", 1.0))
-            self.cpus = min(1.0, total / (W + 1))
+            self.cpus = min(1.0, total / W)
+        # idle workers reserving another CPU share would block the placement of this run's: stop them
+        keep = [(c, a) for c, a in _POOL["idle"] if c == self.cpus]
+        for c, actor in _POOL["idle"]:
+            if c != self.cpus:
+                ray.kill(actor)
+        _POOL["idle"] = keep
         self.hub = _hub(ray)
         self.run_id = f"{os.getpid()}-{time.time_ns()}"
 
@@ -608,7 +621,7 @@ class _Server:
             self.shared_ref = ray.put(self.shared)
             for w in range(W):
                 self._submit(w)
-            info = {}
+            info, snapshots = {}, []
             with harness._interrupt_guard() as interrupted:
                 while self.k < self.maxiter and status == "maxiter":
                     t_update = time.perf_counter()
@@ -660,6 +673,8 @@ class _Server:
                         waited_for[w].append(self.k + 1)
                     age = np.where(np.isin(np.arange(W), arrived), 0, age + 1)
                     self.k += 1
+                    if self.exchange and self.k % 64 == 0:
+                        self.hub.forget.remote(self.run_id, self.k - 1)
                     finite = all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new_shared)
                                  if np.issubdtype(np.asarray(x).dtype, np.inexact))
                     if not finite:
@@ -687,14 +702,23 @@ class _Server:
                     self.elapsed += now - self.t_mark
                     next_log = self.k + self.log_every
                     tm = time.perf_counter()
-                    full = self._full_state(self.shared, self.rows)
-                    record = harness._to_host_scalars(metrics_fn(full, self.problem))
-                    record.update(harness._to_host_scalars(info))
-                    record["arrived"] = float(len(arrived))
-                    metric_time += time.perf_counter() - tm
-                    trace.append(self.k, self.elapsed, record)
+                    full = None
                     n_logs += 1
-                    objective = record.get("objective")
+                    if self.ex.defer_metrics:
+                        # evaluated after the run: workers keep computing while the server evaluates metrics, so
+                        # a pause here would hand the asynchronous runs free time
+                        snapshots.append((self.k, self.elapsed, {**harness._to_host_scalars(info),
+                                                                 "arrived": float(len(arrived))},
+                                          self.shared, list(self.rows)))
+                        record = None
+                    else:
+                        full = self._full_state(self.shared, self.rows)
+                        record = harness._to_host_scalars(metrics_fn(full, self.problem))
+                        record.update(harness._to_host_scalars(info))
+                        record["arrived"] = float(len(arrived))
+                        trace.append(self.k, self.elapsed, record)
+                    metric_time += time.perf_counter() - tm
+                    objective = record.get("objective") if record is not None else None
                     if objective is not None:
                         exploded = alg.growth_limit is not None and np.isfinite(objective0) and objective > \
                             objective0 + alg.growth_limit * max(abs(objective0), np.finfo(float).tiny)
@@ -714,17 +738,19 @@ class _Server:
                     if self.checkpoint is not None and n_logs % self.checkpoint_every == 0 and status == "maxiter" \
                             and self.k < self.maxiter:
                         trace.meta["status"] = status
+                        full = self._full_state(self.shared, self.rows) if full is None else full
                         harness.save_checkpoint(self.checkpoint, full, trace, self.k, "maxiter", fp)
                     if status == "maxiter" and self.k < self.maxiter:
                         for w in arrived_now:
                             self._submit(w)
                     self.t_mark = time.perf_counter()
-                    if self.k % 64 == 0 and self.exchange:
-                        self.hub.forget.remote(self.run_id, self.k - 1)
             ok = True
         finally:
             self._finish(ray, ok)
 
+        for k, t, info_record, shared, rows in snapshots:
+            record = harness._to_host_scalars(metrics_fn(self._full_state(shared, rows), self.problem))
+            trace.append(k, t, {**record, **info_record})
         full = self._full_state(self.shared, self.rows)
         trace.meta.update({
             "status": status, "n_iter": self.k, "metric_time": trace.meta.get("metric_time", 0.0) + metric_time,
@@ -746,7 +772,7 @@ class _Server:
         if ok:
             try:
                 ray.get(list(self.inflight), timeout=60)
-                _POOL["idle"].extend(self.actors)
+                _POOL["idle"].extend((self.cpus, actor) for actor in self.actors)
                 return
             except Exception:  # noqa: BLE001 - a dead or stuck worker: kill them all below
                 pass

@@ -255,3 +255,16 @@ def test_without_ray_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r'pip install "optlab\[distributed\]"'):
         RayAsync(2, max_delay=0)
+
+
+def test_deferred_metrics_match_live_metrics():
+    A, b, lam = _lasso()
+    f = ol.losses.least_squares_objective(A, b)
+    kw = dict(maxiter=20, tol=0.0, log_every=5, progress=False)
+    live = ol.ista(f, ol.prox.l1(lam), np.zeros(A.shape[1]), parallel=RayAsync(2, 0), **kw)
+    deferred = ol.ista(f, ol.prox.l1(lam), np.zeros(A.shape[1]), parallel=RayAsync(2, 0, defer_metrics=True), **kw)
+    np.testing.assert_array_equal(deferred.trace.iters, live.trace.iters)
+    np.testing.assert_allclose(deferred.trace["objective"], live.trace["objective"], rtol=1e-12)
+    with pytest.raises(ValueError, match="defer_metrics"):
+        ol.ista(f, ol.prox.l1(lam), np.zeros(A.shape[1]), callback=lambda *a: None,
+                parallel=RayAsync(2, 0, defer_metrics=True), **kw)
