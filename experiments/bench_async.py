@@ -9,7 +9,10 @@ run. Method: proximal gradient (ISTA, step 1/L) through :func:`optlab.ista` with
 * ``Sync(W)``: JAX's in-process SPMD executor over W simulated CPU devices (it cannot be slowed for real: with a
   straggler its row is the lower bound "measured time + delay × updates", since every round waits for the straggler);
 * ``RayAsync(W, 0)``: the synchronous method on W Ray worker processes (every update waits for every worker);
-* ``RayAsync(W, D)``: real asynchronous workers (``min_arrivals=1``, ``max_delay=D``).
+* ``RayAsync(W, D, m)``: real asynchronous workers (``max_delay=D``, ``min_arrivals=m``): ``m = W − 1`` (the server
+  waits for all but one worker, so only one part of the gradient is stale) at step 1/L, and ``m = 1`` at the
+  delayed-gradient step 1/(L(1 + 2D)) (with every part stale, 1/L diverged here for W = 4: gap 8e124 after 2000
+  updates, and the simulator predicted it).
 
 Each configuration runs without and with one real straggler (worker 0 sleeps ``--delay`` seconds in every round:
 ``RayAsync(straggler={0: delay})``). Reported: wall seconds to ``(F − F*)/|F*| ≤ target`` (log points every 5
@@ -95,7 +98,8 @@ def main(argv=None) -> int:
     from optlab.trace import format_table, write_table
 
     n, d = (8000, 100) if args.quick else (20000, 200)
-    maxiter, every = (450, 5) if args.quick else (500, 5)
+    maxiter, every = (450, 5) if args.quick else (500, 5)   # synchronous runs need 200 (375) updates
+    async_maxiter = 4 * maxiter
     A, b, lam = problem(n, d)
     f = ol.losses.least_squares_objective(A, b)
     g = ol.prox.l1(lam)
@@ -109,16 +113,16 @@ def main(argv=None) -> int:
     print(f"Lasso n×d = {n}×{d}, ISTA step 1/L, target (F−F*)/|F*| ≤ {args.target:g}, straggler +{args.delay * 1e3:g} ms "
           f"per round on worker 0; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
 
-    def run(parallel):
+    def run(parallel, maxiter=maxiter, max_time=None, step=step):
         return ol.ista(f, g, x0, step=step, maxiter=maxiter, tol=0.0, log_every=every, progress=False,
-                       parallel=parallel)
+                       max_time=max_time, parallel=parallel)
 
-    def predict(W, D, round_seconds):
+    def predict(W, D, m, round_seconds, step):
         # the simulator's τ_w is per full pass; a worker's round covers its 1/W of the rows
         per = -(-n // W)
         tau = np.asarray(round_seconds) * n / per
-        sim = Sync(W, speeds=tau) if D == 0 else SimulatedAsync(W, max_delay=D, speeds=tau)
-        return _sim_time_to(run(sim).trace, f_star, args.target)
+        sim = Sync(W, speeds=tau) if D == 0 else SimulatedAsync(W, max_delay=D, min_arrivals=m, speeds=tau)
+        return _sim_time_to(run(sim, maxiter if D == 0 else async_maxiter, step=step).trace, f_star, args.target)
 
     rows = []
     psum = {W: _psum_us(W, d) for W in (1, 2, 4)}
@@ -134,31 +138,42 @@ def main(argv=None) -> int:
                     # delay once per update is a lower bound on a real synchronous run with that straggler
                     t = t + it * args.delay
                 rows.append({"straggler": label if W > 1 else "-", "W": W,
-                             "executor": f"Sync({W}) JAX" + (" + delay bound" if delay else ""),
+                             "executor": f"Sync({W}) JAX" + (" + delay bound" if delay else ""), "step_L": "1",
                              "time_to_target_s": round(t, 3), "updates_to_target": it,
                              "final_rel_gap": f"{(res.trace.last('objective') - f_star) / abs(f_star):.1e}",
                              "updates": res.n_iter, "predicted_s": float("nan"), "speedup": float("nan"),
                              "predicted_speedup": float("nan"), "server_us": float("nan"),
                              "allreduce_us": round(psum[W], 1)})
                 sync_t = sync_pred = None
-                for D in ((0, args.max_delay) if W > 1 else (0,)):
-                    res = run(RayAsync(W, max_delay=D, straggler=delay, defer_metrics=True))
+                D = args.max_delay
+                # (max_delay, min_arrivals, step): the synchronous method; waiting for all but one worker (only
+                # the straggler's part is stale) at step 1/L; any single arrival at the delayed-gradient step
+                # 1/(L(1 + 2·max_delay)) (Agarwal & Duchi 2011: with every part stale, 1/L can diverge)
+                configs = [(0, W, step)]
+                if W > 1:
+                    configs += [(D, W - 1, step), (D, 1, step / (1 + 2 * D))] if W > 2 else [(D, 1, step)]
+                for D_run, m, s in configs:
+                    limit = None if D_run == 0 or not np.isfinite(sync_t) else 1.5 * sync_t
+                    res = run(RayAsync(W, max_delay=D_run, min_arrivals=m, straggler=delay, defer_metrics=True),
+                              maxiter if D_run == 0 else async_maxiter, limit, s)
                     meta = res.trace.meta
                     t, it = _time_to(res.trace, f_star, args.target)
-                    pred = predict(W, D, meta["round_seconds"])
+                    pred = predict(W, D_run, m, meta["round_seconds"], s)
                     overhead = float(np.median(meta["update_times"]) - max(meta["round_seconds"])) * 1e6
-                    if D == 0:
+                    if D_run == 0:
                         sync_t, sync_pred = t, pred
-                    rows.append({"straggler": label if W > 1 else "-", "W": W, "executor": f"RayAsync({W}, {D})",
+                    name = f"RayAsync({W}, {D_run})" if D_run == 0 else f"RayAsync({W}, {D_run}, m={m})"
+                    rows.append({"straggler": label if W > 1 else "-", "W": W, "executor": name,
+                                 "step_L": f"1/{round(step / s)}" if s != step else "1",
                                  "time_to_target_s": round(t, 3), "updates_to_target": it,
                                  "final_rel_gap": f"{(res.trace.last('objective') - f_star) / abs(f_star):.1e}",
                                  "updates": res.n_iter, "predicted_s": round(pred, 3),
-                                 "speedup": round(sync_t / t, 2) if D else float("nan"),
-                                 "predicted_speedup": round(sync_pred / pred, 2) if D else float("nan"),
+                                 "speedup": round(sync_t / t, 2) if D_run else float("nan"),
+                                 "predicted_speedup": round(sync_pred / pred, 2) if D_run else float("nan"),
                                  "server_us": round(meta["server_overhead_us"], 1),
-                                 "allreduce_us": round(overhead, 1) if D == 0 else float("nan")})
-                    print(f"  {rows[-1]['executor']:<16} straggler={label:<13} {t:7.3f} s to target "
-                          f"({it} updates), predicted {pred:.3f} s", flush=True)
+                                 "allreduce_us": round(overhead, 1) if D_run == 0 else float("nan")})
+                    print(f"  {name:<22} straggler={label:<13} {t:7.3f} s to target ({it} updates), "
+                          f"predicted {pred:.3f} s", flush=True)
     finally:
         shutdown_workers()
         if started:

@@ -85,7 +85,7 @@ def test_bounded_delay_with_straggler_reaches_optimum_and_records_waits():
     ref = ol.fista(f, ol.prox.l1(lam), np.zeros(A.shape[1]), maxiter=5000, tol=1e-14, progress=False)
     step = 1 / (5 * f.lipschitz())                     # delayed gradients: 1/(L(1 + 2·max_delay))
     res = ol.ista(f, ol.prox.l1(lam), np.zeros(A.shape[1]), step=step, maxiter=3000, tol=1e-12, progress=False,
-                  parallel=RayAsync(2, max_delay=2, straggler={0: 0.004}))
+                  parallel=RayAsync(2, max_delay=2, straggler={0: 0.01}))
     F = res.trace.last("objective")
     assert abs(F - ref.trace.last("objective")) <= 1e-6 * abs(ref.trace.last("objective"))
     meta = res.trace.meta
@@ -93,7 +93,7 @@ def test_bounded_delay_with_straggler_reaches_optimum_and_records_waits():
     assert deliveries[1] > deliveries[0]                # the straggler delivers less often ...
     assert len(meta["waited_for"][0]) > 0               # ... and is waited for once its age reaches max_delay
     assert max(int(a) for a in meta["staleness_hist"]) >= 1
-    assert meta["round_seconds"][0] >= 0.004
+    assert meta["round_seconds"][0] >= 0.01
 
 
 def test_killed_worker_is_restarted_and_the_run_reaches_the_target():
