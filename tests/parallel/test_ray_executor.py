@@ -268,3 +268,18 @@ def test_deferred_metrics_match_live_metrics():
     with pytest.raises(ValueError, match="defer_metrics"):
         ol.ista(f, ol.prox.l1(lam), np.zeros(A.shape[1]), callback=lambda *a: None,
                 parallel=RayAsync(2, 0, defer_metrics=True), **kw)
+
+
+def test_worker_error_in_asynchronous_rounds():
+    A, b, lam = _lasso()
+    f = ol.losses.least_squares_objective(A, b)
+    problem = proxgrad.ProxGradProblem(f=row_risk.from_smooth(f, jnp.float64), g=ol.prox.l1(lam),
+                                       shrink=jnp.asarray(0.5), f_star=jnp.asarray(np.nan))
+    state = (proxgrad.init(np.zeros(A.shape[1]), 1 / (5 * f.lipschitz())), jnp.int32(0))
+    with pytest.raises(WorkerError, match="injected failure at iteration 5") as info:
+        solve(_failing_algorithm(5, 1), state, problem, executor=RayAsync(2, max_delay=2), maxiter=50,
+              progress=False)
+    err = info.value
+    # worker 1 fails on the state it read after update 5; the server stops at the update where the error arrives
+    assert err.worker == 1 and 5 <= err.n_iter <= 8 and int(err.state[1]) == err.n_iter
+    assert np.all(np.isfinite(np.asarray(err.state[0].x)))
