@@ -641,6 +641,11 @@ def solve(algorithm, state, problem, *, executor=None, jit: bool = False, maxite
         meta: extra ``trace.meta`` fields (parameters, dataset ...).
     """
     executor = as_executor(executor)
+    if hasattr(executor, "solve"):
+        # an executor with its own loop (real asynchronous workers, optlab.parallel.RayAsync) runs the whole solve
+        return executor.solve(algorithm, state, problem, jit=jit, maxiter=maxiter, log_every=log_every, tol=tol,
+                              max_time=max_time, metrics=metrics, callback=callback, progress=progress,
+                              checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, meta=meta)
     prepared = executor.prepare(algorithm, state, problem)
     all_metrics = dict(prepared.metrics)
     for name, fn in _metric_items(metrics):

@@ -40,7 +40,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from .algorithm import Comm, is_rows, serial_comm
 
-__all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
+__all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "RayAsync", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
            "place"]
 
 #: The mesh axis name the worker functions use in their collectives.
@@ -552,3 +552,13 @@ def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
         return algorithm.params(_trim_rows(st.inner, n))
 
     return Prepared(step, wrapped, wrapped_problem, metrics, user_metric, params)
+
+
+def __getattr__(name):
+    # RayAsync (real asynchronous workers, optlab.ray_executor) is loaded on first use: that module builds on the
+    # harness, which builds on this module; Ray itself is imported only when a RayAsync is made
+    if name == "RayAsync":
+        from .ray_executor import RayAsync  # noqa: PLC0415
+
+        return RayAsync
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
