@@ -37,6 +37,15 @@ Example:
     >>> res = ol.fista(ol.losses.least_squares_objective(A, b), ol.prox.l1(0.01), np.zeros(20))
     >>> res.status, res.trace.last("objective") > 0
     ('converged', True)
+
+A pytree iterate, e.g. weights and an unpenalised intercept (a penalty per leaf; ``f(params) -> scalar``):
+
+    >>> import jax.numpy as jnp
+    >>> f = ol.losses.smooth(lambda p: 0.5 * jnp.mean((A @ p["w"] + p["b"] - b - 1.0) ** 2))
+    >>> res = ol.fista(f, {"w": ol.prox.l1(0.01), "b": ol.prox.zero()}, {"w": np.zeros(20), "b": 0.0},
+    ...                backtracking=True, maxiter=300)
+    >>> sorted(res.params), res.params["w"].shape, bool(abs(res.params["b"] - 1.0) < 0.1)
+    (['b', 'w'], (20,), True)
 """
 from __future__ import annotations
 
