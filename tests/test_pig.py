@@ -188,7 +188,7 @@ def test_bad_input_messages():
         ol.pig(lambda x: jnp.sum(x > 0), g, x0, step=0.1)
     with pytest.raises(TypeError, match="floating-point"):
         ol.pig(f, g, np.zeros(40, int))
-    with pytest.raises(TypeError, match="could not be evaluated"):
+    with pytest.raises(ValueError, match=r"x0 has shape \(39,\).*must have shape \(40,\)"):
         ol.pig(f, g, np.zeros(39))
     with pytest.raises(ValueError, match="beta_schedule"):
         ol.pig(f, g, x0, beta_schedule="linear")

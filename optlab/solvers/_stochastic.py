@@ -344,6 +344,46 @@ class StochState(NamedTuple):
     sampler: Sampler
 
 
+def _is_key(key) -> bool:
+    """A new-style typed PRNG key (``jax.random.key``) of shape ()."""
+    return hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+
+
+def sampling_seed(seed=None, key=None):
+    r"""The 32-bit sampling seed from exactly one of ``seed`` (an integer, default 0) and ``key`` (a JAX PRNG key:
+    new-style ``jax.random.key(i)`` or raw ``uint32[2]`` from ``jax.random.PRNGKey(i)``).
+
+    A key maps to the seed ``jax.random.bits(key, (), uint32)``, so a run with ``key=k`` is the run with
+    ``seed=int(jax.random.bits(k, (), jnp.uint32))``; ``key`` may be traced (``jax.vmap`` over
+    ``jax.random.split(key, R)`` batches ``R`` runs in jit mode). Returns a Python int for an integer seed, else a
+    ``uint32`` scalar array."""
+    if seed is not None and key is not None:
+        raise ValueError("pass either seed= (an integer) or key= (a JAX PRNG key), not both")
+    if key is None:
+        seed = 0 if seed is None else seed
+        if isinstance(seed, (bool, np.bool_)) or not (isinstance(seed, (int, np.integer)) or
+                                                      (hasattr(seed, "dtype") and jnp.issubdtype(seed.dtype, jnp.integer)
+                                                       and jnp.ndim(seed) == 0)):
+            hint = "; for a JAX PRNG key pass key=" if hasattr(seed, "dtype") else ""
+            raise TypeError(f"seed must be an integer, got {type(seed).__name__}{hint}")
+        return seed
+    if _is_key(key):
+        if jnp.ndim(key) != 0:
+            raise ValueError(f"key must be a single PRNG key (shape ()), got shape {jnp.shape(key)}; to run several "
+                             "keys use jax.vmap over them in jit mode")
+    elif not (hasattr(key, "dtype") and key.dtype == jnp.uint32 and jnp.shape(key) == (2,)):
+        raise TypeError(f"key must be a JAX PRNG key (jax.random.key(0)) or raw uint32[2] key data "
+                        f"(jax.random.PRNGKey(0)), got {type(key).__name__} {getattr(key, 'dtype', '')} "
+                        f"{jnp.shape(key) if hasattr(key, 'shape') else ''}".rstrip())
+    return jax.random.bits(key, (), jnp.uint32)
+
+
+def seed_meta(seed) -> int | None:
+    """The seed for the run's metadata: an int when concrete, None when traced (``jax.vmap`` over keys)."""
+    c = operators.concrete(seed)
+    return None if c is None else int(np.asarray(c))
+
+
 def init_state(core, n_rows: int, n_blocks: int, seed, **per_row) -> StochState:
     """The state before the first step; ``n_rows`` counts the padded rows (``n_blocks`` blocks of equal size).
     ``seed`` may be a traced integer (e.g. ``jax.vmap`` over seeds)."""
@@ -535,6 +575,10 @@ def resolve_scale(scale, make_alg, make_state, pb, data: LinData, n_blocks, meta
     """``scale="auto"``: pick the step multiplier by :func:`pilot_scale` over :data:`SCALE_GRID` and record the
     pilots in ``meta``; a number is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set."""
     if scale == "auto":
+        seed = seed_meta(seed)
+        if seed is None:
+            raise ValueError("scale='auto' picks the step by pilot runs on a seeded subsample, which needs a concrete "
+                             "seed or key; under jax.vmap over keys pass a number as scale")
         t0 = time.perf_counter()
         best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, int(pilot_epochs),
                                    int(segments), min(int(pilot_samples), data.y.shape[0]), seed)

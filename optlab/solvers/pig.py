@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, losses, operators, row_risk
+from .. import harness, losses, operators, prox, pytree, row_risk
 from ..algorithm import Algorithm, Comm
 from .pig_jacobi import pig_jacobi
 
@@ -185,8 +185,8 @@ def _lipschitz(f, x0, name):
 
 # ---------------------------------------------------------------------------------------- single block
 class PigState(NamedTuple):
-    x: jax.Array         # x_k
-    x_prev: jax.Array    # x_{k-1}
+    x: Any               # x_k (an array or a pytree of arrays)
+    x_prev: Any          # x_{k-1}
     x_avg: Any           # ergodic average (1/(k+1)) sum_{j<=k} x_j; None when not tracked (fewer loop ops)
     k: jax.Array         # iteration counter (int32)
     step: jax.Array      # γ
@@ -207,11 +207,13 @@ def make_step(schedule, ergodic: bool = False):
     def step(state: PigState, problem: PigProblem, comm: Comm):
         f, g, x, s = problem.f, problem.g, state.x, state.step
         beta_k = _beta_at(schedule, problem.beta, problem.beta_power, state.k)
-        x_new = g.prox(x - s * row_risk.grad(f, x, comm) + beta_k * (x - state.x_prev), s)
-        change = jnp.linalg.norm(x_new - x)
-        rel_change = change / jnp.maximum(jnp.linalg.norm(x_new), jnp.finfo(x_new.dtype).tiny)
+        x_new = g.prox(jax.tree.map(lambda a, d, b: a - s * d + beta_k * (a - b), x, row_risk.grad(f, x, comm),
+                                    state.x_prev), s)
+        change = pytree.norm(jax.tree.map(lambda a, b: a - b, x_new, x))
+        dt = pytree.dtype(x_new)
+        rel_change = change / jnp.maximum(pytree.norm(x_new), jnp.finfo(dt).tiny)
         k1 = state.k + 1
-        x_avg = state.x_avg + (x_new - state.x_avg) / (k1 + 1).astype(x.dtype) if ergodic else None
+        x_avg = jax.tree.map(lambda m, a: m + (a - m) / (k1 + 1).astype(dt), state.x_avg, x_new) if ergodic else None
         return (PigState(x=x_new, x_prev=x, x_avg=x_avg, k=k1, step=s),
                 {"step_norm": change, "rel_change": rel_change, "beta": beta_k})
 
@@ -253,9 +255,12 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
     r"""Proximal inertial gradient descent for :math:`f + g` (module docstring for the math and defaults).
 
     Args:
-        f: the smooth convex part: an :class:`optlab.losses.Smooth` or any JAX-differentiable ``f(x) -> scalar``.
-        g: an :mod:`optlab.prox` penalty (``ol.prox.zero()`` gives the heavy-ball method).
-        x0: starting point (floating; its dtype is the working dtype); :math:`x_{-1} = x_0`.
+        f: the smooth convex part: an :class:`optlab.losses.Smooth` or any JAX-differentiable ``f(x) -> scalar``
+            (``f(params) -> scalar`` for a pytree ``x0``).
+        g: an :mod:`optlab.prox` penalty (``ol.prox.zero()`` gives the heavy-ball method); for a pytree ``x0``, one
+            penalty for every leaf or a pytree of penalties matching ``x0`` (:func:`optlab.prox.leafwise`).
+        x0: starting point: a floating array or a pytree of floating arrays of one dtype (its dtype is the working
+            dtype; norms run over all leaves); :math:`x_{-1} = x_0`.
         step: :math:`\gamma`; default :math:`(1-\beta)/L` with :math:`L` = ``f.lipschitz()`` (if unknown, a
             power-iteration estimate of the Hessian norm at ``x0``, with a warning).
         beta: :math:`\beta \in [0, 1)` (``beta=0`` is forward-backward / ISTA).
@@ -282,11 +287,9 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
             condition (unless ``allow_unsafe_step``).
     """
     f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
-    _check_penalty(g)
-    x0 = jnp.asarray(x0)
-    if not jnp.issubdtype(x0.dtype, jnp.floating):
-        raise TypeError(f"x0 must be a floating-point array, got dtype {x0.dtype}; pass x0.astype(float)")
-    operators.check_finite("x0", x0)
+    x0 = pytree.as_iterate(x0)
+    g = prox.leafwise(g, x0)
+    pytree.check_against(f, x0, "x0", "pig")
     _check_smooth(f, x0)
     _check_schedule(beta_schedule)
     _check_beta(beta)
@@ -311,9 +314,9 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
     if operators.concrete(step) is not None:
         _check_step(step, beta_sup, L, allow_unsafe_step)
 
-    dt = x0.dtype
+    dt = pytree.dtype(x0)
     if parallel is not None:
-        if x0.ndim != 1:
+        if not isinstance(x0, jax.Array) or x0.ndim != 1:
             raise ValueError("pig(parallel=...) supports vector iterates x (A of shape (n, d))")
         f = row_risk.from_smooth(f, dt)
     problem = PigProblem(f=f, g=g, beta=jnp.asarray(beta, dt), beta_power=jnp.asarray(beta_power, dt),

@@ -166,8 +166,8 @@ def init(pb: SPDHGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 
 def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1, n_blocks=None, scale=1.0,
-          dual_step="auto", coupling=0.5, loss="logistic", seed=0, segments=1, burn_in=0.0, X_test=None, y_test=None,
-          x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, max_time=None,
+          dual_step="auto", coupling=0.5, loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None,
+          y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, max_time=None,
           metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
     r"""Stochastic primal-dual hybrid gradient for graph-guided models (Qiao, Lin, Qin & Lu, Neurocomputing 2018,
     arXiv:1801.06934) for
@@ -220,7 +220,11 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
         scale: primal step multiplier, or ``"auto"``.
         dual_step, coupling: the dual step rule (above).
         loss: ``"logistic"`` (default) or ``"least_squares"``.
-        seed: seeds the per-epoch permutations (runs are reproducible bit for bit for a given seed).
+        seed: seeds the per-epoch permutations (runs are reproducible bit for bit for a given seed); default 0.
+        key: a JAX PRNG key instead of ``seed`` (``jax.random.key(i)`` or raw ``uint32[2]``; not both): the run
+            with ``key=k`` is the run with ``seed=int(jax.random.bits(k, (), jnp.uint32))``. In jit mode the key
+            may be traced, so ``jax.vmap`` over ``jax.random.split(key, R)`` gives ``R`` runs in one batched call
+            (``scale`` must then be a number).
         segments: log points (harness steps) per epoch; ``maxiter`` overrides ``epochs * segments``.
         burn_in: epochs before averaging starts. x0: starting point (default 0).
         X_test, y_test: adds the metric ``test_loss`` (mean loss at the averaged iterate).
@@ -257,7 +261,9 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
         return algorithm(loss_obj.name, variant, auto, B, segs, n_blocks, block, rows, test, stop)
 
     core = _core0(pb, x0)
-    meta.update({"solver": "spdhg", "variant": variant, "epochs": int(epochs), "seed": int(seed), "mu": float(mu),
+    seed = S.sampling_seed(seed, key)
+    meta.update({"solver": "spdhg", "variant": variant, "epochs": int(epochs), "seed": S.seed_meta(seed),
+                 "key": key is not None, "mu": float(mu),
                  "gamma": float(gamma), **S.sampling_meta(n, n_blocks, B, segs)})
     pb = S.resolve_scale(scale, make_alg, lambda rows: S.init_state(core, rows, n_blocks, seed), pb,
                          S.unpadded(pb.data, n), n_blocks, meta, pilot_epochs, segs, pilot_samples, seed)

@@ -171,8 +171,8 @@ def init(pb: SPDPEGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 
 def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="resample", epochs=10, batch_size=1,
-           n_blocks=None, burn_in=0.0, scale=DEFAULT_SCALE, beta="auto", loss="logistic", seed=0, segments=1,
-           X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0,
+           n_blocks=None, burn_in=0.0, scale=DEFAULT_SCALE, beta="auto", loss="logistic", seed=None, key=None,
+           segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0,
            max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False,
            parallel=None):
     r"""SPDPEG, stochastic primal-dual proximal extragradient (Lin, Qiao, Zhang, Feng & Zhang, Neurocomputing 2018)
@@ -207,7 +207,7 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
     ``"resample"`` each iteration reduces two gradients (at :math:`x_k` and at :math:`\hat x_k`, same batch).
 
     Args:
-        X, y, F, loss, seed, batch_size, n_blocks, segments, burn_in, X_test, y_test, x0: as :func:`optlab.spdhg`.
+        X, y, F, loss, seed, key, batch_size, n_blocks, segments, burn_in, X_test, y_test, x0: as :func:`optlab.spdhg`.
         mu: weight of :math:`\|Fx\|_1`; r: a convex :mod:`optlab.prox` penalty (default none); gamma: weight of
             :math:`\frac12\|x\|^2`.
         variant: ``"gc"``, ``"sc_uniform"``, ``"sc_nonuniform"`` (SC variants need gamma > 0).
@@ -247,8 +247,10 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
         return algorithm(loss_obj.name, variant, extragradient, B, segs, n_blocks, block, rows, test, stop)
 
     core = _core0(pb, x0)
+    seed = S.sampling_seed(seed, key)
     meta.update({"solver": "spdpeg", "variant": variant, "extragradient": extragradient, "epochs": int(epochs),
-                 "seed": int(seed), "mu": float(mu), "gamma": float(gamma), **S.sampling_meta(n, n_blocks, B, segs)})
+                 "seed": S.seed_meta(seed), "key": key is not None, "mu": float(mu), "gamma": float(gamma),
+                 **S.sampling_meta(n, n_blocks, B, segs)})
     pb = S.resolve_scale(scale, make_alg, lambda rows: S.init_state(core, rows, n_blocks, seed), pb,
                          S.unpadded(pb.data, n), n_blocks, meta, pilot_epochs, segs, pilot_samples, seed)
     return S.solve(make_alg(n, n_b, with_test, stop), S.init_state(core, n_b * n_blocks, n_blocks, seed), pb,

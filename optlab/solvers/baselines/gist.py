@@ -32,17 +32,18 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ... import harness, losses, operators, row_risk
+from ... import harness, losses, operators, prox, pytree, row_risk
 from ...algorithm import Algorithm, Comm
 
 __all__ = ["gist", "GISTState", "GISTProblem", "make_step", "algorithm"]
 
 
 class GISTState(NamedTuple):
-    x: jax.Array
-    x_prev: jax.Array
-    g_prev: jax.Array
+    x: Any                # an array or a pytree of arrays
+    x_prev: Any
+    g_prev: Any
     hist: jax.Array       # (M,) last M objective values (padded with F(x0))
     k: jax.Array
     L: jax.Array          # the last accepted curvature (fallback when the BB quotient is undefined)
@@ -63,9 +64,11 @@ def make_step(M: int = 5, max_backtracks: int = 50):
         f, P = pb.f, pb.g
         x = st.x
         fx, gx = row_risk.value_and_grad(f, x, comm)
-        dx, dg = x - st.x_prev, gx - st.g_prev
-        dxdx = jnp.vdot(dx, dx)
-        bb = jnp.vdot(dx, dg) / jnp.maximum(dxdx, jnp.finfo(x.dtype).tiny)
+        sub = functools.partial(jax.tree.map, lambda a, b: a - b)
+        dt = pytree.dtype(x)
+        dx, dg = sub(x, st.x_prev), sub(gx, st.g_prev)
+        dxdx = pytree.vdot(dx, dx)
+        bb = pytree.vdot(dx, dg) / jnp.maximum(dxdx, jnp.finfo(dt).tiny)
         # BB is undefined when x did not move (Δx = 0) and useless when not positive: start from the last
         # accepted L instead of L_min (else a stalled float32 run starts the search at L_min = 1e-30).
         bb = jnp.where((dxdx > 0) & (bb > 0) & jnp.isfinite(bb), bb, st.L)
@@ -73,10 +76,10 @@ def make_step(M: int = 5, max_backtracks: int = 50):
         ref = jnp.max(st.hist)
 
         def trial(L):
-            xp = P.prox(x - gx / L, 1 / L)
+            xp = P.prox(jax.tree.map(lambda a, b: a - b / L, x, gx), 1 / L)
             Fp = row_risk.value(f, xp, comm, "trial_value") + P.value(xp)
-            d = xp - x
-            return xp, Fp, Fp <= ref - 0.5 * pb.sigma * L * jnp.vdot(d, d)
+            d = sub(xp, x)
+            return xp, Fp, Fp <= ref - 0.5 * pb.sigma * L * pytree.vdot(d, d)
 
         def cond(c):
             j, _, _, _, ok = c
@@ -92,12 +95,12 @@ def make_step(M: int = 5, max_backtracks: int = 50):
         _, L, xp, Fp, ok = jax.lax.while_loop(cond, body, (jnp.int32(0), L0, xp0, Fp0, ok0))
         # A search that ran out of backtracks without passing the test is rejected: x stays (never accept an
         # uphill point; the next iteration restarts from the larger L reached).
-        xp = jnp.where(ok, xp, x)
+        xp = jax.tree.map(lambda a, b: jnp.where(ok, a, b), xp, x)
         Fp = jnp.where(ok, Fp, fx + P.value(x))
         hist = jnp.roll(st.hist, -1).at[-1].set(Fp)
-        rel = jnp.linalg.norm(xp - x) / jnp.maximum(jnp.linalg.norm(xp), jnp.finfo(x.dtype).tiny)
+        rel = pytree.norm(sub(xp, x)) / jnp.maximum(pytree.norm(xp), jnp.finfo(dt).tiny)
         return (GISTState(x=xp, x_prev=x, g_prev=gx, hist=hist, k=st.k + 1, L=L),
-                {"rel_change": rel, "L": L, "search_failed": (~ok).astype(x.dtype)})
+                {"rel_change": rel, "L": L, "search_failed": (~ok).astype(dt)})
 
     step.__name__ = f"gist_M{M}_step"
     return step
@@ -119,6 +122,21 @@ def algorithm(M: int = 5, max_backtracks: int = 50) -> Algorithm:
                      params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3)
 
 
+def _check_positive_params(sigma, eta, L_min, L_max):
+    """The line search's constants: sigma > 0 (sufficient decrease), eta > 1 (L grows), 0 < L_min < L_max."""
+    vals = {k: operators.concrete(v) for k, v in
+            {"sigma": sigma, "eta": eta, "L_min": L_min, "L_max": L_max}.items()}
+    if vals["sigma"] is not None and not (np.isfinite(vals["sigma"]) and vals["sigma"] > 0):
+        raise ValueError(f"sigma must be > 0 and finite (the sufficient-decrease constant, e.g. 1e-5), got {sigma}")
+    if vals["eta"] is not None and not (np.isfinite(vals["eta"]) and vals["eta"] > 1):
+        raise ValueError(f"eta must be > 1 (the factor by which L grows in the line search, e.g. 2), got {eta}")
+    lo, hi = vals["L_min"], vals["L_max"]
+    if lo is not None and not lo > 0:
+        raise ValueError(f"L_min must be > 0, got {L_min}")
+    if lo is not None and hi is not None and not lo < hi:
+        raise ValueError(f"L_min must be < L_max, got L_min={L_min}, L_max={L_max}")
+
+
 def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_backtracks=50, maxiter=1000,
          tol=1e-6, log_every=None, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None,
          resume=None, jit=False, parallel=None):
@@ -126,20 +144,22 @@ def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_bac
     ``g``: an :mod:`optlab.prox` penalty, nonconvex allowed); ``parallel``: an executor of :mod:`optlab.parallel`
     (needs an empirical-risk ``f``). Returns an :class:`optlab.Result` with ``params = x``; trace metrics
     ``objective``, ``rel_change``, ``L``, ``search_failed``."""
-    if not (hasattr(g, "prox") and hasattr(g, "value")):
-        raise TypeError(f"g must be an optlab.prox penalty, got {type(g).__name__}")
     if int(M) < 1:
         raise ValueError(f"M must be >= 1, got {M}")
+    _check_positive_params(sigma, eta, L_min, L_max)
+    if not callable(f):
+        raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
     f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
-    x0 = jnp.asarray(x0)
-    if not jnp.issubdtype(x0.dtype, jnp.floating):
-        raise TypeError(f"x0 must be a floating-point array, got dtype {x0.dtype}; pass x0.astype(float)")
-    operators.check_finite("x0", x0)
-    dt = x0.dtype
+    x0 = pytree.as_iterate(x0)
+    g = prox.leafwise(g, x0)
+    pytree.check_against(f, x0, "x0", "gist")
+    dt = pytree.dtype(x0)
     F0 = f(x0) + g.value(x0)
     if parallel is not None:
+        if not isinstance(x0, jax.Array):
+            raise ValueError("gist(parallel=...) needs an empirical-risk f and an array x0, not a pytree")
         f = row_risk.from_smooth(f, dt)
-    state = GISTState(x=x0, x_prev=x0, g_prev=jnp.zeros_like(x0),
+    state = GISTState(x=x0, x_prev=x0, g_prev=jax.tree.map(jnp.zeros_like, x0),
                       hist=jnp.full((int(M),), F0, dt), k=jnp.zeros((), jnp.int32), L=jnp.ones((), dt))
     problem = GISTProblem(f=f, g=g, sigma=jnp.asarray(sigma, dt), eta=jnp.asarray(eta, dt),
                           L_min=jnp.asarray(L_min, dt), L_max=jnp.asarray(L_max, dt))

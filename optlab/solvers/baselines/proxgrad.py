@@ -37,6 +37,15 @@ Example:
     >>> res = ol.fista(ol.losses.least_squares_objective(A, b), ol.prox.l1(0.01), np.zeros(20))
     >>> res.status, res.trace.last("objective") > 0
     ('converged', True)
+
+A pytree iterate, e.g. weights and an unpenalised intercept (a penalty per leaf; ``f(params) -> scalar``):
+
+    >>> import jax.numpy as jnp
+    >>> f = ol.losses.smooth(lambda p: 0.5 * jnp.mean((A @ p["w"] + p["b"] - b - 1.0) ** 2))
+    >>> res = ol.fista(f, {"w": ol.prox.l1(0.01), "b": ol.prox.zero()}, {"w": np.zeros(20), "b": 0.0},
+    ...                backtracking=True, maxiter=300)
+    >>> sorted(res.params), res.params["w"].shape, bool(abs(res.params["b"] - 1.0) < 0.1)
+    (['b', 'w'], (20,), True)
 """
 from __future__ import annotations
 
@@ -47,37 +56,38 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ... import harness, losses, operators, row_risk
+from ... import harness, losses, operators, prox, pytree, row_risk
 from ...algorithm import Algorithm, Comm
 
 __all__ = ["ista", "fista", "ProxGradState", "ProxGradProblem", "make_step", "init", "algorithm"]
 
 
 class ProxGradState(NamedTuple):
-    x: jax.Array        # current iterate x_k
-    y: jax.Array        # extrapolated point y_k (= x_k for ISTA)
+    x: Any              # current iterate x_k (an array or a pytree of arrays)
+    y: Any              # extrapolated point y_k (= x_k for ISTA)
     t: jax.Array        # FISTA momentum scalar t_k
     step: jax.Array     # current step size s (shrinks under backtracking)
 
 
 class ProxGradProblem(NamedTuple):
     f: Any              # optlab.losses.Smooth (serial) or optlab.row_risk.RowRisk (data-parallel)
-    g: Any              # optlab.prox penalty
+    g: Any              # optlab.prox penalty (optlab.prox.Leafwise for a pytree x)
     shrink: jax.Array   # backtracking factor in (0, 1)
     f_star: jax.Array   # known optimal value (NaN when unknown) for the "gap" metric
 
 
 def init(x0, step) -> ProxGradState:
-    x0 = jnp.asarray(x0)
-    return ProxGradState(x=x0, y=x0, t=jnp.ones((), x0.dtype), step=jnp.asarray(step, x0.dtype))
+    x0 = jnp.asarray(x0) if pytree.is_array_like(x0) else jax.tree.map(jnp.asarray, x0)
+    dt = pytree.dtype(x0)
+    return ProxGradState(x=x0, y=x0, t=jnp.ones((), dt), step=jnp.asarray(step, dt))
 
 
 def _backtrack(f, g, y, fy, grad_y, step, shrink, max_backtracks, comm):
     """Largest s in {step·shrink^j} satisfying the quadratic upper-bound test at y (capped search)."""
     def trial(s):
-        p = g.prox(y - s * grad_y, s)
-        d = p - y
-        bound = fy + jnp.vdot(grad_y, d) + jnp.vdot(d, d) / (2 * s)
+        p = g.prox(jax.tree.map(lambda a, b: a - s * b, y, grad_y), s)
+        d = jax.tree.map(lambda a, b: a - b, p, y)
+        bound = fy + pytree.vdot(grad_y, d) + pytree.vdot(d, d) / (2 * s)
         # slack of a few ulps of f(y): near the optimum rounding alone can fail the exact test and
         # would shrink the step for no reason
         slack = 8 * jnp.finfo(fy.dtype).eps * jnp.abs(fy)
@@ -110,14 +120,14 @@ def make_step(accelerated: bool, backtracking: bool, max_backtracks: int = 40):
             x_new, s = _backtrack(f, g, y, fy, grad_y, state.step, problem.shrink, max_backtracks, comm)
         else:
             s = state.step
-            x_new = g.prox(y - s * row_risk.grad(f, y, comm), s)
+            x_new = g.prox(jax.tree.map(lambda a, b: a - s * b, y, row_risk.grad(f, y, comm)), s)
         if accelerated:
             t_new = (1 + jnp.sqrt(1 + 4 * state.t**2)) / 2
-            y_new = x_new + ((state.t - 1) / t_new) * (x_new - state.x)
+            y_new = jax.tree.map(lambda a, b: a + ((state.t - 1) / t_new) * (a - b), x_new, state.x)
         else:
             t_new, y_new = state.t, x_new
-        change = jnp.linalg.norm(x_new - state.x)
-        rel_change = change / jnp.maximum(jnp.linalg.norm(x_new), jnp.finfo(x_new.dtype).tiny)
+        change = pytree.norm(jax.tree.map(lambda a, b: a - b, x_new, state.x))
+        rel_change = change / jnp.maximum(pytree.norm(x_new), jnp.finfo(pytree.dtype(x_new)).tiny)
         new_state = ProxGradState(x=x_new, y=y_new, t=t_new, step=s)
         return new_state, {"rel_change": rel_change, "step": s}
 
@@ -149,29 +159,23 @@ def algorithm(accelerated: bool, backtracking: bool = False, max_backtracks: int
                      params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3)
 
 
-def _check_inputs(f, g, x0, step):
+def _check_inputs(name, f, g, x0, step):
     if not callable(f):
         raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
-    if not (hasattr(g, "prox") and hasattr(g, "value")):
-        raise TypeError(f"g must be an optlab.prox penalty with value() and prox(), got {type(g).__name__}; "
-                        "use ol.prox.zero() for no penalty")
-    x0 = jnp.asarray(x0)
-    if not jnp.issubdtype(x0.dtype, jnp.floating):
-        raise TypeError(f"x0 must be a floating-point array, got dtype {x0.dtype}; pass x0.astype(float)")
-    operators.check_finite("x0", x0)
-    out = jax.eval_shape(f, x0)
-    if out.shape != ():
-        raise TypeError(f"f must return a scalar, got shape {out.shape} at x0")
+    x0 = pytree.as_iterate(x0)
+    g = prox.leafwise(g, x0)
+    pytree.check_against(f, x0, "x0", name)
     step_value = operators.concrete(step) if step is not None else None
     if step_value is not None and not np.all(step_value > 0):
         raise ValueError(f"step must be > 0, got {step}")
-    return x0
+    return x0, g
 
 
 def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backtracks, maxiter, tol,
            log_every, max_time, f_star, metrics, callback, progress, checkpoint, resume, jit, parallel=None):
     f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
-    x0 = _check_inputs(f, g, x0, step)
+    x0, g = _check_inputs(name, f, g, x0, step)
+    dt = pytree.dtype(x0)
     if not 0 < shrink < 1:
         raise ValueError(f"shrink must be in (0, 1), got {shrink}")
     if step is None:
@@ -183,16 +187,16 @@ def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backt
                                  "step=1/L or backtracking=True") from err
             step = 1.0
     if parallel is not None:
-        if x0.ndim != 1:
+        if not isinstance(x0, jax.Array) or x0.ndim != 1:
             raise ValueError("parallel= supports vector iterates x (A of shape (n, d)); softmax-type x of shape "
                              "(d, C) is not supported yet")
         f = row_risk.from_smooth(f, x0.dtype)
-    problem = ProxGradProblem(f=f, g=g, shrink=jnp.asarray(shrink, x0.dtype),
-                              f_star=jnp.asarray(np.nan if f_star is None else f_star, x0.dtype))
+    problem = ProxGradProblem(f=f, g=g, shrink=jnp.asarray(shrink, dt),
+                              f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
     alg = algorithm(accelerated, bool(backtracking), int(max_backtracks), f_star is not None)
     step_value = operators.concrete(step)
     meta = {"step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
-            "dtype": str(x0.dtype), "penalty": getattr(g, "name", type(g).__name__)}
+            "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
     return harness.solve(alg, init(x0, step), problem, executor=parallel, jit=jit, maxiter=maxiter,
                          log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
                          progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
@@ -202,9 +206,13 @@ _DOC_ARGS = """
     Args:
         f: the smooth part: an :class:`optlab.losses.Smooth` (e.g. ``least_squares_objective(A, b)``; its
             data are traced, so new data of the same shape do not recompile) or any JAX-differentiable
-            ``f(x) -> scalar``.
-        g: an :mod:`optlab.prox` penalty (``ol.prox.zero()`` for none).
-        x0: starting point; its dtype is the working dtype.
+            ``f(x) -> scalar`` (``f(params) -> scalar`` for a pytree ``x0``).
+        g: an :mod:`optlab.prox` penalty (``ol.prox.zero()`` for none); for a pytree ``x0``, one penalty for every
+            leaf or a pytree of penalties matching ``x0`` (``ol.prox.zero()`` for unpenalised leaves such as an
+            intercept), see :func:`optlab.prox.leafwise`.
+        x0: starting point: a floating array or any pytree of floating arrays of one dtype (e.g.
+            ``{"w": np.zeros(d), "b": 0.0}``); its dtype is the working dtype. Norms and inner products run over
+            all leaves.
         step: step size s; default ``1 / f.lipschitz()`` (or 1.0 as the first trial with backtracking).
         backtracking: shrink the step until the sufficient-decrease test holds (step never grows).
         maxiter, tol: stop when ``‖x_{k+1} - x_k‖ / ‖x_{k+1}‖ <= tol`` (status ``"converged"``) or after

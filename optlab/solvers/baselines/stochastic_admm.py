@@ -228,7 +228,7 @@ def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, n_blocks, scale
     per_row = {"table": jnp.zeros(rows.y.shape[0], dtype)} if method == "sag_admm" else {}
     meta = {"solver": method, "L": L, "normF": float(np.sqrt(normF2)), "beta": float(beta), "scale": float(scale),
             "eta0": float(eta0), "mu": float(mu), "gamma": float(gamma), "loss": loss.name, "epochs": int(epochs),
-            "seed": int(seed), "n": n, "d": d, "m": m,
+            "seed": S.seed_meta(seed), "n": n, "d": d, "m": m,
             **S.sampling_meta(n, n_blocks, int(batch_size), int(segments))}
     alg = algorithm(method, loss.name, int(batch_size), int(segments), n_blocks, n_b, n, test is not None,
                     bool(tol and tol > 0))
@@ -240,11 +240,11 @@ def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, n_blocks, scale
 
 def _make_public(method, doc):
     def solver(X, y, F, mu=1e-5, gamma=0.0, *, r=None, epochs=10, batch_size=1, n_blocks=None, scale=1.0, beta=1.0,
-               loss="logistic", seed=0, segments=1, burn_in=0.0, X_test=None, y_test=None, maxiter=None, log_every=1,
+               loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None, y_test=None, maxiter=None, log_every=1,
                tol=0.0, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None,
                jit=False, parallel=None):
         return _solve(method, X, y, F, mu, gamma, r, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks,
-                      scale=scale, beta=beta, loss=loss, seed=seed, segments=segments, burn_in=burn_in, X_test=X_test,
+                      scale=scale, beta=beta, loss=loss, seed=S.sampling_seed(seed, key), segments=segments, burn_in=burn_in, X_test=X_test,
                       y_test=y_test, maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time,
                       metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
                       jit=jit, parallel=parallel)
@@ -253,7 +253,7 @@ def _make_public(method, doc):
     solver.__doc__ = doc + f"""
 
     Arguments as :func:`optlab.spdhg` (``mu``, ``gamma``, ``epochs``, ``batch_size``, ``n_blocks``, ``scale``,
-    ``loss``, ``seed``, ``segments``, ``burn_in``, test set, harness options, ``parallel``), plus ``r`` (an
+    ``loss``, ``seed`` or ``key``, ``segments``, ``burn_in``, test set, harness options, ``parallel``), plus ``r`` (an
     :mod:`optlab.prox` penalty on x) and ``beta`` (ADMM penalty). Returns an :class:`optlab.Result` with
     ``params = {{"w": averaged x}}``; the trace logs ``objective`` at the averaged iterate (and ``test_loss``) and
     ``eta``. The update is in the module docstring (:mod:`optlab.solvers.baselines.stochastic_admm`).
