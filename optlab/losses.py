@@ -85,7 +85,7 @@ class Loss:
 
 @dataclass(frozen=True)
 class _Hinge(Loss):
-    r"""Hinge loss :math:`\ell(z, y) = (1 - yz)_+` (SVM; SPEC §1). Not differentiable at :math:`yz = 1`;
+    r"""Hinge loss :math:`\ell(z, y) = (1 - yz)_+` (SVM). Not differentiable at :math:`yz = 1`;
     ``grad`` returns the subgradient :math:`-y\,\mathbb 1[yz < 1]` (0 at the kink). ``smoothness`` is None."""
 
     targets: ClassVar[str] = "pm1"

@@ -4,7 +4,7 @@ Contents
 --------
 - :func:`first_difference` -- the fused-lasso matrix :math:`D` with :math:`(Dx)_i = x_{i+1} - x_i`.
 - :func:`graph` / :func:`graph_guided` -- the graph-guided penalty matrix :math:`F` built from data through a
-  sparse inverse covariance (graphical lasso), as in the stochastic PDHG and SPDPEG papers (SPEC §4, §5), cached on
+  sparse inverse covariance (graphical lasso), as in the stochastic PDHG and SPDPEG papers, cached on
   disk per data set; :func:`sparse_inverse_covariance` -- the graphical lasso itself (ADMM, certified duality gap).
 - :func:`spectral_norm` -- :math:`\|A\|_2 = \sigma_{\max}(A)` by power iteration on :math:`A^\top A`, for NumPy,
   SciPy sparse, JAX dense and BCOO matrices (the JAX path is jit-safe).
@@ -156,7 +156,7 @@ def first_difference(d: int, *, sparse: bool = True, dtype=np.float64):
 
     i.e. :math:`D_{i,i} = -1`, :math:`D_{i,i+1} = +1`, so :math:`\|Dx\|_1` is the (anisotropic) 1-D total
     variation used by the fused lasso (Tibshirani et al., 2005) and by SPDPEG's fused logistic regression
-    (SPEC §5). ``D @ x`` equals ``numpy.diff(x)``. :math:`\|D\|_2 < 2` (its singular values are
+    (the SPDPEG paper's fused model). ``D @ x`` equals ``numpy.diff(x)``. :math:`\|D\|_2 < 2` (its singular values are
     :math:`2\sin(k\pi/(2d))`, :math:`k = 1..d-1`).
 
     Args:
@@ -337,7 +337,7 @@ def graph(
 ) -> Graph:
     r"""Graph-guided penalty matrix from data: covariance -> graphical lasso -> thresholded edges -> F.
 
-    The construction of the stochastic PDHG / SPDPEG experiments (SPEC §4; Ouyang et al. 2013 introduced
+    The construction of the stochastic PDHG / SPDPEG experiments (Ouyang et al. 2013 introduced
     graph-guided regularisation this way):
 
     1. :math:`S` = sample covariance of the columns (features) of ``X`` (ddof = 1; not standardised).
@@ -400,7 +400,7 @@ def graph(
     References:
         Qiao, Lin, Qin, Lu, stochastic primal-dual hybrid gradient for graph-guided regularisation,
         Neurocomputing 2018 (arXiv:1801.06934), and Lin, Qiao, Zhang, Feng, Zhang, SPDPEG, Neurocomputing 2018
-        (SPEC §4-§5: the construction and constants come from the authors' released experiment code);
+        (the construction and constants come from the authors' released experiment code);
         H. Ouyang, N. He, L. Tran, A. Gray, "Stochastic alternating direction method of multipliers", ICML 2013;
         J. Friedman, T. Hastie, R. Tibshirani, "Sparse inverse covariance estimation with the graphical lasso",
         Biostatistics 9(3), 2008; K. Scheinberg, S. Ma, D. Goldfarb, "Sparse inverse covariance selection via

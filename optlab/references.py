@@ -115,7 +115,7 @@ def _reference_cache(kind: str, arrays: dict, params: dict):
 
 def structured_optimum(X, y, F, mu: float, gamma: float = 0.0, *, loss: str = "logistic", l1: float = 0.0,
                        solver: str = "CLARABEL", cache: bool = True):
-    r"""Optimal value and solution of the graph-guided / fused models of SPEC §4–§5 by CVXPY:
+    r"""Optimal value and solution of the graph-guided / fused models of the SPDHG and SPDPEG papers by CVXPY:
 
     .. math:: \min_x \frac1n\sum_i \ell(a_i^\top x, y_i) + \frac\gamma2\|x\|^2 + \mu\|Fx\|_1 + \text{l1}\,\|x\|_1,
 

@@ -1,4 +1,4 @@
-"""iPDLAM on MNIST: iPDLAM vs DLAM vs BCD vs optax SGD / Adam / RMSProp; β and warm-up ablations (SPEC §3, issue 6).
+"""iPDLAM on MNIST: iPDLAM vs DLAM vs BCD vs optax SGD / Adam / RMSProp; β and warm-up ablations (Qiao et al., ICASSP 2021).
 
 Data: ``optlab.data.load("mnist")`` = the 10,000-image t10k IDX set split 8,000 train / 2,000 test (seeded by
 ``seed``), pixels scaled to [0, 1], float32. Network: 784-h-10 MLP, ReLU hidden layer, softmax cross-entropy,

@@ -1,4 +1,4 @@
-"""PIG (proximal inertial gradient, SPEC §6): the numerical evidence the paper does not publish.
+"""PIG (proximal inertial gradient, Sun, Qiao & Li 2019): the numerical evidence the paper does not publish.
 
 All runs are float64, start at x0 = 0, log every iteration (fully compiled runs, ``jit=True``), seed 0.
 Default PIG: β = 0.5 constant, step γ = (1 − β)/L. F* is written F* below; "subopt" is F(x_k) − F*.

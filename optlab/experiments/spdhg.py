@@ -1,4 +1,4 @@
-"""Stochastic PDHG (SPEC §4): graph-guided logistic regression, ours vs the stochastic-ADMM baselines.
+"""Stochastic PDHG (Qiao et al., Neurocomputing 2018): graph-guided logistic regression, ours vs the stochastic-ADMM baselines.
 
 Protocol (the paper's, from its released driver, with the deviations listed below):
 
@@ -23,13 +23,13 @@ svmguide3): median and 95 % quantile of the gap vs t, for GC/SC1/SC2, against c/
 CSV: ``spdhg_traces.csv`` (long format; iteration = epoch segments, see column ``segments_per_epoch``; full runs
 keep every 4th log point = 5 per epoch, and the metrics objective, gap, test_loss, test_acc), ``spdhg_summary.csv`` (final gaps, time per epoch), ``spdhg_highprob.csv``.
 
-Deviations from the authors' released code (all deliberate; SPEC §4):
+Deviations from the authors' released code (all deliberate):
 
 1. F is the same for every method (the driver zeroes F for every method after STOC-ADMM in GGLR).
 2. One objective everywhere, with (γ/2)‖x‖² (the driver's algorithms use γ/2 but its plots γ).
 3. Baselines follow their papers: decaying steps for STOC/OPG/RDA-ADMM, SAG-ADMM uses its gradient table
    (the driver keeps a table it never reads), Ada-SADMM (diag) with a linearised augmented term (ours, documented in
-   ``optlab.solvers.baselines.stochastic_admm``); RDA-ADMM follows SPEC §7's sketch (not checked against the paper).
+   ``optlab.solvers.baselines.stochastic_admm``); RDA-ADMM follows Suzuki's (2013) regularised dual averaging sketch (not checked against the paper).
 4. SPDHG's default dual step is tied to the primal step (s_k = 0.5/(r_k μ²‖F‖²)) instead of the constant 5e-5,
    and the default primal scale is 1 instead of the per-set values; the paper's settings are run as well
    ("SPDHG-GC (paper)").

@@ -1,4 +1,4 @@
-"""SPDPEG (SPEC §5): fused logistic regression and GGRLR, SPDPEG vs EGADM, SGADM and the stochastic-ADMM baselines.
+"""SPDPEG (Lin et al., Neurocomputing 2018): fused logistic regression and GGRLR, SPDPEG vs EGADM, SGADM and the stochastic-ADMM baselines.
 
 Protocol (the paper's, from its released driver, with the deviations listed below):
 
@@ -9,7 +9,7 @@ Protocol (the paper's, from its released driver, with the deviations listed belo
   first 2 folds), 10 epochs (quick: 3), 10 log points per epoch, sampling without replacement, seed 0;
 * methods: SPDPEG with our defaults (resampled extragradient, β = "auto", scale √8), SPDPEG with the authors'
   extragradient (``same_point``), SPDHG-GC with its defaults (on fused LR with the ℓ1 term stacked into F:
-  ``5e-3‖[D; 0.1 I]x‖₁``, the same objective), SPDPEG with the paper's per-set scale and β = 1 (fused LR only, where SPEC §5 gives
+  ``5e-3‖[D; 0.1 I]x‖₁``, the same objective), SPDPEG with the paper's per-set scale and β = 1 (fused LR only, where the paper gives
   them), batch EGADM (one iteration = two passes; plotted against time like the others), SGADM, STOC-ADMM (GGRLR only:
   its x-step is a linear solve that cannot carry the ℓ1 term), RDA-ADMM, OPG-ADMM, Ada-SADMM (diag);
 * metrics at the averaged iterate: training objective, test loss (mean logistic loss on the held-out fold) and test
@@ -22,7 +22,7 @@ Figures ``spdpeg_<problem>_<dataset>.png`` (objective, test loss, accuracy vs ti
 ``spdpeg_traces.csv`` (long format, per fold; iteration = epoch segments; full runs keep every 5th log point = 2 per
 epoch, and the metrics objective, test_loss, test_acc), ``spdpeg_summary.csv``.
 
-Deviations from the authors' released code (SPEC §4-§5):
+Deviations from the authors' released code (Qiao et al. 2018; Lin et al. 2018):
 
 1. G'_k is the same sample's gradient at the predictor x̂_k (a true extragradient); the authors re-use the gradient at
    x_k — run as "SPDPEG (same_point)".

@@ -1,16 +1,16 @@
-"""SPEC §1 experiment: nonconvex-penalised linear SVM by ADMM (Guan et al., ICDMW 2018) and its baselines.
+"""The SVM paper's experiment: nonconvex-penalised linear SVM by ADMM (Guan et al., ICDMW 2018) and its baselines.
 
 Data sets and splits (``optlab.data.load(name)``, split "paper"): heart_scale (first 243 rows train, last 27
 test) and mushrooms (first 6,499 train, rest test); LIBSVM files as distributed (heart_scale is already scaled to
 [-1, 1], mushrooms is binary), float64. real-sim, news20.binary and rcv1.binary are not in ../shared/data and are
 skipped.
 
-**Table 1 (one per data set), all at the data set's λ** (2⁻⁶ on heart_scale, SPEC's SCAD setting; 0.01 on
+**Table 1 (one per data set), all at the data set's λ** (2⁻⁶ on heart_scale, the paper's SCAD setting; 0.01 on
 mushrooms), each method on the training split with its own objective:
 
 * ``ADMM-<penalty>`` (ours, :func:`optlab.svm_admm`, *all defaults*: problem-scaled ρ's, increasing penalty for
   nonconvex P, tol = 1e-5 on the relative residuals, maxiter 10,000; quick: 1,000): hinge loss + P(w) for P in
-  ℓ1, SCAD (a = 3.7), MCP (γ = 3), LSP (θ = 0.5), capped-ℓ1 (θ = 0.5), started from zeros (SPEC §1);
+  ℓ1, SCAD (a = 3.7), MCP (γ = 3), LSP (θ = 0.5), capped-ℓ1 (θ = 0.5), started from zeros (as in the paper);
 * ``ADMM-<scad|mcp> (l1 start)``: the same, warm-started from the ADMM-ℓ1 state at the same λ (the initial
   estimator of the one-step/LLA literature: Zou & Li 2008; Fan, Xue & Zou 2014);
 * ``LQA-scad`` (:func:`optlab.solvers.baselines.scad_lqa.scad_lqa`, Zhang, Ahn, Lin & Park 2006): the same
@@ -238,7 +238,7 @@ def _path_figure(name, path_rows, out):
     return png
 
 
-@register("svm-admm", "SPEC §1: nonconvex-penalised SVM by ADMM vs LQA, GIST, LIBLINEAR and the HiGHS LP "
+@register("svm-admm", "Guan et al. 2018: nonconvex-penalised SVM by ADMM vs LQA, GIST, LIBLINEAR and the HiGHS LP "
                       "(heart_scale, mushrooms), sparsity at matched accuracy along λ paths")
 def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     import optlab as ol

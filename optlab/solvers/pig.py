@@ -10,9 +10,9 @@ AAAI-19; the scheme is Ochs et al.'s iPiano):
    \qquad x_{-1} = x_0,
 
 with the step condition :math:`0 < \gamma < 2(1-\beta)/L`, :math:`\beta = \sup_k \beta_k \in [0, 1)` (the standard
-condition; SPEC §6). :math:`\beta_k = 0` is forward-backward splitting (ISTA), :math:`g = 0` the heavy-ball method.
+condition of iPiano, Ochs et al. 2014). :math:`\beta_k = 0` is forward-backward splitting (ISTA), :math:`g = 0` the heavy-ball method.
 
-Defaults **[ours]**: ``beta = 0.5`` (SPEC's example), schedule ``"constant"`` and the step
+Defaults **[ours]**: ``beta = 0.5`` (the paper's example), schedule ``"constant"`` and the step
 :math:`\gamma = (1-\beta)/L` — half the admissible bound, which for :math:`\beta = 0` is exactly ISTA's
 :math:`1/L`, and for a quadratic makes the low-frequency "effective step" :math:`\gamma/(1-\beta)` equal to
 :math:`1/L`. ``beta_schedule="diminishing"`` uses :math:`\beta_k = \beta/(k+1)^p` (``beta_power`` :math:`p`,

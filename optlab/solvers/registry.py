@@ -262,7 +262,7 @@ def _bcd_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
 
 def _structured_case(solver_name: str, maxiter: int, rtol: float, **solver_kw):
     """Graph-guided / fused regularised logistic regression on a seeded synthetic set (strongly convex, gamma = 0.1):
-    the stochastic primal-dual solvers of SPEC §4-§5. Reference: CVXPY (CLARABEL), cached on disk."""
+    the stochastic primal-dual solvers (SPDHG, SPDPEG). Reference: CVXPY (CLARABEL), cached on disk."""
     def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
         import optlab as ol
         from optlab.references import structured_optimum

@@ -1,7 +1,7 @@
 r"""GIST: general iterative shrinkage and thresholding (Gong, Zhang, Lu, Huang, Ye; ICML 2013).
 
 Problem: :math:`\min_x F(x) = f(x) + P(x)`, :math:`f` smooth (here: the squared-hinge empirical risk of
-SPEC §1's baseline), :math:`P` a possibly nonconvex :mod:`optlab.prox` penalty with an exact prox.
+the SVM paper's baseline (Guan et al. 2018)), :math:`P` a possibly nonconvex :mod:`optlab.prox` penalty with an exact prox.
 
 Iteration (written from the paper's description): with a Barzilai–Borwein initial curvature
 :math:`L = \langle\Delta x, \Delta g\rangle / \|\Delta x\|^2` clipped to :math:`[L_{\min}, L_{\max}]`
@@ -11,7 +11,7 @@ Iteration (written from the paper's description): with a Barzilai–Borwein init
 
 until the non-monotone acceptance test
 :math:`F(x^+) \le \max_{\max(0, k-M+1) \le i \le k} F(x_i) - \tfrac{\sigma}{2} L\|x^+ - x_k\|^2` holds
-(M = 5 as in SPEC §1; :math:`\eta = 2`, :math:`\sigma = 10^{-5}`). The search is capped at ``max_backtracks``.
+(M = 5 as in the SVM paper's GIST baseline; :math:`\eta = 2`, :math:`\sigma = 10^{-5}`). The search is capped at ``max_backtracks``.
 Stops on the relative change :math:`\|x_{k+1} - x_k\|/\|x_{k+1}\| \le` ``tol``.
 
 Data-parallel (``parallel=``, for an :func:`optlab.losses.empirical_risk` ``f``): the gradient's sum over rows is
