@@ -65,8 +65,9 @@ def count(name: str, value, *, minimum: int = 0, maximum: int | None = None) -> 
                             f"{name}={max(minimum, int(math.floor(float(value))) if math.isfinite(value) else 1)}")
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
-        where = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be an integer {where}, got {value}")
+        where = (("a positive integer" if minimum == 1 else f"an integer >= {minimum}") if maximum is None
+                 else f"an integer in [{minimum}, {maximum}]")
+        raise ValueError(f"{name} must be {where}, got {value}")
     return value
 
 

@@ -29,11 +29,15 @@ TIMEOUT_S = 60
 P = {"progress": False}
 
 
+class CaseTimeout(BaseException):
+    """Raised by the alarm; a BaseException, so no ``except Exception`` in a solver can swallow it."""
+
+
 @pytest.fixture(autouse=True)
 def _time_limit():
     """Fail (rather than hang) a case that runs past TIMEOUT_S (SIGALRM: main thread, POSIX)."""
     def on_alarm(signum, frame):
-        raise TimeoutError(f"bad-input case ran past {TIMEOUT_S} s")
+        raise CaseTimeout(f"bad-input case ran past {TIMEOUT_S} s")
 
     old = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(TIMEOUT_S)
@@ -297,6 +301,8 @@ CASES = [
     )],
     ("sag_admm-scale-1e4-diverges", stoch_(ol.sag_admm, scale=1e4, epochs=20), S("diverged")),
     ("opg_admm-nan-tol", stoch_(ol.opg_admm, tol=float("nan")), E(ValueError, "tol")),
+    ("spdhg-pilot-epochs-float", stoch_(ol.spdhg, scale="auto", pilot_epochs=0.5), E(TypeError, "pilot_epochs")),
+    ("spdpeg-pilot-samples-0", stoch_(ol.spdpeg, scale="auto", pilot_samples=0), E(ValueError, "pilot_samples")),
     ("spdhg-seed-jax-key", stoch_(ol.spdhg, seed=jax.random.key(3)), S("maxiter")),
     ("spdhg-async-max-delay-float", lambda: ol.parallel.SimulatedAsync(2, max_delay=1.5), E(ValueError, "max_delay")),
     # ---- ipdlam / dlam

@@ -535,9 +535,11 @@ def resolve_scale(scale, make_alg, make_state, pb, data: LinData, n_blocks, meta
     """``scale="auto"``: pick the step multiplier by :func:`pilot_scale` over :data:`SCALE_GRID` and record the
     pilots in ``meta``; a number is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set."""
     if scale == "auto":
+        pilot_epochs = validate.count("pilot_epochs", pilot_epochs, minimum=1)
+        pilot_samples = validate.count("pilot_samples", pilot_samples, minimum=1)
         t0 = time.perf_counter()
-        best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, int(pilot_epochs),
-                                   int(segments), min(int(pilot_samples), data.y.shape[0]), seed)
+        best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, pilot_epochs,
+                                   int(segments), min(pilot_samples, data.y.shape[0]), seed)
         pb = pb._replace(scale=jnp.asarray(best, pb.scale.dtype))
         meta.update({"pilot_time": time.perf_counter() - t0,
                      "pilot_objectives": {str(k): v for k, v in values.items()}})
