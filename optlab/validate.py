@@ -10,7 +10,8 @@ unchecked (the caller validated it, or chose to trace it).
 * seeds: :func:`seed` (an integer in ``[0, 2**32)`` or a JAX PRNG key; ``1.9``, ``-1`` and ``2**32`` are errors,
   not aliases of ``1``, ``2**32 - 1`` and ``0``);
 * starting points: :func:`float_array` (floating, finite, of a given shape), :func:`float_tree` (the same for
-  every leaf of a pytree, optionally matching a template's structure and shapes);
+  every leaf of a pytree, optionally matching a template's structure and shapes), :func:`finite_tree`;
+* layer widths: :func:`widths` (integers >= 1, ``4.5`` is an error);
 * data: :func:`dense_matrix` (2-D, non-empty, finite, real; sparse matrices rejected where unsupported);
 * executors: :func:`executor` (``parallel=`` must be an executor, not e.g. the string ``"sync"``);
 * solver-specific ranges: :func:`gist_search` (GIST's line-search constants).
@@ -56,8 +57,7 @@ def count(name: str, value, *, minimum: int = 0, maximum: int | None = None) -> 
 
     Integral floats (``1e4``) are accepted; other floats (``10.7``), bools and strings are ``TypeError``s, never
     truncated."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, numbers.Real)) \
-            or isinstance(value, (complex, np.complexfloating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be an integer, got {value!r}; pass e.g. {name}={max(minimum, 1)}")
     if not isinstance(value, numbers.Integral):
         if not (math.isfinite(float(value)) and float(value).is_integer()):
