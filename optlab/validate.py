@@ -104,12 +104,13 @@ def tolerance(name: str, value) -> float:
 
 
 def in_interval(name: str, value, low=-math.inf, high=math.inf, *, low_open=False, high_open=False,
-                hint: str = "") -> float:
-    """A finite number in the interval from ``low`` to ``high`` (open ends as flagged)."""
+                hint: str = "", finite: bool = True) -> float:
+    """A number in the interval from ``low`` to ``high`` (open ends as flagged); finite unless ``finite=False``
+    (then ``±inf`` is allowed where the interval contains it, NaN never)."""
     v = _real(name, value, (low + high) / 2 if math.isfinite(low + high) else 1.0)
     if _is_traced(v):
         return v
-    ok = math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    ok = (math.isfinite(v) or not (finite or math.isnan(v))) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
     if not ok:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}" + (f"; {hint}" if hint else ""))

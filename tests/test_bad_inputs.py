@@ -481,6 +481,17 @@ def test_count_refuses_non_integers(value):
         validate.count("n", value)
 
 
+def test_in_interval_infinity_only_when_allowed():
+    assert validate.in_interval("rho_max", np.inf, 1.0, finite=False) == np.inf
+    for kw in ({}, {"finite": False}):
+        with pytest.raises(ValueError, match="rho_max"):
+            validate.in_interval("rho_max", np.nan, 1.0, **kw)
+    with pytest.raises(ValueError, match="rho_max"):
+        validate.in_interval("rho_max", np.inf, 1.0)
+    with pytest.raises(ValueError, match="rho_max"):
+        validate.in_interval("rho_max", 0.5, 1.0, finite=False)
+
+
 def test_gist_search_ranges():
     assert validate.gist_search(1e-5, 2.0, 1e-30, np.inf) == (1e-5, 2.0, 1e-30, np.inf)
     for kw, name in (({"sigma": -1.0}, "sigma"), ({"sigma": np.nan}, "sigma"), ({"eta": 1.0}, "eta"),

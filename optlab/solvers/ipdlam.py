@@ -489,7 +489,7 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
     validate.in_interval("beta", beta, 0.0, 1.0, high_open=True, hint="beta=0 is DLAM")
     validate.positive("rho0", rho0, example="1e-2")
     validate.in_interval("rho_growth", rho_growth, 1.0, hint="rho_growth (κ) >= 1; 1 = fixed ρ")
-    validate.in_interval("rho_max", rho_max, float(rho0), hint=f"rho_max >= rho0 = {rho0}")
+    validate.in_interval("rho_max", rho_max, float(rho0), hint=f"rho_max >= rho0 = {rho0}", finite=False)
     for name, v in (("c_shrink", c_shrink), ("c_grow", c_grow), ("decrease", decrease)):
         validate.positive(name, v)
     max_backtracks = validate.count("max_backtracks", max_backtracks, minimum=1)

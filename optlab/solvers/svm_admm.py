@@ -348,7 +348,8 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
     cg_iters = validate.count("cg_iters", cg_iters, minimum=1)
     max_dense = validate.count("max_dense", max_dense, minimum=1)
     tol = validate.tolerance("tol", tol)
-    validate.in_interval("tau_max", tau_max, 1.0, hint="the penalty scale grows from 1 up to tau_max; e.g. 1e2")
+    validate.in_interval("tau_max", tau_max, 1.0, hint="the penalty scale grows from 1 up to tau_max; e.g. 1e2",
+                         finite=False)
     validate.executor(parallel)
     if parallel is not None and not isinstance(as_executor(parallel), Serial):
         return _consensus_shortcut(
