@@ -19,6 +19,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import validate
+
 __all__ = ["NonconvexSVC"]
 
 _PENALTY_PARAMS = {
@@ -110,8 +112,10 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
         if self.init not in ("zeros", "l1"):
             raise ValueError(f"init must be 'zeros' or 'l1', got {self.init!r}")
         Xs = sp.csr_matrix(X) if sp.issparse(X) else X
-        kw = dict(rho1=self.rho1, rho2=self.rho2, maxiter=int(self.max_iter), tol=float(self.tol),
-                  fit_intercept=bool(self.fit_intercept), progress=False, log_every=max(1, int(self.max_iter)))
+        max_iter = validate.count("max_iter", self.max_iter, minimum=1)
+        tol = validate.tolerance("tol", self.tol)
+        kw = dict(rho1=self.rho1, rho2=self.rho2, maxiter=max_iter, tol=tol,
+                  fit_intercept=bool(self.fit_intercept), progress=False, log_every=max_iter)
         start = None
         if self.init == "l1" and self.penalty != "l1":
             from . import prox

@@ -45,7 +45,7 @@ from jax import lax
 
 from .. import harness
 from .. import losses as _losses
-from .. import operators
+from .. import operators, validate
 from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "prepare_data", "prepare_F", "block_rows", "check_common",
@@ -532,7 +532,7 @@ def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool
     if with_test:
         metrics += (("test_loss", test_loss_metric(loss_name)),)
     return Algorithm(name=name, step=step, metrics=metrics + tuple(extra_metrics), params=_params,
-                     stop_metric="rel_change" if stop else None, fresh=frozenset(fresh))
+                     stop_metric="rel_change" if stop else None, fresh=frozenset(fresh), growth_limit=GROWTH_LIMIT)
 
 
 def solve(alg, state, problem, parallel, meta, *, maxiter, log_every, tol, max_time, metrics, callback, progress,
@@ -579,9 +579,11 @@ def resolve_scale(scale, make_alg, make_state, pb, data: LinData, n_blocks, meta
         if seed is None:
             raise ValueError("scale='auto' picks the step by pilot runs on a seeded subsample, which needs a concrete "
                              "seed or key; under jax.vmap over keys pass a number as scale")
+        pilot_epochs = validate.count("pilot_epochs", pilot_epochs, minimum=1)
+        pilot_samples = validate.count("pilot_samples", pilot_samples, minimum=1)
         t0 = time.perf_counter()
-        best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, int(pilot_epochs),
-                                   int(segments), min(int(pilot_samples), data.y.shape[0]), seed)
+        best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, pilot_epochs,
+                                   int(segments), min(pilot_samples, data.y.shape[0]), seed)
         pb = pb._replace(scale=jnp.asarray(best, pb.scale.dtype))
         meta.update({"pilot_time": time.perf_counter() - t0,
                      "pilot_objectives": {str(k): v for k, v in values.items()}})
@@ -592,6 +594,27 @@ def resolve_scale(scale, make_alg, make_state, pb, data: LinData, n_blocks, meta
 
 #: Step-size / averaging rules shared by SPDHG and SPDPEG.
 VARIANTS = ("gc", "sc_uniform", "sc_nonuniform")
+
+
+#: a logged objective above F0 + GROWTH_LIMIT·|F0| (F0: at the start) ends the run as "diverged". The averaged
+#: iterate of a stable run stays near or below its start (these problems are convex, the averages converge); a
+#: step far outside the stable range (e.g. spdhg with scale=1e4 on logistic data: 100-1000x log 2 within the first
+#: epoch) sends it up by orders of magnitude.
+GROWTH_LIMIT = 1e2
+
+
+def check_options(parallel, tol, seed=None):
+    """``(executor, tol, seed)`` validated: ``parallel`` an executor (or None), ``tol >= 0`` finite, ``seed`` an
+    integer in ``[0, 2**32)`` (or None: the default, or a ``key=`` given instead; see :func:`sampling_seed`)."""
+    seed = None if seed is None else validate.seed("seed", seed)
+    return validate.executor(parallel), validate.tolerance("tol", tol), seed
+
+
+def start_point(x0, d: int, dtype):
+    """The starting point ``x0`` (default 0) as a finite ``(d,)`` array of the working dtype."""
+    if x0 is None:
+        return jnp.zeros(d, dtype)
+    return validate.float_array("x0", x0, shape=(d,), dtype=dtype, allow_int=True)
 
 
 def check_variant(variant, gamma):

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, operators
+from .. import harness, operators, validate
 from .. import prox as prox_mod
 from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from . import mlp
@@ -463,6 +463,7 @@ def _regularizers(regularizers, L: int) -> tuple:
 
 
 def _as_float(name, X, dtype=None):
+    X = validate.dense_matrix(name, X, solver="ipdlam")
     X = jnp.asarray(X) if dtype is None else jnp.asarray(X, dtype)
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(jnp.float32)
@@ -485,14 +486,14 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
         raise ValueError(f"loss must be one of {mlp.LOSSES}, got {loss!r}")
     if beta_schedule not in _SCHEDULES:
         raise ValueError(f"beta_schedule must be one of {_SCHEDULES}, got {beta_schedule!r}")
-    if not 0 <= float(beta) < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta}; beta=0 is DLAM")
-    if not float(rho0) > 0:
-        raise ValueError(f"rho0 must be > 0, got {rho0}")
-    if not float(rho_growth) >= 1:
-        raise ValueError(f"rho_growth (κ) must be >= 1 (1 = fixed ρ), got {rho_growth}")
-    if not float(rho_max) >= float(rho0):
-        raise ValueError(f"rho_max must be >= rho0 = {rho0}, got {rho_max}")
+    validate.in_interval("beta", beta, 0.0, 1.0, high_open=True, hint="beta=0 is DLAM")
+    validate.positive("rho0", rho0, example="1e-2")
+    validate.in_interval("rho_growth", rho_growth, 1.0, hint="rho_growth (κ) >= 1; 1 = fixed ρ")
+    validate.in_interval("rho_max", rho_max, float(rho0), hint=f"rho_max >= rho0 = {rho0}", finite=False)
+    for name, v in (("c_shrink", c_shrink), ("c_grow", c_grow), ("decrease", decrease)):
+        validate.positive(name, v)
+    max_backtracks = validate.count("max_backtracks", max_backtracks, minimum=1)
+    seed = validate.seed("seed", seed)
     if not (0 < c_shrink <= 1 and c_grow > 1 and 0 < decrease < 1 and int(max_backtracks) >= 1):
         raise ValueError("backtracking needs 0 < c_shrink <= 1, c_grow > 1, 0 < decrease < 1, max_backtracks >= 1; "
                          f"got {c_shrink}, {c_grow}, {decrease}, {max_backtracks}")
@@ -510,11 +511,8 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
             raise ValueError(f"X_test has {X_test.shape[1]} features, X has {d}")
         y_test = jnp.asarray(mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False))
     if batch_size is not None:
-        batch_size = int(batch_size)
-        if not 1 <= batch_size <= n:
-            raise ValueError(f"batch_size must be in 1..n = 1..{n} (or None for full batch), got {batch_size}")
-        if int(inner_sweeps) < 1:
-            raise ValueError(f"inner_sweeps must be >= 1, got {inner_sweeps}")
+        batch_size = validate.count("batch_size", batch_size, minimum=1, maximum=n)
+        inner_sweeps = validate.count("inner_sweeps", inner_sweeps, minimum=1)
     regs = _regularizers(regularizers, L)
 
     cfg = Config(n_layers=L, activation=activation, loss=loss, beta_schedule=beta_schedule, batch_size=batch_size or 0,
@@ -529,12 +527,7 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
     if params0 is None:
         params0 = mlp.init_params(layers, activation, seed, dtype)
     else:
-        params0 = {"W": tuple(jnp.asarray(w, dtype) for w in params0["W"]),
-                   "b": tuple(jnp.asarray(v, dtype) for v in params0["b"])}
-        for j, (w, v) in enumerate(zip(params0["W"], params0["b"])):
-            if w.shape != (layers[j], layers[j + 1]) or v.shape != (layers[j + 1],):
-                raise ValueError(f"params0 layer {j}: W {w.shape}, b {v.shape}; expected "
-                                 f"{(layers[j], layers[j + 1])} and {(layers[j + 1],)}")
+        params0 = mlp.check_params("params0", params0, layers, dtype)
     state = init(cfg, prob, params0, float(rho0), int(seed))
     return cfg, prob, state
 
@@ -630,6 +623,10 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
         >>> res.predict(X).shape, res.trace.last("train_acc") > 0.9
         ((200, 2), True)
     """
+    validate.executor(parallel)
+    iters = validate.count("maxiter" if maxiter is not None else "iters", iters if maxiter is None else maxiter)
+    tol = validate.tolerance("tol", tol)
+    seed = validate.seed("seed", seed)
     if parallel is not None and batch_size is not None:
         raise ValueError("ipdlam(parallel=...) runs the full-batch sweep (samples split over workers); "
                          "batch_size is not available with parallel=: pass batch_size=None")
@@ -645,7 +642,6 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
             "rho0": float(rho0), "rho_growth": float(rho_growth), "rho_max": float(rho_max), "batch_size": batch_size,
             "inner_sweeps": int(inner_sweeps) if batch_size else None, "seed": int(seed),
             "dtype": str(prob.data.X.dtype), "n": int(prob.data.X.shape[0])}
-    iters = int(iters if maxiter is None else maxiter)
     return harness.solve(alg, state, prob, executor=parallel, jit=jit, maxiter=iters, log_every=log_every, tol=tol,
                          max_time=max_time, metrics=metrics, callback=callback, progress=progress,
                          checkpoint=checkpoint, resume=resume, meta=meta)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import losses
+from .. import losses, validate
 
 __all__ = ["ACTIVATIONS", "LOSSES", "activation", "init_params", "apply", "mean_loss", "row_loss", "loss_smoothness",
            "check_labels", "check_layers"]
@@ -91,17 +91,21 @@ def accuracy(z, y):
 
 
 def check_layers(layers, d: int) -> tuple[int, ...]:
-    try:
-        layers = tuple(int(h) for h in layers)
-    except TypeError as err:
-        raise TypeError(f"layers must be a list of layer widths [d, h_1, ..., C], got {layers!r}") from err
-    if len(layers) < 2:
-        raise ValueError(f"layers must list at least the input and output widths [d, C], got {list(layers)}")
-    if min(layers) < 1:
-        raise ValueError(f"layers must be positive widths, got {list(layers)}")
-    if layers[0] != d:
-        raise ValueError(f"layers[0] = {layers[0]} must equal the number of features X.shape[1] = {d}")
-    return layers
+    """Layer widths ``[d, h_1, ..., C]``: integers >= 1 (``4.5`` is an error, never truncated), ``layers[0] = d``."""
+    return tuple(validate.widths("layers", layers, first=d))
+
+
+def check_params(name: str, params, layers, dtype) -> dict:
+    """Initial weights ``{"W": (W_1, ..., W_L), "b": (b_1, ..., b_L)}`` for ``layers``: finite floating arrays of
+    shapes ``(layers[j], layers[j+1])`` and ``(layers[j+1],)``, cast to ``dtype``."""
+    if not (isinstance(params, dict) and set(params) == {"W", "b"}):
+        raise TypeError(f'{name} must be a dict {{"W": (W_1, ..., W_L), "b": (b_1, ..., b_L)}} (e.g. a previous '
+                        f"Result's params), got {type(params).__name__}")
+    L = len(layers) - 1
+    template = {"W": tuple(np.zeros((layers[j], layers[j + 1])) for j in range(L)),
+                "b": tuple(np.zeros((layers[j + 1],)) for j in range(L))}
+    params = {"W": tuple(params["W"]), "b": tuple(params["b"])}
+    return validate.float_tree(name, params, like=template, dtype=dtype)
 
 
 def check_labels(name: str, y, n: int, n_classes: int, *, require_all: bool = True) -> np.ndarray:

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import parallel as _parallel
 from ..algorithm import Algorithm, Rows
 from . import _stochastic as S
 
@@ -155,7 +154,7 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
 def _core0(pb, x0=None) -> SPDHGCore:
     d, m = pb.F.shape[1], pb.F.shape[0]
     dt = pb.scale.dtype
-    x = jnp.zeros(d, dt) if x0 is None else jnp.asarray(x0, dt)
+    x = S.start_point(x0, d, dt)
     return SPDHGCore(x, jnp.zeros(m, dt), x, jnp.zeros((), dt), jnp.zeros((), jnp.int32),
                      jnp.zeros((), dt), jnp.zeros((), dt))
 
@@ -246,7 +245,7 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     """
     S.check_variant(variant, gamma)
     S.check_scale(scale)
-    executor = _parallel.as_executor(parallel)
+    executor, tol, seed = S.check_options(parallel, tol, seed)
     X = S.as_matrix(X)
     n = X.shape[0]
     n_blocks = S.check_blocks(n_blocks, executor, n)
@@ -291,7 +290,7 @@ def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, 
     S.check_scale(scale)
     if scale == "auto":
         raise ValueError("lpdhg: scale='auto' is only offered by the stochastic solvers; pass a number")
-    executor = _parallel.as_executor(parallel)
+    executor, tol, _ = S.check_options(parallel, tol)
     X = S.as_matrix(X)
     n = X.shape[0]
     S.check_common(mu, gamma, 1, 1, n, 1)

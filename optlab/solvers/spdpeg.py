@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import parallel as _parallel
 from .. import prox as _prox
 from ..algorithm import Algorithm, Rows
 from . import _stochastic as S
@@ -161,7 +160,7 @@ def build_problem(X, y, F, mu, gamma, r=None, *, loss="logistic", beta=1.0, scal
 def _core0(pb, x0=None) -> SPDPEGCore:
     m, d = pb.F.shape
     dt = pb.scale.dtype
-    x = jnp.zeros(d, dt) if x0 is None else jnp.asarray(x0, dt)
+    x = S.start_point(x0, d, dt)
     return SPDPEGCore(x, jnp.zeros(m, dt), x, jnp.zeros((), dt), jnp.zeros((), jnp.int32), jnp.zeros((), dt))
 
 
@@ -232,7 +231,7 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
     S.check_scale(scale)
     if extragradient not in EXTRAGRADIENT:
         raise ValueError(f"extragradient must be one of {EXTRAGRADIENT}, got {extragradient!r}")
-    executor = _parallel.as_executor(parallel)
+    executor, tol, seed = S.check_options(parallel, tol, seed)
     X = S.as_matrix(X)
     n = X.shape[0]
     n_blocks = S.check_blocks(n_blocks, executor, n)
@@ -277,7 +276,7 @@ def egadm(X, y, F, mu=5e-3, r=None, gamma=0.0, *, maxiter=100, scale=DEFAULT_SCA
     S.check_scale(scale)
     if scale == "auto":
         raise ValueError("egadm: scale='auto' is only offered by the stochastic solvers; pass a number")
-    executor = _parallel.as_executor(parallel)
+    executor, tol, _ = S.check_options(parallel, tol)
     X = S.as_matrix(X)
     n = X.shape[0]
     S.check_common(mu, gamma, 1, 1, n, 1)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from .. import harness, operators
+from .. import harness, operators, validate
 from ..algorithm import Algorithm, Comm
 from ..parallel import Serial, as_executor
 from .svm_consensus import svm_consensus_admm
@@ -184,13 +184,12 @@ def init(problem: SVMADMMProblem, warm_start=None) -> SVMADMMState:
         if ws.w.shape != (d,) or ws.u2.shape != (n,):
             raise ValueError(f"warm_start: state for a ({ws.u2.shape[0]}, {ws.w.shape[0]}) problem, "
                              f"this one is ({n}, {d})")
+        validate.finite_tree("warm_start", ws)
         return jax.tree.map(lambda x: jnp.asarray(x, dtype=dt) if jnp.issubdtype(x.dtype, jnp.floating) else x,
                             ws._replace(k=jnp.zeros((), jnp.int32)))
     if isinstance(ws, dict) and "w" in ws:
-        w = jnp.asarray(ws["w"], dt)
-        if w.shape != (d,):
-            raise ValueError(f"warm_start['w'] must have shape ({d},), got {w.shape}")
-        c = jnp.asarray(ws.get("b", 0.0), dt).reshape(())
+        w = validate.float_array("warm_start['w']", ws["w"], shape=(d,), dtype=dt, allow_int=True)
+        c = validate.float_array("warm_start['b']", ws.get("b", 0.0), shape=(), dtype=dt, allow_int=True)
         m = b * (Av(A, w) + c)
         e = 1 - m                                     # primal-feasible slacks for (w, c)
         xi, s = jnp.maximum(e, 0), jnp.maximum(-e, 0)
@@ -342,9 +341,16 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
     n, d = X.shape
     check_rho("rho1", rho1)
     check_rho("rho2", rho2)
-    for name, v in (("maxiter", maxiter), ("adapt_every", adapt_every)):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
+    maxiter = validate.count("maxiter", maxiter, minimum=1)
+    adapt_every = validate.count("adapt_every", adapt_every, minimum=1)
+    adapt_until = validate.count("adapt_until", adapt_until)
+    growth_start = validate.count("growth_start", growth_start)
+    cg_iters = validate.count("cg_iters", cg_iters, minimum=1)
+    max_dense = validate.count("max_dense", max_dense, minimum=1)
+    tol = validate.tolerance("tol", tol)
+    validate.in_interval("tau_max", tau_max, 1.0, hint="the penalty scale grows from 1 up to tau_max; e.g. 1e2",
+                         finite=False)
+    validate.executor(parallel)
     if parallel is not None and not isinstance(as_executor(parallel), Serial):
         return _consensus_shortcut(
             X, y, penalty, parallel, adaptive_rho=adaptive_rho, alpha=alpha, rho_growth=rho_growth,
@@ -353,12 +359,10 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
             metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
     if rho_growth is None:
         rho_growth = 1.0 if getattr(penalty, "is_convex", True) else 1.002
-    if not float(rho_growth) >= 1:
-        raise ValueError(f"rho_growth must be >= 1, got {rho_growth}")
-    if not 0 < float(alpha) < 2:
-        raise ValueError(f"alpha (over-relaxation) must be in (0, 2), got {alpha}")
-    if not (float(adapt_mu) > 1):
-        raise ValueError(f"adapt_mu must be > 1, got {adapt_mu}")
+    validate.in_interval("rho_growth", rho_growth, 1.0, hint="1 = fixed penalties")
+    validate.in_interval("alpha", alpha, 0.0, 2.0, low_open=True, high_open=True,
+                         hint="alpha is the over-relaxation parameter; 1 = none")
+    validate.in_interval("adapt_mu", adapt_mu, 1.0, low_open=True, hint="e.g. adapt_mu=10")
     problem, method = build_problem(X, b, penalty, rho1=rho1, rho2=rho2, linsolve=linsolve, max_dense=max_dense,
                                     cg_iters=cg_iters, adaptive_rho=adaptive_rho, adapt_mu=adapt_mu,
                                     adapt_every=adapt_every, adapt_until=adapt_until, alpha=alpha,

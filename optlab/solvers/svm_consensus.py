@@ -17,9 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from .. import harness
+from .. import harness, validate
 from ..algorithm import Algorithm, Comm, Rows
-from ..parallel import as_executor
 from .svm_inputs import check_data, check_penalty, check_rho, predict
 from .svm_linsolve import ATv, Av, choose_method, default_rhos, factorise, make_msolve, split_blocks
 
@@ -238,6 +237,7 @@ def svm_consensus_admm(X, y, penalty, *, n_blocks=None, rho1=None, rho2=None, ma
         ('converged', 4, 50)
     """
     check_penalty(penalty)
+    executor = validate.executor(parallel)
     if sp.issparse(X):
         raise TypeError("svm_consensus_admm needs a dense X (the row blocks are stacked dense arrays); pass "
                         "X.toarray(), or use ol.svm_admm, which keeps X sparse")
@@ -245,13 +245,12 @@ def svm_consensus_admm(X, y, penalty, *, n_blocks=None, rho1=None, rho2=None, ma
     n, d = X.shape
     check_rho("rho1", rho1)
     check_rho("rho2", rho2)
-    if int(maxiter) < 1:
-        raise ValueError(f"maxiter must be >= 1, got {maxiter}")
-    executor = as_executor(parallel)
+    maxiter = validate.count("maxiter", maxiter, minimum=1)
+    cg_iters = validate.count("cg_iters", cg_iters, minimum=1)
+    max_dense = validate.count("max_dense", max_dense, minimum=1)
+    tol = validate.tolerance("tol", tol)
     W = executor.n_workers
-    B = W if n_blocks is None else n_blocks
-    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 1:
-        raise ValueError(f"n_blocks must be a positive integer, got {n_blocks!r}")
+    B = W if n_blocks is None else validate.count("n_blocks", n_blocks, minimum=1)
     if B > n:
         raise ValueError(f"n_blocks={B} is larger than the number of samples n={n}; use at most n blocks (with "
                          f"parallel=, n_blocks defaults to the number of workers)")

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ... import harness
+from ... import harness, validate
 from ...algorithm import Algorithm, Comm, Rows, serial_comm
 from .. import mlp
 
@@ -206,24 +206,29 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
         >>> res.predict(X).shape, bool(res.trace.last("objective") < res.trace["objective"][0])
         ((200, 2), True)
     """
-    X = jnp.asarray(X)
+    X = jnp.asarray(validate.dense_matrix("X", X, solver="bcd"))
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(jnp.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-d array (n_samples, n_features), got shape {X.shape}")
     for name, v in (("gamma", gamma), ("rho", rho), ("alpha", alpha)):
-        if not float(v) > 0:
-            raise ValueError(f"{name} must be > 0, got {v}")
+        validate.positive(name, v)
+    validate.executor(parallel)
+    seed = validate.seed("seed", seed)
+    iters = validate.count("maxiter" if maxiter is not None else "iters", iters if maxiter is None else maxiter)
+    tol = validate.tolerance("tol", tol)
     layers = mlp.check_layers(layers, X.shape[1])
     y = jnp.asarray(mlp.check_labels("y", y, X.shape[0], layers[-1]))
     if (X_test is None) != (y_test is None):
         raise ValueError("give both X_test and y_test, or neither")
     if X_test is not None:
-        X_test = jnp.asarray(X_test, X.dtype)
+        X_test = jnp.asarray(validate.dense_matrix("X_test", X_test, solver="bcd"), X.dtype)
+        if X_test.shape[1] != X.shape[1]:
+            raise ValueError(f"X_test has {X_test.shape[1]} features, X has {X.shape[1]}")
         y_test = jnp.asarray(mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False))
     dtype = X.dtype
     if params0 is None:
         params0 = mlp.init_params(layers, "relu", seed, dtype)
+    else:
+        params0 = mlp.check_params("params0", params0, layers, dtype)
     W = tuple(jnp.concatenate([w, b[None, :]], axis=0).astype(dtype) for w, b in zip(params0["W"], params0["b"]))
     V, U, a = [], [], X
     for i, w in enumerate(W):
@@ -241,6 +246,6 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
     meta = {"label": label, "layers": list(layers), "gamma": float(gamma), "rho": float(rho), "alpha": float(alpha),
             "seed": int(seed), "dtype": str(dtype)}
     return harness.solve(algorithm(len(layers) - 1, X_test is not None), state, prob, executor=parallel, jit=jit,
-                         maxiter=int(iters if maxiter is None else maxiter), log_every=log_every, tol=tol,
+                         maxiter=iters, log_every=log_every, tol=tol,
                          max_time=max_time, metrics=metrics, callback=callback, progress=progress,
                          checkpoint=checkpoint, resume=resume, meta=meta)

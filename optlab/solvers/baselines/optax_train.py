@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ... import harness
+from ... import harness, validate
 from .. import mlp
 
 __all__ = ["train", "train_mlp", "OptaxState", "OptaxProblem", "make_step", "optimizer"]
@@ -188,16 +188,17 @@ def train(model_apply: Callable, params0, X, y, optimizer_="adam", *, learning_r
     n = jax.tree.leaves(X)[0].shape[0]
     if np.shape(y)[0] != n:
         raise ValueError(f"X has {n} samples but y has {np.shape(y)[0]}")
-    if batch_size is not None and not 1 <= int(batch_size) <= n:
-        raise ValueError(f"batch_size must be in 1..n = 1..{n} (or None for full batch), got {batch_size}")
-    if int(epochs) < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if batch_size is not None:
+        batch_size = validate.count("batch_size", batch_size, minimum=1, maximum=n)
+    epochs = validate.count("epochs", epochs)
+    seed = validate.seed("seed", seed)
+    tol = validate.tolerance("tol", tol)
     bs = int(batch_size or 0)
     step = make_step(model_apply, loss_fn, tx, penalty, bs, n // bs if bs else 1)
     prob = OptaxProblem(X=jax.tree.map(jnp.asarray, X), y=jnp.asarray(y),
                         X_test=None if X_test is None else jax.tree.map(jnp.asarray, X_test),
                         y_test=None if y_test is None else jnp.asarray(y_test))
-    params0 = jax.tree.map(jnp.asarray, params0)
+    params0 = validate.float_tree("params0", params0)
     state = OptaxState(params=params0, opt_state=tx.init(params0), key=jax.random.PRNGKey(int(seed)),
                        k=jnp.zeros((), jnp.int32))
     all_metrics = dict(_metrics(model_apply, loss_fn, penalty, X_test is not None, bool(accuracy),
@@ -236,18 +237,19 @@ def train_mlp(X, y, *, layers, activation="relu", optimizer="adam", learning_rat
     same input checks on ``layers`` and labels)."""
     if activation not in mlp.ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(mlp.ACTIVATIONS)}, got {activation!r}")
-    X = jnp.asarray(X)
+    X = jnp.asarray(validate.dense_matrix("X", X, solver="train_mlp"))
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(jnp.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-d array (n_samples, n_features), got shape {X.shape}")
+    seed = validate.seed("seed", seed)
     layers = mlp.check_layers(layers, X.shape[1])
     y = mlp.check_labels("y", y, X.shape[0], layers[-1])
     if X_test is not None:
-        X_test = jnp.asarray(X_test, X.dtype)
+        X_test = jnp.asarray(validate.dense_matrix("X_test", X_test, solver="train_mlp"), X.dtype)
         y_test = mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False)
     if params0 is None:
         params0 = mlp.init_params(layers, activation, seed, X.dtype)
+    else:
+        params0 = mlp.check_params("params0", params0, layers, X.dtype)
     kwargs.setdefault("label", optimizer if isinstance(optimizer, str) else None)
     return train(_mlp_apply(activation), params0, X, y, optimizer, learning_rate=learning_rate, seed=seed,
                  X_test=X_test, y_test=y_test, epochs=epochs,

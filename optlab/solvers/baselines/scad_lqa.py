@@ -60,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from ... import harness
+from ... import harness, validate
 
 __all__ = ["scad_lqa", "LQAState", "LQAProblem", "make_step", "scad_derivative"]
 
@@ -186,6 +186,8 @@ def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500,
     for name, v in (("eps", eps), ("zero_tol", zero_tol)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be > 0, got {v}")
+    maxiter = validate.count("maxiter", maxiter, minimum=1)
+    tol = validate.tolerance("tol", tol)
     dt = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))
     if dt == np.float64 and not jax.config.jax_enable_x64:
         dt = np.dtype(np.float32)
@@ -194,9 +196,10 @@ def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500,
         svc = LinearSVC(loss="hinge", C=1.0, dual=True, max_iter=20_000).fit(X, y)
         w0, c0 = svc.coef_.ravel(), float(svc.intercept_[0])
     else:
-        w0, c0 = np.asarray(x0["w"], np.float64).ravel(), float(x0.get("b", 0.0))
-        if w0.shape != (d,):
-            raise ValueError(f"x0['w'] must have shape ({d},), got {w0.shape}")
+        if not (isinstance(x0, dict) and "w" in x0):
+            raise TypeError(f"x0 must be None or a dict {{'w': (d,) array, 'b': float}}, got {type(x0).__name__}")
+        w0 = np.asarray(validate.float_array("x0['w']", x0["w"], shape=(d,), allow_int=True), np.float64)
+        c0 = float(validate.float_array("x0['b']", x0.get("b", 0.0), shape=(), allow_int=True))
     f = lambda v: jnp.asarray(v, dt)  # noqa: E731
     problem = LQAProblem(X=f(X), y=f(y), lam=f(lam), a=f(a), eps=f(eps), zero_tol=f(zero_tol))
     active = np.abs(w0) > zero_tol

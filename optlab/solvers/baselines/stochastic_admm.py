@@ -57,7 +57,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ... import parallel as _parallel
 from ... import prox as _prox
 from ...algorithm import Algorithm, Rows
 from .. import _stochastic as S
@@ -191,7 +190,7 @@ def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, n_blocks, scale
            X_test, y_test, maxiter, log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit,
            parallel):
     loss = S.get_loss(loss)
-    executor = _parallel.as_executor(parallel)
+    executor, tol, seed = S.check_options(parallel, tol, seed)
     X = S.as_matrix(X)
     n = X.shape[0]
     n_blocks = S.check_blocks(n_blocks, executor, n)
