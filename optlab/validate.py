@@ -125,7 +125,8 @@ def choice(name: str, value, options: Iterable):
     return value
 
 
-def _is_key(value) -> bool:
+def is_key(value) -> bool:
+    """A single JAX PRNG key: typed (``jax.random.key``) of shape (), or raw ``uint32[2]`` key data."""
     dtype = getattr(value, "dtype", None)
     if dtype is None:
         return False
@@ -137,7 +138,7 @@ def _is_key(value) -> bool:
 def seed(name: str, value) -> int:
     """A random seed as a Python int in ``[0, 2**32)``; a JAX PRNG key (typed, or a raw ``uint32[2]`` from
     ``jax.random.PRNGKey``) is turned into one by drawing 32 bits from it (deterministic per key)."""
-    if _is_key(value):
+    if is_key(value):
         key = value if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key) else jax.random.wrap_key_data(value)
         return int(jax.random.bits(key, dtype=jnp.uint32))
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

@@ -3,8 +3,6 @@
 Every case ends either in a named error — a ``TypeError``/``ValueError`` whose message names the argument — or in
 a run with an honest status (``"diverged"`` where the objective explodes, a ``ConvergenceWarning`` where the
 budget runs out) and finite params. A SIGALRM guard fails any case that takes longer than ``TIMEOUT_S``.
-Cases whose fix belongs to a module another engineer is rewriting are ``xfail(strict=True)``: they turn into
-failures (to be unmarked) once that fix lands.
 """
 from __future__ import annotations
 
@@ -100,11 +98,6 @@ def S(*statuses):
 
 
 V = (TypeError, ValueError)
-XFAIL_PROXGRAD = "proxgrad.py is being made pytree-aware on another branch; x0 shape checks land there"
-XFAIL_PIG = "pig.py is being made pytree-aware on another branch; x0 shape checks land there"
-XFAIL_GIST = ("gist.py is being made pytree-aware on another branch; validate.gist_search(sigma, eta, L_min, L_max) "
-              "is to be called in gist() before the problem is built")
-
 
 def fista_(**kw):
     return lambda: ol.fista(LS, L1, kw.pop("x0", X0), maxiter=kw.pop("maxiter", 5), **kw, **P)
@@ -184,12 +177,9 @@ CASES = [
     ("ista-neg-tol", ista_(tol=-1e-3), E(ValueError, "tol")),
     ("ista-parallel-str", ista_(parallel="sync"), E(TypeError, "parallel")),
     ("ista-jit-checkpoint", ista_(jit=True, checkpoint="unused.npz"), E(ValueError, "checkpoint")),
-    pytest.param("fista-x0-wrong-length", fista_(x0=np.zeros(7)), E(V, "x0"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_PROXGRAD)),
-    pytest.param("fista-x0-2d", fista_(x0=np.zeros((6, 1))), E(V, "x0"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_PROXGRAD)),
-    pytest.param("ista-x0-wrong-length", ista_(x0=np.zeros(5)), E(V, "x0"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_PROXGRAD)),
+    pytest.param("fista-x0-wrong-length", fista_(x0=np.zeros(7)), E(V, "x0")),
+    pytest.param("fista-x0-2d", fista_(x0=np.zeros((6, 1))), E(V, "x0")),
+    pytest.param("ista-x0-wrong-length", ista_(x0=np.zeros(5)), E(V, "x0")),
     # ---- gist
     ("gist-nan-x0", gist_(x0=_nan(6)), E(ValueError, "x0")),
     ("gist-int-x0", gist_(x0=np.ones(6, int)), E(TypeError, "x0")),
@@ -197,14 +187,10 @@ CASES = [
     ("gist-M-0", gist_(M=0), E(ValueError, "M")),
     ("gist-parallel-str", gist_(parallel="sync"), E(TypeError, "parallel")),
     ("gist-maxiter-float", gist_(maxiter=10.7), E(TypeError, "maxiter")),
-    pytest.param("gist-sigma-neg", gist_(sigma=-1.0), E(ValueError, "sigma"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_GIST)),
-    pytest.param("gist-eta-below-1", gist_(eta=0.5), E(ValueError, "eta"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_GIST)),
-    pytest.param("gist-Lmin-above-Lmax", gist_(L_min=10.0, L_max=1.0), E(ValueError, "L_min"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_GIST)),
-    pytest.param("gist-x0-wrong-length", gist_(x0=np.zeros(7)), E(V, "x0"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_GIST)),
+    pytest.param("gist-sigma-neg", gist_(sigma=-1.0), E(ValueError, "sigma")),
+    pytest.param("gist-eta-below-1", gist_(eta=0.5), E(ValueError, "eta")),
+    pytest.param("gist-Lmin-above-Lmax", gist_(L_min=10.0, L_max=1.0), E(ValueError, "L_min")),
+    pytest.param("gist-x0-wrong-length", gist_(x0=np.zeros(7)), E(V, "x0")),
     # ---- pig / pig_blocks / pig_jacobi
     ("pig-nan-x0", pig_(x0=_nan(6)), E(ValueError, "x0")),
     ("pig-int-x0", pig_(x0=np.zeros(6, int)), E(TypeError, "x0")),
@@ -213,8 +199,7 @@ CASES = [
     ("pig-beta-above-1", pig_(beta=1.5), E(ValueError, "beta")),
     ("pig-parallel-str", pig_(parallel="sync"), E(TypeError, "parallel")),
     ("pig-maxiter-float", pig_(maxiter=10.7), E(TypeError, "maxiter")),
-    pytest.param("pig-x0-2d", pig_(x0=np.zeros((6, 1))), E(V, "x0"),
-                 marks=pytest.mark.xfail(strict=True, reason=XFAIL_PIG)),
+    pytest.param("pig-x0-2d", pig_(x0=np.zeros((6, 1))), E(V, "x0")),
     ("pig_blocks-nan-x0s", pig_blocks_(x0s=[_nan(3), np.zeros(3)]), E(ValueError, "x0")),
     ("pig_blocks-order", pig_blocks_(order="greedy"), E(ValueError, "order")),
     ("pig_blocks-neg-tol", pig_blocks_(tol=-1.0), E(ValueError, "tol")),

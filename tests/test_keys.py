@@ -50,8 +50,9 @@ def test_bad_seed_and_key_arguments():
     X, y, F = problem()
     with pytest.raises(ValueError, match="either seed= .* or key="):
         ol.spdhg(X, y, F, seed=1, key=jax.random.key(1), **KW)
-    with pytest.raises(TypeError, match="for a JAX PRNG key pass key="):
-        ol.spdhg(X, y, F, seed=jax.random.key(1), **KW)
+    # a key passed as seed= stands for the same sampling seed as key= (optlab.validate.seed)
+    np.testing.assert_array_equal(ol.spdhg(X, y, F, seed=jax.random.key(1), **KW).params["w"],
+                                  ol.spdhg(X, y, F, key=jax.random.key(1), **KW).params["w"])
     with pytest.raises(TypeError, match=r"key must be a JAX PRNG key"):
         ol.spdhg(X, y, F, key=5, **KW)
     with pytest.raises(ValueError, match=r"single PRNG key"):

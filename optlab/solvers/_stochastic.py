@@ -606,7 +606,9 @@ GROWTH_LIMIT = 1e2
 def check_options(parallel, tol, seed=None):
     """``(executor, tol, seed)`` validated: ``parallel`` an executor (or None), ``tol >= 0`` finite, ``seed`` an
     integer in ``[0, 2**32)`` (or None: the default, or a ``key=`` given instead; see :func:`sampling_seed`)."""
-    seed = None if seed is None else validate.seed("seed", seed)
+    # a key given as seed= becomes its sampling seed; a uint32 array seed already came from sampling_seed(key=...)
+    if seed is not None and (validate.is_key(seed) or not isinstance(seed, jax.Array)):
+        seed = validate.seed("seed", seed)
     return validate.executor(parallel), validate.tolerance("tol", tol), seed
 
 
