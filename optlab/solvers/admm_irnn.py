@@ -38,7 +38,8 @@ purpose: the guard's decision puts per-row state back, and per-row state must no
 total exists only in the server's update); barriers would also make every round synchronous. This is the
 stale-synchronous parameter server (Ho et al., NIPS 2013) applied to ADMM's global least-squares blocks, as
 asynchronous ADMM keeps absent workers' last contributions (Zhang & Kwok, ICML 2014); for this nonconvex method it
-carries no convergence guarantee.
+carries no convergence guarantee (tests/parallel/test_admm_irnn_parallel.py checks that ``max_delay=3`` reaches the
+synchronous test accuracy within one point on a small sequence-classification problem).
 """
 from __future__ import annotations
 
