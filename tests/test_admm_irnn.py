@@ -327,8 +327,9 @@ def test_quick_mode_mnist_rows_reaches_085_test_accuracy():
 
 def test_carried_step_is_the_working_step_bit_for_bit():
     """The algorithm carries the per-sample fields sample-major (Rows) and runs the time-major working step on
-    their transposes: the same bits as the working step itself (optimization barriers keep XLA from folding the
-    transposes into the sweep's products and sums, which changed their rounding)."""
+    their transposes: on a small problem the same bits as the working step itself (optimization barriers keep XLA
+    from folding the transposes into the sweep's products and sums, which changed their rounding; at MNIST-rows size
+    float32 rounding-level differences remain, see ``admm_irnn._working``)."""
     st, prob = _random_state("sequence", 9)
     cfg = M.StepConfig(5, 1, 3, True, "sequential", 1, True)
     want, info_w = jax.jit(M.make_step(*cfg))(st, prob)
