@@ -22,8 +22,8 @@ methods (full run; quick run in brackets):
   4 samples per worker per iteration, 20 (10) epochs, on synthetic data 16,000 × 40 (4,000 × 20); F* by CVXPY. One
   time unit = one mini-batch gradient on a speed-1 worker, so W workers process W times more samples per unit time
   (and do W times fewer iterations per epoch); the iteration axis counts server iterations.
-* ``admm_irnn`` — data-parallel ADMMiRNN (``ol.admm_irnn(..., parallel=...)``,
-  :mod:`optlab.solvers.admm_irnn_parallel`), tanh RNN with 16 (8) hidden units on seeded synthetic sequence
+* ``admm_irnn`` — data-parallel ADMMiRNN (``ol.admm_irnn(..., parallel=...)``; asynchronous semantics in
+  :mod:`optlab.solvers.admm_irnn`), tanh RNN with 16 (8) hidden units on seeded synthetic sequence
   classification, 4,000 (400) sequences of 10 (6) steps × 3 features, label = sign of ``Σ_t sin(x_t0) + x_T1/2``,
   200 (40) iterations (quick: Jacobi sweep, which compiles faster, and no test set). Nonconvex: the metric is the
   forward-pass training loss (target 0.35); the full run's traces also hold the test accuracy on 2,000 held-out

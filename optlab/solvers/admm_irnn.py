@@ -1,148 +1,45 @@
-r"""ADMMiRNN: ADMM training of a tanh recurrent network (Tang, Kan, Sun, Xiao, Lai, Qiao, Li; ECML-PKDD 2020,
-arXiv 2006.05622; SPEC §2).
+r"""ADMMiRNN: training a tanh recurrent network by ADMM, without backpropagation through time (Tang, Kan, Sun, Xiao,
+Lai, Qiao & Li, "ADMMiRNN: Training RNN with Stable Convergence via an Efficient ADMM Approach", ECML-PKDD 2020,
+arXiv:2006.05622).
 
-**Model.** A vanilla tanh RNN unfolded over :math:`t = 1..T` (row convention: one sample per row; inputs
-:math:`X_t \in \mathbb R^{n\times d}`, :math:`S_0 = 0`):
+:func:`admm_irnn` is the solver; its docstring has the model, the augmented Lagrangian, every block update and the
+order of one iteration. :func:`algorithm` is the method as an :class:`optlab.algorithm.Algorithm` (run by
+:func:`optlab.harness.solve` under any executor of :mod:`optlab.parallel`). The block updates (:func:`update_o`,
+:func:`update_vc`, :func:`update_as_backward`, ...) act on the time-major working state :class:`AdmmIrnnState` and
+are public so that each can be checked on its own. :func:`bptt` trains the same network by backpropagation through
+time (the baselines). The measurements behind the defaults are in ``experiments/README_admm_irnn.md``.
 
-.. math:: A_t = X_tU + S_{t-1}W + \mathbf 1b^\top,\quad S_t = \tanh(A_t),\quad O_t = S_tV + \mathbf 1c^\top,
+**Data-parallel** (``parallel=Sync(n)`` or ``SimulatedAsync(n, max_delay)``) [ours]. The per-sample auxiliaries
+and multipliers :math:`A, S, O, \Lambda^1, \Lambda^2, \Lambda^3` are carried with their rows
+(:class:`AdmmIrnnCarry`: an :class:`optlab.algorithm.Rows`, sample-major), so each worker holds those of its
+samples; padding rows carry weight 0 in every sum. The :math:`O` prox steps, the :math:`S_t, A_t` updates, the
+multiplier update and the re-projection act on each sample alone given the weights. The two weight blocks are
+least-squares problems over all samples, solved from normal equations whose Gram matrix and right-hand side are
+sums over rows,
 
-with :math:`U \in \mathbb R^{d\times h}, W \in \mathbb R^{h\times h}, V \in \mathbb R^{h\times C}` shared by all
-steps. The loss is softmax cross-entropy :math:`\ell` on the *output steps* :math:`\mathcal T`: only
-:math:`t = T` for ``task="classify"``, every :math:`t` for ``task="sequence"`` (a language model).
+.. math:: \Bigl(\rho\sum_w Z_w^\top D_w Z_w + \varepsilon I\Bigr)\theta = \rho\sum_w Z_w^\top D_w Y_w
+          + \varepsilon\theta_k \qquad (D_w\text{: the row weights of worker } w),
 
-**Augmented Lagrangian** [ours: this is the function every block update decreases]. :math:`A_t, S_t, O_t` become
-variables with multipliers :math:`\Lambda^1_t, \Lambda^2_t, \Lambda^3_t` and penalties :math:`\rho_1, \rho_2,
-\rho_3`; residuals :math:`R^1_t = A_t - X_tU - S_{t-1}W - \mathbf 1b^\top`, :math:`R^2_t = S_t - \tanh A_t`,
-:math:`R^3_t = O_t - S_tV - \mathbf 1c^\top`; everything is divided by the number of samples :math:`n`, so
-the penalties do not depend on :math:`n`:
+each a ``comm.reduce`` of its own: ``vc_backward_gram``/``vc_backward_rhs``, ``uwb_gram``/``uwb_rhs``,
+``vc_forward_gram``/``vc_forward_rhs``; so are the residual sums of the trace (``residual_sq``) and, with the adaptive
+schedule, the loss sums that the trap detector and the step-length guard compare (``aux_loss_sum``; without
+re-projection every iteration also ``forward_loss_sum``). ``Sync``: the serial iterates up to the order of the sums.
 
-.. math::
-    \mathcal L_\rho = \frac1n\Bigl[\sum_{t\in\mathcal T}\sum_i \ell(o_{t,i}, y_{t,i})
-      + \sum_{t=1}^T\bigl(\langle\Lambda^1_t, R^1_t\rangle + \tfrac{\rho_1}2\|R^1_t\|^2
-      + \langle\Lambda^2_t, R^2_t\rangle + \tfrac{\rho_2}2\|R^2_t\|^2\bigr)
-      + \sum_{t\in\mathcal T}\bigl(\langle\Lambda^3_t, R^3_t\rangle + \tfrac{\rho_3}2\|R^3_t\|^2\bigr)\Bigr].
-
-**Block updates** (each is an exact minimiser, or a monotone inexact one, of :math:`\mathcal L_\rho` in its
-block, so none increases :math:`\mathcal L_\rho`; ``tests/test_admm_irnn.py`` checks each one):
-
-* :math:`O` (prox of the loss): per row, :math:`\min_o \ell(o, y) + \frac{\rho_3}2\|o - q\|^2` with
-  :math:`q = S_tV + c - \Lambda^3_t/\rho_3`; strongly convex with gradient Lipschitz constant
-  :math:`\rho_3 + \frac12` (the cross-entropy Hessian is :math:`\preceq \frac12 I`, see
-  :data:`optlab.losses.softmax_cross_entropy`), so ``o_steps`` gradient steps of length :math:`1/(\rho_3 +
-  \frac12)` from the current :math:`O_t` decrease it (descent lemma), warm-started.
-* :math:`(V, c)` jointly: linear least squares over all output steps and samples,
-  :math:`\min \sum_{t\in\mathcal T}\frac{\rho_3}2\|S_tV + \mathbf 1c^\top - (O_t + \Lambda^3_t/\rho_3)\|^2`;
-  normal equations with the design :math:`Z = [S_t\;\mathbf 1]` stacked over :math:`t`.
-* :math:`S_t` (closed form; the :math:`S_t` are mutually decoupled given :math:`A, O` and the weights, because
-  no term holds both :math:`S_{t-1}` and :math:`S_t`, so all are updated at once): setting the gradient of
-  :math:`\frac{\rho_2}2\|S_t - \tanh A_t + \Lambda^2_t/\rho_2\|^2
-  + [t<T]\frac{\rho_1}2\|S_tW - P_t\|^2 + [t\in\mathcal T]\frac{\rho_3}2\|S_tV - Q_t\|^2` to zero, with
-  :math:`P_t = A_{t+1} + \Lambda^1_{t+1}/\rho_1 - X_{t+1}U - \mathbf 1b^\top` and
-  :math:`Q_t = O_t + \Lambda^3_t/\rho_3 - \mathbf 1c^\top`, gives
-
-  .. math:: S_t\bigl(\rho_2 I + [t<T]\rho_1WW^\top + [t\in\mathcal T]\rho_3VV^\top\bigr)
-            = \rho_2\tanh A_t - \Lambda^2_t + [t<T]\rho_1P_tW^\top + [t\in\mathcal T]\rho_3Q_tV^\top,
-
-  an :math:`h\times h` SPD system (two distinct matrices: :math:`t<T` and :math:`t=T`), one Cholesky each.
-* :math:`A` (elementwise, nonconvex 1-D): :math:`\phi(a) = \frac{\rho_1}2(a - m)^2 + \frac{\rho_2}2(s' -
-  \tanh a)^2` with :math:`m = X_tU + S_{t-1}W + b - \Lambda^1_t/\rho_1`, :math:`s' = S_t + \Lambda^2_t/\rho_2`;
-  ``a_steps`` safeguarded Newton steps (the exact second derivative where it exceeds :math:`0.1\rho_1`, else the
-  Gauss–Newton curvature :math:`\rho_1 + \rho_2(1-\tanh^2a)^2 > 0`; either way a descent direction)
-  with step halving (up to ``a_halvings`` times; an element with no decrease keeps its value): monotone.
-* :math:`(U, W, b)` jointly: least squares over all steps and samples,
-  :math:`\min\sum_t\frac{\rho_1}2\|X_tU + S_{t-1}W + \mathbf 1b^\top - (A_t + \Lambda^1_t/\rho_1)\|^2`,
-  design :math:`Z = [X_t\; S_{t-1}\;\mathbf 1]`.
-
-Both least-squares problems get a small proximal term :math:`\frac{\varepsilon}2\|\theta - \theta_k\|^2`
-(``ls_prox``: :math:`\varepsilon` relative to the mean diagonal of :math:`\rho Z^\top Z`; default 1e-8 in
-float64, 1e-5 in float32) so that the normal equations are always positive definite (e.g. MNIST border pixels
-are constant zero columns of :math:`Z`). This keeps the update monotone: :math:`\mathcal L(\theta_{k+1}) +
-\frac\varepsilon2\|\theta_{k+1}-\theta_k\|^2 \le \mathcal L(\theta_k)`.
-
-**Iteration** (SPEC §2 order: backward, then forward, then multipliers):
-backward :math:`O \to (V,c) \to (S_T, A_T, S_{T-1}, A_{T-1}, \dots, S_1, A_1) \to (U,W,b)`; forward
-:math:`(A_1, S_1, \dots, A_T, S_T) \to (V,c) \to O` (the forward sweep's :math:`(U,W,b)` would repeat the
-minimisation just done with unchanged data, so it is skipped); then :math:`\Lambda^i \mathrel{+}= \rho_iR^i`,
-the re-projection (below) and the penalty schedule. ``sweep="sequential"`` (default) visits the :math:`S_t, A_t`
-one time step at a time (Gauss–Seidel over time, :func:`update_as_backward` / :func:`update_as_forward`; each
-:math:`S_t` is still the closed form above and each :math:`A_t` the safeguarded Newton step, so every block
-update stays monotone), so a change at the output reaches every step within one sweep; ``sweep="jacobi"``
-updates all :math:`S_t` at once, then all :math:`A_t` (:func:`update_s`, :func:`update_a`), which moves
-information one step per iteration. Changing :math:`\rho`, the multipliers or (re-projection) the auxiliaries
-between iterations changes :math:`\mathcal L_\rho` itself; the monotonicity guarantee is per block update,
-within an iteration's sweep.
-
-**The trap, and the defaults** [ours]. With small penalties (:math:`\rho = 1` or 10 in a prototype) the
-auxiliary variables fit the labels while the network's forward pass does not: the augmented Lagrangian is tiny
-but the test accuracy of the *forward pass* is at chance. ``Result.predict`` therefore always runs the network
-forward with the learned weights, and the trace logs the constraint residuals and the forward-pass loss and
-accuracy next to the loss at the auxiliary :math:`O` (``aux_loss``).
-
-*Plain ADMM* (``reproject_every=0``) escapes the trap only with large hidden-state penalties: its defaults are
-:math:`\rho = (1000, 1000, 3)` with the adaptive trap detector (``rho_schedule="adaptive"``: double
-:math:`\rho_1, \rho_2` while the forward loss exceeds the auxiliary loss by more than 5 % of 1 + aux loss). But
-then, after every iteration, the :math:`(U, W, b)` target :math:`A + \Lambda^1/\rho_1` is the forward pass moved
-by (adjoint of :math:`A`)/:math:`\rho_1`: the recurrent weights take a preconditioned gradient step of length
-:math:`\sim 1/\rho_1` (the read-out, through :math:`\rho_3`, one of length :math:`\sim 1/\rho_3`), i.e. they hardly
-learn, and the network stays close to a random-feature read-out. Measured (MNIST rows, 2,000 training images,
-h = 64, float32, test on the 2,000-image test split): 0.58 test accuracy after 150 iterations; a logistic
-read-out of the *untrained* network's last state scores 0.57; with the earlier initialisation (W ~ 0.5·N(0,
-1/h)), 0.43 and 0.41 — the 0.37–0.39 of the previous MNIST-rows runs.
-
-*Re-projection* (``reproject_every=1``, default) [ours]. After each iteration's multiplier update the
-auxiliaries are replaced by the forward pass of the new weights, :math:`A, S, O \leftarrow` forward(:math:`U, W, b,
-V, c`). Every residual is then zero at the start of the next sweep, so the auxiliaries can never drift away from
-the network (the trap cannot happen; ``aux_loss`` = ``train_loss``), and the penalties can be small —
-:math:`\rho = (1, 1, 1)` — which makes the recurrent weights' steps ~1000× longer. The trace's ``residual`` (and
-``r1``, ``r2``, ``r3``) are the residuals *before* the re-projection (how far the sweep moved the auxiliaries off
-the network). Orthogonal initial W (see :func:`init_params`) is needed: with W ~ 0.5·N(0, 1/h) and constant
-:math:`\rho = (1, 1, 1)` the re-projected iteration blew up on MNIST rows (forward loss 7–45 after 75–150
-iterations, test accuracy ≈ 0.1).
-
-*Multiplier estimate* (``multiplier_estimate=True``, default with re-projection) [ours]. At the re-projected
-point the multipliers are also replaced, by the least-squares multiplier estimate (:func:`multiplier_estimate`;
-Nocedal & Wright 2006, eq. 18.21): the :math:`\Lambda` that make the Lagrangian stationary in every auxiliary
-block, which here is unique and equals minus the adjoints of backpropagation through time (one reverse scan, the
-cost of one BPTT gradient). Why: a Gauss–Seidel sweep carries a change of the output targets back through time
-damped at every step — the :math:`S_t` update passes on the fraction :math:`\rho_1/(\rho_1 + \rho_2)` of the change
-of :math:`A_{t+1}` (orthogonal W) and the :math:`A_t` update about :math:`\rho_2\tanh'/(\rho_1 + \rho_2\tanh'^2)` of the
-change of :math:`S_t`, so at best 1/4 per time step whatever the ρ — and the dual-ascent multipliers, which at a
-fixed point equal the same adjoints, build up only over many iterations. With the estimate the iteration starts
-from the stationary multipliers; the (V, c) and (U, W, b) least-squares blocks then take preconditioned steps of
-length ~1/ρ along the exact BPTT gradient, and the sweep's S, A blocks adapt the auxiliaries to the new weights.
-Measured (float32, seeded 8,000/2,000 split of the IDX test set, h = 128, test on all 2,000 held-out images,
-seed 0): on this 2-core CPU **0.892 test accuracy after 20 iterations** (≈ 2.1 s each; 0.904 with seed 1;
-0.868 / 0.888 / 0.865 for seeds 0 / 1 / 2 after 15); on one H200 0.909 after 40 iterations (0.97 s in all), where
-re-projection with the ascent multipliers reached 0.740 and plain ADMM 0.683 (the previous default needed 200
-iterations for 0.855 there). The character model (200 windows, 15 iterations) reaches 3.54 bits/char (unigram
-entropy 4.264; ascent multipliers 4.04). With only 2,000 training images (h = 64) it overfits: 0.996 training vs
-0.745 test accuracy after 50 iterations (ascent multipliers: 0.69 test after 100); on the one-step model (T = 1,
-nothing to carry back through time) the ascent multipliers generalise better: 0.850 vs 0.815 test accuracy on
-4,000 images, 0.891 vs 0.859 on 8,000 (40 iterations, h = 128) — pass ``multiplier_estimate=False`` there.
-
-*Step-length guard* (``rho_schedule="adaptive"``, default). With re-projection, a step that raises the
-forward-pass training loss is rejected — the whole state goes back to the start of the iteration — and retried
-with :math:`\rho_1, \rho_2` doubled (never relaxed; a step at the cap :math:`\rho_{max}` is accepted). ρ3 is left
-alone: doubling it too slowed the character model (4.83 vs 3.54 bits/char after 15 iterations) and MNIST rows
-(0.868 after 15 iterations vs 0.877–0.884 after 14–16). In the MNIST runs above ρ1 reached 4–8 with 1–2 rejected
-steps. Without re-projection nothing is rejected: the guard and the trap detector only double ρ1, ρ2.
-
-Differences from the authors' released code (SPEC §2): exact block minimisers instead of linearised steps with
-a constant :math:`\tau` (several of which go uphill there), no rescaling of iterates, :math:`(U, W, b)` and
-:math:`(V, c)` as joint blocks.
-
-Memory: :math:`A, S, \Lambda^1, \Lambda^2` hold :math:`nTh` numbers each, :math:`O, \Lambda^3` hold
-:math:`n|\mathcal T|C`; e.g. MNIST rows (:math:`n = 8000, T = 28, h = 128`) in float32: 115 MB each, about
-0.5 GB in all plus temporaries of the same size (the quick experiment, which also runs the BPTT baselines, peaked
-at 3.9 GB resident on the CPU).
-
-Example:
-    >>> import numpy as np, optlab as ol
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(64, 4, 3)); y = (X[:, :, 0].sum(1) > 0).astype(int)
-    >>> res = ol.admm_irnn(X, y, hidden=8, iters=50, progress=False)
-    >>> res.predict(X).shape
-    (64, 2)
+``SimulatedAsync``: no name is a barrier (:attr:`optlab.algorithm.Algorithm.fresh` is empty), so its rounds stay
+asynchronous. An arriving worker runs the whole iteration at the shared state it last read (weights, ρ, the previous
+forward loss) on its own rows and delivers its Gram/right-hand-side terms and its residual and loss sums; the server
+solves the three weight systems with the totals of the table (an absent worker's last delivered terms, at most
+``max_delay`` iterations old) around its current weights. The guard therefore judges a *delayed* forward loss — the
+sum of each worker's loss at the weights that worker computed — and the server accepts or rejects its weights (and
+doubles ρ1, ρ2) on that total; a worker's rows go back to the start of its round when its own reading of the guard
+(the same totals against the previous loss it read) rejects. With ``max_delay=0`` every worker reads the current
+state, all readings agree and every round is the synchronous one, bit for bit. The loss sums are not barriers on
+purpose: the guard's decision puts per-row state back, and per-row state must not depend on a barrier total (that
+total exists only in the server's update); barriers would also make every round synchronous. This is the
+stale-synchronous parameter server (Ho et al., NIPS 2013) applied to ADMM's global least-squares blocks, as
+asynchronous ADMM keeps absent workers' last contributions (Zhang & Kwok, ICML 2014); for this nonconvex method it
+carries no convergence guarantee (tests/parallel/test_admm_irnn_parallel.py checks that ``max_delay=3`` reaches the
+synchronous test accuracy within one point on a small sequence-classification problem).
 """
 from __future__ import annotations
 
@@ -155,19 +52,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import harness, operators
+from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from ..losses import softmax_cross_entropy
+from . import mlp
+from .baselines.optax_train import train as _optax_train
 
-__all__ = ["admm_irnn", "AdmmIrnnState", "AdmmIrnnProblem", "init", "make_step", "forward", "predict",
+__all__ = ["admm_irnn", "AdmmIrnnState", "AdmmIrnnProblem", "AdmmIrnnCarry", "AdmmIrnnData", "StepConfig", "init",
+           "make_step", "algorithm", "pack", "unpack", "pack_problem", "unpack_problem", "forward", "predict",
            "augmented_lagrangian", "residuals", "update_o", "update_vc", "update_s", "update_a", "update_uwb",
-           "update_multipliers", "multiplier_estimate", "DEFAULT_RHO", "init_params", "rnn_classify", "rnn_sequence",
-           "bptt"]
+           "update_as_backward", "update_as_forward", "update_multipliers", "multiplier_estimate", "penalty_schedule",
+           "DEFAULT_RHO", "init_params", "rnn_classify", "rnn_sequence", "bptt"]
 
 DEFAULT_RHO = (1.0, 1.0, 1.0)             # with re-projection (the default, ``reproject_every=1``)
 DEFAULT_RHO_PLAIN = (1000.0, 1000.0, 3.0)  # plain ADMM (``reproject_every=0``): large ρ1, ρ2 against the trap
 _CE = softmax_cross_entropy
+_PER_SAMPLE = ("A", "S", "O", "L1", "L2", "L3")
 
 
 class AdmmIrnnState(NamedTuple):
+    """The time-major working state of one iteration (what the block updates take and return)."""
+
     U: jax.Array    # (d, h)
     W: jax.Array    # (h, h)
     b: jax.Array    # (h,)
@@ -185,6 +89,8 @@ class AdmmIrnnState(NamedTuple):
 
 
 class AdmmIrnnProblem(NamedTuple):
+    """The time-major working problem."""
+
     X: jax.Array            # (T, n, d) time-major inputs
     Y: jax.Array            # (To, n) integer labels at the output steps
     X_test: Any             # (T, m, d) or None
@@ -193,10 +99,94 @@ class AdmmIrnnProblem(NamedTuple):
     rho_max: jax.Array      # (3,)
     gap_tol: jax.Array      # adaptive schedule: allowed forward-pass loss excess over the auxiliary loss
     ls_prox: jax.Array      # relative proximal weight of the least-squares blocks
+    weight: Any = None      # (n,) row weights (1 real, 0 padding) or None: every row counts once (serial runs)
+    n: Any = None           # number of real rows (with ``weight``) or None: X.shape[1]
+
+
+class AdmmIrnnCarry(NamedTuple):
+    """What the algorithm carries from one iteration to the next (``Result.state``): the weights and scalars of
+    :class:`AdmmIrnnState`, and its per-sample fields sample-major in ``rows`` (``A``, ``S``: (n, T, h); ``O``:
+    (n, To, C); ``L1``, ``L2``, ``L3`` like A, S, O) so that executors can split them over workers."""
+
+    U: jax.Array
+    W: jax.Array
+    b: jax.Array
+    V: jax.Array
+    c: jax.Array
+    rows: Rows
+    rho: jax.Array
+    k: jax.Array
+    f_prev: jax.Array
+
+
+class AdmmIrnnData(NamedTuple):
+    """The algorithm's problem: :class:`AdmmIrnnProblem` with the training rows sample-major in ``rows`` (``X``:
+    (n, T, d), ``Y``: (n, To), ``weight``: (n,) or None)."""
+
+    rows: Rows
+    X_test: Any
+    Y_test: Any
+    rho_growth: jax.Array
+    rho_max: jax.Array
+    gap_tol: jax.Array
+    ls_prox: jax.Array
+    n: Any
+
+
+def _swap(x):
+    return jnp.swapaxes(x, 0, 1)
+
+
+def pack(state: AdmmIrnnState) -> AdmmIrnnCarry:
+    """The carried form of a working state (per-sample fields sample-major in ``rows``)."""
+    fields = state._asdict()
+    rows = Rows(**{f: _swap(fields.pop(f)) for f in _PER_SAMPLE})
+    return AdmmIrnnCarry(rows=rows, **fields)
+
+
+def unpack(carry: AdmmIrnnCarry) -> AdmmIrnnState:
+    """The working (time-major) state of a carried one."""
+    fields = carry._asdict()
+    rows = fields.pop("rows")
+    return AdmmIrnnState(**fields, **{f: _swap(getattr(rows, f)) for f in _PER_SAMPLE})
+
+
+def pack_problem(problem: AdmmIrnnProblem) -> AdmmIrnnData:
+    fields = problem._asdict()
+    rows = Rows(X=_swap(fields.pop("X")), Y=fields.pop("Y").T, weight=fields.pop("weight"))
+    return AdmmIrnnData(rows=rows, **fields)
+
+
+def unpack_problem(data: AdmmIrnnData) -> AdmmIrnnProblem:
+    fields = data._asdict()
+    rows = fields.pop("rows")
+    return AdmmIrnnProblem(X=_swap(rows.X), Y=rows.Y.T, weight=rows.weight, **fields)
 
 
 def _params(state):
     return {"U": state.U, "W": state.W, "b": state.b, "V": state.V, "c": state.c}
+
+
+def _n(problem):
+    """The number of real samples: a static int in serial runs, a traced scalar with row weights."""
+    return problem.X.shape[1] if problem.n is None else problem.n
+
+
+def _weighted(x, problem):
+    """``x`` (T, n, ...) with sample i's slices multiplied by its row weight (``x`` itself without weights)."""
+    w = problem.weight
+    return x if w is None else x * w.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def _sq(R, problem):
+    """Σ (weighted) R² over all samples of this worker."""
+    return jnp.vdot(_weighted(R, problem), R)
+
+
+def _row_mean(name, values, problem, comm: Comm):
+    """Mean of ``values`` (To, n) over output steps and real samples: the sum over rows goes through ``comm``."""
+    total = jnp.sum(values) if problem.weight is None else jnp.sum(values * problem.weight)
+    return comm.reduce(name, total) / (values.shape[0] * _n(problem))
 
 
 def forward(params, X):
@@ -234,15 +224,15 @@ def residuals(state, problem):
     return R1, R2, R3
 
 
-def augmented_lagrangian(state, problem):
-    """:math:`\\mathcal L_\\rho` of the module docstring (per-sample normalised)."""
-    n = problem.X.shape[1]
+def augmented_lagrangian(state, problem, comm: Comm = serial_comm):
+    """:math:`\\mathcal L_\\rho` of :func:`admm_irnn` (per-sample normalised)."""
     R1, R2, R3 = residuals(state, problem)
     r1, r2, r3 = state.rho[0], state.rho[1], state.rho[2]
-    loss = jnp.sum(_CE.value(state.O, problem.Y))
-    pen = (jnp.vdot(state.L1, R1) + r1 / 2 * jnp.vdot(R1, R1) + jnp.vdot(state.L2, R2) + r2 / 2 * jnp.vdot(R2, R2)
-           + jnp.vdot(state.L3, R3) + r3 / 2 * jnp.vdot(R3, R3))
-    return (loss + pen) / n
+    w = functools.partial(_weighted, problem=problem)
+    loss = jnp.sum(w(_CE.value(state.O, problem.Y)))
+    pen = (jnp.vdot(w(state.L1), R1) + r1 / 2 * jnp.vdot(w(R1), R1) + jnp.vdot(w(state.L2), R2)
+           + r2 / 2 * jnp.vdot(w(R2), R2) + jnp.vdot(w(state.L3), R3) + r3 / 2 * jnp.vdot(w(R3), R3))
+    return comm.reduce("augmented_lagrangian", loss + pen) / _n(problem)
 
 
 # ------------------------------------------------------------------------------------- block updates
@@ -259,13 +249,9 @@ def update_o(state, problem, steps: int = 10):
     return state._replace(O=jax.lax.fori_loop(0, steps, body, state.O))
 
 
-def _ls(Z, target, theta_k, rho, eps_rel):
-    """argmin_θ ρ/2‖Zθ − target‖² + ε/2‖θ − θ_k‖² with ε = eps_rel·ρ·mean diag(ZᵀZ) (+ tiny)."""
-    return _ls_gram(Z.T @ Z, Z.T @ target, theta_k, rho, eps_rel)
-
-
 def _ls_gram(ZtZ, ZtY, theta_k, rho, eps_rel):
-    """:func:`_ls` from the Gram matrix ZᵀZ and ZᵀY."""
+    """argmin_θ ρ/2‖Zθ − Y‖² + ε/2‖θ − θ_k‖² from the Gram matrix ZᵀZ and ZᵀY, with ε = eps_rel·ρ·mean diag(ZᵀZ)
+    (+ tiny)."""
     G = rho * ZtZ
     eps = eps_rel * jnp.trace(G) / G.shape[0] + jnp.finfo(G.dtype).tiny ** 0.5
     G = G + eps * jnp.eye(G.shape[0], dtype=G.dtype)
@@ -273,20 +259,24 @@ def _ls_gram(ZtZ, ZtY, theta_k, rho, eps_rel):
     return jnp.linalg.solve(G, rhs)   # LU (LAPACK); XLA-CPU's triangular solves of cho_solve are ~50x slower
 
 
-def update_vc(state, problem):
-    """(V, c) jointly: regularised linear least squares over all output steps and samples."""
+def update_vc(state, problem, comm: Comm = serial_comm, name: str = "vc"):
+    """(V, c) jointly: regularised linear least squares over all output steps and samples. The Gram matrix and
+    right-hand side are sums over rows (reduces ``{name}_gram``, ``{name}_rhs``)."""
     To, n, C = state.O.shape
     h = state.V.shape[0]
     r3 = state.rho[2]
     S = state.S[-To:].reshape(-1, h)
     Z = jnp.concatenate([S, jnp.ones((S.shape[0], 1), S.dtype)], axis=1)
     target = (state.O + state.L3 / r3).reshape(-1, C)
-    theta = _ls(Z, target, jnp.concatenate([state.V, state.c[None]], 0), r3, problem.ls_prox)
+    Zt = Z.T if problem.weight is None else (Z * jnp.tile(problem.weight, To)[:, None]).T
+    G, R = comm.reduce(f"{name}_gram", Zt @ Z), comm.reduce(f"{name}_rhs", Zt @ target)
+    theta = _ls_gram(G, R, jnp.concatenate([state.V, state.c[None]], 0), r3, problem.ls_prox)
     return state._replace(V=theta[:h], c=theta[h])
 
 
-def update_uwb(state, problem):
-    """(U, W, b) jointly: regularised linear least squares over all steps and samples."""
+def update_uwb(state, problem, comm: Comm = serial_comm):
+    """(U, W, b) jointly: regularised linear least squares over all steps and samples (reduces ``uwb_gram``,
+    ``uwb_rhs``)."""
     T, n, h = state.A.shape
     d = problem.X.shape[2]
     r1 = state.rho[0]
@@ -294,13 +284,18 @@ def update_uwb(state, problem):
     Sp = _shift(state.S).reshape(-1, h)              # S_{t-1}, t = 1..T (S_0 = 0)
     target = (state.A + state.L1 / r1).reshape(-1, h)
     gram = lambda a, b: jnp.einsum("ki,kj->ij", a, b)  # noqa: E731  aᵀb without forming Z = [X S 1]
-    xs, ss = X.sum(0), Sp.sum(0)
-    G = jnp.block([[gram(X, X), gram(X, Sp), xs[:, None]],
-                   [gram(Sp, X), gram(Sp, Sp), ss[:, None]],
-                   [xs[None], ss[None], jnp.full((1, 1), X.shape[0], X.dtype)]])
-    ZtY = jnp.concatenate([gram(X, target), gram(Sp, target), target.sum(0)[None]], 0)
+    if problem.weight is None:
+        Xw, Sw, tw, count = X, Sp, target, X.shape[0]
+    else:   # the weighted left factors Zᵀ D
+        wt = jnp.tile(problem.weight, T)[:, None]
+        Xw, Sw, tw, count = X * wt, Sp * wt, target * wt, jnp.sum(wt)
+    xs, ss = Xw.sum(0), Sw.sum(0)
+    G = jnp.block([[gram(Xw, X), gram(Xw, Sp), xs[:, None]],
+                   [gram(Sw, X), gram(Sw, Sp), ss[:, None]],
+                   [xs[None], ss[None], jnp.full((1, 1), count, X.dtype)]])
+    ZtY = jnp.concatenate([gram(Xw, target), gram(Sw, target), tw.sum(0)[None]], 0)
     theta_k = jnp.concatenate([state.U, state.W, state.b[None]], 0)
-    theta = _ls_gram(G, ZtY, theta_k, r1, problem.ls_prox)
+    theta = _ls_gram(comm.reduce("uwb_gram", G), comm.reduce("uwb_rhs", ZtY), theta_k, r1, problem.ls_prox)
     return state._replace(U=theta[:d], W=theta[d:d + h], b=theta[d + h])
 
 
@@ -494,10 +489,10 @@ def _reproject(state, problem, multipliers: bool = False):
 
 # ---------------------------------------------------------------------------------------------- step
 def penalty_schedule(start, f, aux, problem, adaptive: bool, reproject: bool, info: dict):
-    """The end-of-iteration penalty rule, shared by the serial and the parallel step. ``start`` is the state at
-    the start of the iteration, ``f`` / ``aux`` the forward-pass / auxiliary training loss after it (None unless
-    ``adaptive``). Returns ``(rho, f_prev, reject)``: the next penalties, the loss to remember, and (adaptive with
-    re-projection only, else None) whether to undo the iteration; adds ``forward_gap`` / ``rejected`` to ``info``.
+    """The end-of-iteration penalty rule. ``start`` is the state at the start of the iteration, ``f`` / ``aux`` the
+    forward-pass / auxiliary training loss after it (None unless ``adaptive``). Returns ``(rho, f_prev, reject)``:
+    the next penalties, the loss to remember, and (adaptive with re-projection only, else None) whether to undo the
+    iteration; adds ``forward_gap`` / ``rejected`` to ``info``.
 
     ρ ← min(γρ, ρ_max); adaptive: ρ1, ρ2 double when (i) the forward pass explains the data worse than the
     auxiliaries by more than δ(1 + aux) (the trap detector) or (ii) the forward loss rose (the step-length guard;
@@ -522,46 +517,48 @@ def penalty_schedule(start, f, aux, problem, adaptive: bool, reproject: bool, in
 @functools.lru_cache(maxsize=None)
 def make_step(o_steps: int = 10, a_steps: int = 2, a_halvings: int = 3, adaptive: bool = False,
               sweep: str = "sequential", reproject: int = 0, estimate: bool = False):
-    """The pure ``step(state, problem) -> (state, info)`` (cached on its static configuration)."""
+    """One iteration on the working state, ``step(state, problem, comm=serial_comm) -> (state, info)`` (cached on
+    its static configuration); every sum over samples goes through ``comm.reduce``."""
 
-    def step(state: AdmmIrnnState, problem: AdmmIrnnProblem):
+    def step(state: AdmmIrnnState, problem: AdmmIrnnProblem, comm: Comm = serial_comm):
         start = state
         theta_old = jnp.concatenate([x.reshape(-1) for x in _params(state).values()])
         # backward sweep
         state = update_o(state, problem, o_steps)
-        state = update_vc(state, problem)
+        state = update_vc(state, problem, comm, "vc_backward")
         if sweep == "sequential":
             state = update_as_backward(state, problem, a_steps, a_halvings)
         else:
             state = update_s(state, problem)
             state = update_a(state, problem, a_steps, a_halvings)
-        state = update_uwb(state, problem)
+        state = update_uwb(state, problem, comm)
         # forward sweep
         if sweep == "sequential":
             state = update_as_forward(state, problem, a_steps, a_halvings)
         else:
             state = update_a(state, problem, a_steps, a_halvings)
             state = update_s(state, problem)
-        state = update_vc(state, problem)
+        state = update_vc(state, problem, comm, "vc_forward")
         state = update_o(state, problem, o_steps)
         state, (R1, R2, R3) = update_multipliers(state, problem)
         if reproject:
             state = jax.lax.cond((state.k + 1) % reproject == 0, functools.partial(_reproject, multipliers=estimate),
                                  lambda s, p: s, state, problem)
         theta = jnp.concatenate([x.reshape(-1) for x in _params(state).values()])
-        n = problem.X.shape[1]
+        n = _n(problem)
+        sq = comm.reduce("residual_sq", jnp.stack([_sq(R1, problem), _sq(R2, problem), _sq(R3, problem)]))
         info = {
-            "r1": jnp.sqrt(jnp.vdot(R1, R1) / n), "r2": jnp.sqrt(jnp.vdot(R2, R2) / n),
-            "r3": jnp.sqrt(jnp.vdot(R3, R3) / n),
+            "r1": jnp.sqrt(sq[0] / n), "r2": jnp.sqrt(sq[1] / n), "r3": jnp.sqrt(sq[2] / n),
             "rel_change": jnp.linalg.norm(theta - theta_old) / jnp.maximum(jnp.linalg.norm(theta),
                                                                          jnp.finfo(theta.dtype).tiny),
             "rho1": state.rho[0], "rho3": state.rho[2],
         }
-        info["residual"] = jnp.sqrt(jnp.vdot(R1, R1) / n + jnp.vdot(R2, R2) / n + jnp.vdot(R3, R3) / n)
+        info["residual"] = jnp.sqrt(sq[0] / n + sq[1] / n + sq[2] / n)
         f = aux = None
         if adaptive:
-            aux = _aux_loss(state, problem)
-            f = aux if reproject == 1 else _train_loss(state, problem)   # re-projected every iteration: O = forward
+            aux = _aux_loss(state, problem, comm, "aux_loss_sum")
+            # re-projected every iteration: O is the forward pass, so the forward loss is the auxiliary loss
+            f = aux if reproject == 1 else _train_loss(state, problem, comm, "forward_loss_sum")
         rho, f, reject = penalty_schedule(start, f, aux, problem, adaptive, bool(reproject), info)
         if reject is not None:
             state = jax.tree.map(lambda old, new: jnp.where(reject, old, new), start, state)
@@ -570,6 +567,19 @@ def make_step(o_steps: int = 10, a_steps: int = 2, a_halvings: int = 3, adaptive
     step.__name__ = (f"admm_irnn_step_o{o_steps}_a{a_steps}x{a_halvings}{'_adaptive' if adaptive else ''}_{sweep}"
                      f"_rp{reproject}{'_est' if estimate else ''}")
     return step
+
+
+class StepConfig(NamedTuple):
+    """The static options of one iteration (the arguments of :func:`make_step`; hashable: they key the compiled
+    loop)."""
+
+    o_steps: int = 10
+    a_steps: int = 2
+    a_halvings: int = 3
+    adaptive: bool = False
+    sweep: str = "sequential"
+    reproject: int = 0
+    estimate: bool = False
 
 
 def init_params(d: int, hidden: int, n_classes: int, seed: int = 0, dtype=jnp.float64) -> dict:
@@ -621,34 +631,75 @@ def _forward_scores(state, X, To):
     return O[X.shape[0] - To:]
 
 
-def _train_loss(state, problem):
+def _train_loss(state, problem, comm: Comm = serial_comm, name: str = "train_loss"):
     O = _forward_scores(state, problem.X, problem.Y.shape[0])
-    return jnp.mean(_CE.value(O, problem.Y))
+    return _row_mean(name, _CE.value(O, problem.Y), problem, comm)
 
 
-def _train_acc(state, problem):
+def _train_acc(state, problem, comm: Comm = serial_comm):
     O = _forward_scores(state, problem.X, problem.Y.shape[0])
-    return jnp.mean(jnp.argmax(O, -1) == problem.Y)
+    correct = (jnp.argmax(O, -1) == problem.Y).astype(jnp.float32)   # float32, as jnp.mean of booleans
+    return _row_mean("train_acc", correct, problem, comm)
 
 
-def _aux_loss(state, problem):
-    return jnp.mean(_CE.value(state.O, problem.Y))
+def _aux_loss(state, problem, comm: Comm = serial_comm, name: str = "aux_loss"):
+    return _row_mean(name, _CE.value(state.O, problem.Y), problem, comm)
 
 
-def _test_loss(state, problem):
+def _test_loss(state, problem, comm: Comm = serial_comm):   # the test set is shared: no sum over training rows
     O = _forward_scores(state, problem.X_test, problem.Y_test.shape[0])
     return jnp.mean(_CE.value(O, problem.Y_test))
 
 
-def _test_acc(state, problem):
+def _test_acc(state, problem, comm: Comm = serial_comm):
     O = _forward_scores(state, problem.X_test, problem.Y_test.shape[0])
     return jnp.mean(jnp.argmax(O, -1) == problem.Y_test)
 
 
-def _residual_total(state, problem):
+def _residual_total(state, problem, comm: Comm = serial_comm):
     R1, R2, R3 = residuals(state, problem)
-    n = problem.X.shape[1]
-    return jnp.sqrt((jnp.vdot(R1, R1) + jnp.vdot(R2, R2) + jnp.vdot(R3, R3)) / n)
+    return jnp.sqrt(comm.reduce("residual", _sq(R1, problem) + _sq(R2, problem) + _sq(R3, problem)) / _n(problem))
+
+
+def _working(carry: AdmmIrnnCarry, data: AdmmIrnnData):
+    """The working (time-major) state and problem of the carried ones. The optimization barriers (here and before
+    :func:`pack`) materialise the transposed arrays: XLA would otherwise fold the transposes into the sweep's
+    products and reductions and change their rounding. With them small runs give the bits of time-major storage
+    (tested); at MNIST-rows size (n = 8000, T = 28, h = 128, float32) one iteration still differs from the
+    time-major compile at the level of float32 rounding (weights 1e-8, re-projected auxiliaries 1e-6; the residual
+    sums before the re-projection are identical), and the quick experiment's final numbers agree to 4 digits."""
+    return jax.lax.optimization_barrier((unpack(carry), unpack_problem(data)))
+
+
+@functools.lru_cache(maxsize=None)
+def _carried(fn):
+    """A working-state metric as a metric of the carried state and problem."""
+    def metric(carry, data, comm):
+        return fn(*_working(carry, data), comm)
+
+    metric.__name__ = fn.__name__
+    return metric
+
+
+_METRICS = (("augmented_lagrangian", augmented_lagrangian), ("residual", _residual_total),
+            ("train_loss", _train_loss), ("train_acc", _train_acc), ("aux_loss", _aux_loss))
+_TEST_METRICS = (("test_loss", _test_loss), ("test_acc", _test_acc))
+
+
+@functools.lru_cache(maxsize=None)
+def algorithm(config: StepConfig = StepConfig(), task: str = "classify", with_test: bool = False) -> Algorithm:
+    """ADMMiRNN as an :class:`optlab.algorithm.Algorithm` on :class:`AdmmIrnnCarry` / :class:`AdmmIrnnData`: one
+    :func:`make_step` iteration on the working (time-major) form; ``with_test`` adds the test-set metrics."""
+    iterate = make_step(*config)
+
+    def step(carry: AdmmIrnnCarry, data: AdmmIrnnData, comm: Comm):
+        state, info = iterate(*_working(carry, data), comm)
+        return pack(jax.lax.optimization_barrier(state)), info
+
+    step.__name__ = iterate.__name__
+    metrics = tuple((name, _carried(fn)) for name, fn in _METRICS + (_TEST_METRICS if with_test else ()))
+    return Algorithm(name="admm_irnn", step=step, metrics=metrics, params=_params, stop_metric="rel_change",
+                     predict=rnn_classify if task == "classify" else rnn_sequence)
 
 
 # ------------------------------------------------------------------------------------- input checks
@@ -737,7 +788,69 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
               ls_prox: float | None = None, dtype=None, maxiter: int | None = None, tol: float = 0.0,
               log_every=None, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None,
               resume=None, jit: bool = False, parallel=None):
-    """Train a tanh RNN by ADMM (ADMMiRNN, SPEC §2); see the module docstring for the math.
+    r"""Train a tanh RNN by ADMM: ADMMiRNN (Tang, Kan, Sun, Xiao, Lai, Qiao & Li, ECML-PKDD 2020, arXiv:2006.05622).
+
+    **Model.** A vanilla tanh RNN unfolded over :math:`t = 1..T` (one sample per row; inputs
+    :math:`X_t \in \mathbb R^{n\times d}`, :math:`S_0 = 0`):
+
+    .. math:: A_t = X_tU + S_{t-1}W + \mathbf 1b^\top,\quad S_t = \tanh(A_t),\quad O_t = S_tV + \mathbf 1c^\top,
+
+    with :math:`U, W, V, b, c` shared by all steps and softmax cross-entropy :math:`\ell` on the output steps
+    :math:`\mathcal T` (:math:`t = T` for ``task="classify"``, every :math:`t` for ``task="sequence"``).
+
+    **Augmented Lagrangian** [ours: the function every block update decreases]. :math:`A_t, S_t, O_t` become
+    variables with multipliers :math:`\Lambda^1_t, \Lambda^2_t, \Lambda^3_t`; residuals :math:`R^1_t = A_t - X_tU -
+    S_{t-1}W - \mathbf 1b^\top`, :math:`R^2_t = S_t - \tanh A_t`, :math:`R^3_t = O_t - S_tV - \mathbf 1c^\top`; divided
+    by the number of samples :math:`n`, so the penalties do not depend on :math:`n`:
+
+    .. math::
+        \mathcal L_\rho = \frac1n\Bigl[\sum_{t\in\mathcal T}\sum_i \ell(o_{t,i}, y_{t,i})
+          + \sum_{t=1}^T\bigl(\langle\Lambda^1_t, R^1_t\rangle + \tfrac{\rho_1}2\|R^1_t\|^2
+          + \langle\Lambda^2_t, R^2_t\rangle + \tfrac{\rho_2}2\|R^2_t\|^2\bigr)
+          + \sum_{t\in\mathcal T}\bigl(\langle\Lambda^3_t, R^3_t\rangle + \tfrac{\rho_3}2\|R^3_t\|^2\bigr)\Bigr].
+
+    **Block updates**, each an exact or monotone minimiser of :math:`\mathcal L_\rho` in its block:
+
+    * :math:`O` (:func:`update_o`): per row :math:`\min_o \ell(o, y) + \frac{\rho_3}2\|o - q\|^2`,
+      :math:`q = S_tV + c - \Lambda^3_t/\rho_3`: ``o_steps`` gradient steps of length :math:`1/(\rho_3 + \frac12)`
+      (the cross-entropy Hessian is :math:`\preceq \frac12 I`), warm-started.
+    * :math:`(V, c)` (:func:`update_vc`): :math:`\min\sum_{t\in\mathcal T}\frac{\rho_3}2\|S_tV + \mathbf 1c^\top
+      - (O_t + \Lambda^3_t/\rho_3)\|^2`, normal equations of the design :math:`Z = [S_t\;\mathbf 1]`.
+    * :math:`S_t` (:func:`update_s`, closed form): with :math:`P_t = A_{t+1} + \Lambda^1_{t+1}/\rho_1 - X_{t+1}U -
+      \mathbf 1b^\top` and :math:`Q_t = O_t + \Lambda^3_t/\rho_3 - \mathbf 1c^\top`,
+
+      .. math:: S_t\bigl(\rho_2 I + [t<T]\rho_1WW^\top + [t\in\mathcal T]\rho_3VV^\top\bigr)
+                = \rho_2\tanh A_t - \Lambda^2_t + [t<T]\rho_1P_tW^\top + [t\in\mathcal T]\rho_3Q_tV^\top.
+    * :math:`A` (:func:`update_a`, elementwise, nonconvex 1-D): :math:`\phi(a) = \frac{\rho_1}2(a - m)^2 +
+      \frac{\rho_2}2(s' - \tanh a)^2`, :math:`m = X_tU + S_{t-1}W + b - \Lambda^1_t/\rho_1`, :math:`s' = S_t +
+      \Lambda^2_t/\rho_2`: ``a_steps`` safeguarded Newton steps (Gauss–Newton curvature :math:`\rho_1 +
+      \rho_2(1-\tanh^2a)^2` where the exact one is below :math:`0.1\rho_1`), ``a_halvings`` step halvings: monotone.
+    * :math:`(U, W, b)` (:func:`update_uwb`): :math:`\min\sum_t\frac{\rho_1}2\|X_tU + S_{t-1}W + \mathbf 1b^\top -
+      (A_t + \Lambda^1_t/\rho_1)\|^2`, design :math:`Z = [X_t\; S_{t-1}\;\mathbf 1]`.
+
+    Both least-squares blocks add :math:`\frac{\varepsilon}2\|\theta - \theta_k\|^2` (``ls_prox``: :math:`\varepsilon`
+    relative to the mean diagonal of :math:`\rho Z^\top Z`) so the normal equations are always positive definite.
+
+    **Iteration**: backward :math:`O \to (V,c) \to (S_T, A_T, \dots, S_1, A_1) \to (U,W,b)`, forward :math:`(A_1,
+    S_1, \dots, A_T, S_T) \to (V,c) \to O`, then :math:`\Lambda^i \mathrel{+}= \rho_iR^i`, the re-projection and the
+    penalty schedule. ``sweep="sequential"`` visits :math:`S_t, A_t` one step at a time (Gauss–Seidel over time,
+    :func:`update_as_backward` / :func:`update_as_forward`); ``"jacobi"`` updates all :math:`S_t`, then all
+    :math:`A_t`. [ours, below; measurements in ``experiments/README_admm_irnn.md``:]
+
+    * *Re-projection* (``reproject_every=1``): after the multiplier update :math:`A, S, O \leftarrow`
+      forward(:math:`U, W, b, V, c`), so every residual is zero at the start of the next sweep and the auxiliaries
+      cannot fit the labels while the network does not (the trap of plain ADMM with small ρ); the penalties can then
+      be small. The trace's ``residual``, ``r1``, ``r2``, ``r3`` are those *before* the re-projection.
+    * *Multiplier estimate* (``multiplier_estimate=True``): at the re-projected point :math:`\Lambda` is set to the
+      least-squares multiplier estimate (Nocedal & Wright 2006, eq. 18.21; :func:`multiplier_estimate`), which
+      makes the Lagrangian stationary in every auxiliary block and equals minus the BPTT adjoints.
+    * *Penalty schedule* (:func:`penalty_schedule`): ``"adaptive"`` doubles :math:`\rho_1, \rho_2` when the
+      forward-pass loss rose (the step-length guard) or exceeds the auxiliary loss by more than
+      :math:`\delta(1 + \text{aux})` (the trap detector); with re-projection a step that raised the loss is also
+      rejected (state back to the start of the iteration) unless :math:`\rho_1` is at its cap.
+
+    Differences from the authors' code: exact block minimisers instead of linearised steps with a constant
+    :math:`\tau`, no rescaling of iterates, :math:`(U, W, b)` and :math:`(V, c)` as joint blocks.
 
     Args:
         X_seq: (n, T, d_in) input sequences (NumPy or JAX; its float dtype is the working dtype unless
@@ -747,43 +860,46 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         hidden: hidden units h.
         iters: iterations (one backward + forward sweep and a multiplier update each); ``maxiter`` is an alias
             (the contract name) and wins when given.
-        rho: (ρ1, ρ2, ρ3) or one number for all three; must be > 0. Per-sample normalised (module docstring).
-            Default (1, 1, 1) with re-projection, (1000, 1000, 3) with ``reproject_every=0``.
-        rho_schedule: ``"adaptive"`` (default), None (constant), a growth factor γ ≥ 1, or ``{"growth": γ, "max": ρ_max}``:
-            ρ ← min(γρ, ρ_max) after every iteration; ``"adaptive"`` (or ``adaptive=True, gap_tol=δ`` in the
-            dict): after every iteration ρ1 and ρ2 are doubled (up to ρ_max, default 1000·ρ) when the forward-pass
-            training loss increased since the previous iteration (the step-length guard) or exceeds the loss at
-            the auxiliary outputs by more than δ(1 + aux_loss) (the trap detector of plain ADMM; default δ = 0.05);
-            with re-projection a step that raised the loss is also rejected (the state goes back to the start of
-            the iteration) unless ρ1 is at ρ_max; logs ``forward_gap`` and (with re-projection) ``rejected``.
-        seed: seeds the initial weights.
+        rho: (ρ1, ρ2, ρ3) or one number for all three; must be > 0. Default (1, 1, 1) with re-projection,
+            (1000, 1000, 3) with ``reproject_every=0``.
+        rho_schedule: ``"adaptive"`` (default), None (constant), a growth factor γ ≥ 1, or ``{"growth": γ, "max":
+            ρ_max, "adaptive": bool, "gap_tol": δ}``: ρ ← min(γρ, ρ_max) after every iteration, plus the adaptive
+            rule above (ρ_max default 1000·ρ, δ = 0.05); logs ``forward_gap`` and (with re-projection) ``rejected``.
+        seed: seeds the initial weights (:func:`init_params`).
         X_test, y_test: optional held-out data; adds ``test_loss`` and ``test_acc`` (forward pass) to the trace.
         n_classes: C (default: 1 + the largest label in y and y_test).
         o_steps, a_steps, a_halvings: inner iterations of the O and A block updates.
-        sweep: ``"sequential"`` (default; S_t, A_t one time step after another, Gauss–Seidel over time) or
-            ``"jacobi"`` (all S_t, then all A_t).
-        reproject_every: put the auxiliaries A, S, O back on the forward pass of the current weights after every
-            k-th iteration (default 1; 0 = plain ADMM). See the module docstring ("the trap, and the defaults").
-        multiplier_estimate: at each re-projection also replace the multipliers by the least-squares multiplier
-            estimate at the re-projected point (:func:`multiplier_estimate`: minus the BPTT adjoints) instead of
-            keeping those of the dual ascent step. Default: True when ``reproject_every >= 1`` (module docstring,
-            "multiplier estimate"); needs re-projection.
-        warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run;
-            a hybrid BPTT → ADMM start) instead of :func:`init_params`.
+        sweep: ``"sequential"`` (default) or ``"jacobi"``.
+        reproject_every: re-project after every k-th iteration (default 1; 0 = plain ADMM).
+        multiplier_estimate: replace the multipliers at each re-projection by their least-squares estimate
+            (default: True when ``reproject_every >= 1``; needs re-projection). ``False`` (the dual-ascent
+            multipliers) generalised better on the one-step model (T = 1).
+        warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run).
         ls_prox: relative proximal weight of the least-squares blocks (default 1e-8 float64, 1e-5 float32).
         tol: stop when the relative weight change ``rel_change <= tol`` (default 0: run all iterations).
-        log_every, max_time, metrics, callback, progress, checkpoint, resume: see :func:`optlab.harness.run`.
+        log_every, max_time, callback, progress, checkpoint, resume: see :func:`optlab.harness.run`.
+        metrics: extra ``name -> fn(state, problem)`` of :class:`AdmmIrnnCarry` and :class:`AdmmIrnnData`.
         jit: return a :class:`optlab.harness.JitRun` from the fully compiled loop.
-        parallel: ``ol.parallel.Sync(n)`` or ``Async(n, max_delay, ...)``: samples split over ``n`` workers, the
-            weight least-squares blocks from normal equations summed over workers (:mod:`.admm_irnn_parallel`);
-            adds ``sim_time`` (simulated) and ``arrived`` to the trace.
+        parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``): the
+            samples split over ``n`` workers, the weight least-squares blocks from normal equations summed over
+            them (asynchronous semantics: this module's docstring); adds ``sim_time`` (simulated) and ``arrived``.
 
     Returns:
-        :class:`optlab.Result` with ``params = {"U", "W", "b", "V", "c"}`` and ``predict(X_seq)`` (forward pass:
-        (n, C) last-step scores for classification, (n, T, C) for sequences). The trace logs
-        ``augmented_lagrangian``, ``residual`` (all three, RMS per sample, at the end of the sweep: before the
-        re-projection), ``r1``, ``r2``, ``r3``, ``train_loss``/``train_acc`` (forward pass, mean per output step), ``aux_loss`` (the loss at the
-        auxiliary outputs O), ``rel_change``, ``rho1`` and, with test data, ``test_loss``/``test_acc``.
+        :class:`optlab.Result` with ``params = {"U", "W", "b", "V", "c"}``, ``predict(X_seq)`` (forward pass: (n, C)
+        last-step scores for classification, (n, T, C) for sequences) and ``state`` an :class:`AdmmIrnnCarry`. The
+        trace logs ``augmented_lagrangian``, ``residual`` (RMS per sample), ``r1``, ``r2``, ``r3``,
+        ``train_loss``/``train_acc`` (forward pass, mean per output step), ``aux_loss`` (the loss at the auxiliary
+        outputs O), ``rel_change``, ``rho1``, ``rho3`` and, with test data, ``test_loss``/``test_acc``.
+
+    Example:
+        >>> import numpy as np, optlab as ol
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(64, 4, 3)); y = (X[:, :, 0].sum(1) > 0).astype(int)
+        >>> res = ol.admm_irnn(X, y, hidden=8, iters=50, progress=False)
+        >>> res.predict(X).shape
+        (64, 2)
+        >>> bool(res.trace["train_loss"][-1] < res.trace["train_loss"][0])
+        True
     """
     if task not in ("classify", "sequence"):
         raise ValueError(f"task must be 'classify' or 'sequence', got {task!r}")
@@ -820,40 +936,29 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         ls_prox = 1e-8 if X.dtype == jnp.float64 else 1e-5
     if not ls_prox >= 0:
         raise ValueError(f"ls_prox must be >= 0, got {ls_prox}")
+    config = StepConfig(_as_int("o_steps", o_steps, 0), _as_int("a_steps", a_steps, 0),
+                        _as_int("a_halvings", a_halvings, 0), adaptive, sweep, reproject_every,
+                        bool(multiplier_estimate))
 
     def labels(v):
         return jnp.asarray(v[None] if task == "classify" else v.T)
 
+    split = parallel is not None   # rows may be padded: per-row weights and the real row count
     problem = AdmmIrnnProblem(
         X=jnp.swapaxes(X, 0, 1), Y=labels(y),
         X_test=None if X_test is None else jnp.swapaxes(Xt, 0, 1), Y_test=None if X_test is None else labels(yt),
         rho_growth=jnp.asarray(growth, X.dtype), rho_max=jnp.asarray(rho_max, X.dtype),
-        gap_tol=jnp.asarray(gap_tol, X.dtype),
-        ls_prox=jnp.asarray(ls_prox, X.dtype))
+        gap_tol=jnp.asarray(gap_tol, X.dtype), ls_prox=jnp.asarray(ls_prox, X.dtype),
+        weight=jnp.ones(n, X.dtype) if split else None, n=jnp.asarray(n, X.dtype) if split else None)
     state = init(problem, hidden, C, rho, seed, warm_start)
-    cfg = (_as_int("o_steps", o_steps, 0), _as_int("a_steps", a_steps, 0), _as_int("a_halvings", a_halvings, 0),
-           adaptive, sweep, reproject_every, bool(multiplier_estimate))
-    step = make_step(*cfg)
-    all_metrics = {"augmented_lagrangian": augmented_lagrangian, "residual": _residual_total,
-                   "train_loss": _train_loss, "train_acc": _train_acc, "aux_loss": _aux_loss}
-    if X_test is not None:
-        all_metrics.update(test_loss=_test_loss, test_acc=_test_acc)
-    all_metrics.update(metrics or {})
-    if parallel is not None:
-        from . import admm_irnn_parallel  # imports this module
-        step, state, problem, all_metrics = admm_irnn_parallel.build(cfg, problem, state, all_metrics, parallel)
-    if jit:
-        return harness.run_jit(step, state, problem, maxiter=iters, log_every=log_every, tol=tol,
-                               stop_metric="rel_change", metrics=all_metrics)
-    meta = {"solver": "admm_irnn", "task": task, "hidden": hidden, "n": n, "T": T, "d_in": d, "n_classes": C,
+    meta = {"task": task, "hidden": hidden, "n": n, "T": T, "d_in": d, "n_classes": C,
             "rho": tuple(float(r) for r in rho), "rho_schedule": repr(rho_schedule), "seed": seed,
             "dtype": str(X.dtype), "o_steps": o_steps, "a_steps": a_steps, "ls_prox": float(ls_prox),
-            "sweep": sweep, "reproject_every": reproject_every,
-            "multiplier_estimate": bool(multiplier_estimate), "parallel": repr(parallel) if parallel else None}
-    return harness.run(step, state, problem, maxiter=iters, log_every=log_every, tol=tol, stop_metric="rel_change",
-                       max_time=max_time, metrics=all_metrics, params=_params, callback=callback, progress=progress,
-                       checkpoint=checkpoint, resume=resume, meta=meta,
-                       predict_fn=functools.partial(predict, task=task))
+            "sweep": sweep, "reproject_every": reproject_every, "multiplier_estimate": bool(multiplier_estimate)}
+    return harness.solve(algorithm(config, task, X_test is not None), pack(state), pack_problem(problem),
+                         executor=parallel, jit=jit, maxiter=iters, log_every=log_every, tol=tol, max_time=max_time,
+                         metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
+                         meta=meta)
 
 
 # ---------------------------------------------------------------------------------- BPTT baselines
@@ -869,12 +974,8 @@ def rnn_sequence(params, X_seq):
 
 @functools.lru_cache(maxsize=None)
 def _grad_norm_metric(model_apply):
-    from .baselines.optax_train import _named_loss  # noqa: PLC0415
-
-    loss = _named_loss("cross_entropy")
-
     def grad_norm(state, prob):
-        g = jax.grad(lambda p: loss(model_apply(p, prob.X), prob.y))(state.params)
+        g = jax.grad(lambda p: mlp.mean_loss("cross_entropy", model_apply(p, prob.X), prob.y))(state.params)
         return jnp.sqrt(sum(jnp.vdot(x, x) for x in jax.tree.leaves(g)))
 
     return grad_norm
@@ -888,8 +989,6 @@ def bptt(X_seq, y, hidden: int = 128, optimizer: str = "adam", *, learning_rate:
     initial weights as :func:`admm_irnn` for the same ``seed``, same input checks; one harness iteration is one
     epoch (a full-batch step when ``batch_size=None``). The trace adds ``grad_norm`` (full-batch gradient norm,
     the stability plot's quantity) to ``train_loss``/``train_acc``/``test_*``."""
-    from .baselines.optax_train import train  # noqa: PLC0415
-
     if task not in ("classify", "sequence"):
         raise ValueError(f"task must be 'classify' or 'sequence', got {task!r}")
     X = _check_seq("X_seq", X_seq, dtype)
@@ -903,7 +1002,7 @@ def bptt(X_seq, y, hidden: int = 128, optimizer: str = "adam", *, learning_rate:
     params0 = init_params(d, _as_int("hidden", hidden), C, seed, X.dtype)
     apply = rnn_classify if task == "classify" else rnn_sequence
     metrics = {"grad_norm": _grad_norm_metric(apply), **kwargs.pop("metrics", {})}
-    return train(apply, params0, X, jnp.asarray(y), optimizer, learning_rate=learning_rate, loss="cross_entropy",
-                 epochs=epochs, batch_size=batch_size, seed=seed, X_test=Xt,
-                 y_test=None if yt is None else jnp.asarray(yt), metrics=metrics,
-                 meta={"model": "tanh RNN (BPTT)", "hidden": hidden, "task": task}, **kwargs)
+    return _optax_train(apply, params0, X, jnp.asarray(y), optimizer, learning_rate=learning_rate,
+                        loss="cross_entropy", epochs=epochs, batch_size=batch_size, seed=seed, X_test=Xt,
+                        y_test=None if yt is None else jnp.asarray(yt), metrics=metrics,
+                        meta={"model": "tanh RNN (BPTT)", "hidden": hidden, "task": task}, **kwargs)

@@ -327,7 +327,9 @@ def _admm_irnn_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Cas
 
 SOLVERS: dict[str, SolverCase] = {
     "admm_irnn": SolverCase("admm_irnn", "ADMM training of a tanh RNN (exact block minimisers, BPTT-free)",
-                            "Tang et al., ECML-PKDD 2020 (arXiv:2006.05622)", _admm_irnn_case),
+                            "Tang et al., ECML-PKDD 2020 (arXiv:2006.05622)", _admm_irnn_case,
+                            # nonconvex: no optimum to reach under delays; Sync(4) = serial, Async(0) = Sync
+                            parallel=ParallelCase(async_rtol=None)),
     "spdhg": SolverCase("spdhg", "stochastic primal-dual hybrid gradient (graph-guided models), one step = one epoch",
                         "Qiao, Lin, Qin & Lu, Neurocomputing 2018 (arXiv:1801.06934)",
                         _structured_case("spdhg", 200, 2e-4, variant="sc_nonuniform"),
