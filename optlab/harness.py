@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .parallel import Serial, as_executor
+from .executor import Serial, as_executor
 from .trace import Result, Trace, _jsonable
 
 __all__ = ["run", "run_jit", "solve", "JitRun", "status_name", "save_checkpoint", "load_checkpoint",

@@ -38,25 +38,15 @@ from jax import lax
 from jax.experimental import sparse as jsparse
 from jax.sharding import Mesh, PartitionSpec
 
-from .algorithm import Comm, is_rows, serial_comm
+from .algorithm import Comm, is_rows
+from .executor import (Prepared, Serial, as_executor, n_rows, pad_rows, reduce_shapes, select,
+                       split_shared, trim_rows)
 
 __all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "RayAsync", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
            "place"]
 
 #: The mesh axis name the worker functions use in their collectives.
 AXIS = "workers"
-
-
-@dataclasses.dataclass(frozen=True)
-class Serial:
-    """One process, one device: ``comm.reduce`` is the identity (the default executor)."""
-
-    @property
-    def n_workers(self) -> int:
-        return 1
-
-    def prepare(self, algorithm, state, problem):
-        return _prepare_serial(algorithm, state, problem)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,121 +245,9 @@ def server_round(asynchronous: bool, state, tau, max_delay, min_arrivals):
 
 
 # =============================================================================================== executors
-class Prepared(NamedTuple):
-    """An algorithm made runnable by an executor: what :func:`optlab.harness.run` takes.
-
-    ``step(state, problem) -> (state, info)`` and ``metrics`` (``name -> fn(state, problem)``) are the executor's
-    wrappers of the algorithm's; ``state``/``problem`` are the executor's (padded, placed, wrapped) versions;
-    ``user_metric(fn)`` adapts a user metric ``fn(state, problem)`` of the algorithm's own state and problem;
-    ``params(state)`` reads ``Result.params`` from the executor's state (padding rows removed).
-    """
-
-    step: Callable
-    state: Any
-    problem: Any
-    metrics: dict
-    user_metric: Callable
-    params: Callable
-
-
-def as_executor(parallel):
-    """``None`` -> :class:`Serial`; an executor is returned as is; anything else is a clear error."""
-    if parallel is None:
-        return Serial()
-    if hasattr(parallel, "prepare"):
-        return parallel
-    raise TypeError(f"parallel must be an executor such as ol.parallel.Sync(4) or ol.parallel.SimulatedAsync(4, "
-                    f"max_delay=3) (or None for serial), got {parallel!r}")
-
-
-# ------------------------------------------------------------------------------------------------- serial
-@functools.lru_cache(maxsize=None)
-def _serial_step(algorithm):
-    def step(state, problem):
-        return algorithm.step(state, problem, serial_comm)
-
-    step.__name__ = f"{algorithm.name}_step"
-    return step
-
-
-@functools.lru_cache(maxsize=None)
-def _serial_metric(fn):
-    def metric(state, problem):
-        return fn(state, problem, serial_comm)
-
-    return metric
-
-
-def _prepare_serial(algorithm, state, problem) -> Prepared:
-    metrics = {name: _serial_metric(fn) for name, fn in algorithm.metrics}
-    return Prepared(_serial_step(algorithm), state, problem, metrics, lambda fn: fn, algorithm.params)
-
-
-# ------------------------------------------------------------------------------------- rows and padding
-def _rows_leaves(tree) -> list:
-    return [leaf for node in jax.tree.leaves(tree, is_leaf=is_rows) if is_rows(node)
-            for leaf in jax.tree.leaves(node)]
-
-
-def _n_rows(problem) -> int:
-    leaves = _rows_leaves(problem)
-    if not leaves:
-        raise ValueError("this solver's problem has no per-row data (no optlab.algorithm.Rows), so it cannot be "
-                         "split over workers; run it without parallel=")
-    counts = {int(np.shape(x)[0]) for x in leaves}
-    if len(counts) != 1:
-        raise ValueError(f"per-row arrays of the problem have different row counts {sorted(counts)}")
-    return counts.pop()
-
-
-def _pad_rows(tree, n_pad: int):
-    """Zero-pad the leading axis of every leaf under a :class:`Rows` node to ``n_pad`` rows."""
-    def pad_leaf(x):
-        if isinstance(x, jsparse.BCOO):
-            raise TypeError("parallel executors split dense per-row arrays; got a sparse matrix: pass X.toarray() "
-                            "or run without parallel=")
-        x = jnp.asarray(x)
-        extra = n_pad - x.shape[0]
-        if extra == 0:
-            return x
-        return jnp.concatenate([x, jnp.zeros((extra,) + x.shape[1:], x.dtype)])
-
-    def pad_node(node):
-        if not is_rows(node):
-            return node
-        return jax.tree.map(pad_leaf, node, is_leaf=lambda x: isinstance(x, jsparse.BCOO))
-
-    return jax.tree.map(pad_node, tree, is_leaf=is_rows)
-
-
-def _trim_rows(tree, n: int):
-    def trim_node(node):
-        return jax.tree.map(lambda x: x[:n], node) if is_rows(node) else node
-
-    return jax.tree.map(trim_node, tree, is_leaf=is_rows)
-
-
 def _specs(tree):
     """``PartitionSpec`` prefix tree: :class:`Rows` subtrees sharded by rows, every other leaf replicated."""
     return jax.tree.map(lambda node: SHARDED if is_rows(node) else REPLICATED, tree, is_leaf=is_rows)
-
-
-def _split_shared(tree):
-    """``(shared_leaves, rebuild)``: the leaves outside :class:`Rows` nodes, and ``rebuild(shared, rows_from)``
-    that puts shared leaves back into the structure of ``rows_from`` (whose Rows nodes are kept)."""
-    nodes, treedef = jax.tree.flatten(tree, is_leaf=is_rows)
-    shared = tuple(n for n in nodes if not is_rows(n))
-
-    def rebuild(new_shared, rows_from):
-        rows_nodes = jax.tree.flatten(rows_from, is_leaf=is_rows)[0]
-        it = iter(new_shared)
-        return treedef.unflatten([r if is_rows(r) else next(it) for r in rows_nodes])
-
-    return shared, rebuild
-
-
-def _select(pred, a, b):
-    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
 
 
 # --------------------------------------------------------------------------------------- parallel states
@@ -430,7 +308,7 @@ def _async_step(algorithm, n_workers: int, max_delay: int, min_arrivals: int, ba
         def worker(inner, read, table, arrived, inner_problem):
             me = lax.axis_index(AXIS)
             mine = arrived[me]
-            _, rebuild = _split_shared(inner)
+            _, rebuild = split_shared(inner)
             read_w = tuple(r[0] for r in read)
             table_w = {k: v[0] for k, v in table.items()}
             new_table, totals = dict(table_w), {}
@@ -461,8 +339,8 @@ def _async_step(algorithm, n_workers: int, max_delay: int, min_arrivals: int, ba
                 return totals[name]
 
             server_state, info = algorithm.step(inner, inner_problem, Comm(reduce_server, me, n_workers))
-            rows_state = _select(mine, worker_state, inner)
-            new_shared, _ = _split_shared(server_state)
+            rows_state = select(mine, worker_state, inner)
+            new_shared, _ = split_shared(server_state)
             new_inner = rebuild(new_shared, rows_state)
             new_read = tuple(jnp.where(mine, s, r)[None] for s, r in zip(new_shared, read_w))
             return new_inner, new_read, {k: v[None] for k, v in new_table.items()}, info
@@ -493,42 +371,23 @@ def _parallel_metric(fn, n_workers: int):
     return metric
 
 
-def _reduce_shapes(algorithm, state, problem) -> tuple[dict, bool]:
-    """``(name -> ShapeDtypeStruct of every stale-able reduce the step calls, whether the step calls a barrier)``."""
-    shapes: dict = {}
-    barrier = []
-
-    def record(name, local):
-        if name in algorithm.fresh:
-            barrier.append(name)
-        else:
-            if name in shapes:
-                raise ValueError(f"{algorithm.name}: reduce name {name!r} is used twice in one step; give each "
-                                 "communicated quantity its own name")
-            shapes[name] = jax.ShapeDtypeStruct(jnp.shape(local), jnp.result_type(local))
-        return local
-
-    jax.eval_shape(lambda s, p: algorithm.step(s, p, Comm(record, 0, 1)), state, problem)
-    return shapes, bool(barrier)
-
-
 def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
     W = executor.n_workers
-    n = _n_rows(problem)
+    n = n_rows(problem)
     if n < W:
         raise ValueError(f"parallel: {W} workers but only {n} rows to split (data rows, or blocks for block methods); "
                          f"use at most {n} workers")
     per = -(-n // W)
-    problem = _pad_rows(problem, per * W)
-    state = _pad_rows(state, per * W)
+    problem = pad_rows(problem, per * W)
+    state = pad_rows(state, per * W)
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
     # a worker's round costs its share of the rows: τ_w = speed_w · rows_per_worker / n
     tau = jnp.asarray(worker_times(executor) * per / n, dtype)
     wrapped_problem = ParallelProblem(problem, tau)
     spec_s, spec_p = _specs(state), _specs(problem)
     if isinstance(executor, SimulatedAsync):
-        shared, _ = _split_shared(state)
-        shapes, barrier = _reduce_shapes(algorithm, _trim_rows(state, per), _trim_rows(problem, per))
+        shared, _ = split_shared(state)
+        shapes, barrier = reduce_shapes(algorithm, trim_rows(state, per), trim_rows(problem, per))
         table = {name: jnp.zeros((W,) + s.shape, s.dtype) for name, s in shapes.items()}
         wrapped = AsyncState(
             inner=state, read=tuple(jnp.broadcast_to(jnp.asarray(x), (W,) + jnp.shape(x)) for x in shared),
@@ -549,7 +408,7 @@ def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
         return lambda st, pb: fn(st.inner, pb.inner)
 
     def params(st):
-        return algorithm.params(_trim_rows(st.inner, n))
+        return algorithm.params(trim_rows(st.inner, n))
 
     return Prepared(step, wrapped, wrapped_problem, metrics, user_metric, params)
 

@@ -59,7 +59,7 @@ from jax.experimental import io_callback
 
 from . import harness
 from .algorithm import Comm, is_rows
-from .parallel import _n_rows, _reduce_shapes, _serial_metric, _split_shared
+from .executor import n_rows, reduce_shapes, serial_metric, split_shared
 from .trace import Result, Trace
 
 __all__ = ["RayAsync", "WorkerError", "running_worker_pids", "shutdown_workers"]
@@ -351,7 +351,7 @@ class _Worker:
                         worker=cfg["worker"], counts={})
         state = _assemble(self.template, shared, self.rows)
         locals_, new_state, info = self.compiled(state, self.problem, others, np.int32(cfg["worker"]))
-        new_shared, _ = _split_shared(new_state)
+        new_shared, _ = split_shared(new_state)
         self.rows = _rows_nodes(new_state)
         out = {"locals": _host(locals_), "rows": _Packed(_host(self.rows)), "seconds": 0.0}
         if cfg["exchange"]:
@@ -451,7 +451,7 @@ class _Server:
         self.meta = meta or {}
         self.progress = progress
 
-        n = _n_rows(problem)
+        n = n_rows(problem)
         W = self.W
         if n < W:
             raise ValueError(f"RayAsync: {W} workers but only {n} rows to split (data rows, or blocks for block "
@@ -465,7 +465,7 @@ class _Server:
             sizes = tuple(len(part) for part in np.array_split(np.arange(n), W))
         self.n, self.bounds = n, np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.state0, self.problem = harness._strong(state), problem
-        self.shapes, self.barrier = _reduce_shapes(algorithm, state, problem)
+        self.shapes, self.barrier = reduce_shapes(algorithm, state, problem)
         self.exchange = executor.max_delay == 0 or self.barrier
 
     # --------------------------------------------------------------------------------------- helpers
@@ -563,7 +563,7 @@ class _Server:
             trace = Trace.empty([], base_meta)
             self.elapsed = 0.0
 
-        shared, _ = _split_shared(state)
+        shared, _ = split_shared(state)
         self.shared = _host(shared)
         self.rows = [_host(_rows_nodes(_slice_rows(state, self.bounds[w], self.bounds[w + 1]))) for w in range(W)]
         self.table = {k: np.zeros((W,) + s.shape, s.dtype) for k, s in self.shapes.items()}
@@ -603,7 +603,7 @@ class _Server:
             server_step, dummy_rows = None, _rows_nodes(dummy_state)
             if not self.exchange:
                 server_step = _phase2(alg, W).lower(dummy_state, dummy_problem, self.totals).compile()
-            metric_items = tuple((name, _serial_metric(fn)) for name, fn in alg.metrics) + self.user_metrics
+            metric_items = tuple((name, serial_metric(fn)) for name, fn in alg.metrics) + self.user_metrics
             metrics_fn = _server_metrics(metric_items)
             values0 = metrics_fn(self._full_state(self.shared, self.rows), self.problem)
             jax.block_until_ready(values0)
@@ -665,7 +665,7 @@ class _Server:
                         self.totals = {k: v.sum(axis=0) for k, v in self.table.items()}
                         new_state, info = server_step(_assemble(dummy_state, self.shared, dummy_rows),
                                                       dummy_problem, self.totals)
-                        new_shared = _host(_split_shared(new_state)[0])
+                        new_shared = _host(split_shared(new_state)[0])
                         info = _host(info)
                     for w in range(W):
                         staleness[int(self.k - entry_read[w])] += 1
