@@ -28,3 +28,8 @@ __all__ = ["data", "harness", "losses", "operators", "parallel", "plot", "prox",
            "Trace", "ista", "fista", "gist", "svm_admm", "pig", "pig_blocks", "admm_irnn", "spdhg", "lpdhg",
            "spdpeg", "egadm", "stoc_admm", "opg_admm", "rda_admm", "sag_admm", "ada_sadmm", "sgadm",
            "ipdlam", "dlam", "__version__"]
+
+# working-set solvers for sparse GLMs (issue 16)
+from .sparse_glm import glm, glm_path  # noqa: E402
+
+__all__ += ["glm", "glm_path"]
