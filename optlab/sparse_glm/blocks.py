@@ -6,8 +6,8 @@ r"""Working-set column blocks: the columns :math:`X_{\mathcal W}` of the feature
   each column, padded with ``(0, 0.0)`` entries (which add nothing).
 
 ``K`` is the working-set size rounded up to a power of two and ``m`` (sparse) the largest column length rounded
-up to a power of two, so the number of compilations grows like :math:`\log_2 p` (times :math:`\log_2 n` for
-sparse data) rather than with every working-set size. Padded columns are all zero.
+up to a power of two, so the number of compilations grows like :math:`\log_2 p` rather than with every
+working-set size. Padded columns are all zero.
 
 Both are pytrees with the four products the inner solvers need: ``dot(j, v)`` (:math:`X_j^\top v`),
 ``axpy(j, a, z)`` (:math:`z + aX_j`), ``matvec(w)`` (:math:`X_{\mathcal W} w`) and ``rmatvec(v)``
@@ -75,10 +75,13 @@ class SparseBlock:
         return cls(*children, n)
 
     @classmethod
-    def gather(cls, Xcsc, ws: np.ndarray, K: int, dtype) -> "SparseBlock":
+    def gather(cls, Xcsc, ws: np.ndarray, K: int, dtype, m: int | None = None) -> "SparseBlock":
+        """Columns ``ws`` of the CSC matrix, padded to ``K`` columns of ``m`` entries (default: the longest of
+        them rounded up to a power of two; pass the longest column of the whole matrix to keep one class)."""
         start, stop = Xcsc.indptr[ws], Xcsc.indptr[ws + 1]
         lengths = stop - start
-        m = size_class(int(lengths.max()) if ws.size else 1)
+        if m is None:
+            m = size_class(int(lengths.max()) if ws.size else 1)
         idx = np.zeros((K, m), np.int32)
         val = np.zeros((K, m), dtype)
         if ws.size and lengths.sum():

@@ -113,6 +113,7 @@ class _Design:
         if self.sparse:
             self.X = X
             self.col_sq = np.asarray(X.multiply(X).sum(axis=0)).ravel()
+            self.m = size_class(int(np.diff(X.indptr).max()))  # one entry class per matrix
         else:
             self.XT = np.ascontiguousarray(X.T)
             self.col_sq = np.einsum("ij,ij->i", self.XT, self.XT)
@@ -125,7 +126,7 @@ class _Design:
 
     def block(self, ws, K, dt):
         if self.sparse:
-            return SparseBlock.gather(self.X, ws, K, dt)
+            return SparseBlock.gather(self.X, ws, K, dt, self.m)
         return DenseBlock.gather(self.XT, ws, K, dt)
 
 
@@ -172,7 +173,7 @@ def _objective(loss, pen, w, z, y):
 
 @functools.lru_cache(maxsize=None)
 def _raw_fn(loss, center):
-    """Jitted ``z -> (r, mean(r))`` with :math:`r = \ell'(z, y)`, centred when ``center``."""
+    r"""Jitted ``z -> (r, mean(r))`` with :math:`r = \ell'(z, y)`, centred when ``center``."""
     def raw(z, y):
         r = loss.grad(z, y)
         m = jnp.mean(r)
@@ -199,6 +200,7 @@ def _run(kind, static, jitted, args):
     return exe(*args), secs
 
 
+_MIN_CLASS = 16  # smallest padded working set: tiny classes would only add compilations
 _METRICS = ("objective", "gap", "kkt", "ws_size", "screened", "outer")
 
 
@@ -313,7 +315,7 @@ def glm(X, y, loss="least_squares", penalty=None, *, solver="cd", fit_intercept=
         prio[support] = np.inf
         prio[screened] = -np.inf
         ws = np.sort(np.argpartition(-prio, ws_size - 1)[:ws_size]) if ws_size < p else np.arange(p)
-        K = size_class(ws_size)
+        K = size_class(max(ws_size, _MIN_CLASS))
         block = D.block(ws, K, dt)
         w_ws = np.zeros(K, dt)
         w_ws[:ws_size] = w[ws]
