@@ -29,23 +29,40 @@ def size_class(k: int, cap: int | None = None) -> int:
 
 @jax.tree_util.register_pytree_node_class
 class DenseBlock:
-    """Dense columns, stored transposed: ``cols[j]`` is feature ``ws[j]`` (length ``n``)."""
+    """Dense columns, stored transposed: ``cols[j]`` is feature ``ws[j]`` (length ``n``).
 
-    def __init__(self, cols):
-        self.cols = cols
+    Built from a C-ordered ``X`` the gathered block is ``(n, K)`` (a cheap row-wise gather) and is transposed
+    once inside the compiled solver (:meth:`ready`); from ``X.T`` (Fortran-ordered input) rows are gathered
+    directly."""
+
+    def __init__(self, cols, k=None):
+        self.cols, self.k = cols, k  # k given: cols is (n, K) with the first k columns real
 
     def tree_flatten(self):
-        return (self.cols,), None
+        return (self.cols, self.k), None
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         return cls(*children)
 
     @classmethod
-    def gather(cls, XT: np.ndarray, ws: np.ndarray, K: int, dtype) -> "DenseBlock":
-        cols = np.zeros((K, XT.shape[1]), dtype)
-        cols[: ws.size] = XT[ws]
-        return cls(jnp.asarray(cols))
+    def gather(cls, X: np.ndarray, ws: np.ndarray, K: int, dtype) -> "DenseBlock":
+        """Columns ``ws`` of ``X`` (``(n, p)``, any memory order) padded with zero columns to ``K``."""
+        if X.flags.f_contiguous and not X.flags.c_contiguous:
+            cols = np.zeros((K, X.shape[0]), dtype)
+            cols[: ws.size] = X.T[ws]
+            return cls(cols)
+        # one row-wise gather; padded positions repeat column ws[0] and are zeroed inside jit (ready)
+        pad = np.full(K, ws[0] if ws.size else 0, np.intp)
+        pad[: ws.size] = ws
+        return cls(np.asarray(X[:, pad], dtype), ws.size)
+
+    def ready(self):
+        """The block with ``cols`` of shape ``(K, n)`` (inside jit: one transpose)."""
+        if self.k is None:
+            return self
+        real = jnp.arange(self.cols.shape[1]) < self.k
+        return DenseBlock(jnp.where(real[:, None], self.cols.T, 0))
 
     def dot(self, j, v):
         return jnp.dot(self.cols[j], v)
@@ -91,6 +108,9 @@ class SparseBlock:
             idx[rows, offs] = Xcsc.indices[src]
             val[rows, offs] = Xcsc.data[src]
         return cls(jnp.asarray(idx), jnp.asarray(val), Xcsc.shape[0])
+
+    def ready(self):
+        return self
 
     def dot(self, j, v):
         return jnp.dot(self.val[j], v[self.idx[j]])

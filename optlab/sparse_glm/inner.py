@@ -45,6 +45,7 @@ def make_cd_solve(loss, fit_intercept: bool, anderson_m: int):
     M = max(int(anderson_m), 1)
 
     def solve(block, y, w, b, z, lips, k, pen, tol, max_epochs):
+        block = block.ready()
         n = y.shape[0]
         dt = w.dtype
         mask = jnp.arange(w.shape[0]) < k
