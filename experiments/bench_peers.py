@@ -1,6 +1,6 @@
 """Benchmark: ``ol.glm`` (working sets + compiled coordinate descent + Anderson) against the CPU specialists.
 
-``python -m experiments.bench_peers [--full] [--out DIR] [--repeats R] [--only SUBSTRING]``
+``python -m experiments.bench_peers [--full] [--out DIR] [--repeats R] [--only TEXT,...] [--budget S]``
 
 Problems (float64, no intercept, λ = 0.05·λmax where λmax = ‖Xᵀℓ'(0, y)‖∞/n):
 
@@ -16,7 +16,7 @@ Peers, each skipped with a message when it does not import: skglm (``Lasso``, ``
 ``LogisticRegression``), celer (``Lasso``, ``ElasticNet``, ``LogisticRegression``).
 
 Method. Every solver has its own stopping rule, so each is run along a ladder of tolerances
-(1e-3 … 1e-10) from loose to tight. The *target* is, for the convex rows, the best objective any solver reached,
+(1e-3 … 1e-10) from loose to tight (a ladder stops after a fit longer than ``--budget`` seconds). The *target* is, for the convex rows, the best objective any solver reached,
 times (1 + 1e-6) (i.e. 1e-6 relative); for the nonconvex (MCP) rows, where solvers may stop at different
 stationary points, the *best common* objective: the worst of the final objectives, times (1 + 1e-6). A solver's
 time is the median wall time (``--repeats`` calls, after one warm-up call so that compilation — JAX or numba — is
@@ -176,16 +176,20 @@ def _median_time(fn, tol, repeats):
     return float(np.median(ts))
 
 
-def bench_problem(prob, repeats):
+def bench_problem(prob, repeats, budget):
     solvers = {"ol.glm": our_solver(prob), **peer_solvers(prob)}
     ladders = {}
     for name, fit in solvers.items():
         ladder = []
         for tol in TOLS:
             try:
+                t0 = time.perf_counter()
                 ladder.append((tol, objective(prob, _quiet(fit, tol))))
             except Exception as exc:  # noqa: BLE001 - a failing peer is reported and left out
                 print(f"[skip] {name} on {prob['name']} (tol {tol}): {type(exc).__name__}: {exc}")
+                break
+            if time.perf_counter() - t0 > budget:  # tighter tolerances would only take longer
+                print(f"[note] {name} on {prob['name']}: tol {tol} took > {budget} s; tighter ones not run")
                 break
         if ladder:
             ladders[name] = ladder
@@ -226,7 +230,10 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true", help="also the 20,000×5,000 design")
     parser.add_argument("--out", default=".", help="directory for bench_peers.csv")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default=None, help="run only problems whose name contains this text")
+    parser.add_argument("--only", default=None,
+                        help="run only problems whose name contains one of these comma-separated texts")
+    parser.add_argument("--budget", type=float, default=10.0,
+                        help="seconds: a solver whose fit takes longer stops its tolerance ladder there")
     args = parser.parse_args(argv)
 
     import jax
@@ -238,11 +245,12 @@ def main(argv=None):
     print(f"machine: {os.cpu_count()} CPUs, 1-min load average {load:.2f} at start")
     probs = synthetic_problems(args.full) + real_problems()
     if args.only:
-        probs = [p for p in probs if args.only in p["name"]]
+        keys = [k.strip() for k in args.only.split(",") if k.strip()]
+        probs = [p for p in probs if any(k in p["name"] for k in keys)]
     rows = []
     for prob in probs:
         print(f"--- {prob['name']}", flush=True)
-        r = bench_problem(prob, args.repeats)
+        r = bench_problem(prob, args.repeats, args.budget)
         print(format_table(_fmt(r)), flush=True)
         rows += r
     load_end = os.getloadavg()[0]

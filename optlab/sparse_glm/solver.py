@@ -255,7 +255,9 @@ def glm(X, y, loss="least_squares", penalty=None, *, solver="cd", fit_intercept=
     lips = np.where(lips > 0, lips, 1.0).astype(dt)
     col_norms = np.sqrt(D.col_sq).astype(dt)
     pen = _as_penalty_dtype(penalty, dt)
-    with_gap = opt.has_gap(penalty) and (not fit_intercept or loss.name == "least_squares")
+    # the gap needs a dual-feasible rescaling, impossible with an unpenalised feature (weight 0) in pure ℓ1
+    unweighted = isinstance(penalty, _prox.L1) and np.any(np.asarray(penalty.lam) == 0)
+    with_gap = opt.has_gap(penalty) and not unweighted and (not fit_intercept or loss.name == "least_squares")
     center = bool(fit_intercept and loss.name == "least_squares")
 
     b_start = _intercept_only(loss, y) if fit_intercept else 0.0
