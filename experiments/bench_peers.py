@@ -138,7 +138,7 @@ def peer_solvers(prob):
                 m = lm.ElasticNet(alpha=lam, l1_ratio=0.5, fit_intercept=False, tol=tol, max_iter=100_000)
             else:
                 m = lm.LogisticRegression(penalty="l1", C=1 / (n * lam), solver="liblinear", fit_intercept=False,
-                                          tol=tol, max_iter=100_000)
+                                          tol=tol, max_iter=1000)
             return np.ravel(m.fit(X, y).coef_)
         out["scikit-learn" + ("" if ls else " (liblinear)")] = skl
     try:
