@@ -90,6 +90,7 @@ def real_problems():
             print(f"[skip] {name}: {str(exc).splitlines()[0]}")
             continue
         X = sp.csr_matrix(ds.X, dtype=np.float64)
+        X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)  # peers reject int64
         y = np.asarray(ds.y, np.float64)
         for loss in ("least_squares", "logistic"):
             label = "l1 LS" if loss == "least_squares" else "l1 logistic"
