@@ -32,3 +32,8 @@ __all__ = ["data", "harness", "losses", "operators", "parallel", "plot", "prox",
            "admm_irnn", "spdhg", "lpdhg",
            "spdpeg", "egadm", "stoc_admm", "opg_admm", "rda_admm", "sag_admm", "ada_sadmm", "sgadm",
            "ipdlam", "dlam", "__version__"]
+
+# working-set solvers for sparse GLMs (issue 16)
+from .sparse_glm import glm, glm_path  # noqa: E402
+
+__all__ += ["glm", "glm_path"]
