@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.experimental import sparse as jsparse
 from jax.sharding import Mesh, PartitionSpec
 
 from .algorithm import Comm, is_rows
