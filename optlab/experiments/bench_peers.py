@@ -1,6 +1,6 @@
 """Benchmark: ``ol.glm`` (working sets + compiled coordinate descent + Anderson) against the CPU specialists.
 
-``python -m experiments.bench_peers [--full] [--out DIR] [--repeats R] [--only TEXT,...] [--budget S]``
+``optlab bench peers [--full] [--out DIR] [--repeats R] [--only TEXT,...] [--budget S]``
 
 Problems (float64, no intercept, λ = 0.05·λmax where λmax = ‖Xᵀℓ'(0, y)‖∞/n):
 
