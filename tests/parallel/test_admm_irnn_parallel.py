@@ -42,7 +42,7 @@ def test_padded_rows_and_the_guard_sync_equals_serial_and_async0_equals_sync():
     assert sync.n_iter == serial.n_iter == 30
     close_params(serial, sync, 1e-7)      # measured: 1.1e-9 relative (b) after 30 iterations with rejections
     for m in ("augmented_lagrangian", "residual", "r1", "train_loss", "aux_loss", "test_loss", "train_acc"):
-        np.testing.assert_allclose(sync.trace[m], serial.trace[m], rtol=1e-9, atol=1e-12, err_msg=m)
+        np.testing.assert_allclose(sync.trace[m], serial.trace[m], rtol=1e-7, atol=1e-12, err_msg=m)
     # the same adaptive-schedule decisions, and there were some (rejected steps, doubled ρ1)
     np.testing.assert_array_equal(sync.trace["rejected"], serial.trace["rejected"])
     np.testing.assert_array_equal(sync.trace["rho1"], serial.trace["rho1"])
