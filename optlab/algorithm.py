@@ -117,6 +117,10 @@ class Algorithm:
         predict: ``predict(params, X)`` for ``Result.predict`` (models), or ``None``.
         growth_limit: for methods whose objective must not grow much (descent methods): a logged ``objective``
             above ``F0 + growth_limit·|F0|`` stops the run as ``"diverged"`` (see :func:`optlab.harness.run`).
+        stationarity: ``fn(state, problem, comm) -> scalar``, the method's optimality residual (e.g. the norm of
+            the proximal-gradient mapping). When the tolerance test fires, the run is ``"converged"`` only if this
+            residual fell well below its starting value, else ``"stalled"`` (the iterate stopped moving without
+            becoming stationary, e.g. with a far too small step).
     """
 
     name: str
@@ -127,6 +131,7 @@ class Algorithm:
     fresh: frozenset = frozenset()
     predict: Callable | None = None
     growth_limit: float | None = None
+    stationarity: Callable | None = None
 
     def metric_dict(self) -> dict:
         return dict(self.metrics)

@@ -20,7 +20,7 @@ from jax.experimental import sparse as jsparse
 
 from .algorithm import Comm, is_rows, serial_comm
 
-__all__ = ["Serial", "Prepared", "as_executor", "n_rows", "pad_rows", "trim_rows", "split_shared", "reduce_shapes",
+__all__ = ["Serial", "Prepared", "STATIONARITY", "as_executor", "n_rows", "pad_rows", "trim_rows", "split_shared", "reduce_shapes",
            "serial_metric"]
 
 
@@ -81,8 +81,14 @@ def serial_metric(fn):
     return metric
 
 
+#: The key under which executors pass :attr:`optlab.algorithm.Algorithm.stationarity` to the harness.
+STATIONARITY = "__stationarity__"
+
+
 def _prepare_serial(algorithm, state, problem) -> Prepared:
     metrics = {name: serial_metric(fn) for name, fn in algorithm.metrics}
+    if algorithm.stationarity is not None:
+        metrics[STATIONARITY] = serial_metric(algorithm.stationarity)
     return Prepared(_serial_step(algorithm), state, problem, metrics, lambda fn: fn, algorithm.params)
 
 

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .executor import Serial, as_executor
+from .executor import STATIONARITY, Serial, as_executor
 from .trace import Result, Trace, _jsonable
 
 __all__ = ["run", "run_jit", "solve", "JitRun", "status_name", "save_checkpoint", "load_checkpoint",
@@ -342,7 +342,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
         callback: Callable | None = None, progress: bool | None = None,
         checkpoint=None, checkpoint_every: int = 1, resume=None,
         meta: dict | None = None, predict_fn: Callable | None = None,
-        growth_limit: float | None = None) -> Result:
+        growth_limit: float | None = None, stationarity: Callable | None = None) -> Result:
     """Run ``step`` from ``state`` until a stopping rule fires; return a :class:`~optlab.trace.Result`.
 
     Args:
@@ -370,8 +370,13 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
         growth_limit: a logged ``objective`` above ``F0 + growth_limit·|F0|`` (``F0`` the starting objective) counts
             as divergence, as does a non-finite ``objective``: status ``"diverged"``, and the returned state is the
             one at the last log point whose objective was finite and not exploding.
+        stationarity: ``fn(state, problem) -> scalar``, an optimality residual. When the tolerance test fires, the
+            status is ``"converged"`` only if the residual is at most ``max(sqrt(tol), sqrt(eps))`` times its value at
+            the start (``eps`` of the state's float type), else ``"stalled"``: the iterate stopped moving without
+            becoming stationary (e.g. a step far too small for the problem's curvature).
 
-    Statuses: ``"converged"`` (the tolerance test passed with a finite objective), ``"maxiter"``, ``"max_time"``,
+    Statuses: ``"converged"`` (the tolerance test passed with a finite objective and, where the method has a
+    stationarity residual, the residual fell), ``"stalled"``, ``"maxiter"``, ``"max_time"``,
     ``"diverged"``, ``"stopped"`` (the callback), ``"interrupted"`` (Ctrl-C: the loop stops at the next log point,
     writes its checkpoint, and returns).
     """
@@ -418,6 +423,9 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     compile_time = time.perf_counter() - t0
     trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + compile_time
 
+    stationarity_items = (("stationarity", stationarity),) if stationarity is not None else ()
+    stationarity0 = (_to_host_scalars(_eval_metrics_jit(stationarity_items, state, problem))["stationarity"]
+                     if stationarity is not None and resume is None else None)
     metric_time = 0.0
     record0 = _to_host_scalars(values0)
     record0.update(_to_host_scalars(info))
@@ -492,6 +500,14 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
         if bar is not None:
             bar.close()
 
+        if status == "converged" and stationarity is not None:
+            final = _to_host_scalars(_eval_metrics_jit(stationarity_items, state, problem))["stationarity"]
+            eps = float(np.finfo(_state_float_dtype(state)).eps)
+            limit = max(np.sqrt(tol), np.sqrt(eps))
+            start = stationarity0 if stationarity0 is not None else float("nan")
+            trace.meta["stationarity"] = {"start": start, "end": final, "limit": limit}
+            if not np.isfinite(final) or (np.isfinite(start) and start > 0 and final > limit * start):
+                status = "stalled"
         trace.meta["status"] = status
         trace.meta["n_iter"] = n_iter
         trace.meta["metric_time"] = trace.meta.get("metric_time", 0.0) + metric_time
@@ -499,6 +515,11 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
             save_checkpoint(checkpoint, state, trace, n_iter, status, fp)
     return Result(params=params_fn(state), trace=trace, n_iter=n_iter, converged=status == "converged",
                   status=status, state=state, predict_fn=predict_fn)
+
+
+def _state_float_dtype(state):
+    floats = [jnp.result_type(x) for x in jax.tree.leaves(state) if _is_float(x)]
+    return floats[0] if floats else jnp.float64
 
 
 def _count(name: str, value, minimum: int) -> int:
@@ -648,6 +669,7 @@ def solve(algorithm, state, problem, *, executor=None, jit: bool = False, maxite
                               checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, meta=meta)
     prepared = executor.prepare(algorithm, state, problem)
     all_metrics = dict(prepared.metrics)
+    stationarity = all_metrics.pop(STATIONARITY, None)
     for name, fn in _metric_items(metrics):
         all_metrics[name] = prepared.user_metric(fn)
     if jit:
@@ -661,4 +683,5 @@ def solve(algorithm, state, problem, *, executor=None, jit: bool = False, maxite
     return run(prepared.step, prepared.state, prepared.problem, maxiter=maxiter, log_every=log_every, tol=tol,
                stop_metric=algorithm.stop_metric, max_time=max_time, metrics=all_metrics, params=prepared.params,
                callback=callback, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-               resume=resume, meta=full_meta, predict_fn=algorithm.predict, growth_limit=algorithm.growth_limit)
+               resume=resume, meta=full_meta, predict_fn=algorithm.predict, growth_limit=algorithm.growth_limit,
+               stationarity=stationarity)

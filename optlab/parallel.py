@@ -38,7 +38,7 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
 from .algorithm import Comm, is_rows
-from .executor import (Prepared, Serial, as_executor, n_rows, pad_rows, reduce_shapes, select,
+from .executor import (STATIONARITY, Prepared, Serial, as_executor, n_rows, pad_rows, reduce_shapes, select,
                        split_shared, trim_rows)
 
 __all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "RayAsync", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
@@ -402,6 +402,8 @@ def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
     wrapped = place(wrapped, specs, W)
     wrapped_problem = place(wrapped_problem, ParallelProblem(spec_p, REPLICATED), W)
     metrics = {name: _parallel_metric(fn, W) for name, fn in algorithm.metrics}
+    if algorithm.stationarity is not None:
+        metrics[STATIONARITY] = _parallel_metric(algorithm.stationarity, W)
 
     def user_metric(fn):
         return lambda st, pb: fn(st.inner, pb.inner)

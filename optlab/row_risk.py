@@ -12,6 +12,7 @@ an :class:`optlab.algorithm.Rows`, so an executor splits them over workers; each
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax.tree_util import register_pytree_node_class
 
@@ -19,7 +20,7 @@ from . import losses
 from .algorithm import Comm, Rows
 from .operators import matvec, rmatvec
 
-__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad"]
+__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad", "gradient_mapping_norm"]
 
 
 @register_pytree_node_class
@@ -83,3 +84,21 @@ def value_and_grad(f, x, comm: Comm, names=("value", "grad")):
     if isinstance(f, RowRisk):
         return f.value(x, comm, names[0]), f.grad(x, comm, names[1])
     return f.value_and_grad(x)
+
+
+def gradient_mapping_norm(f, g, x, step, comm: Comm):
+    r"""The proximal-gradient optimality residual :math:`\|G_s(x)\| = \|x - \operatorname{prox}_{s g}(x - s\nabla f(x))\|/s`.
+
+    :math:`G_s(x) = 0` exactly at stationary points of :math:`f + g`, for every :math:`s > 0`. The step used is the
+    method's ``step``, raised to :math:`s = 10^{-3}\max(\|x\|, 1)/\|\nabla f(x)\|` when it is smaller: with a
+    step far below that, :math:`x - s\nabla f(x)` rounds to :math:`x` and the residual would vanish just because the
+    step is tiny (a "stalled" run would look stationary). ``x`` may be a pytree (``g`` then a leaf-wise penalty)."""
+    d = grad(f, x, comm, "stationarity_grad")
+    leaves_x, leaves_d = jax.tree.leaves(x), jax.tree.leaves(d)
+    x_norm = jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in leaves_x))
+    d_norm = jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in leaves_d))
+    tiny = jnp.finfo(jnp.result_type(leaves_x[0])).tiny
+    step = jnp.maximum(step, 1e-3 * jnp.maximum(x_norm, 1.0) / jnp.maximum(d_norm, tiny))
+    moved = g.prox(jax.tree.map(lambda a, b: a - step * b, x, d), step)
+    sq = sum(jnp.sum(jnp.square(a - b)) for a, b in zip(leaves_x, jax.tree.leaves(moved)))
+    return jnp.sqrt(sq) / step

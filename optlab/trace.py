@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ["Trace", "Result", "STATUSES", "format_table", "write_table", "write_long_csv"]
 
 #: The values ``Result.status`` can take.
-STATUSES = ("converged", "maxiter", "max_time", "diverged", "stopped", "interrupted")
+STATUSES = ("converged", "stalled", "maxiter", "max_time", "diverged", "stopped", "interrupted")
 
 
 def _jsonable(value: Any) -> Any:

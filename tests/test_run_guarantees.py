@@ -115,3 +115,25 @@ def test_ctrl_c_stops_at_a_log_point_with_status_interrupted_and_a_checkpoint(tm
     state, trace, n_iter = harness.load_checkpoint(ckpt, res.state)
     assert n_iter == res.n_iter and trace.meta["status"] == "interrupted"
     np.testing.assert_array_equal(np.asarray(state.x), np.asarray(res.params))
+
+
+@pytest.mark.parametrize("solver", ["ista", "fista", "pig"])
+def test_a_step_too_small_to_move_is_stalled_not_converged(solver):
+    # step = 1e-20: x - s·∇f(x) rounds to x, the relative change is 0 <= tol at iteration 1; the gradient mapping
+    # (the optimality residual) has not moved, so the status must not claim convergence
+    f, g, x0 = lasso()
+    res = getattr(ol, solver)(f, g, x0 + 1.0, step=1e-20, maxiter=100, progress=False)
+    assert res.status == "stalled"
+    meta = res.trace.meta["stationarity"]
+    assert meta["end"] > meta["limit"] * meta["start"]
+    ok = getattr(ol, solver)(f, g, x0 + 1.0, maxiter=5000, progress=False)    # the default step converges
+    assert ok.status == "converged"
+    assert ok.trace.meta["stationarity"]["end"] <= 1e-5 * ok.trace.meta["stationarity"]["start"]
+
+
+def test_gist_with_a_huge_curvature_floor_does_not_claim_convergence():
+    f, g, x0 = lasso()
+    A = np.random.default_rng(1).normal(size=(40, 10))
+    fs = ol.losses.squared_hinge_objective(A, np.sign(A[:, 0]))
+    res = ol.gist(fs, g, x0, L_min=1e30, L_max=1e31, maxiter=200, progress=False)
+    assert res.status in ("stalled", "maxiter")

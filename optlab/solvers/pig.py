@@ -236,6 +236,11 @@ def objective_avg(state, problem, comm: Comm):
     return row_risk.value(problem.f, state.x_avg, comm) + problem.g.value(state.x_avg)
 
 
+def stationarity(state, problem, comm: Comm):
+    """The proximal-gradient mapping's norm at :math:`x_k` with the step :math:`\\gamma` (the optimality residual)."""
+    return row_risk.gradient_mapping_norm(problem.f, problem.g, state.x, state.step, comm)
+
+
 def _params(state):
     return state.x
 
@@ -246,7 +251,8 @@ def algorithm(schedule="constant", ergodic: bool = False, with_gap: bool = False
     metrics = (("objective", objective),) + ((("gap", gap),) if with_gap else ()) \
         + ((("objective_avg", objective_avg),) if ergodic else ())
     return Algorithm(name="pig", step=make_step(schedule, ergodic), metrics=metrics, params=_params,
-                     stop_metric="rel_change", fresh=frozenset({"value"}), growth_limit=1e3)
+                     stop_metric="rel_change", fresh=frozenset({"value"}), growth_limit=1e3,
+                     stationarity=stationarity)
 
 
 def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1.0, maxiter=1000, tol=1e-10,

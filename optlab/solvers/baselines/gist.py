@@ -111,6 +111,11 @@ def objective(state, problem, comm: Comm):
     return row_risk.value(problem.f, state.x, comm) + problem.g.value(state.x)
 
 
+def stationarity(state, problem, comm: Comm):
+    """The proximal-gradient mapping's norm at :math:`x_k` with the step :math:`1/L` of the last search."""
+    return row_risk.gradient_mapping_norm(problem.f, problem.g, state.x, 1 / state.L, comm)
+
+
 def _params(state):
     return state.x
 
@@ -119,7 +124,8 @@ def _params(state):
 def algorithm(M: int = 5, max_backtracks: int = 50) -> Algorithm:
     """GIST as an :class:`optlab.algorithm.Algorithm` (line-search values are fresh reduces)."""
     return Algorithm(name="gist", step=make_step(M, max_backtracks), metrics=(("objective", objective),),
-                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3)
+                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3,
+                     stationarity=stationarity)
 
 
 def _check_positive_params(sigma, eta, L_min, L_max):

@@ -145,6 +145,11 @@ def gap(state, problem, comm: Comm):
     return objective(state, problem, comm) - problem.f_star
 
 
+def stationarity(state, problem, comm: Comm):
+    """The proximal-gradient mapping's norm at :math:`x_k` with the current step (the optimality residual)."""
+    return row_risk.gradient_mapping_norm(problem.f, problem.g, state.x, state.step, comm)
+
+
 def _params(state):
     return state.x
 
@@ -156,7 +161,8 @@ def algorithm(accelerated: bool, backtracking: bool = False, max_backtracks: int
     name = "fista" if accelerated else "ista"
     metrics = (("objective", objective),) + ((("gap", gap),) if with_gap else ())
     return Algorithm(name=name, step=make_step(accelerated, backtracking, max_backtracks), metrics=metrics,
-                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3)
+                     params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3,
+                     stationarity=stationarity)
 
 
 def _check_inputs(name, f, g, x0, step):
