@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import validate
 from .executor import STATIONARITY, Serial, as_executor
 from .trace import Result, Trace, _jsonable
 
@@ -380,10 +381,10 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     ``"diverged"``, ``"stopped"`` (the callback), ``"interrupted"`` (Ctrl-C: the loop stops at the next log point,
     writes its checkpoint, and returns).
     """
-    maxiter = _count("maxiter", maxiter, minimum=0)
-    log_every = max(1, maxiter // 100) if log_every is None else _count("log_every", log_every, minimum=1)
-    checkpoint_every = _count("checkpoint_every", checkpoint_every, minimum=1)
-    tol = _tolerance(tol)
+    maxiter = validate.count("maxiter", maxiter, minimum=0)
+    log_every = max(1, maxiter // 100) if log_every is None else validate.count("log_every", log_every, minimum=1)
+    checkpoint_every = validate.count("checkpoint_every", checkpoint_every, minimum=1)
+    tol = validate.tolerance("tol", tol)
     if max_time is not None and not (isinstance(max_time, (int, float, np.number)) and max_time > 0):
         raise ValueError(f"max_time must be a number of seconds > 0, got {max_time!r}")
     if growth_limit is not None and not growth_limit > 1:
@@ -520,28 +521,6 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
 def _state_float_dtype(state):
     floats = [jnp.result_type(x) for x in jax.tree.leaves(state) if _is_float(x)]
     return floats[0] if floats else jnp.float64
-
-
-def _count(name: str, value, minimum: int) -> int:
-    """An iteration count: an integer (not a float, not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"{name} must be an integer, got {value!r}; pass e.g. {name}={max(minimum, 1)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _tolerance(tol) -> float:
-    try:
-        value = float(tol)
-    except (TypeError, ValueError):
-        raise TypeError(f"tol must be a number >= 0, got {tol!r}") from None
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"tol must be finite and >= 0, got {tol!r}; tol=0 disables the tolerance test")
-    return value
 
 
 @contextlib.contextmanager

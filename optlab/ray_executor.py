@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 
-from . import harness
+from . import harness, validate
 from .algorithm import Comm, is_rows
 from .executor import n_rows, reduce_shapes, serial_metric, split_shared
 from .trace import Result, Trace
@@ -436,11 +436,11 @@ class _Server:
             raise ValueError("RayAsync runs real worker processes, not one compiled loop: jit=True is not "
                              "available; drop jit= or use Sync/SimulatedAsync")
         self.ex, self.alg, self.W = executor, algorithm, executor.n_workers
-        self.maxiter = harness._count("maxiter", maxiter, minimum=0)
+        self.maxiter = validate.count("maxiter", maxiter, minimum=0)
         self.log_every = max(1, self.maxiter // 100) if log_every is None else \
-            harness._count("log_every", log_every, minimum=1)
-        self.checkpoint_every = harness._count("checkpoint_every", checkpoint_every, minimum=1)
-        self.tol = harness._tolerance(tol)
+            validate.count("log_every", log_every, minimum=1)
+        self.checkpoint_every = validate.count("checkpoint_every", checkpoint_every, minimum=1)
+        self.tol = validate.tolerance("tol", tol)
         if max_time is not None and not (isinstance(max_time, (int, float, np.number)) and max_time > 0):
             raise ValueError(f"max_time must be a number of seconds > 0, got {max_time!r}")
         if executor.defer_metrics and callback is not None:

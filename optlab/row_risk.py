@@ -20,7 +20,8 @@ from . import losses
 from .algorithm import Comm, Rows
 from .operators import matvec, rmatvec
 
-__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad", "gradient_mapping_norm"]
+__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad", "gradient_mapping_norm", "composite_objective",
+           "composite_gap", "composite_stationarity"]
 
 
 @register_pytree_node_class
@@ -102,3 +103,21 @@ def gradient_mapping_norm(f, g, x, step, comm: Comm):
     moved = g.prox(jax.tree.map(lambda a, b: a - step * b, x, d), step)
     sq = sum(jnp.sum(jnp.square(a - b)) for a, b in zip(leaves_x, jax.tree.leaves(moved)))
     return jnp.sqrt(sq) / step
+
+
+# Metrics of the proximal-gradient family (ista, fista, pig, gist): a state with ``x`` (and ``step``), a problem with
+# the smooth part ``f``, the penalty ``g`` and the known optimum ``f_star``.
+def composite_objective(state, problem, comm: Comm):
+    """:math:`F(x_k) = f(x_k) + g(x_k)`."""
+    return value(problem.f, state.x, comm) + problem.g.value(state.x)
+
+
+def composite_gap(state, problem, comm: Comm):
+    r""":math:`F(x_k) - F^\star` (``problem.f_star``)."""
+    return composite_objective(state, problem, comm) - problem.f_star
+
+
+def composite_stationarity(state, problem, comm: Comm):
+    """:func:`gradient_mapping_norm` at :math:`x_k` with the state's step (the optimality residual)."""
+    return gradient_mapping_norm(problem.f, problem.g, state.x, state.step, comm)
+

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import operators
-from .parallel import as_executor
+from .executor import as_executor
 
 __all__ = ["count", "positive", "nonnegative", "tolerance", "in_interval", "choice", "seed", "float_array",
            "float_tree", "finite_tree", "dense_matrix", "executor", "gist_search", "widths"]

@@ -6,13 +6,13 @@ budget runs out) and finite params. A SIGALRM guard fails any case that takes lo
 """
 from __future__ import annotations
 
-import signal
 import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _time_limit import time_limit
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
@@ -27,23 +27,10 @@ TIMEOUT_S = 60
 P = {"progress": False}
 
 
-class CaseTimeout(BaseException):
-    """Raised by the alarm; a BaseException, so no ``except Exception`` in a solver can swallow it."""
-
-
 @pytest.fixture(autouse=True)
-def _time_limit():
-    """Fail (rather than hang) a case that runs past TIMEOUT_S (SIGALRM: main thread, POSIX)."""
-    def on_alarm(signum, frame):
-        raise CaseTimeout(f"bad-input case ran past {TIMEOUT_S} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(TIMEOUT_S)
-    try:
+def _case_time_limit(request):
+    with time_limit(TIMEOUT_S, request.node.name):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # ------------------------------------------------------------------------------------------------ data

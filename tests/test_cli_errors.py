@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import inspect
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _time_limit import time_limit
 
 import optlab
 from optlab import cli
@@ -24,26 +24,10 @@ PUBLIC_SOLVERS = ["ista", "fista", "gist", "svm_admm", "pig", "pig_blocks", "adm
                   "egadm", "stoc_admm", "opg_admm", "rda_admm", "sag_admm", "ada_sadmm", "sgadm", "ipdlam", "dlam"]
 
 
-class CaseTimeout(BaseException):
-    """Raised by the alarm; not an Exception, so the CLI's error handler cannot swallow it."""
-
-
 @pytest.fixture(autouse=True)
-def time_limit(request):
-    if not hasattr(signal, "SIGALRM"):  # pragma: no cover - Windows
+def _case_time_limit(request):
+    with time_limit(CASE_TIMEOUT_S, request.node.name):
         yield
-        return
-
-    def on_alarm(signum, frame):
-        raise CaseTimeout(f"{request.node.name} ran longer than {CASE_TIMEOUT_S} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, CASE_TIMEOUT_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(autouse=True)
@@ -186,7 +170,7 @@ def test_help_is_exit_0(capsys):
 
 
 def test_list_shows_every_public_solver_experiment_and_benchmark(capsys):
-    import experiments
+    from optlab import experiments
 
     code, out, _ = run(capsys, ["list"])
     assert code == 0

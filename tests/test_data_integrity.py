@@ -16,7 +16,6 @@ import gzip
 import hashlib
 import io
 import os
-import signal
 import struct
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -24,6 +23,7 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
+from _time_limit import time_limit
 
 import optlab.data as od
 from optlab.data import download as dl
@@ -34,26 +34,10 @@ TAG = b"optlab-content-v1\0"
 LIBSVM_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/"
 
 
-class CaseTimeout(BaseException):
-    """Raised by the alarm; a BaseException so that no ``except Exception`` in the code under test hides it."""
-
-
 @pytest.fixture(autouse=True)
-def time_limit(request):
-    if not hasattr(signal, "SIGALRM"):  # pragma: no cover - Windows
+def _case_time_limit(request):
+    with time_limit(CASE_TIMEOUT_S, request.node.name):
         yield
-        return
-
-    def on_alarm(signum, frame):
-        raise CaseTimeout(f"{request.node.name} ran longer than {CASE_TIMEOUT_S} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, CASE_TIMEOUT_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(autouse=True)

@@ -39,8 +39,8 @@ def test_nan_objective_with_finite_state_is_not_converged():
 
 @pytest.mark.parametrize("kw, exc, match", [
     ({"maxiter": 10.7}, TypeError, "maxiter must be an integer"),
-    ({"maxiter": -1}, ValueError, "maxiter must be >= 0"),
-    ({"log_every": 0}, ValueError, "log_every must be >= 1"),
+    ({"maxiter": -1}, ValueError, "maxiter must be an integer >= 0"),
+    ({"log_every": 0}, ValueError, "log_every must be a positive integer"),
     ({"tol": -1e-3}, ValueError, "tol must be finite and >= 0"),
     ({"tol": float("nan")}, ValueError, "tol must be finite and >= 0"),
     ({"tol": "small"}, TypeError, "tol must be a number"),

@@ -221,14 +221,7 @@ def make_step(schedule, ergodic: bool = False):
     return step
 
 
-def objective(state, problem, comm: Comm):
-    """:math:`F(x_k) = f(x_k) + g(x_k)`."""
-    return row_risk.value(problem.f, state.x, comm) + problem.g.value(state.x)
-
-
-def gap(state, problem, comm: Comm):
-    r""":math:`F(x_k) - F^\star`."""
-    return objective(state, problem, comm) - problem.f_star
+objective, gap = row_risk.composite_objective, row_risk.composite_gap
 
 
 def objective_avg(state, problem, comm: Comm):
@@ -236,9 +229,7 @@ def objective_avg(state, problem, comm: Comm):
     return row_risk.value(problem.f, state.x_avg, comm) + problem.g.value(state.x_avg)
 
 
-def stationarity(state, problem, comm: Comm):
-    """The proximal-gradient mapping's norm at :math:`x_k` with the step :math:`\\gamma` (the optimality residual)."""
-    return row_risk.gradient_mapping_norm(problem.f, problem.g, state.x, state.step, comm)
+stationarity = row_risk.composite_stationarity
 
 
 def _params(state):

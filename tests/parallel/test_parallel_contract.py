@@ -21,18 +21,6 @@ def flat(params) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in jax.tree.leaves(params)])
 
 
-@pytest.fixture(scope="module")
-def built():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = CASES[name].make(seed=0, dtype=np.float64, size="small")
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_sync_equals_serial(name, built):
     spec, case = CASES[name].parallel, built(name)

@@ -44,18 +44,6 @@ def flat(params) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in jax.tree.leaves(params)])
 
 
-@pytest.fixture(scope="module")
-def built():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = CASES[name].make(seed=0, dtype=np.float64, size="small")
-        return cache[name]
-
-    return get
-
-
 # The stochastic family's harness step is a whole epoch segment (a compiled loop); RayAsync's synchronous rounds do
 # not yet reproduce its per-block sampling across worker processes (measured: not equal to serial) — left open.
 RAY_UNSUPPORTED = {"spdhg", "spdpeg", "stoc_admm", "opg_admm"}

@@ -106,9 +106,7 @@ def make_step(M: int = 5, max_backtracks: int = 50):
     return step
 
 
-def objective(state, problem, comm: Comm):
-    """:math:`F(x_k) = f(x_k) + P(x_k)`."""
-    return row_risk.value(problem.f, state.x, comm) + problem.g.value(state.x)
+objective = row_risk.composite_objective
 
 
 def stationarity(state, problem, comm: Comm):

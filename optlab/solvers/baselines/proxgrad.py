@@ -135,19 +135,10 @@ def make_step(accelerated: bool, backtracking: bool, max_backtracks: int = 40):
     return step
 
 
-def objective(state, problem, comm: Comm):
-    """:math:`F(x_k) = f(x_k) + g(x_k)`."""
-    return row_risk.value(problem.f, state.x, comm) + problem.g.value(state.x)
+objective, gap = row_risk.composite_objective, row_risk.composite_gap
 
 
-def gap(state, problem, comm: Comm):
-    r""":math:`F(x_k) - F^\star` (with ``f_star`` given)."""
-    return objective(state, problem, comm) - problem.f_star
-
-
-def stationarity(state, problem, comm: Comm):
-    """The proximal-gradient mapping's norm at :math:`x_k` with the current step (the optimality residual)."""
-    return row_risk.gradient_mapping_norm(problem.f, problem.g, state.x, state.step, comm)
+stationarity = row_risk.composite_stationarity
 
 
 def _params(state):
