@@ -150,9 +150,8 @@ def _check_inputs(f, gs, x0s):
     return x0s, sizes
 
 
-def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_star=None, metrics=None,
-               callback=None, log_every=None, max_time=None, progress=None, checkpoint=None, resume=None, jit=False,
-               allow_unsafe_step=False, parallel=None):
+def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_star=None, allow_unsafe_step=False,
+               parallel=None, **run):
     r"""Jacobi multi-block proximal inertial gradient (module docstring for the update and the step conditions).
 
     Args:
@@ -164,8 +163,7 @@ def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_st
         beta: per-block inertia :math:`\beta_i \in [0, 1)`.
         allow_unsafe_step: skip the check :math:`\gamma_i < 2(1-\beta_i)/(L(1+2\tau))`.
         parallel: an executor of :mod:`optlab.parallel`; the blocks are spread over its workers.
-        maxiter, tol, f_star, metrics, callback, log_every, max_time, progress, checkpoint, resume, jit:
-            as in :func:`optlab.pig`.
+        maxiter, tol, f_star, **run: as in :func:`optlab.pig`.
 
     Returns:
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
@@ -208,6 +206,5 @@ def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_st
     x = jnp.asarray(x)
     state = JacobiState(blocks=Rows(x=x, x_prev=x), z=z0)
     meta = {"steps": steps, "betas": betas, "lipschitz": L, "sizes": list(sizes), "dtype": str(dt)}
-    return harness.solve(algorithm(f.loss, sizes, f_star is not None), state, problem, executor=executor, jit=jit,
-                         maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
-                         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(algorithm(f.loss, sizes, f_star is not None), state, problem, executor=executor,
+                         maxiter=maxiter, tol=tol, meta=meta, **run)

@@ -254,8 +254,7 @@ def _consensus_shortcut(X, y, penalty, parallel, *, adaptive_rho, alpha, rho_gro
 def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fit_intercept=True,
              adaptive_rho=False, adapt_mu=10.0, adapt_every=10, adapt_until=2000, alpha=1.0, rho_growth=None,
              growth_start=500, tau_max=1e2, linsolve="auto",
-             max_dense=8192, cg_iters=10, warm_start=None, log_every=None, max_time=None, metrics=None,
-             callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
+             max_dense=8192, cg_iters=10, warm_start=None, parallel=None, **run):
     r"""Linear SVM with a (nonconvex) penalty by ADMM with slack variables (Guan, Qiao, Li, Sun, Ge & Lu,
     "Alternating direction method of multipliers for nonconvex penalised SVMs", ICDM Workshops 2018).
 
@@ -314,9 +313,10 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
         warm_start: a previous :class:`optlab.Result` (or its state) of this solver on a problem of the same
             shape (e.g. the previous ``lam`` of a path; the ℓ1 solution is a good start for SCAD/MCP), or
             ``{"w": w, "b": c}``.
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop (usable under ``jax.vmap`` over
-            the penalty's parameters); the model is ``.state.z``, ``.state.c``.
+        **run: the harness options ``metrics``, ``callback``, ``log_every``, ``max_time``, ``progress``,
+            ``checkpoint``, ``resume``, ``jit`` (the :class:`optlab.harness.JitRun` of the fully compiled loop, usable
+            under ``jax.vmap`` over the penalty's parameters; the model is ``.state.z``, ``.state.c``); see
+            :func:`optlab.harness.solve`.
         parallel: a shortcut: an executor ``ol.parallel.Sync(W)`` or ``SimulatedAsync(W, max_delay)`` runs
             :func:`optlab.svm_consensus_admm` with ``n_blocks=W`` (one block of rows per worker; a different
             iteration with the same minimiser; dense ``X``, fixed penalties, no warm start). ``None`` or
@@ -355,8 +355,7 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
         return _consensus_shortcut(
             X, y, penalty, parallel, adaptive_rho=adaptive_rho, alpha=alpha, rho_growth=rho_growth,
             warm_start=warm_start, rho1=rho1, rho2=rho2, maxiter=maxiter, tol=tol, fit_intercept=fit_intercept,
-            linsolve=linsolve, max_dense=max_dense, cg_iters=cg_iters, log_every=log_every, max_time=max_time,
-            metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
+            linsolve=linsolve, max_dense=max_dense, cg_iters=cg_iters, **run)
     if rho_growth is None:
         rho_growth = 1.0 if getattr(penalty, "is_convex", True) else 1.002
     validate.in_interval("rho_growth", rho_growth, 1.0, hint="1 = fixed penalties")
@@ -372,5 +371,4 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
             "linsolve": method, "fit_intercept": bool(fit_intercept), "rho1": float(problem.rho1),
             "rho2": float(problem.rho2), "adaptive_rho": bool(adaptive_rho), "classes": classes.tolist()}
     return harness.solve(algorithm(method, bool(fit_intercept), int(cg_iters)), init(problem, warm_start), problem,
-                         jit=jit, maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
-                         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
+                         maxiter=maxiter, tol=tol, meta=meta, **run)
