@@ -487,7 +487,7 @@ def test_float_tree_checks_structure_shapes_and_values():
         validate.float_tree("p", {"a": np.zeros(3, int), "b": (np.eye(2),)}, like=like)
 
 
-# ============================== admm_irnn through optlab.validate (issue 15; lines branch) ==============================
+# ======================== admm_irnn through optlab.validate (issue 15; lines branch) ========================
 IRNN_VALIDATE_CASES = [
     ("irnn-hidden-float", irnn_(hidden=2.5), E(TypeError, "hidden")),
     ("irnn-hidden-0", irnn_(hidden=0), E(ValueError, "hidden")),
@@ -519,4 +519,4 @@ IRNN_VALIDATE_CASES = [
 @pytest.mark.parametrize("name, thunk, expected", IRNN_VALIDATE_CASES, ids=[c[0] for c in IRNN_VALIDATE_CASES])
 def test_admm_irnn_counts_and_seeds_through_validate(name, thunk, expected):
     test_bad_input(name, thunk, expected)
-# ============================== end of the admm_irnn validation block ==============================
+# ======================== end of the admm_irnn validation block ========================

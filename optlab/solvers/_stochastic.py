@@ -49,7 +49,8 @@ from .. import operators, validate
 from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
-           "check_common", "sampling", "init_state", "make_step", "algorithm", "solve", "margins", "spread", "minibatch_grad",
+           "check_common", "sampling", "init_state", "make_step", "algorithm", "solve", "margins", "spread",
+           "minibatch_grad",
            "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale", "resolve_scale", "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.

@@ -487,8 +487,9 @@ def penalty_schedule(start, f, aux, problem, adaptive: bool, reproject: bool, in
 
     ρ ← min(γρ, ρ_max); adaptive: ρ1, ρ2 double when (i) the forward pass explains the data worse than the
     auxiliaries by more than δ(1 + aux) (the trap detector) or (ii) the forward loss rose (the step-length guard;
-    never relaxed, see experiments/README_admm_irnn.md). With re-projection a rise also rejects the step — the caller puts the whole
-    state back to ``start`` and the next iteration retries with the doubled ρ1, ρ2 — unless ρ1 is at its cap."""
+    never relaxed, see experiments/README_admm_irnn.md). With re-projection a rise also rejects the step — the
+    caller puts the whole state back to ``start`` and the next iteration retries with the doubled ρ1, ρ2 — unless ρ1
+    is at its cap."""
     rho = start.rho * problem.rho_growth
     if not adaptive:
         return jnp.minimum(rho, problem.rho_max), start.f_prev, None
@@ -575,7 +576,8 @@ class StepConfig(NamedTuple):
 def init_params(d: int, hidden: int, n_classes: int, seed: int = 0, dtype=jnp.float64) -> dict:
     """Seeded RNN weights: U ~ N(0, 1/d), W a random orthogonal matrix (QR of a Gaussian, signs fixed), V ~ N(0,
     1/h), b = c = 0 (shared by ADMMiRNN and the BPTT baselines, so both start from the same network). W orthogonal
-    (spectral radius 1) keeps the early steps' inputs in the last hidden state (measured: experiments/README_admm_irnn.md)."""
+    (spectral radius 1) keeps the early steps' inputs in the last hidden state (measured in
+    experiments/README_admm_irnn.md)."""
     rng = np.random.default_rng(seed)  # drawn in float64 then cast: the same network for every dtype
     draw = lambda *shape: jnp.asarray(rng.standard_normal(shape), dtype)  # noqa: E731
     q, r = np.linalg.qr(rng.standard_normal((hidden, hidden)))

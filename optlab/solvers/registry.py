@@ -264,10 +264,10 @@ def _admm_irnn_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Cas
     """A 2-step tanh RNN (h = 2) on noisy labels (the loss cannot reach 0); objective: the forward-pass training
     loss; reference: a float64 run of the same length. Constant ρ = 10: the adaptive schedule's discrete decisions
     could fall on different iterations in float32 and float64, and smaller constant ρ lets the default iteration
-    go uphill (measured in experiments/README_admm_irnn.md). ADMMiRNN is nonconvex and converges slowly here, so no solver-independent optimum is reachable in a test
-    budget: the contract checks determinism, dtype fidelity, no recompilation, checkpoints and jit mode;
-    convergence itself (monotone blocks, residuals → 0, forward pass = auxiliaries) is tested in
-    tests/test_admm_irnn.py."""
+    go uphill (measured in experiments/README_admm_irnn.md). ADMMiRNN is nonconvex and converges slowly here, so no
+    solver-independent optimum is reachable in a test budget: the contract checks determinism, dtype fidelity, no
+    recompilation, checkpoints and jit mode; convergence itself (monotone blocks, residuals → 0, forward pass =
+    auxiliaries) is tested in tests/test_admm_irnn.py."""
     import optlab as ol
 
     X, y = _admm_irnn_data(seed, size)
