@@ -200,6 +200,25 @@ def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
     return Op(jnp.asarray(F, dtype), None, None, None, None, (m, d)), norm2
 
 
+def prepare(X, y, F, loss, X_test, y_test, n_blocks: int, layout="auto"):
+    """The data of a stochastic solver: ``(rows, test, F, ‖F‖₂², L, dtype, meta)``: the training rows in ``n_blocks``
+    blocks (:func:`block_rows`), the test set (or None), the penalty matrix (:func:`prepare_F`), the per-sample
+    Lipschitz bound (:func:`lipschitz_max_row`), the working dtype and the ``trace.meta`` fields they give."""
+    dtype = working_dtype(X)
+    data = prepare_data(X, y, loss, dtype, layout=layout)
+    n, d = X.shape
+    Fop, normF2 = prepare_F(F, d, dtype)
+    L = lipschitz_max_row(loss, data)
+    test = None
+    if X_test is not None:
+        if X_test.shape[1] != d:
+            raise ValueError(f"X_test has {X_test.shape[1]} columns, X has {d}")
+        test = prepare_data(X_test, y_test, loss, dtype, name="X_test", layout=layout)
+    meta = {"L": L, "normF": float(np.sqrt(normF2)), "loss": loss.name, "dtype": str(np.dtype(dtype)), "n": int(n),
+            "d": int(d), "m": int(Fop.shape[0]), "sparse_rows": data.cols is not None}
+    return block_rows(data, n_blocks), test, Fop, normF2, L, dtype, meta
+
+
 def as_matrix(X):
     """SciPy sparse and array objects as they are; anything else (lists) as a NumPy array."""
     return X if sp.issparse(X) or hasattr(X, "shape") else np.asarray(X)

@@ -126,11 +126,7 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
                   X_test=None, y_test=None, layout="auto", avg_start=0, n_blocks=1):
     """Validate the inputs and build :class:`SPDHGProblem` (returns ``(problem, loss, auto_dual, meta)``)."""
     loss = S.get_loss(loss)
-    dtype = S.working_dtype(X)
-    data = S.prepare_data(X, y, loss, dtype, layout=layout)
-    d = X.shape[1]
-    Fop, normF2 = S.prepare_F(F, d, dtype)
-    L = S.lipschitz_max_row(loss, data)
+    rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, n_blocks, layout)
     auto = isinstance(dual_step, str)
     if auto and dual_step != "auto":
         raise ValueError(f"dual_step must be 'auto' or a positive number, got {dual_step!r}")
@@ -138,17 +134,10 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
     if not (np.isfinite(dual) and dual > 0) or (auto and not dual < 1):
         raise ValueError(f"{'coupling' if auto else 'dual_step'} must be {'in (0, 1)' if auto else '> 0'}, "
                          f"got {dual!r}")
-    test = None
-    if X_test is not None:
-        if X_test.shape[1] != d:
-            raise ValueError(f"X_test has {X_test.shape[1]} columns, X has {d}")
-        test = S.prepare_data(X_test, y_test, loss, dtype, name="X_test", layout=layout)
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    pb = SPDHGProblem(S.block_rows(data, n_blocks), Fop, a(mu), a(gamma), a(scale), a(L), a(mu * mu * normF2), a(dual),
-                      test, jnp.asarray(avg_start, jnp.int32))
-    meta = {"L": L, "normF": float(np.sqrt(normF2)), "dual_rule": "auto" if auto else "constant",
-            "dual": float(dual), "loss": loss.name, "dtype": str(np.dtype(dtype)), "n": int(X.shape[0]),
-            "d": int(d), "m": int(Fop.shape[0]), "sparse_rows": data.cols is not None}
+    pb = SPDHGProblem(rows, Fop, a(mu), a(gamma), a(scale), a(L), a(mu * mu * normF2), a(dual), test,
+                      jnp.asarray(avg_start, jnp.int32))
+    meta.update({"dual_rule": "auto" if auto else "constant", "dual": float(dual)})
     return pb, loss, auto, meta
 
 

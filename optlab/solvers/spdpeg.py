@@ -134,27 +134,15 @@ def build_problem(X, y, F, mu, gamma, r=None, *, loss="logistic", beta=1.0, scal
         raise ValueError(f"r must be convex for SPDPEG, got {getattr(r, 'name', r)}")
     if not (beta == "auto" or (np.isfinite(beta) and beta > 0)):
         raise ValueError(f"beta must be > 0 or 'auto', got {beta!r}")
-    dtype = S.working_dtype(X)
-    data = S.prepare_data(X, y, loss, dtype)
-    d = X.shape[1]
-    Fop, normF2 = S.prepare_F(F, d, dtype)
-    L = S.lipschitz_max_row(loss, data)
+    rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, n_blocks)
     if beta == "auto":  # balance the two terms of C: 8 beta lambda_max = sqrt(8) L
         beta = L / (np.sqrt(8.0) * normF2) if normF2 > 0 else 1.0
     C = max(8 * beta * normF2, np.sqrt(8 * L * L + beta * normF2))
-    test = None
-    if X_test is not None:
-        if X_test.shape[1] != d:
-            raise ValueError(f"X_test has {X_test.shape[1]} columns, X has {d}")
-        test = S.prepare_data(X_test, y_test, loss, dtype, name="X_test")
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     r = jax.tree.map(a, r)
-    pb = SPDPEGProblem(S.block_rows(data, n_blocks), Fop, a(mu), a(gamma), r, a(beta), a(scale), a(C), test,
-                       jnp.asarray(avg_start, jnp.int32))
-    meta = {"L": L, "normF": float(np.sqrt(normF2)), "C": float(C), "beta": float(beta), "loss": loss.name,
-            "r": repr(r) if not hasattr(r, "lam") else f"{r.name}({float(np.asarray(r.lam))})",
-            "dtype": str(np.dtype(dtype)), "n": int(X.shape[0]), "d": int(d), "m": int(Fop.shape[0]),
-            "sparse_rows": data.cols is not None}
+    pb = SPDPEGProblem(rows, Fop, a(mu), a(gamma), r, a(beta), a(scale), a(C), test, jnp.asarray(avg_start, jnp.int32))
+    meta.update({"C": float(C), "beta": float(beta),
+                 "r": repr(r) if not hasattr(r, "lam") else f"{r.name}({float(np.asarray(r.lam))})"})
     return pb, loss, meta
 
 

@@ -190,7 +190,7 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
            **sampling):
     loss = S.get_loss(loss)
     smp = S.sampling(X, mu, gamma, parallel=parallel, **sampling)
-    X, n = smp.X, smp.n
+    X = smp.X
     r = _prox.zero() if r is None else r
     if method == "stoc_admm" and getattr(r, "name", "zero") != "zero":
         raise ValueError("stoc_admm: its x-step is a linear solve, so r must be None (use gamma for the ℓ2 term)")
@@ -198,31 +198,24 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
         raise ValueError(f"scale must be > 0, got {scale!r}")
     if not (np.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be > 0, got {beta!r}")
-    dtype = S.working_dtype(X)
-    data = S.prepare_data(X, y, loss, dtype)
-    d = X.shape[1]
-    Fop, normF2 = S.prepare_F(F, d, dtype)
-    L = S.lipschitz_max_row(loss, data)
+    rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, smp.n_blocks)
+    d, m = Fop.shape[1], Fop.shape[0]
     eta0 = scale / L if method == "stoc_admm" else scale / (L + gamma + beta * normF2)
     eigvec = eigval = None
     if method == "stoc_admm":
         Fd = Fop.to_scipy().toarray()
         w, V = np.linalg.eigh(Fd.T @ Fd)
         eigvec, eigval = jnp.asarray(V, dtype), jnp.asarray(np.maximum(w, 0), dtype)
-    test = None if X_test is None else S.prepare_data(X_test, y_test, loss, dtype, name="X_test")
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    rows = S.block_rows(data, smp.n_blocks)
     pb = ADMMProblem(rows, Fop, a(mu), a(gamma), jax.tree.map(a, r), a(beta), a(eta0), a(scale),
                      a(beta * normF2 + L + gamma), eigvec, eigval, test,
                      jnp.asarray(smp.avg_start, jnp.int32))
-    m = Fop.shape[0]
     z = jnp.zeros(d, dtype)
     aux = {"sag_admm": z, "rda_admm": (z, z), "ada_sadmm": z}.get(method, ())
     core = ADMMCore(z, jnp.zeros(m, dtype), jnp.zeros(m, dtype), z, jnp.zeros((), dtype), jnp.zeros((), jnp.int32),
                     jnp.zeros((), dtype), aux)
     per_row = {"table": jnp.zeros(rows.y.shape[0], dtype)} if method == "sag_admm" else {}
-    meta = {"L": L, "normF": float(np.sqrt(normF2)), "beta": float(beta), "eta0": float(eta0), "mu": float(mu),
-            "gamma": float(gamma), "loss": loss.name, "n": n, "d": d, "m": m}
+    meta.update({"beta": float(beta), "eta0": float(eta0), "mu": float(mu), "gamma": float(gamma)})
 
     def make_alg(rows, block, test=False, stop=False):
         return algorithm(method, loss.name, smp.batch_size, smp.segments, smp.n_blocks, block, rows, test, stop)
