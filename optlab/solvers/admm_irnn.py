@@ -646,9 +646,7 @@ def _working(carry: AdmmIrnnCarry, data: AdmmIrnnData):
     """The working (time-major) state and problem of the carried ones. The optimization barriers (here and before
     :func:`pack`) materialise the transposed arrays: XLA would otherwise fold the transposes into the sweep's
     products and reductions and change their rounding. With them small runs give the bits of time-major storage
-    (tested); at MNIST-rows size (n = 8000, T = 28, h = 128, float32) one iteration still differs from the
-    time-major compile at the level of float32 rounding (weights 1e-8, re-projected auxiliaries 1e-6; the residual
-    sums before the re-projection are identical), and the quick experiment's final numbers agree to 4 digits."""
+    (tested); at large sizes float32 rounding-level differences remain (experiments/README_admm_irnn.md)."""
     return jax.lax.optimization_barrier((unpack(carry), unpack_problem(data)))
 
 
