@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import harness, losses, operators, prox, pytree, row_risk
 from ..algorithm import Algorithm, Comm
-from .pig_jacobi import pig_jacobi
+from .pig_jacobi import check_blocks, pig_jacobi
 
 __all__ = ["pig", "pig_blocks", "PigState", "PigProblem", "PigBlocksState", "PigBlocksProblem", "make_step",
            "make_blocks_step", "algorithm", "blocks_algorithm", "hessian_norm"]
@@ -119,12 +119,6 @@ def _beta_at(schedule, beta, power, k):
     if schedule == "diminishing":
         return beta / jnp.power((k + 1).astype(jnp.result_type(beta)), power)
     return jnp.asarray(schedule(k)).astype(jnp.result_type(beta))
-
-
-def _check_penalty(g, name="g"):
-    if not (hasattr(g, "prox") and hasattr(g, "value")):
-        raise TypeError(f"{name} must be an optlab.prox penalty with value() and prox(), got {type(g).__name__}; "
-                        "use ol.prox.zero() for no penalty")
 
 
 def _check_schedule(beta_schedule):
@@ -436,22 +430,8 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
     """
     if order not in ("cyclic", "random"):
         raise ValueError(f"order must be 'cyclic' or 'random', got {order!r}")
-    if not isinstance(gs, (list, tuple)) or not isinstance(x0s, (list, tuple)):
-        raise TypeError("gs and x0s must be lists: one penalty and one starting block per block")
-    if len(gs) != len(x0s) or len(gs) == 0:
-        raise ValueError(f"gs and x0s must have the same nonzero length, got {len(gs)} penalties and "
-                         f"{len(x0s)} blocks")
-    for i, g in enumerate(gs):
-        _check_penalty(g, f"gs[{i}]")
-    x0s = tuple(jnp.asarray(x) for x in x0s)
-    for i, x in enumerate(x0s):
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"x0s[{i}] must be a floating-point array, got dtype {x.dtype}")
-        operators.check_finite(f"x0s[{i}]", x)
-    dt = x0s[0].dtype
-    if any(x.dtype != dt for x in x0s):
-        raise TypeError(f"all blocks must share one dtype, got {[str(x.dtype) for x in x0s]}")
-    s = len(x0s)
+    x0s = check_blocks(gs, x0s)
+    dt, s = x0s[0].dtype, len(x0s)
     if parallel is not None:
         if order != "cyclic" or lipschitz is not None:
             raise ValueError("pig_blocks(parallel=...): order= and lipschitz= (block constants) do not apply to the "
