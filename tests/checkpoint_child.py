@@ -40,6 +40,9 @@ def start():
 
 
 if __name__ == "__main__":
+    # The step as the test imports it (module ``checkpoint_child``, not ``__main__``): the checkpoint's fingerprint
+    # names the step function, and the test resumes with its own import of it.
+    import checkpoint_child as module
     path, maxiter = sys.argv[1], int(sys.argv[2])
-    harness.run(step, start(), problem(), maxiter=maxiter, log_every=5, metrics={"objective": objective},
-                checkpoint=path, progress=False)
+    harness.run(module.step, module.start(), module.problem(), maxiter=maxiter, log_every=5,
+                metrics={"objective": module.objective}, checkpoint=path, progress=False)
