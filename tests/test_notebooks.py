@@ -2,7 +2,7 @@
 figure, no errors, a modest size), and executes again in quick mode (the slow test; CI runs it).
 
 Re-execute and commit after editing a source (from the repository root, with the `notebooks` extra):
-`jupytext --to ipynb --execute notebooks/NAME.py` (OPTLAB_QUICK defaults to 1 inside the notebooks)."""
+`jupytext --to ipynb --execute notebooks/NAME.py` (quick mode: OPTLAB_QUICK defaults to 1 inside the notebooks)."""
 import json
 import os
 from pathlib import Path
