@@ -5,8 +5,6 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -14,32 +12,68 @@
 # ---
 
 # %% [markdown]
-# # Parallel executors: Sync vs Async (simulated clock)
+# # Parallel executors: `Sync` vs `Async` on a simulated clock
 #
-# Runs the `parallel` experiment (`optlab/experiments/parallel.py`, the same code as `optlab reproduce parallel`) for every
-# method in `optlab.experiments.parallel.METHODS` — data-parallel proximal gradient (ℓ1-logistic regression),
-# global-consensus SVM ADMM (ℓ1-hinge), data-parallel SPDHG (graph-guided logistic regression) and data-parallel
-# ADMMiRNN (tanh RNN, sequence classification; metric: forward-pass training loss) — with
-# `ol.parallel.Sync(W)` and `ol.parallel.Async(W, max_delay=3)`, for uniform worker speeds and a straggler.
-# The time axis is a **simulated** clock (see `optlab.parallel`); see `experiments/README_parallel.md`.
-# More devices on a CPU: start Jupyter with `XLA_FLAGS=--xla_force_host_platform_device_count=8`.
-# Set `OPTLAB_QUICK=0` for the full run.
+# Every solver takes `parallel=`: an executor that splits the data rows over W workers.
+# `ol.parallel.Sync(W)` waits for all workers each round; `ol.parallel.Async(W, max_delay=τ)` lets the server
+# use stale updates up to τ rounds old. Worker speeds are simulated (`speeds=`), and the trace's `sim_time` is the
+# simulated clock, so the comparison is the same on a laptop and a cluster (the iterates are the real ones). Here:
+# ℓ1-logistic regression by ISTA with 4 workers, uniform speeds and a straggler (`speeds="straggler"`: worker 0
+# takes τ = 4 simulated seconds per gradient, the others 1).
+# `optlab reproduce parallel` runs four solvers; `optlab bench async` measures real asynchrony on Ray.
 
 # %%
 import os
-import tempfile
-from pathlib import Path
 
-import jax
-from IPython.display import Image, display
+# the executors place one worker per JAX device: on a CPU, simulate 4 devices (this must happen before JAX starts)
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 
-from optlab.experiments import get
+import jax  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np  # noqa: E402
 
-print("devices:", len(jax.devices()))
+import optlab as ol  # noqa: E402
+from optlab.parallel import Async, Sync  # noqa: E402
+
+plt.rcParams["figure.dpi"] = 72
 quick = os.environ.get("OPTLAB_QUICK", "1") != "0"
-out = Path(tempfile.mkdtemp(prefix="parallel-"))
-summary = get("parallel").run(out=out, quick=quick, seed=0)
+print("JAX devices:", len(jax.devices()))
+n, d = (2000, 50) if quick else (20000, 200)
+ds = ol.data.make_sparse_classification(n=n, d=d, k=10, noise=1.0, seed=0)
+f = ol.losses.logistic_objective(np.asarray(ds.X), np.asarray(ds.y))
+g = ol.prox.l1(1e-2)
+x0 = np.zeros(d)
+F_star = float(np.min(ol.fista(f, g, x0, maxiter=3000, tol=0.0, progress=False).trace["objective"]))
 
 # %%
-display(Image(filename=str(out / "parallel_convergence.png")))
-display(Image(filename=str(out / "parallel_speedup.png")))
+W, maxiter = 4, 200 if quick else 2000
+step = 1 / f.lipschitz()
+speeds = {"uniform": "uniform", "straggler": "straggler"}   # or an array of seconds per gradient τ_w
+runs = {}
+for sp_name, sp in speeds.items():
+    for ex_name, ex in {"Sync": Sync(W, speeds=sp), "Async τ=3": Async(W, max_delay=3, speeds=sp)}.items():
+        res = ol.ista(f, g, x0, step=step, maxiter=maxiter, tol=0.0, log_every=5, progress=False, parallel=ex)
+        runs[(sp_name, ex_name)] = res.trace
+        tr = res.trace
+        print(f"{sp_name:<9} {ex_name:<9} F−F* = {tr.last('objective') - F_star:.2e}  "
+              f"simulated time {tr.last('sim_time'):.0f}  rounds {tr.iters[-1]}")
+
+# %% [markdown]
+# With uniform speeds the two executors coincide (every contribution arrives fresh). With a straggler the
+# synchronous server waits for it every round; the asynchronous one uses its gradient up to τ = 3 rounds late and
+# reaches the same accuracy in about a quarter of the simulated time. The floor near 3e-8 is float32 rounding of F.
+
+# %%
+fig, axes = ol.plot.grid(2, ncols=2)
+for ax, sp_name in zip(axes, speeds):
+    for (s, ex_name), tr in runs.items():
+        if s == sp_name:
+            gap = tr["objective"] - F_star
+            keep = gap > 0
+            ax.semilogy(np.asarray(tr["sim_time"])[keep], gap[keep], label=ex_name)
+    ax.set(xlabel="simulated time", ylabel="F − F*", title=f"{W} workers, {sp_name} speeds")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="both", alpha=0.3)
+fig.tight_layout()
+plt.show()

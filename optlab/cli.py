@@ -1,7 +1,7 @@
 """The ``optlab`` command.
 
     optlab list                              solvers, experiments and benchmarks
-    optlab reproduce NAME|all [--quick] [--out DIR] [--seed N]
+    optlab reproduce NAME|all [--quick] [--out DIR] [--seed N] [--data auto|real|standin] [--[no-]progress]
     optlab bench NAME [ARGS...]
     optlab data list                         every data set: size, source, available locally?
     optlab data path NAME                    where its file is (missing: an error, exit 2)
@@ -125,31 +125,82 @@ def _cmd_list(args) -> int:
     return 0
 
 
+_DATA_POLICY = {"auto": "auto", "real": "never", "standin": "always"}
+
+
+def _standin_note(name: str, error) -> str:
+    """The one console note of a run that uses stand-in data (printed at the first stand-in)."""
+    if error is None:
+        return ("note: running on generated stand-in data (--data standin), not the real data sets; every table, "
+                "figure and CSV of these experiments says 'stand-in'.")
+    return (f"note: data set {name!r} is not available here (not under $OPTLAB_DATA or in the cache, and no "
+            "download succeeded), so this and any other missing set is replaced by generated stand-in data of the "
+            "same shape (optlab.data.standin); the tables, figures and CSVs made from it say 'stand-in'. For the "
+            "real data: `optlab data fetch NAME`, or put the files under a folder and set OPTLAB_DATA.")
+
+
 def _cmd_reproduce(args) -> int:
+    from optlab.data.standin import on_standin
+
+    from .experiments._datasets import standin_policy
+    from .experiments._progress import experiment_bar
+
     pkg = _experiments_package()
     names = list(pkg.registry()) if args.name == "all" else [args.name]
     experiments = [pkg.get(n) for n in names]  # fail early on a typo
     out_root = Path(args.out) if args.out else Path("results/quick" if args.quick else "paper_figs")
-    failures = []
-    for exp in experiments:
-        out = out_root
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"== {exp.name} ({'quick' if args.quick else 'full'}) -> {out}", flush=True)
-        t0 = time.perf_counter()
-        try:
-            summary = exp.run(out=out, quick=args.quick, seed=args.seed)
-        except Exception as err:  # keep going with the other experiments, report at the end
-            if len(experiments) == 1:
-                raise
-            failures.append((exp.name, err))
-            print(_one_line(f"{exp.name} failed: {type(err).__name__}: {err}", _default_fix(err, args)),
-                  file=sys.stderr)
-            if _DEBUG:
-                traceback.print_exception(err, file=sys.stderr)
-            continue
-        print(f"   done in {time.perf_counter() - t0:.1f} s; wrote:")
-        for path in summary.get("files", []):
-            print(f"   {path}")
+    data = args.data or ("auto" if args.quick else "real")
+    failures, timings = [], []
+    used: list[str] = []      # the stand-ins of the experiment being run
+    said: list[str] = []      # the stand-ins announced on the console (the note is printed once, at the first)
+
+    def note(name, error):
+        if not said:
+            print(_standin_note(name, error), flush=True)
+        said.append(name)
+        if name not in used:
+            used.append(name)
+
+    remove = on_standin(note)
+    t_all = time.perf_counter()
+    try:
+        for exp in experiments:
+            out = out_root
+            out.mkdir(parents=True, exist_ok=True)
+            print(f"== {exp.name} ({'quick' if args.quick else 'full'}) -> {out}", flush=True)
+            used.clear()
+            t0 = time.perf_counter()
+            runs = None
+            try:
+                with standin_policy(_DATA_POLICY[data]), experiment_bar(exp.name, enabled=args.progress) as runs:
+                    summary = exp.run(out=out, quick=args.quick, seed=args.seed)
+            except Exception as err:  # keep going with the other experiments, report at the end
+                if len(experiments) == 1:
+                    raise
+                failures.append((exp.name, err))
+                timings.append((exp.name, time.perf_counter() - t0, runs.done if runs else 0, "failed"))
+                print(_one_line(f"{exp.name} failed: {type(err).__name__}: {err}", _default_fix(err, args)),
+                      file=sys.stderr)
+                if _DEBUG:
+                    traceback.print_exception(err, file=sys.stderr)
+                continue
+            elapsed = time.perf_counter() - t0
+            on = f"stand-in: {', '.join(used)}" if used else "real"
+            timings.append((exp.name, elapsed, runs.done, on))
+            print(f"   {exp.name} done in {elapsed:.1f} s ({runs.done} runs; data: {on}); wrote:")
+            for path in summary.get("files", []):
+                print(f"   {path}")
+    finally:
+        remove()
+    if len(experiments) > 1:
+        from .trace import format_table
+
+        rows = [{"experiment": n, "time_s": f"{t:.1f}", "runs": r, "data": d} for n, t, r, d in timings]
+        rows.append({"experiment": "total", "time_s": f"{time.perf_counter() - t_all:.1f}", "runs": "", "data": ""})
+        print(f"\n== {len(timings)} experiments ({'quick' if args.quick else 'full'}) in "
+              f"{time.perf_counter() - t_all:.1f} s\n" + format_table(rows))
+    else:
+        print(f"total time {time.perf_counter() - t_all:.1f} s")
     if failures:
         print(f"{len(failures)} experiment(s) failed: {', '.join(n for n, _ in failures)}", file=sys.stderr)
         return 1
@@ -308,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="small sizes for a smoke run (CI)")
     rep.add_argument("--out", default=None, help="output folder (default: paper_figs, or results/quick with --quick)")
     rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--data", choices=sorted(_DATA_POLICY), default=None,
+                     help="auto: real data where found, generated stand-in data of the same shape where not (the "
+                          "default with --quick); real: real data only, a missing set is an error (the default "
+                          "otherwise); standin: stand-in data only")
+    rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="one progress bar per experiment (default: when stderr is a terminal)")
     rep.set_defaults(fn=_cmd_reproduce)
     bench = sub.add_parser("bench", parents=[common], help="run a benchmark (prints a table, writes CSV)")
     bench.add_argument("name")

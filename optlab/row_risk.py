@@ -20,7 +20,7 @@ from . import losses
 from .algorithm import Comm, Rows
 from .operators import matvec, rmatvec
 
-__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad", "gradient_mapping_norm", "composite_objective",
+__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad", "mapping_norm", "gradient_mapping_norm", "composite_objective",
            "composite_gap", "composite_stationarity"]
 
 
@@ -87,22 +87,32 @@ def value_and_grad(f, x, comm: Comm, names=("value", "grad")):
     return f.value_and_grad(x)
 
 
-def gradient_mapping_norm(f, g, x, step, comm: Comm):
-    r"""The proximal-gradient optimality residual :math:`\|G_s(x)\| = \|x - \operatorname{prox}_{s g}(x - s\nabla f(x))\|/s`.
+def mapping_norm(x, d, prox, step):
+    r"""The norm of the proximal-gradient mapping :math:`\|x - \operatorname{prox}_{s g}(x - s d)\|/s` at ``x`` with
+    the gradient ``d`` of the smooth part (``x``, ``d`` pytrees of the same structure; ``prox(v, s)`` the penalty's
+    prox, ``None`` for no penalty: the mapping is then ``d`` itself and its norm is returned exactly).
 
-    :math:`G_s(x) = 0` exactly at stationary points of :math:`f + g`, for every :math:`s > 0`. The step used is the
-    method's ``step``, raised to :math:`s = 10^{-3}\max(\|x\|, 1)/\|\nabla f(x)\|` when it is smaller: with a
-    step far below that, :math:`x - s\nabla f(x)` rounds to :math:`x` and the residual would vanish just because the
-    step is tiny (a "stalled" run would look stationary). ``x`` may be a pytree (``g`` then a leaf-wise penalty)."""
-    d = grad(f, x, comm, "stationarity_grad")
+    Scale-aware step: the method's ``step`` is raised to :math:`s = 10^{-3}\max(\|x\|, 1)/\|d\|` when it is
+    smaller, because with a step far below that :math:`x - s d` rounds to :math:`x` and the residual would vanish just
+    because the step is tiny (a "stalled" run would look stationary). The mapping is zero exactly at the stationary
+    points of :math:`f + g` for every :math:`s > 0` (Beck, *First-Order Methods in Optimization*, 2017, §10.3)."""
     leaves_x, leaves_d = jax.tree.leaves(x), jax.tree.leaves(d)
-    x_norm = jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in leaves_x))
     d_norm = jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in leaves_d))
+    if prox is None:
+        return d_norm
+    x_norm = jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in leaves_x))
     tiny = jnp.finfo(jnp.result_type(leaves_x[0])).tiny
     step = jnp.maximum(step, 1e-3 * jnp.maximum(x_norm, 1.0) / jnp.maximum(d_norm, tiny))
-    moved = g.prox(jax.tree.map(lambda a, b: a - step * b, x, d), step)
+    moved = prox(jax.tree.map(lambda a, b: a - step * b, x, d), step)
     sq = sum(jnp.sum(jnp.square(a - b)) for a, b in zip(leaves_x, jax.tree.leaves(moved)))
     return jnp.sqrt(sq) / step
+
+
+def gradient_mapping_norm(f, g, x, step, comm: Comm):
+    r"""The proximal-gradient optimality residual :math:`\|G_s(x)\| = \|x - \operatorname{prox}_{s g}(x - s\nabla f(x))\|/s`
+    (:func:`mapping_norm` with :math:`\nabla f(x)`; its sum over rows is ``comm.reduce("stationarity_grad", ·)``).
+    ``x`` may be a pytree (``g`` then a leaf-wise penalty)."""
+    return mapping_norm(x, grad(f, x, comm, "stationarity_grad"), g.prox, step)
 
 
 # Metrics of the proximal-gradient family (ista, fista, pig, gist): a state with ``x`` (and ``step``), a problem with

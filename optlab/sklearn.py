@@ -7,6 +7,12 @@
 
 Binary only: ``y`` must take exactly two values (any labels; ``classes_`` holds them in sorted order, the second
 is the positive class). Dense arrays and SciPy sparse matrices are accepted (sparse input stays sparse).
+
+Shape bucketing (``pad_rows=True``, the default): JAX compiles the solver once per array shape, and a grid search
+refits on training folds of changing sizes. ``fit`` pads the rows to the next of a few sizes (:func:`bucket_size`:
+``m·2^k`` with ``m`` in 4..7, at most 25 % extra rows) with zero rows masked out of the problem
+(``svm_admm(row_mask=...)``, exact: the padded fit equals the unpadded one to rounding), and a sparse matrix's stored
+entries likewise (explicit zeros in the padding rows), so a 5-fold grid search compiles for one or two shapes.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import validate
 
-__all__ = ["NonconvexSVC"]
+__all__ = ["NonconvexSVC", "bucket_size", "pad_rows"]
 
 _PENALTY_PARAMS = {
     "l1": (),
@@ -30,6 +36,49 @@ _PENALTY_PARAMS = {
     "lsp": ("theta",),
     "capped_l1": ("theta",),
 }
+
+
+def bucket_size(n: int) -> int:
+    """The smallest ``m·2^k >= n`` with ``m`` in {4, 5, 6, 7} (four sizes per doubling, so padding to it adds at
+    most 25 % and a range of sizes shares few buckets: every ``n`` in 209..224 gives 224). ``n <= 4`` gives 4."""
+    n = int(n)
+    if n <= 4:
+        return 4
+    k = max(n.bit_length() - 3, 0)            # 2^k <= n / 4
+    m = -(-n // (1 << k))                     # ceil(n / 2^k), in 4..8
+    return m << k
+
+
+def pad_rows(X, y):
+    """Pad ``(X, y)`` for shape bucketing: returns ``(X_pad, y_pad, row_mask)``.
+
+    Rows are added up to :func:`bucket_size` of ``n`` (zero rows, label ``y[0]``, mask False). For a sparse ``X``
+    (converted to CSR) the number of stored entries is padded to ``bucket_size(nnz)`` with explicit zeros in the
+    padding rows (more padding rows are added when they cannot hold them), since a sparse matrix's compiled
+    shape is its number of stored entries.
+    """
+    n, d = X.shape
+    rows = bucket_size(n)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        X.sort_indices()
+        extra = bucket_size(X.nnz) - X.nnz
+        if (rows - n) * d < extra:
+            rows = bucket_size(n + -(-extra // d))
+        counts = np.zeros(rows - n, np.int64)
+        full, rest = divmod(extra, d)
+        counts[:full] = d
+        if rest:
+            counts[full] = rest
+        cols = np.concatenate([np.arange(c) for c in counts]) if extra else np.zeros(0, np.int64)
+        indptr = np.concatenate([X.indptr, X.indptr[-1] + np.cumsum(counts)])
+        Xp = sp.csr_matrix((np.concatenate([X.data, np.zeros(extra, X.dtype)]),
+                            np.concatenate([X.indices, cols]).astype(X.indices.dtype, copy=False),
+                            indptr.astype(X.indptr.dtype, copy=False)), shape=(rows, d))
+    else:
+        Xp = np.concatenate([X, np.zeros((rows - n, d), X.dtype)])
+    yp = np.concatenate([y, np.repeat(y[:1], rows - n)])
+    return Xp, yp, np.arange(rows) < n
 
 
 def _warn_unless_converged(status: str, n_iter: int, max_iter, tol) -> None:
@@ -62,12 +111,16 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
         nonconvex fit there (the initial estimator of the one-step/LLA literature, Zou & Li 2008; Fan, Xue & Zou
         2014). For nonconvex penalties the stationary point reached depends on the start; on mushrooms
         (λ = 0.01) the ℓ1 start gives sparser models with lower SCAD/MCP objective (experiments/README_svm_admm.md).
+    pad_rows : shape bucketing (see the module docstring): pad the rows to :func:`bucket_size` with masked zero rows
+        so refits on other row counts reuse the compiled solver; the fit is the same to rounding. ``False``: solve
+        on ``X`` as given.
 
     Attributes
     ----------
     coef_ : (1, n_features) array. intercept_ : (1,) array. classes_ : the two labels.
     n_iter_ : ADMM iterations run. n_features_in_ : number of features seen in ``fit``.
-    result_ : the :class:`optlab.Result` of the fit (trace, status ...).
+    result_ : the :class:`optlab.Result` of the fit (trace, status ...); with ``pad_rows`` its state has the
+        padded row count (the masked rows hold zeros).
 
     Warns
     -----
@@ -77,7 +130,7 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, penalty="mcp", lam=0.01, *, gamma=3.0, a=3.7, theta=0.5, fit_intercept=True,
-                 max_iter=1000, tol=1e-4, rho1=None, rho2=None, init="zeros"):
+                 max_iter=1000, tol=1e-4, rho1=None, rho2=None, init="zeros", pad_rows=True):
         self.penalty = penalty
         self.lam = lam
         self.gamma = gamma
@@ -89,6 +142,7 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
         self.rho1 = rho1
         self.rho2 = rho2
         self.init = init
+        self.pad_rows = pad_rows
 
     def _penalty(self):
         from . import prox
@@ -112,16 +166,19 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
         if self.init not in ("zeros", "l1"):
             raise ValueError(f"init must be 'zeros' or 'l1', got {self.init!r}")
         Xs = sp.csr_matrix(X) if sp.issparse(X) else X
+        ys, row_mask = y, None
+        if self.pad_rows:
+            Xs, ys, row_mask = pad_rows(Xs, y)
         max_iter = validate.count("max_iter", self.max_iter, minimum=1)
         tol = validate.tolerance("tol", self.tol)
         kw = dict(rho1=self.rho1, rho2=self.rho2, maxiter=max_iter, tol=tol,
-                  fit_intercept=bool(self.fit_intercept), progress=False, log_every=max_iter)
+                  fit_intercept=bool(self.fit_intercept), progress=False, log_every=max_iter, row_mask=row_mask)
         start = None
         if self.init == "l1" and self.penalty != "l1":
             from . import prox
 
-            start = svm_admm(Xs, y, prox.l1(self.lam), **kw)
-        res = svm_admm(Xs, y, pen, warm_start=start, **kw)
+            start = svm_admm(Xs, ys, prox.l1(self.lam), **kw)
+        res = svm_admm(Xs, ys, pen, warm_start=start, **kw)
         self.result_ = res
         self.coef_ = np.asarray(res.params["w"], dtype=X.dtype).reshape(1, -1)
         self.intercept_ = np.asarray(res.params["b"], dtype=X.dtype).reshape(1)

@@ -13,7 +13,8 @@ unchecked (the caller validated it, or chose to trace it).
   every leaf of a pytree, optionally matching a template's structure and shapes), :func:`finite_tree`;
 * layer widths: :func:`widths` (integers >= 1, ``4.5`` is an error);
 * data: :func:`dense_matrix` (2-D, non-empty, finite, real; sparse matrices rejected where unsupported);
-* executors: :func:`executor` (``parallel=`` must be an executor, not e.g. the string ``"sync"``);
+* executors: :func:`executor` (``parallel=`` must be an executor, not e.g. the string ``"sync"``), :func:`blocks`
+  (row blocks over its workers);
 * solver-specific ranges: :func:`gist_search` (GIST's line-search constants).
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from . import operators
 from .executor import as_executor
 
 __all__ = ["count", "positive", "nonnegative", "tolerance", "in_interval", "choice", "seed", "float_array",
-           "float_tree", "finite_tree", "dense_matrix", "executor", "gist_search", "widths"]
+           "float_tree", "finite_tree", "dense_matrix", "executor", "blocks", "gist_search", "widths"]
 
 SEED_LIMIT = 2**32
 
@@ -222,6 +223,20 @@ def dense_matrix(name: str, X, *, allow_sparse: bool = False, min_rows: int = 1,
                          f"row(s) and 1 column")
     operators.check_finite(name, arr)
     return arr
+
+
+def blocks(n_blocks, executor, n: int) -> int:
+    """``n_blocks``, the row blocks of a data-parallel solver (default: the executor's worker count): an integer in
+    ``[1, n]`` that the worker count divides, so that every worker holds the same number of whole blocks."""
+    W = executor.n_workers
+    n_blocks = count("n_blocks", W if n_blocks is None else n_blocks, minimum=1)
+    if n_blocks > n:
+        raise ValueError(f"n_blocks={n_blocks} is larger than the number of samples n={n}; use at most n blocks "
+                         "(with parallel=, n_blocks defaults to the number of workers)")
+    if n_blocks % W:
+        raise ValueError(f"n_blocks={n_blocks} must be a multiple of the number of workers ({W}) so that every worker "
+                         f"holds whole blocks; pass n_blocks={W * -(-n_blocks // W)} or leave it unset")
+    return n_blocks
 
 
 def executor(parallel):

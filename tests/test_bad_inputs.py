@@ -485,3 +485,38 @@ def test_float_tree_checks_structure_shapes_and_values():
         validate.float_tree("p", {"a": np.zeros(3), "b": (np.full((2, 2), np.inf),)}, like=like)
     with pytest.raises(TypeError, match="floating"):
         validate.float_tree("p", {"a": np.zeros(3, int), "b": (np.eye(2),)}, like=like)
+
+
+# ======================== admm_irnn through optlab.validate (issue 15; lines branch) ========================
+IRNN_VALIDATE_CASES = [
+    ("irnn-hidden-float", irnn_(hidden=2.5), E(TypeError, "hidden")),
+    ("irnn-hidden-0", irnn_(hidden=0), E(ValueError, "hidden")),
+    ("irnn-iters-float", irnn_(iters=2.7), E(TypeError, "iters")),
+    ("irnn-iters-neg", irnn_(iters=-1), E(ValueError, "iters")),
+    ("irnn-maxiter-float", irnn_(maxiter=3.5), E(TypeError, "maxiter")),
+    ("irnn-o-steps-float", irnn_(o_steps=1.5), E(TypeError, "o_steps")),
+    ("irnn-a-steps-neg", irnn_(a_steps=-1), E(ValueError, "a_steps")),
+    ("irnn-a-halvings-bool", irnn_(a_halvings=True), E(TypeError, "a_halvings")),
+    ("irnn-reproject-float", irnn_(reproject_every=1.5), E(TypeError, "reproject_every")),
+    ("irnn-n-classes-1", irnn_(n_classes=1), E(ValueError, "n_classes")),
+    ("irnn-seed-float", irnn_(seed=1.9), E(TypeError, "seed")),
+    ("irnn-seed-neg", irnn_(seed=-1), E(ValueError, "seed")),
+    ("irnn-seed-2**32", irnn_(seed=2**32), E(ValueError, "seed")),
+    ("irnn-seed-key", irnn_(seed=jax.random.key(2)), S("maxiter")),
+    ("irnn-neg-tol", irnn_(tol=-1.0), E(ValueError, "tol")),
+    ("irnn-ls-prox-nan", irnn_(ls_prox=float("nan")), E(ValueError, "ls_prox")),
+    ("irnn-nan-warm-start", irnn_(warm_start={k: np.full(v.shape, np.nan) for k, v in
+                                              ol.solvers.admm_irnn.init_params(2, 3, 2).items()}),
+     E(ValueError, "warm_start")),
+    ("irnn-parallel-str", irnn_(parallel="sync"), E(TypeError, "parallel")),
+    ("bptt-seed-neg", lambda: ol.solvers.admm_irnn.bptt(XS, YS, hidden=3, epochs=2, seed=-1, **P),
+     E(ValueError, "seed")),
+    ("bptt-hidden-float", lambda: ol.solvers.admm_irnn.bptt(XS, YS, hidden=2.5, epochs=2, **P),
+     E(TypeError, "hidden")),
+]
+
+
+@pytest.mark.parametrize("name, thunk, expected", IRNN_VALIDATE_CASES, ids=[c[0] for c in IRNN_VALIDATE_CASES])
+def test_admm_irnn_counts_and_seeds_through_validate(name, thunk, expected):
+    test_bad_input(name, thunk, expected)
+# ======================== end of the admm_irnn validation block ========================

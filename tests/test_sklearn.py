@@ -90,3 +90,87 @@ def test_convergence_warning_names_other_statuses():
 
     with pytest.warns(ConvergenceWarning, match="status 'diverged' after 7 iterations"):
         _warn_unless_converged("diverged", 7, 100, 1e-4)
+
+
+# ------------------------------------------------------------------------------------- shape bucketing (issue 17)
+def test_bucket_size_is_the_smallest_m_times_power_of_two():
+    """Brute force over m in 4..7 and k: the smallest m·2^k >= n; at most 25 % padding."""
+    from optlab.sklearn import bucket_size
+
+    sizes = sorted({m << k for m in (4, 5, 6, 7) for k in range(16)})
+    for n in range(1, 5000):
+        want = next(s for s in sizes if s >= n)
+        assert bucket_size(n) == want, n
+        assert n <= 4 or bucket_size(n) <= 1.25 * n
+    assert len({bucket_size(n) for n in range(209, 225)}) == 1       # 5-fold training sizes share one bucket
+
+
+def test_pad_rows_keeps_the_data_and_buckets_sparse_entries():
+    from optlab.sklearn import bucket_size, pad_rows
+
+    X, y = _data(seed=3, n=217, d=9)
+    X[np.abs(X) < 0.7] = 0.0
+    Xs = sp.csr_matrix(X)
+    Xp, yp, mask = pad_rows(Xs, y)
+    n_pad = Xp.shape[0]
+    assert n_pad >= bucket_size(217) and mask.sum() == 217 and not mask[217:].any()
+    assert Xp.nnz == bucket_size(Xs.nnz)                       # stored entries padded with explicit zeros
+    np.testing.assert_array_equal(Xp.toarray()[:217], X)
+    assert not Xp.toarray()[217:].any() and list(yp[:217]) == list(y)
+    Xd, yd, md = pad_rows(X, y)
+    assert Xd.shape == (bucket_size(217), 9) and np.array_equal(Xd[:217], X) and not Xd[217:].any()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("penalty,init", [("mcp", "zeros"), ("l1", "zeros"), ("scad", "l1")])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_padded_fit_equals_unpadded_fit(penalty, init, sparse):
+    """pad_rows=True (masked zero rows) gives the unpadded iterates: same iteration count, model to rounding."""
+    X, y = _data(seed=4, n=203, d=10)
+    if sparse:
+        X[np.abs(X) < 0.5] = 0.0
+        X = sp.csr_matrix(X)
+    kw = dict(penalty=penalty, lam=0.03, init=init, max_iter=400)
+    a = NonconvexSVC(pad_rows=False, **kw).fit(X, y)
+    b = NonconvexSVC(pad_rows=True, **kw).fit(X, y)
+    assert b.result_.state.u2.shape[0] == 224 and a.result_.state.u2.shape[0] == 203
+    assert a.n_iter_ == b.n_iter_ and a.result_.status == b.result_.status
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(b.intercept_, a.intercept_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(b.result_.trace["objective"], a.result_.trace["objective"], rtol=1e-5)
+    np.testing.assert_array_equal(b.predict(X), a.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_padded_refits_on_new_row_counts_do_not_recompile():
+    """Fits on 210, 215 and 222 rows share the 224-row bucket: after the first, nothing is lowered or compiled
+    (jax.monitoring events); without padding each new row count lowers the solver anew."""
+    import jax.monitoring as jm
+
+    events = []
+    listener = lambda name, duration, **kw: events.append(name)  # noqa: E731
+    jm.register_event_duration_secs_listener(listener)
+    try:
+        X, y = _data(seed=5, n=230, d=7)
+        lowered = {}
+        for pad in (True, False):
+            counts = []
+            for n in (210, 215, 222):
+                events.clear()
+                NonconvexSVC(lam=0.01, pad_rows=pad, max_iter=20, tol=1e-12).fit(X[:n], y[:n])
+                counts.append(sum(e == "/jax/core/compile/jaxpr_to_mlir_module_duration" for e in events))
+            lowered[pad] = counts
+    finally:
+        jm.unregister_event_duration_listener(listener)
+    assert lowered[True][1:] == [0, 0], lowered
+    assert min(lowered[False]) > 0, lowered
+
+
+def test_row_mask_errors():
+    import optlab as ol
+
+    X, y = _data()
+    with pytest.raises(ValueError, match="row_mask must be an \\(200,\\) array"):
+        ol.svm_admm(X, y, ol.prox.l1(0.1), row_mask=np.ones(10, bool))
+    with pytest.raises(ValueError, match="row_mask keeps 1 rows"):
+        ol.svm_admm(X, y, ol.prox.l1(0.1), row_mask=np.arange(200) == 3)

@@ -16,7 +16,8 @@ public URL unless ``OPTLAB_OFFLINE=1``. Otherwise :class:`DataNotFoundError` say
 Every file is checked when read: NaN/Inf features and labels out of range are an
 :class:`InvalidDataError`, and a content digest of the parsed arrays (:mod:`optlab.data.integrity`) must
 match the registry (:class:`ContentMismatchError`; opt out with ``verify=False`` or ``OPTLAB_VERIFY=0``).
-Nothing is pickled.
+Nothing is pickled. Where a file is missing, :func:`load_or_standin` gives generated stand-in data of the same
+shape instead (:mod:`optlab.data.standin`; ``meta["data"] == "stand-in"``), as ``optlab reproduce --quick`` does.
 """
 from .api import describe, fetch, list_datasets, load, local_files, path, verify
 from .base import (ChecksumError, ContentMismatchError, DataNotFoundError, Dataset, IDXFormatError,
@@ -24,12 +25,13 @@ from .base import (ChecksumError, ContentMismatchError, DataNotFoundError, Datas
 from .download import cache_dir, data_roots
 from .idx import read_idx
 from .registry import REGISTRY, DatasetInfo, FileSpec, get_info
+from .standin import is_standin, load_or_standin, make_standin
 from .synthetic import make_sparse_classification, make_sparse_regression
 
 __all__ = [
     "Dataset", "DataNotFoundError", "ChecksumError", "IDXFormatError", "InvalidDataError", "ContentMismatchError",
     "load", "list_datasets", "path", "local_files", "fetch", "verify", "describe", "get_info",
     "cache_dir", "data_roots", "read_idx",
-    "make_sparse_regression", "make_sparse_classification",
+    "make_sparse_regression", "make_sparse_classification", "make_standin", "load_or_standin", "is_standin",
     "REGISTRY", "DatasetInfo", "FileSpec",
 ]

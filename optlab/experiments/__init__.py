@@ -4,6 +4,11 @@ An experiment is a function ``run(out: pathlib.Path, quick: bool, seed: int) -> 
 problems, runs solvers and baselines through the harness, writes CSV (long format) and PNG files into
 ``out`` and returns a summary (file paths and the table it printed). Full runs write into ``paper_figs/``;
 ``--quick`` runs are small enough for CI.
+
+Experiments load their data through :class:`optlab.experiments._datasets.DataSets`: where a data set is missing, a
+quick run uses generated stand-in data of the same shape (:mod:`optlab.data.standin`) and labels every table, CSV
+(column ``data``) and figure made from it "stand-in". They announce each run with
+:func:`optlab.experiments._progress.step`, which the command line shows as one progress bar per experiment.
 """
 from __future__ import annotations
 

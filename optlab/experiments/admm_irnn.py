@@ -21,7 +21,8 @@ multipliers kept (the previous default), plain ADMM without re-projection (its d
 adaptive, and ρ = 1 constant: the trap). BPTT baselines full batch (one epoch = one step) with SGD 0.5, Adam 1e-2,
 RMSProp 3e-3 (not tuned per task): each runs once with ``max_time`` = ADMMiRNN's solver time (compile excluded);
 its trace up to ADMMiRNN's iteration count is the "equal iterations" row, the whole trace the "equal time" row.
-Float32 throughout. Writes ``admm_irnn_traces.csv`` (long format, ≤ 60 points per run via ``Trace.thinned``),
+Float32 throughout. Where a data set is missing (quick runs), a generated stand-in of the same shape is used
+(:mod:`optlab.data.standin`) and every task label, CSV row (column ``data``) and figure says "stand-in". Writes ``admm_irnn_traces.csv`` (long format, ≤ 60 points per run via ``Trace.thinned``),
 ``admm_irnn_summary.csv``, ``admm_irnn_curves.png``, ``admm_irnn_stability.png``.
 """
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from optlab.experiments import register
+from optlab.experiments._datasets import DataSets
+from optlab.experiments._progress import expect, step
 
 BASELINES = {"SGD": ("sgd", 0.5), "Adam": ("adam", 1e-2), "RMSProp": ("rmsprop", 3e-3)}
 
@@ -50,10 +53,12 @@ def _config(quick: bool) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- tasks
-def _mnist(cfg, one_step: bool):
-    import optlab as ol
+TASK_DATA = {"mnist-rows": "mnist", "mnist-1step": "mnist", "char": "metamorphosis", "sentiment": "imdb_sentences"}
 
-    ds = ol.data.load("mnist", flatten=False)
+
+def _mnist(cfg, one_step: bool, sets: DataSets | None = None):
+    sets = sets or DataSets(quick=False)   # called alone: the real data
+    ds = sets.load("mnist", flatten=False)
     n, m = cfg["n"], cfg["n_test"]
     X, Xt = np.asarray(ds.X[:n], np.float32), np.asarray(ds.X_test[:m], np.float32)
     if one_step:
@@ -62,10 +67,9 @@ def _mnist(cfg, one_step: bool):
                 n_classes=10)
 
 
-def _char(cfg):
-    import optlab as ol
-
-    ds = ol.data.load("metamorphosis")
+def _char(cfg, sets: DataSets | None = None):
+    sets = sets or DataSets(quick=False)   # called alone: the real data
+    ds = sets.load("metamorphosis")
     codes = np.asarray(ds.X)
     V, T = len(ds.meta["vocab"]), 25
     n_all = min(cfg["windows"], (len(codes) - 1) // T)
@@ -77,10 +81,9 @@ def _char(cfg):
                 entropy=float(ds.meta["unigram_entropy_bits"]))
 
 
-def _sentiment(cfg):
-    import optlab as ol
-
-    ds = ol.data.load("imdb_sentences")
+def _sentiment(cfg, sets: DataSets | None = None):
+    sets = sets or DataSets(quick=False)   # called alone: the real data
+    ds = sets.load("imdb_sentences")
     tok = lambda s: re.findall(r"[a-z']+", str(s).lower())  # noqa: E731
     counts = Counter(w for s in ds.X for w in tok(s))
     vocab = {w: i + 1 for i, (w, _) in enumerate(counts.most_common(cfg["vocab"]))}  # 0 = unknown
@@ -121,16 +124,21 @@ def _runs(name, data, cfg, seed):
     log_every = cfg.get("log_every", max(1, iters // 20))   # divides iters (the equal-iteration rows); each logged
     # point costs two forward passes over the training set and two over the test set
     admm = lambda **kw: ol.admm_irnn(data["X"], data["y"], cfg["hidden"], log_every=log_every, **common, **kw)  # noqa: E731
+    step(f"{name}: ADMMiRNN")
     out = {"ADMMiRNN": admm(iters=iters).trace}
     if cfg.get("ablations"):   # the multipliers of dual ascent; no re-projection; the trap
+        step(f"{name}: ablation, ascent multipliers")
         out["re-projection, ascent multipliers"] = admm(iters=iters, multiplier_estimate=False).trace
+        step(f"{name}: ablation, no re-projection")
         out["plain ADMM (no re-projection), adaptive ρ"] = admm(iters=iters, reproject_every=0).trace
+        step(f"{name}: ablation, ρ=1 constant")
         out["plain ADMM ρ=1 constant (the trap)"] = admm(iters=iters, reproject_every=0, rho=1.0,
                                                           rho_schedule=None).trace
     budget = out["ADMMiRNN"].times[-1]
     for label, (opt, lr) in BASELINES.items():
         # fewer log points than ADMMiRNN (each evaluates a full-batch gradient norm and the test metrics, and the
         # equal-time runs take ~10x more iterations); iters // 5 still divides iters
+        step(f"{name}: {label} (BPTT)")
         tr = bptt(data["X"], data["y"], cfg["hidden"], opt, learning_rate=lr, epochs=1000 * iters,
                   log_every=max(1, iters // 5), max_time=budget, **common).trace
         out[label] = _truncated(tr, iters)
@@ -150,20 +158,24 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     from optlab.trace import write_long_csv, write_table
 
     cfgs = _config(quick)
-    builders = {"mnist-rows": lambda c: _mnist(c, False), "mnist-1step": lambda c: _mnist(c, True),
-                "char": _char, "sentiment": _sentiment}
+    sets = DataSets(quick)
+    builders = {"mnist-rows": lambda c: _mnist(c, False, sets), "mnist-1step": lambda c: _mnist(c, True, sets),
+                "char": lambda c: _char(c, sets), "sentiment": lambda c: _sentiment(c, sets)}
+    expect(sum(1 + 3 * bool(cfg.get("ablations")) + len(BASELINES) for cfg in cfgs.values()))
     rows, summary, all_runs = [], [], {}
     t_start = time.perf_counter()
-    for task, cfg in cfgs.items():
-        data = builders[task](cfg)
+    for task_key, cfg in cfgs.items():
+        data = builders[task_key](cfg)
+        task = sets.label(TASK_DATA[task_key], task_key)     # "mnist-rows (stand-in)" on stand-in data
+        kind = sets.kind(TASK_DATA[task_key])
         runs = _runs(task, data, cfg, seed)
         all_runs[task] = (runs, data)
         for label, tr in runs.items():
-            tr.meta.update({"label": label, "dataset": task})
-            rows += tr.thinned(60).long(solver=label, dataset=task)
+            tr.meta.update({"label": label, "dataset": task, "data": kind})
+            rows += tr.thinned(60).long(solver=label, dataset=task, data=kind)
             bits_train, bits_test = _bits(tr, data)
             summary.append({
-                "task": task, "method": label,
+                "task": task, "data": kind, "method": label,
                 "budget": "equal time" if "equal time" in label else "equal iterations" if label in BASELINES
                 or label == "ADMMiRNN" else "",
                 "iterations": int(tr.iters[-1]), "solver_time_s": f"{tr.times[-1]:.3g}",
@@ -201,6 +213,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         if ax.get_legend() is not None:
             for t in ax.get_legend().get_texts():
                 t.set_fontsize(6)
+    sets.mark(fig)
     ol.plot.save(fig, files[2])
 
     # stability: BPTT gradient norms vs ADMMiRNN's constraint residuals (before the re-projection), per iteration
@@ -214,6 +227,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         ax.set_title(f"{task}: stability")
         ax.set_xlabel("iteration")
         ax.legend(fontsize=6)
+    sets.mark(fig)
     ol.plot.save(fig, files[3])
 
     print(table)

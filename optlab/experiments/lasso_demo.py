@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from optlab.experiments import register
+from optlab.experiments._progress import expect, step
 
 SOLVERS = {
     "ISTA": ("ista", {}),
@@ -51,6 +52,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
 
     maxiter = 1500 if quick else 5000
     rows, summary, traces = [], [], {}
+    expect(2 * len(SOLVERS))
     for dataset, A, b in _problems(quick, seed):
         n = A.shape[0]
         lam = 0.02 * np.max(np.abs(A.T @ b)) / n
@@ -60,6 +62,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         runs = {}
         for label, (fn_name, kw) in SOLVERS.items():
             fn = getattr(ol, fn_name)
+            step(f"{dataset}: {label}")
             runs[label] = fn(f, g, np.zeros(A.shape[1]), maxiter=maxiter, tol=0.0, log_every=max(1, maxiter // 300),
                              progress=False, **kw)
         f_star = min(f_sklearn, *(np.nanmin(r.trace["objective"]) for r in runs.values()))

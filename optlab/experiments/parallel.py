@@ -52,6 +52,7 @@ from typing import Callable
 import numpy as np
 
 from optlab.experiments import register
+from optlab.experiments._progress import expect, step
 
 MAX_DELAY = 3
 SPEEDS = ("uniform", "straggler")
@@ -215,7 +216,11 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
     workers = [w for w in ((1, 4) if quick else (1, 2, 4, 8)) if w <= len(jax.devices())]
     chosen = [m for m in METHODS if methods is None or m.key in methods]
     rows, summary, traces, data = [], [], {}, {}
+    # per method: the set-up, then one run per executor (one worker runs once, not once per speed model)
+    expect(len(chosen) * (1 + sum(len(_executors(W, sp)) for sp in SPEEDS for W in workers
+                                  if W > 1 or sp == SPEEDS[0])))
     for method in chosen:
+        step(f"{method.key}: problem set-up")
         ctx = method.setup(quick, seed)
         data[method.key] = ctx["data"]
         for speeds in SPEEDS:
@@ -225,6 +230,7 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
                     if W == 1 and speeds != SPEEDS[0]:      # one worker: the speed model changes nothing
                         tr = traces[(method.key, SPEEDS[0], label)].thinned(10**9)
                     else:
+                        step(f"{method.key}: {label}, {speeds} speeds")
                         tr = method.run(ctx, executor, quick)
                     tr.meta.update({"label": label, "dataset": ctx["data"], "speeds": speeds, "workers": W,
                                     "method": method.key})

@@ -23,8 +23,10 @@ References F*: Lasso — scikit-learn ``Lasso`` (coordinate descent, tol 1e-12);
 ``LogisticRegression(penalty="l1", solver="liblinear", tol=1e-12)``; non-coercive least squares — NumPy ``lstsq``
 (closed form). In every panel F* = min(reference, best value any plotted run reached), so that the
 suboptimality is never negative; ``pig_summary.csv`` records the reference and that minimum.
-Without ``$OPTLAB_DATA`` the LIBSVM panels fall back to scikit-learn's bundled ``diabetes`` (Lasso) and
-``breast_cancer`` (logistic) sets, and say so in the titles.
+Without the LIBSVM files, quick runs use generated stand-ins of the same shape (:mod:`optlab.data.standin`; the
+panel titles, the ``data`` column of the CSVs and a figure title say "stand-in"); full runs, which do not use
+stand-ins unless asked, fall back to scikit-learn's bundled ``diabetes`` (Lasso) and ``breast_cancer`` (logistic)
+sets and say so in the titles.
 
 Files: ``pig_traces.csv`` (long format), ``pig_summary.csv``, ``pig_rates.png``, ``pig_linear.png``,
 ``pig_beta.png``, ``pig_blocks.png``. Quick mode: smaller synthetic problems and fewer iterations.
@@ -36,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from optlab.experiments import register
+from optlab.experiments._datasets import DataSets
+from optlab.experiments._progress import expect, step
 
 
 def _standardise(X):
@@ -44,12 +48,14 @@ def _standardise(X):
     return (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)
 
 
-def _real(name, fallback):
+def _real(sets: DataSets, name, fallback):
+    """``(label, data set)``: ``name`` (or its stand-in, under the run's policy), else the bundled ``fallback``."""
     import optlab as ol
 
     try:
-        return name, ol.data.load(name, dense=True)
-    except Exception:  # noqa: BLE001 - data set not available here: fall back to a bundled one
+        ds = sets.load(name, dense=True)
+        return sets.label(name), ds
+    except ol.data.DataNotFoundError:  # not available and no stand-in wanted: fall back to a bundled set
         return f"{fallback} (fallback: {name} unavailable)", ol.data.load(fallback)
 
 
@@ -69,14 +75,21 @@ def _avg_trace(tr, label):
     return Trace(tr.iters, tr.times, {"objective": tr["objective_avg"]}, {**tr.meta, "label": label})
 
 
-def _lasso_runs(A, b, lam, maxiter):
+def _run(panel, label, solver, *args, **kwargs):
+    """``solver(*args, **kwargs)`` as a Trace labelled ``label``, announced on the experiment's progress bar."""
+    step(f"{panel}: {label}")
+    return _trace(solver(*args, **kwargs), label)
+
+
+def _lasso_runs(panel, A, b, lam, maxiter):
     import optlab as ol
 
     f, g, x0 = ol.losses.least_squares_objective(A, b), ol.prox.l1(lam), np.zeros(A.shape[1])
     kw = dict(maxiter=maxiter, log_every=1, tol=0.0, jit=True)
-    pig = _trace(ol.pig(f, g, x0, beta=0.5, ergodic=True, **kw), "PIG β=0.5")
+    pig = _run(panel, "PIG β=0.5", ol.pig, f, g, x0, beta=0.5, ergodic=True, **kw)
     return {"PIG β=0.5": pig, "PIG ergodic average": _avg_trace(pig, "PIG ergodic average"),
-            "ISTA": _trace(ol.ista(f, g, x0, **kw), "ISTA"), "FISTA": _trace(ol.fista(f, g, x0, **kw), "FISTA")}
+            "ISTA": _run(panel, "ISTA", ol.ista, f, g, x0, **kw),
+            "FISTA": _run(panel, "FISTA", ol.fista, f, g, x0, **kw)}
 
 
 def _finish(runs, f_ref):
@@ -107,14 +120,18 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     out = Path(out)
     maxiter = 2000 if quick else 20000
     n, d = (100, 300) if quick else (500, 2000)
-    panels, summary = {}, []
+    panels, summary, kinds = {}, [], {}
+    sets = DataSets(quick)
+    # (a), (b), (c): 3 runs each, (d) 4, linear rate 5, β sweep 2 x 5, blocks 1 + 3 + 1
+    expect(3 * 3 + 4 + 5 + 10 + 5)
 
     def record(panel, runs, f_ref, f_star, reference, c=None):
         panels[panel] = runs
         for label, tr in runs.items():
             sub = tr["subopt"]
             hit = np.nonzero(sub <= 1e-6 * abs(f_star))[0]
-            summary.append({"panel": panel, "run": label, "iterations": int(tr.iters[-1]),
+            summary.append({"panel": panel, "data": kinds.get(panel, "generated"), "run": label,
+                            "iterations": int(tr.iters[-1]),
                             "final_subopt": f"{sub[-1]:.3e}", "iters_to_1e-6_rel": int(tr.iters[hit[0]]) if hit.size
                             else "", "F_reference": f"{f_ref:.15g}", "F_star_used": f"{f_star:.15g}",
                             "reference": reference, "c_of_c_over_k": f"{c:.4g}" if c is not None and
@@ -125,30 +142,35 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     A_syn, b_syn = _standardise(syn.X), np.asarray(syn.y) - np.mean(syn.y)
     lam_syn = 0.05 * np.max(np.abs(A_syn.T @ b_syn)) / n
     f_ref, _ = lasso_optimum(A_syn, b_syn, lam_syn)
-    runs = _lasso_runs(A_syn, b_syn, lam_syn, maxiter)
+    runs = _lasso_runs("(a) Lasso synthetic", A_syn, b_syn, lam_syn, maxiter)
     f_star = _finish(runs, f_ref)
     rates = {"(a) Lasso synthetic": (runs, f_ref, f_star, "sklearn Lasso")}
 
     # (b) Lasso on a LIBSVM set
-    sp_name, ds = _real("splice", "diabetes")
+    sp_name, ds = _real(sets, "splice", "diabetes")
     A_sp, b_sp = _standardise(ds.X), np.asarray(ds.y, float) - np.mean(ds.y)
     lam_sp = 0.05 * np.max(np.abs(A_sp.T @ b_sp)) / A_sp.shape[0]
     f_ref_sp, _ = lasso_optimum(A_sp, b_sp, lam_sp)
-    runs = _lasso_runs(A_sp, b_sp, lam_sp, maxiter)
-    rates[f"(b) Lasso {sp_name}"] = (runs, f_ref_sp, _finish(runs, f_ref_sp), "sklearn Lasso")
+    panel_b = f"(b) Lasso {sp_name}"
+    kinds[panel_b] = sets.kind("splice") if "fallback" not in sp_name else "real"
+    runs = _lasso_runs(panel_b, A_sp, b_sp, lam_sp, maxiter)
+    rates[panel_b] = (runs, f_ref_sp, _finish(runs, f_ref_sp), "sklearn Lasso")
 
     # (c) ℓ1-logistic regression
-    name, ds = _real("heart_scale", "breast_cancer")
+    name, ds = _real(sets, "heart_scale", "breast_cancer")
+    panel_c = f"(c) ℓ1-logistic {name}"
+    kinds[panel_c] = sets.kind("heart_scale") if "fallback" not in name else "real"
     A_lg = _standardise(ds.X)
     b_lg = np.where(np.asarray(ds.y, float) > np.min(ds.y), 1.0, -1.0)
     lam_lg = 0.02 * np.max(np.abs(A_lg.T @ b_lg)) / (2 * A_lg.shape[0])
     f_ref_lg, _ = l1_logistic_optimum(A_lg, b_lg, lam_lg)
     f, g, x0 = ol.losses.logistic_objective(A_lg, b_lg), ol.prox.l1(lam_lg), np.zeros(A_lg.shape[1])
     kw = dict(maxiter=maxiter, log_every=1, tol=0.0, jit=True)
-    pig = _trace(ol.pig(f, g, x0, beta=0.5, ergodic=True, **kw), "PIG β=0.5")
+    pig = _run(panel_c, "PIG β=0.5", ol.pig, f, g, x0, beta=0.5, ergodic=True, **kw)
     runs = {"PIG β=0.5": pig, "PIG ergodic average": _avg_trace(pig, "PIG ergodic average"),
-            "ISTA": _trace(ol.ista(f, g, x0, **kw), "ISTA"), "FISTA": _trace(ol.fista(f, g, x0, **kw), "FISTA")}
-    rates[f"(c) ℓ1-logistic {name}"] = (runs, f_ref_lg, _finish(runs, f_ref_lg), "sklearn liblinear l1-logistic")
+            "ISTA": _run(panel_c, "ISTA", ol.ista, f, g, x0, **kw),
+            "FISTA": _run(panel_c, "FISTA", ol.fista, f, g, x0, **kw)}
+    rates[panel_c] = (runs, f_ref_lg, _finish(runs, f_ref_lg), "sklearn liblinear l1-logistic")
 
     # (d) non-coercive: least squares with a rank-deficient A (rank d/4 < d/2 = columns < n rows), g = 0
     rng = np.random.default_rng(seed)
@@ -157,11 +179,12 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     x_ls = np.linalg.lstsq(A_nc, b_nc, rcond=None)[0]
     f_ref_nc = 0.5 * np.mean((A_nc @ x_ls - b_nc) ** 2)
     f, g, x0 = ol.losses.least_squares_objective(A_nc, b_nc), ol.prox.zero(), np.zeros(A_nc.shape[1])
-    pig = _trace(ol.pig(f, g, x0, beta=0.5, beta_schedule="diminishing", ergodic=True, **kw), "PIG β_k=0.5/(k+1)")
+    p = "(d) non-coercive"
+    pig = _run(p, "PIG β_k=0.5/(k+1)", ol.pig, f, g, x0, beta=0.5, beta_schedule="diminishing", ergodic=True, **kw)
     runs = {"PIG β_k=0.5/(k+1)": pig, "PIG dim. ergodic average": _avg_trace(pig, "PIG dim. ergodic average"),
-            "heavy ball β=0.5": _trace(ol.pig(f, g, x0, beta=0.5, **kw), "heavy ball β=0.5"),
-            "gradient descent (ISTA)": _trace(ol.ista(f, g, x0, **kw), "gradient descent (ISTA)"),
-            "FISTA": _trace(ol.fista(f, g, x0, **kw), "FISTA")}
+            "heavy ball β=0.5": _run(p, "heavy ball β=0.5", ol.pig, f, g, x0, beta=0.5, **kw),
+            "gradient descent (ISTA)": _run(p, "gradient descent (ISTA)", ol.ista, f, g, x0, **kw),
+            "FISTA": _run(p, "FISTA", ol.fista, f, g, x0, **kw)}
     rates["(d) non-coercive least squares, diminishing β"] = (runs, f_ref_nc, _finish(runs, f_ref_nc), "numpy lstsq")
 
     fig, axes = ol.plot.grid(len(rates), ncols=2)
@@ -170,6 +193,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         first = next(iter(runs))
         c = _c_over_k(ax, runs[first], maxiter)
         record(panel, runs, fr, fs, ref, c)
+    sets.mark(fig)
     ol.plot.save(fig, out / "pig_rates.png")
 
     # restricted strong convexity: Lasso, n > d
@@ -181,10 +205,13 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     L = float(f.lipschitz())
     lin_iter = 500 if quick else 2000
     kw_l = dict(maxiter=lin_iter, log_every=1, tol=0.0, jit=True)
-    runs = {"PIG β=0.5, γ=(1−β)/L": _trace(ol.pig(f, g, x0, beta=0.5, **kw_l), "PIG default step"),
-            "PIG β=0.5, γ=0.95·2(1−β)/L": _trace(ol.pig(f, g, x0, beta=0.5, step=0.95 * 2 * 0.5 / L, **kw_l), "PIG"),
-            "PIG β=0.3, γ=0.95·2(1−β)/L": _trace(ol.pig(f, g, x0, beta=0.3, step=0.95 * 2 * 0.7 / L, **kw_l), "PIG"),
-            "ISTA": _trace(ol.ista(f, g, x0, **kw_l), "ISTA"), "FISTA": _trace(ol.fista(f, g, x0, **kw_l), "FISTA")}
+    p = "linear rate"
+    runs = {"PIG β=0.5, γ=(1−β)/L": _run(p, "PIG default step", ol.pig, f, g, x0, beta=0.5, **kw_l),
+            "PIG β=0.5, γ=0.95·2(1−β)/L": _run(p, "PIG β=0.5 large step", ol.pig, f, g, x0, beta=0.5,
+                                               step=0.95 * 2 * 0.5 / L, **kw_l),
+            "PIG β=0.3, γ=0.95·2(1−β)/L": _run(p, "PIG β=0.3 large step", ol.pig, f, g, x0, beta=0.3,
+                                               step=0.95 * 2 * 0.7 / L, **kw_l),
+            "ISTA": _run(p, "ISTA", ol.ista, f, g, x0, **kw_l), "FISTA": _run(p, "FISTA", ol.fista, f, g, x0, **kw_l)}
     f_star = _finish(runs, f_ref_sc)
     record("linear rate (RSC Lasso)", runs, f_ref_sc, f_star, "sklearn Lasso")
     fig, axes = ol.plot.grid(1, ncols=1, panel_size=(6.5, 4.2))
@@ -197,7 +224,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     L = float(f.lipschitz())
     fig, axes = ol.plot.grid(2, ncols=2)
     for ax, (tag, factor) in zip(axes, [("γ = (1 − β)/L", 1.0), ("γ = 0.95·2(1 − β)/L", 1.9)]):
-        runs = {f"β={beta}": _trace(ol.pig(f, g, x0, beta=beta, step=factor * (1 - beta) / L, **kw), f"β={beta}")
+        runs = {f"β={beta}": _run(f"β sweep, {tag}", f"β={beta}", ol.pig, f, g, x0, beta=beta,
+                                  step=factor * (1 - beta) / L, **kw)
                 for beta in (0.0, 0.2, 0.4, 0.6, 0.8)}
         f_star = _finish(runs, f_ref)
         record(f"beta sweep, {tag} (Lasso synthetic)", runs, f_ref, f_star, "sklearn Lasso")
@@ -211,10 +239,11 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     gs = [ol.prox.l1(lam_syn)] * 6
     blk_iter = 1000 if quick else 3000
     kw_b = dict(maxiter=blk_iter, log_every=1, tol=0.0, jit=True)
-    runs = {"cyclic": _trace(ol.pig_blocks(f, gs, parts, order="cyclic", **kw_b), "cyclic")}
+    p = "blocks"
+    runs = {"cyclic": _run(p, "cyclic", ol.pig_blocks, f, gs, parts, order="cyclic", **kw_b)}
     for s in range(3):
-        runs[f"random seed {s}"] = _trace(ol.pig_blocks(f, gs, parts, order="random", seed=s, **kw_b), f"random {s}")
-    runs["single-block PIG"] = _trace(ol.pig(f, gs[0], np.zeros(d), **kw_b), "single-block PIG")
+        runs[f"random seed {s}"] = _run(p, f"random {s}", ol.pig_blocks, f, gs, parts, order="random", seed=s, **kw_b)
+    runs["single-block PIG"] = _run(p, "single-block PIG", ol.pig, f, gs[0], np.zeros(d), **kw_b)
     f_star = _finish(runs, f_ref)
     record("blocks (Lasso synthetic, 6 blocks)", runs, f_ref, f_star, "sklearn Lasso")
     fig, axes = ol.plot.grid(1, ncols=1, panel_size=(6.5, 4.2))
@@ -225,12 +254,13 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     rows = []
     for panel, runs in panels.items():
         for label, tr in runs.items():
-            rows += tr.thinned(150).long(solver=label, dataset=panel)  # log-spaced rows keep the CSV small
+            rows += tr.thinned(150).long(solver=label, dataset=panel,   # log-spaced rows keep the CSV small
+                                         data=kinds.get(panel, "generated"))
     files = [out / f"pig_{x}" for x in ("traces.csv", "summary.csv", "rates.png", "linear.png", "beta.png",
                                         "blocks.png")]
     write_long_csv(rows, files[0])
     write_long_csv(summary, files[1])
-    keys = ["panel", "run", "iterations", "final_subopt", "iters_to_1e-6_rel", "c_of_c_over_k"]
+    keys = ["panel", "data", "run", "iterations", "final_subopt", "iters_to_1e-6_rel", "c_of_c_over_k"]
     table = ol.trace.format_table([{k: r[k] for k in keys} for r in summary])
     print(table)
     return {"files": [str(p) for p in files], "table": table, "panels": panels}

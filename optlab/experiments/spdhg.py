@@ -39,6 +39,10 @@ Deviations from the authors' released code (all deliberate):
    duality gap ≤ 1e-4, diagonal penalised as in the authors' SICS solver; α is never raised) instead of the authors'
    SICS_ALM on all rows stopped at a gap of 0.1; edges and α are recorded in the summary.
 7. LPDHG uses the same dual-step rule as SPDHG and scale 1.
+
+Without a data set's file (quick runs) a generated stand-in of the same shape is used (:mod:`optlab.data.standin`):
+its name reads "<name> (stand-in)" in the tables and figure titles, the CSVs' ``data`` column says "stand-in", and
+the figures carry a stand-in title.
 """
 from __future__ import annotations
 
@@ -47,6 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from optlab.experiments import register
+from optlab.experiments._datasets import DataSets
+from optlab.experiments._progress import expect, step
 from optlab.experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, test_accuracy,
                                             write_table)
 
@@ -71,7 +77,7 @@ def _methods(ds_name, gamma):
     return m
 
 
-def _highprob(out: Path, quick: bool, seed: int):
+def _highprob(out: Path, quick: bool, seed: int, sets: DataSets | None = None):
     """Gap quantiles over runs for the three SPDHG variants on a strongly convex problem: per variant one batched
     call of ``ol.spdhg(..., key=k, jit=True)`` under ``jax.vmap`` over ``jax.random.split(jax.random.key(seed), R)``."""
     import jax
@@ -81,7 +87,9 @@ def _highprob(out: Path, quick: bool, seed: int):
 
     name = "svmguide3" if quick else "splice"
     n_seeds, epochs, segments = (20, 5, 10) if quick else (100, 10, 20)
-    ds = ol.data.load(name, split=0.2, seed=seed)
+    sets = sets or DataSets(quick)
+    ds = sets.load(name, split=0.2, seed=seed)
+    label, kind = sets.label(name), sets.kind(name)
     F, _ = graph_F(ds.X)
     mu, gamma = PROBLEMS["GGRLR"]
     f_ref = reference(ds.X, ds.y, F, mu, gamma)
@@ -89,6 +97,7 @@ def _highprob(out: Path, quick: bool, seed: int):
     curves, rows = {}, []
     keys = jax.random.split(jax.random.key(seed), n_seeds)
     for variant in M.VARIANTS:
+        step(f"high probability: SPDHG-{variant}, {n_seeds} keys on {label}")
         outs = jax.vmap(lambda k: ol.spdhg(ds.X, ds.y, F, mu, gamma, variant=variant, epochs=epochs,
                                            segments=segments, key=k, jit=True, progress=False))(keys)
         obj = np.asarray(outs.history["objective"])[:, 1:]
@@ -106,13 +115,15 @@ def _highprob(out: Path, quick: bool, seed: int):
         ax.loglog(t, med, label="median")
         ax.loglog(t, q95, label="95 % quantile")
         ax.loglog(t, c * fn(t), "k--", lw=0.8, label=f"{lab} (through max)")
-        ax.set_title(f"SPDHG-{variant}, {name} GGRLR, {n_seeds} keys", fontsize=9)
+        ax.set_title(f"SPDHG-{variant}, {label} GGRLR, {n_seeds} keys", fontsize=9)
         ax.set_xlabel("stochastic iterations t")
         ax.set_ylabel("P(x̄_t) − P*")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
         for j in range(len(t)):
-            rows.append({"variant": variant, "t": int(t[j]), "median_gap": med[j], "q95_gap": q95[j]})
+            rows.append({"dataset": label, "data": kind, "variant": variant, "t": int(t[j]), "median_gap": med[j],
+                         "q95_gap": q95[j]})
+    sets.mark(fig, [name])
     ol.plot.save(fig, out / "spdhg_highprob.png")
     write_table(rows, out / "spdhg_highprob.csv")
     return [out / "spdhg_highprob.png", out / "spdhg_highprob.csv"]
@@ -130,19 +141,27 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     epochs, segments = (5, 5) if quick else (10, 20)
     rows, summary, files, all_traces = [], [], [], {}
-    for ds_name in (QUICK_DATASETS if quick else DATASETS):
-        ds = ol.data.load(ds_name, split=0.2, seed=seed)
+    sets = DataSets(quick)
+    ds_names = QUICK_DATASETS if quick else DATASETS
+    # per data set and problem: the CVXPY reference, the stochastic methods and LPDHG; then the 3 high-probability runs
+    expect(sum(1 + len(_methods(n, gamma)) + 1 for n in ds_names for _, gamma in PROBLEMS.values()) + 3)
+    for ds_name in ds_names:
+        ds = sets.load(ds_name, split=0.2, seed=seed)
+        label_ds, kind = sets.label(ds_name), sets.kind(ds_name)
         X, y, Xt, yt = ds.X, ds.y, ds.X_test, ds.y_test
         F, g = graph_F(X)
         fig, axes = ol.plot.grid(4, ncols=2)
         all_traces[ds_name] = {}
         for p_i, (prob, (mu, gamma)) in enumerate(PROBLEMS.items()):
+            step(f"{label_ds} {prob}: CVXPY reference")
             f_ref = reference(X, y, F, mu, gamma)
             traces = {}
             for label, (fn, kw) in _methods(ds_name, gamma).items():
+                step(f"{label_ds} {prob}: {label}")
                 res = fn(X, y, F, mu, gamma, epochs=epochs, segments=segments, seed=seed, X_test=Xt, y_test=yt,
                          metrics={"test_acc": test_accuracy}, progress=False, **kw)
                 traces[label] = res.trace
+            step(f"{label_ds} {prob}: LPDHG")
             res = ol.lpdhg(X, y, F, mu, gamma, maxiter=epochs, X_test=Xt, y_test=yt,
                            metrics={"test_acc": test_accuracy}, progress=False)
             traces["LPDHG (batch; x = passes)"] = res.trace
@@ -150,10 +169,12 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
             f_star = min(f_ref, best) if np.isfinite(f_ref) else best
             for label, tr in traces.items():
                 tr.metrics["gap"] = tr["objective"] - f_star
-                tr.meta.update({"dataset": ds_name, "problem": prob, "f_cvxpy": f_ref, "f_star": f_star})
-                rows += long_rows(tr, every=1 if quick else 4, solver=label, dataset=ds_name, problem=prob)
+                tr.meta.update({"dataset": label_ds, "data": kind, "problem": prob, "f_cvxpy": f_ref,
+                                "f_star": f_star})
+                rows += long_rows(tr, every=1 if quick else 4, solver=label, dataset=label_ds, problem=prob,
+                                  data=kind)
                 n_ep = tr.iters[-1] / tr.meta.get("segments", 1)
-                summary.append({"dataset": ds_name, "problem": prob, "method": label,
+                summary.append({"dataset": label_ds, "data": kind, "problem": prob, "method": label,
                                 "rel_gap_final": fmt(tr.last("gap") / abs(f_star)), "abs_gap_final": fmt(tr.last("gap")),
                                 "best_test_loss": fmt(np.nanmin(tr["test_loss"]), ".5f"),
                                 "test_acc_final": fmt(tr.last("test_acc"), ".4f"),
@@ -165,12 +186,13 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
             traces = {k: in_epochs(t) for k, t in traces.items()}
             all_traces[ds_name][prob] = traces
             ol.plot.convergence(traces, "gap", ax=axes[2 * p_i], best_so_far=True,
-                                title=f"{ds_name} {prob}: objective", ylabel="best-so-far P(x̄) − P*")
+                                title=f"{label_ds} {prob}: objective", ylabel="best-so-far P(x̄) − P*")
             ol.plot.convergence(traces, "test_loss", ax=axes[2 * p_i + 1], best_so_far=True, logy=False,
-                                title=f"{ds_name} {prob}: test loss", ylabel="best-so-far test loss")
+                                title=f"{label_ds} {prob}: test loss", ylabel="best-so-far test loss")
         for ax in axes:
             ax.set_xlabel("epochs")
             ax.legend(fontsize=6)
+        sets.mark(fig, [ds_name])
         path = out / f"spdhg_{ds_name}.png"
         ol.plot.save(fig, path)
         files.append(path)
@@ -191,9 +213,10 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     ax.set_yscale("log")
     ax.set_ylabel("seconds per epoch (GGRLR, compile excluded)")
     ax.legend(fontsize=6, ncol=2)
+    sets.mark(fig, ds_names)
     ol.plot.save(fig, out / "spdhg_time_per_epoch.png")
     files.append(out / "spdhg_time_per_epoch.png")
-    files += _highprob(out, quick, seed)
+    files += _highprob(out, quick, seed, sets)
     write_long_csv(rows, out / "spdhg_traces.csv")
     table = write_table(summary, out / "spdhg_summary.csv")
     files += [out / "spdhg_traces.csv", out / "spdhg_summary.csv"]

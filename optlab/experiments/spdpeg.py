@@ -33,6 +33,9 @@ Deviations from the authors' released code (Qiao et al. 2018; Lin et al. 2018):
 4. The graph F of GGRLR is built once per data set on all rows (not per fold), so every fold solves the same
    penalty; the CV folds are ours (seeded ``KFold``), not the authors' split files.
 5. One objective everywhere with (γ/2)‖x‖².
+
+Without a data set's file (quick runs) a generated stand-in of the same shape is used (:mod:`optlab.data.standin`):
+its name reads "<name> (stand-in)" in the tables and figure titles and the CSVs' ``data`` column says "stand-in".
 """
 from __future__ import annotations
 
@@ -41,6 +44,8 @@ from pathlib import Path
 import numpy as np
 
 from optlab.experiments import register
+from optlab.experiments._datasets import DataSets
+from optlab.experiments._progress import expect, step
 from optlab.experiments._stochastic_common import fmt, graph_F, long_rows, reference, test_accuracy, write_table
 
 FUSED = ("splice", "svmguide3", "mushrooms", "a9a", "w8a")
@@ -100,8 +105,12 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     jobs = [("fused", "splice"), ("ggrlr", "svmguide3")] if quick else \
         [("fused", d) for d in FUSED] + [("ggrlr", d) for d in GGRLR]
     rows, summary, files, all_traces = [], [], [], {}
+    sets = DataSets(quick)
+    # per job and fold: the CVXPY reference (fold 0), every method and EGADM
+    expect(sum(1 + n_folds * (len(_methods(p, d)) + 1) for p, d in jobs))
     for problem, ds_name in jobs:
-        ds = ol.data.load(ds_name, split="none")
+        ds = sets.load(ds_name, split="none")
+        label_ds, kind = sets.label(ds_name), sets.kind(ds_name)
         Xall, yall = ds.X, ds.y
         F = ol.operators.first_difference(Xall.shape[1]) if problem == "fused" else graph_F(Xall)[0]
         folds = list(KFold(5, shuffle=True, random_state=seed).split(np.arange(Xall.shape[0])))[:n_folds]
@@ -110,25 +119,29 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         for k, (tr_idx, te_idx) in enumerate(folds):
             X, y, Xt, yt = Xall[tr_idx], yall[tr_idx], Xall[te_idx], yall[te_idx]
             if k == 0:
+                step(f"{problem} {label_ds}: CVXPY reference")
                 mu, gamma, l1 = (5e-3, 0.0, 5e-4) if problem == "fused" else (1e-5, 1e-2, 0.0)
                 f_ref = reference(X, y, F, mu, gamma, l1=l1)
             common = dict(X_test=Xt, y_test=yt, metrics={"test_acc": test_accuracy}, progress=False)
             for label, (fn, kw) in _methods(problem, ds_name).items():
+                step(f"{problem} {label_ds} fold {k}: {label}")
                 res = _call(fn, X, y, F, problem, kw, epochs=epochs, segments=segments, seed=seed, **common)
                 traces.setdefault(label, []).append(res.trace)
+            step(f"{problem} {label_ds} fold {k}: EGADM")
             res = _call(ol.egadm, X, y, F, problem, {}, maxiter=epochs, **common)
             traces.setdefault("EGADM (batch)", []).append(res.trace)
         fig, axes = ol.plot.grid(3, ncols=3, panel_size=(4.6, 3.5))
         for label, trs in traces.items():
             for k, tr in enumerate(trs):
-                rows += long_rows(tr, every=1 if quick else 5, solver=label, dataset=ds_name, problem=problem, fold=k)
+                rows += long_rows(tr, every=1 if quick else 5, solver=label, dataset=label_ds, problem=problem, fold=k,
+                                  data=kind)
             t = np.mean([tr.times for tr in trs], axis=0)
             for ax, metric in zip(axes, ("objective", "test_loss", "test_acc")):
                 v = np.array([tr[metric] for tr in trs])
                 ax.errorbar(t[1:], v.mean(0)[1:], yerr=v.std(0)[1:], label=label, capsize=2, lw=1, elinewidth=0.6)
             f0 = trs[0].last("objective")
             ref0 = f_ref if np.isfinite(f_ref) else min(t[0].last("objective") for t in traces.values())
-            summary.append({"problem": problem, "dataset": ds_name, "method": label,
+            summary.append({"problem": problem, "dataset": label_ds, "data": kind, "method": label,
                             "rel_gap_fold0": fmt((f0 - ref0) / abs(ref0)),
                             "reference": "CVXPY" if np.isfinite(f_ref) else "best run (CVXPY failed)",
                             "objective_mean": fmt(np.mean([tr.last("objective") for tr in trs]), ".6f"),
@@ -140,13 +153,14 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                             "f_cvxpy_fold0": fmt(f_ref, ".8g"), "folds": len(trs)})
         name = "fused LR" if problem == "fused" else "GGRLR"
         for ax, metric in zip(axes, ("training objective", "test loss", "test accuracy")):
-            ax.set_title(f"{ds_name} {name}: {metric}", fontsize=9)
+            ax.set_title(f"{label_ds} {name}: {metric}", fontsize=9)
             ax.set_xlabel("time [s] (compile excluded)")
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.grid(True, which="both", alpha=0.3)
         axes[0].set_yscale("log")
         axes[0].legend(fontsize=6)
+        sets.mark(fig, [ds_name])
         path = out / f"spdpeg_{problem}_{ds_name}.png"
         ol.plot.save(fig, path)
         files.append(path)

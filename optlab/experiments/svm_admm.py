@@ -38,7 +38,9 @@ same at the best test accuracy any run reached.
 Writes ``svm_admm_<dataset>.csv`` (table 1), ``svm_admm_path_<dataset>.csv`` (every path run),
 ``svm_admm_matched_<dataset>.csv`` (table 2), ``svm_admm_traces.csv`` (long format, thinned) and the figures
 ``svm_admm_<dataset>.png`` (objective vs iteration and time, ℓ1 gap to the LP, max relative residual) and
-``svm_admm_path_<dataset>.png`` (NZF vs λ, test accuracy vs NZF).
+``svm_admm_path_<dataset>.png`` (NZF vs λ, test accuracy vs NZF). Without a data set's file (quick runs) a generated
+stand-in of the same shape is used (:mod:`optlab.data.standin`): the ``dataset`` column and the figure titles read
+"<name> (stand-in)", the ``data`` column of every CSV says "stand-in".
 """
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ from pathlib import Path
 import numpy as np
 
 from optlab.experiments import register
+from optlab.experiments._datasets import DataSets
+from optlab.experiments._progress import expect, step
 
 DATASETS = {"heart_scale": 2.0 ** -6, "mushrooms": 0.01}
 PENALTIES = {
@@ -79,7 +83,16 @@ def _admm_row(name, label, problem, lam, res, Xt, yt, f_lp=None):
             "gap_to_lp": (tr.last("objective") - f_lp) / f_lp if f_lp is not None else ""}
 
 
-def run_dataset(name, lam, *, quick):
+def _n_path(quick: bool) -> int:
+    return 3 if quick else 12
+
+
+#: Runs of :func:`run_dataset` (the LP, 5 penalties, 2 warm starts, LQA, GIST, LIBLINEAR) and per λ of
+#: :func:`run_path` (ADMM-l1, scad and mcp from three starts each, LQA).
+RUNS_TABLE1, RUNS_PER_LAMBDA = 11, 8
+
+
+def run_dataset(name, lam, *, quick, sets: DataSets | None = None):
     import jax
     import scipy.sparse as sp
     from sklearn.svm import LinearSVC
@@ -88,39 +101,45 @@ def run_dataset(name, lam, *, quick):
     import optlab as ol
     from optlab.solvers.baselines.scad_lqa import scad_lqa
 
-    ds = ol.data.load(name)
+    sets = sets or DataSets(quick)
+    ds = sets.load(name)
+    label_ds, kind = sets.label(name), sets.kind(name)
     X, y, Xt, yt = ds.X, np.asarray(ds.y, float), ds.X_test, np.asarray(ds.y_test, float)
     n, d = X.shape
     maxiter = 1000 if quick else 10000
     log_every = max(1, maxiter // 400)
     rows, traces = [], {}
 
+    step(f"{label_ds}: HiGHS LP")
     t0 = time.perf_counter()
     f_lp, w_lp, c_lp = ol.references.svm_l1_hinge_lp(X, y, lam)
     t_lp = time.perf_counter() - t0
     l1_res = None
     for pen_name, extra in PENALTIES.items():
         pen = ol.prox.get(pen_name, lam=lam, **extra)
-        res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False)
         label = f"ADMM-{pen_name}"
-        res.trace.meta.update({"label": label, "dataset": name, "lam": lam})
+        step(f"{label_ds}: {label}")
+        res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False)
+        res.trace.meta.update({"label": label, "dataset": label_ds, "data": kind, "lam": lam})
         traces[label] = res.trace
-        rows.append(_admm_row(name, label, f"hinge + {pen_name}", lam, res, Xt, yt,
+        rows.append(_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt,
                               f_lp if pen_name == "l1" else None))
         if pen_name == "l1":
             l1_res = res
     for pen_name in ("scad", "mcp"):
         pen = ol.prox.get(pen_name, lam=lam, **PENALTIES[pen_name])
-        res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False, warm_start=l1_res)
         label = f"ADMM-{pen_name} (l1 start)"
+        step(f"{label_ds}: {label}")
+        res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False, warm_start=l1_res)
         traces[label] = res.trace
-        rows.append(_admm_row(name, label, f"hinge + {pen_name}", lam, res, Xt, yt))
+        rows.append(_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt))
 
     # SCAD-SVM by LQA (Zhang et al. 2006): the same objective as ADMM-scad
+    step(f"{label_ds}: LQA-scad")
     res = scad_lqa(X, y, lam, 3.7, maxiter=500, tol=1e-6, log_every=1, progress=False)
     wq, cq = np.asarray(res.params["w"]), float(res.params["b"])
     traces["LQA-scad"] = res.trace
-    rows.append({"dataset": name, "method": "LQA-scad", "problem": "hinge + scad", "lam": lam,
+    rows.append({"dataset": label_ds, "method": "LQA-scad", "problem": "hinge + scad", "lam": lam,
                  "time_s": res.trace.times[-1], "iterations": res.n_iter, "status": res.status,
                  "nzf_pct": 100 * np.mean(wq != 0), "n_features": int(np.sum(wq != 0)),
                  "test_acc": _accuracy(Xt @ wq + cq, yt), "objective": res.trace.last("objective")})
@@ -128,34 +147,38 @@ def run_dataset(name, lam, *, quick):
     # GIST: squared hinge + SCAD, intercept as a (penalised) constant column
     Xg = sp.hstack([X, np.ones((n, 1))], format="csr") if sp.issparse(X) else np.hstack([X, np.ones((n, 1))])
     f = ol.losses.squared_hinge_objective(Xg, y)
+    step(f"{label_ds}: GIST-scad")
     res = ol.gist(f, ol.prox.scad(2.0 ** -10, 3.7), np.zeros(d + 1), maxiter=maxiter, tol=1e-6,
                   log_every=log_every, progress=False)
     wg = np.asarray(res.params)
     traces["GIST-scad"] = res.trace
-    rows.append({"dataset": name, "method": "GIST-scad", "problem": "sq. hinge + scad", "lam": 2.0 ** -10,
+    rows.append({"dataset": label_ds, "method": "GIST-scad", "problem": "sq. hinge + scad", "lam": 2.0 ** -10,
                  "time_s": res.trace.times[-1], "iterations": res.n_iter, "status": res.status,
                  "nzf_pct": 100 * np.mean(wg[:d] != 0), "n_features": int(np.sum(wg[:d] != 0)),
                  "test_acc": _accuracy(Xt @ wg[:d] + wg[d], yt), "objective": res.trace.last("objective")})
 
+    step(f"{label_ds}: LIBLINEAR-l1")
     t0 = time.perf_counter()
     svc = LinearSVC(penalty="l1", loss="squared_hinge", dual=False, C=1.0 / (n * lam), tol=1e-4,
                     max_iter=10000).fit(X, y)
     t_svc = time.perf_counter() - t0
     wl, cl = svc.coef_.ravel(), float(svc.intercept_[0])
     m = y * (np.asarray(X @ wl).ravel() + cl)
-    rows.append({"dataset": name, "method": "LIBLINEAR-l1", "problem": "sq. hinge + l1", "lam": lam,
+    rows.append({"dataset": label_ds, "method": "LIBLINEAR-l1", "problem": "sq. hinge + l1", "lam": lam,
                  "time_s": t_svc, "iterations": int(np.max(svc.n_iter_)), "status": "",
                  "nzf_pct": 100 * np.mean(wl != 0), "n_features": int(np.sum(wl != 0)),
                  "test_acc": _accuracy(Xt @ wl + cl, yt),
                  "objective": float(np.mean(np.maximum(1 - m, 0) ** 2) + lam * np.abs(wl).sum())})
-    rows.append({"dataset": name, "method": "HiGHS-LP-l1", "problem": "hinge + l1", "lam": lam, "time_s": t_lp,
+    rows.append({"dataset": label_ds, "method": "HiGHS-LP-l1", "problem": "hinge + l1", "lam": lam, "time_s": t_lp,
                  "status": "optimal", "nzf_pct": 100 * np.mean(np.abs(w_lp) > 1e-9),
                  "n_features": int(np.sum(np.abs(w_lp) > 1e-9)), "test_acc": _accuracy(Xt @ w_lp + c_lp, yt),
                  "objective": f_lp, "gap_to_lp": 0.0})
+    for r in rows:
+        r["data"] = kind
     return rows, traces, f_lp
 
 
-def run_path(name, *, quick):
+def run_path(name, *, quick, sets: DataSets | None = None):
     """Every path method at every λ of the grid (see the module docstring); returns one row per run."""
     import jax
     import jax.numpy as jnp
@@ -164,33 +187,39 @@ def run_path(name, *, quick):
     import optlab as ol
     from optlab.solvers.baselines.scad_lqa import scad_lqa
 
-    ds = ol.data.load(name)
+    sets = sets or DataSets(quick)
+    ds = sets.load(name)
+    label_ds, kind = sets.label(name), sets.kind(name)
     X, y, Xt, yt = ds.X, np.asarray(ds.y, float), ds.X_test, np.asarray(ds.y_test, float)
     lo, hi = PATHS[name]
-    lams = np.geomspace(hi, lo, 3 if quick else 12)          # decreasing: ℓ1 continuation
+    lams = np.geomspace(hi, lo, _n_path(quick))          # decreasing: ℓ1 continuation
     maxiter = 1000 if quick else 10000
     rows = []
 
     def add(method, lam, w, c, status, iters, t):
         w = np.asarray(w)
-        rows.append({"dataset": name, "method": method, "lam": float(lam), "nzf_pct": 100 * np.mean(w != 0),
+        rows.append({"dataset": label_ds, "data": kind, "method": method, "lam": float(lam),
+                     "nzf_pct": 100 * np.mean(w != 0),
                      "n_features": int(np.sum(w != 0)), "test_acc": _accuracy(Xt @ w + float(c), yt),
                      "status": status, "iterations": iters, "time_s": t})
 
     prev = None
     own_path = {"scad": None, "mcp": None}   # the previous λ's solution of the same penalty (continuation)
     for lam in lams:
+        step(f"{label_ds} path λ={lam:.3g}: ADMM-l1")
         l1 = ol.svm_admm(X, y, ol.prox.l1(lam), maxiter=maxiter, progress=False, warm_start=prev)
         prev = l1
         add("ADMM-l1", lam, l1.params["w"], l1.params["b"], l1.status, l1.n_iter, l1.trace.times[-1])
         for pen_name in ("scad", "mcp"):
             pen = ol.prox.get(pen_name, lam=jnp.asarray(lam), **PENALTIES[pen_name])
             for tag, ws in (("", None), (" (l1 start)", l1), (" (path)", own_path[pen_name])):
+                step(f"{label_ds} path λ={lam:.3g}: ADMM-{pen_name}{tag}")
                 r = ol.svm_admm(X, y, pen, maxiter=maxiter, progress=False, warm_start=ws)
                 add(f"ADMM-{pen_name}{tag}", lam, r.params["w"], r.params["b"], r.status, r.n_iter,
                     r.trace.times[-1])
                 if tag == " (path)":
                     own_path[pen_name] = r
+        step(f"{label_ds} path λ={lam:.3g}: LQA-scad")
         r = scad_lqa(X, y, lam, 3.7, maxiter=500, tol=1e-6, progress=False)
         add("LQA-scad", lam, r.params["w"], r.params["b"], r.status, r.n_iter, r.trace.times[-1])
     return rows
@@ -216,9 +245,10 @@ def matched_table(path_rows, ref_acc, ref_label):
     return out
 
 
-def _path_figure(name, path_rows, out):
+def _path_figure(name, path_rows, out, sets: DataSets | None = None):
     import optlab as ol
 
+    label_ds = sets.label(name) if sets else name
     fig, axes = ol.plot.grid(2, ncols=2)
     for method in dict.fromkeys(r["method"] for r in path_rows):
         rs = [r for r in path_rows if r["method"] == method]
@@ -227,12 +257,14 @@ def _path_figure(name, path_rows, out):
         axes[1].plot([r["n_features"] for r in rs], [r["test_acc"] for r in rs], "o", ms=4, label=method,
                      alpha=0.7)
     axes[0].set(xscale="log", yscale="symlog", xlabel="λ", ylabel="nonzero features", ylim=(0, None),
-                title=f"{name}: features along the λ path")
+                title=f"{label_ds}: features along the λ path")
     accs = sorted(r["test_acc"] for r in path_rows)
     axes[1].set(xscale="symlog", xlabel="nonzero features", ylabel="test accuracy %", xlim=(0, None),
                 ylim=(accs[len(accs) // 10] - 2, accs[-1] + 1),
-                title=f"{name}: test accuracy vs features (every path run;\nthe worst 10 % of runs below the axis)")
+                title=f"{label_ds}: test accuracy vs features (every path run;\nthe worst 10 % of runs below the axis)")
     axes[0].legend(fontsize=7)
+    if sets:
+        sets.mark(fig, [name])
     png = out / f"svm_admm_path_{name}.png"
     ol.plot.save(fig, png)
     return png
@@ -247,40 +279,46 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files, tables, path_tables, all_traces, long_rows = [], {}, {}, {}, []
+    sets = DataSets(quick)
+    expect(len(DATASETS) * (RUNS_TABLE1 + RUNS_PER_LAMBDA * _n_path(quick)))
     for name, lam in DATASETS.items():
-        rows, traces, f_lp = run_dataset(name, lam, quick=quick)
+        rows, traces, f_lp = run_dataset(name, lam, quick=quick, sets=sets)
+        label_ds, kind = sets.label(name), sets.kind(name)
         all_traces[name] = traces
         for label, tr in traces.items():
-            long_rows += tr.thinned(200).long(solver=label, dataset=name)
+            long_rows += tr.thinned(200).long(solver=label, dataset=label_ds, data=kind)
         path = out / f"svm_admm_{name}.csv"
         tables[name] = write_table([{k: _f(v) for k, v in r.items()} for r in rows], path)
         files.append(path)
-        print(f"\n== {name} (λ = {lam:g}; n = {ol.data.load(name).X.shape[0]} train) ==")
+        print(f"\n== {label_ds} (λ = {lam:g}; n = {sets.load(name).X.shape[0]} train) ==")
         print(tables[name])
 
-        prow = run_path(name, quick=quick)
+        prow = run_path(name, quick=quick, sets=sets)
         path = out / f"svm_admm_path_{name}.csv"
         write_table([{k: _f(v) for k, v in r.items()} for r in prow], path)
         files.append(path)
         ref = next(r for r in rows if r["method"] == "ADMM-l1")
         mt = matched_table(prow, ref["test_acc"], f"ADMM-l1 at λ = {lam:g} ({ref['test_acc']:.2f} %)")
+        for r in mt:
+            r.update(dataset=label_ds, data=kind)
         path = out / f"svm_admm_matched_{name}.csv"
         path_tables[name] = write_table([{k: _f(v) for k, v in r.items()} for r in mt], path)
         files.append(path)
-        print(f"\n-- {name}: sparsest model per method along its λ path at matched test accuracy --")
+        print(f"\n-- {label_ds}: sparsest model per method along its λ path at matched test accuracy --")
         print(path_tables[name])
-        files.append(_path_figure(name, prow, out))
+        files.append(_path_figure(name, prow, out, sets))
 
         admm = {k: v for k, v in traces.items() if k.startswith("ADMM")}
         fig, axes = ol.plot.grid(4, ncols=2)
-        ol.plot.convergence(admm, "objective", x="iter", ax=axes[0], title=f"{name}: ADMM objective (own penalty)")
-        ol.plot.convergence(admm, "objective", x="time", ax=axes[1], title=f"{name}: ADMM objective (own penalty)")
+        ol.plot.convergence(admm, "objective", x="iter", ax=axes[0], title=f"{label_ds}: ADMM objective (own penalty)")
+        ol.plot.convergence(admm, "objective", x="time", ax=axes[1], title=f"{label_ds}: ADMM objective (own penalty)")
         ol.plot.convergence({"ADMM-l1": traces["ADMM-l1"]}, "objective", x="iter", reference=f_lp, relative=True,
-                            ax=axes[2], title=f"{name}: ℓ1 gap to the HiGHS LP optimum",
+                            ax=axes[2], title=f"{label_ds}: ℓ1 gap to the HiGHS LP optimum",
                             ylabel="(F − F_LP)/F_LP")
-        ol.plot.convergence(admm, "kkt", x="iter", ax=axes[3], title=f"{name}: max relative residual (tol 1e-5)",
+        ol.plot.convergence(admm, "kkt", x="iter", ax=axes[3], title=f"{label_ds}: max relative residual (tol 1e-5)",
                             ylabel="max(primal, dual) relative residual")
         axes[0].legend(fontsize=7)
+        sets.mark(fig, [name])
         png = out / f"svm_admm_{name}.png"
         ol.plot.save(fig, png)
         files.append(png)

@@ -48,8 +48,9 @@ from .. import losses as _losses
 from .. import operators, validate
 from ..algorithm import Algorithm, Rows, serial_comm
 
-__all__ = ["LinData", "Op", "Sampler", "StochState", "prepare_data", "prepare_F", "block_rows", "check_common",
-           "check_blocks", "init_state", "make_step", "algorithm", "solve", "margins", "spread", "minibatch_grad",
+__all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
+           "check_common", "sampling", "init_state", "make_step", "algorithm", "solve", "margins", "spread",
+           "minibatch_grad",
            "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale", "resolve_scale", "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.
@@ -199,6 +200,25 @@ def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
     return Op(jnp.asarray(F, dtype), None, None, None, None, (m, d)), norm2
 
 
+def prepare(X, y, F, loss, X_test, y_test, n_blocks: int, layout="auto"):
+    """The data of a stochastic solver: ``(rows, test, F, ‖F‖₂², L, dtype, meta)``: the training rows in ``n_blocks``
+    blocks (:func:`block_rows`), the test set (or None), the penalty matrix (:func:`prepare_F`), the per-sample
+    Lipschitz bound (:func:`lipschitz_max_row`), the working dtype and the ``trace.meta`` fields they give."""
+    dtype = working_dtype(X)
+    data = prepare_data(X, y, loss, dtype, layout=layout)
+    n, d = X.shape
+    Fop, normF2 = prepare_F(F, d, dtype)
+    L = lipschitz_max_row(loss, data)
+    test = None
+    if X_test is not None:
+        if X_test.shape[1] != d:
+            raise ValueError(f"X_test has {X_test.shape[1]} columns, X has {d}")
+        test = prepare_data(X_test, y_test, loss, dtype, name="X_test", layout=layout)
+    meta = {"L": L, "normF": float(np.sqrt(normF2)), "loss": loss.name, "dtype": str(np.dtype(dtype)), "n": int(n),
+            "d": int(d), "m": int(Fop.shape[0]), "sparse_rows": data.cols is not None}
+    return block_rows(data, n_blocks), test, Fop, normF2, L, dtype, meta
+
+
 def as_matrix(X):
     """SciPy sparse and array objects as they are; anything else (lists) as a NumPy array."""
     return X if sp.issparse(X) or hasattr(X, "shape") else np.asarray(X)
@@ -247,19 +267,6 @@ def check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks=1):
         raise ValueError(f"segments (log points per epoch) must be an integer in [1, iterations per epoch] = "
                          f"[1, {per_epoch}], got {segments!r}")
     return n_b, per_epoch
-
-
-def check_blocks(n_blocks, executor, n: int) -> int:
-    """``n_blocks`` (default: the executor's worker count), checked against the data and the workers."""
-    W = executor.n_workers
-    if n_blocks is None:
-        n_blocks = W
-    if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or not 1 <= n_blocks <= n:
-        raise ValueError(f"n_blocks must be an integer in [1, n] = [1, {n}], got {n_blocks!r}")
-    if n_blocks % W:
-        raise ValueError(f"n_blocks={n_blocks} must be a multiple of the number of workers ({W}): every worker "
-                         "holds whole blocks; pass n_blocks=k*n_workers or leave it unset (= n_workers)")
-    return int(n_blocks)
 
 
 # ----------------------------------------------------------------------------------- sample access
@@ -344,11 +351,6 @@ class StochState(NamedTuple):
     sampler: Sampler
 
 
-def _is_key(key) -> bool:
-    """A new-style typed PRNG key (``jax.random.key``) of shape ()."""
-    return hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-
-
 def sampling_seed(seed=None, key=None):
     r"""The 32-bit sampling seed from exactly one of ``seed`` (an integer, default 0) and ``key`` (a JAX PRNG key:
     new-style ``jax.random.key(i)`` or raw ``uint32[2]`` from ``jax.random.PRNGKey(i)``).
@@ -367,11 +369,11 @@ def sampling_seed(seed=None, key=None):
             hint = "; for a JAX PRNG key pass key=" if hasattr(seed, "dtype") else ""
             raise TypeError(f"seed must be an integer, got {type(seed).__name__}{hint}")
         return seed
-    if _is_key(key):
-        if jnp.ndim(key) != 0:
-            raise ValueError(f"key must be a single PRNG key (shape ()), got shape {jnp.shape(key)}; to run several "
-                             "keys use jax.vmap over them in jit mode")
-    elif not (hasattr(key, "dtype") and key.dtype == jnp.uint32 and jnp.shape(key) == (2,)):
+    key = jnp.asarray(key) if isinstance(key, np.ndarray) else key      # raw key data held in NumPy
+    if hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and jnp.ndim(key) != 0:
+        raise ValueError(f"key must be a single PRNG key (shape ()), got shape {jnp.shape(key)}; to run several "
+                         "keys use jax.vmap over them in jit mode")
+    if not validate.is_key(key):
         raise TypeError(f"key must be a JAX PRNG key (jax.random.key(0)) or raw uint32[2] key data "
                         f"(jax.random.PRNGKey(0)), got {type(key).__name__} {getattr(key, 'dtype', '')} "
                         f"{jnp.shape(key) if hasattr(key, 'shape') else ''}".rstrip())
@@ -425,14 +427,14 @@ def _block_permutations(seed, epoch, first_block, n_local_blocks: int, n_b: int)
 
 
 @functools.lru_cache(maxsize=None)
-def make_step(update: Callable, batch_size: int, segments: int, n_blocks: int, block_size: int,
-              info: Callable | None = None, with_rel_change: bool = False):
+def make_step(update: Callable, batch_size: int, segments: int, block_size: int, info: Callable | None = None,
+              with_rel_change: bool = False):
     """``step(state, problem, comm)`` running one segment of an epoch of
     ``update(core, rows_state, problem, b, comm) -> (core, rows_state)`` (``b``: this worker's rows of the
     iteration's batch, ``rows_state``: the per-row state); cached, so hashable.
 
     ``info(core)`` gives the step's diagnostics; ``with_rel_change`` adds the averaged iterate's relative change."""
-    B, S, NB, n_b = int(batch_size), int(segments), int(n_blocks), int(block_size)
+    B, S, n_b = int(batch_size), int(segments), int(block_size)
     nb = n_b // B
     seg_len = -(-nb // S)
 
@@ -535,12 +537,49 @@ def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool
                      stop_metric="rel_change" if stop else None, fresh=frozenset(fresh), growth_limit=GROWTH_LIMIT)
 
 
-def solve(alg, state, problem, parallel, meta, *, maxiter, log_every, tol, max_time, metrics, callback, progress,
-          checkpoint, resume, jit):
-    """``harness.solve`` with the options every stochastic solver forwards."""
-    return harness.solve(alg, state, problem, executor=parallel, jit=jit, maxiter=maxiter, log_every=log_every,
-                         tol=tol, max_time=max_time, metrics=metrics, callback=callback, progress=progress,
-                         checkpoint=checkpoint, resume=resume, meta=meta)
+class Sampling(NamedTuple):
+    """The checked sampling arguments of a stochastic solver (:func:`sampling`)."""
+
+    X: Any               # the data as a matrix (dense or SciPy sparse)
+    n: int
+    n_blocks: int
+    block_size: int      # rows per block, ceil(n / n_blocks)
+    batch_size: int
+    segments: int
+    epochs: int
+    avg_start: int       # the iteration at which averaging starts (burn-in)
+    tol: float
+    seed: Any            # the sampling seed: an int, or a uint32 array (from a traced key)
+    keyed: bool          # the seed came from key=
+
+
+def sampling(X, mu, gamma, *, epochs, batch_size, n_blocks, segments, burn_in, parallel, tol, seed, key) -> Sampling:
+    """The checks and the block/epoch arithmetic every stochastic solver shares (:func:`check_options`,
+    :func:`optlab.validate.blocks`, :func:`check_common`, :func:`avg_start`, :func:`sampling_seed`)."""
+    executor, tol, seed = check_options(parallel, tol, seed)
+    X = as_matrix(X)
+    n = X.shape[0]
+    n_blocks = validate.blocks(n_blocks, executor, n)
+    n_b, per_epoch = check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks)
+    return Sampling(X, n, n_blocks, n_b, int(batch_size), int(segments), int(epochs), avg_start(burn_in, per_epoch),
+                    tol, sampling_seed(seed, key), key is not None)
+
+
+def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_epochs=1, pilot_samples=5000,
+          parallel=None, maxiter=None, run=None, per_row=None):
+    """Run a stochastic solver: ``scale="auto"`` resolved by pilot runs (:func:`resolve_scale`), then
+    ``harness.solve`` of ``make_alg(n_rows, block_size, with_test, stop)`` from ``core`` (per-row state
+    ``per_row``) for ``maxiter`` harness steps (default ``epochs * segments``); ``meta`` gets the sampling fields."""
+    B, NB, segs = smp.batch_size, smp.n_blocks, smp.segments
+    meta.update({"epochs": smp.epochs, "seed": seed_meta(smp.seed), "key": smp.keyed, "n_blocks": NB,
+                 "rows_per_block": smp.block_size, "padding_rows": smp.block_size * NB - smp.n, "batch_size": B,
+                 "global_batch": NB * B, "iters_per_epoch": smp.block_size // B, "segments": segs})
+    pb = resolve_scale(scale, make_alg, lambda rows: init_state(core, rows, NB, smp.seed), pb, unpadded(pb.data, smp.n),
+                       NB, meta, pilot_epochs, segs, pilot_samples, smp.seed)
+    alg = make_alg(smp.n, smp.block_size, pb.test is not None, bool(smp.tol and smp.tol > 0))
+    state = init_state(core, smp.block_size * NB, NB, smp.seed, **(per_row or {}))
+    return harness.solve(alg, state, pb, executor=parallel, maxiter=smp.epochs * segs if maxiter is None else maxiter,
+                         tol=smp.tol, meta=meta, **(run or {}))
 
 
 def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, epochs, segments, n_sub, seed):
@@ -649,17 +688,9 @@ def unpadded(rows: Rows, n: int) -> LinData:
     return LinData(rows.vals[:n], None if rows.cols is None else rows.cols[:n], rows.y[:n])
 
 
-def sampling_meta(n: int, n_blocks: int, batch_size: int, segments: int) -> dict:
-    n_b = -(-n // n_blocks)
-    return {"n_blocks": n_blocks, "rows_per_block": n_b, "padding_rows": n_b * n_blocks - n,
-            "batch_size": int(batch_size), "global_batch": n_blocks * int(batch_size),
-            "iters_per_epoch": n_b // int(batch_size), "segments": int(segments)}
-
-
-def one_iteration_per_step(n: int, n_blocks: int, batch_size: int, segments: int) -> bool:
+def one_iteration_per_step(block_size: int, batch_size: int, segments: int) -> bool:
     """Whether a harness step is a single iteration (``segments`` = iterations per epoch)."""
-    per_epoch = -(-n // n_blocks) // batch_size
-    return -(-per_epoch // segments) == 1
+    return -(-(block_size // batch_size) // segments) == 1
 
 
 def rel_change(old, new):

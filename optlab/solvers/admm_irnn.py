@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, operators
+from .. import harness, operators, validate
 from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from ..losses import softmax_cross_entropy
 from . import mlp
@@ -301,12 +301,10 @@ def update_uwb(state, problem, comm: Comm = serial_comm):
 
 def update_s(state, problem):
     """All S_t at once (they are decoupled): the h×h SPD systems of the module docstring."""
-    T, n, h = state.S.shape
+    T = state.S.shape[0]
     To = state.O.shape[0]
     r1, r2, r3 = state.rho[0], state.rho[1], state.rho[2]
-    eye = jnp.eye(h, dtype=state.S.dtype)
-    WWt = state.W @ state.W.T
-    VVt = state.V @ state.V.T
+    Hi_mid, Hi_last, _ = _s_systems(state)
     rhs = r2 * jnp.tanh(state.A) - state.L2
     # coupling through A_{t+1} (t < T)
     P = state.A[1:] + state.L1[1:] / r1 - problem.X[1:] @ state.U - state.b
@@ -314,15 +312,8 @@ def update_s(state, problem):
     # coupling through O_t (t in the output steps)
     Q = state.O + state.L3 / r3 - state.c
     rhs = rhs.at[T - To:].add(r3 * (Q @ state.V.T))
-    seq = To == T
-    H_mid = r2 * eye + r1 * WWt + (r3 * VVt if seq else 0.0)
-    H_last = r2 * eye + r3 * VVt
-
-    def solve(H, R):   # R H⁻¹ (H symmetric) as one product: XLA-CPU's triangular solves are slow
-        return R @ jnp.linalg.inv(H)
-
-    S_last = solve(H_last, rhs[-1:])
-    S = S_last if T == 1 else jnp.concatenate([solve(H_mid, rhs[:-1]), S_last], axis=0)
+    S_last = rhs[-1:] @ Hi_last
+    S = S_last if T == 1 else jnp.concatenate([rhs[:-1] @ Hi_mid, S_last], axis=0)
     return state._replace(S=S)
 
 
@@ -496,9 +487,9 @@ def penalty_schedule(start, f, aux, problem, adaptive: bool, reproject: bool, in
 
     ρ ← min(γρ, ρ_max); adaptive: ρ1, ρ2 double when (i) the forward pass explains the data worse than the
     auxiliaries by more than δ(1 + aux) (the trap detector) or (ii) the forward loss rose (the step-length guard;
-    never relaxed: a relaxation by 1/1.25 when the gap was below δ/4 made ρ oscillate over two decades on MNIST
-    rows without faster learning). With re-projection a rise also rejects the step — the caller puts the whole
-    state back to ``start`` and the next iteration retries with the doubled ρ1, ρ2 — unless ρ1 is at its cap."""
+    never relaxed, see experiments/README_admm_irnn.md). With re-projection a rise also rejects the step — the
+    caller puts the whole state back to ``start`` and the next iteration retries with the doubled ρ1, ρ2 — unless ρ1
+    is at its cap."""
     rho = start.rho * problem.rho_growth
     if not adaptive:
         return jnp.minimum(rho, problem.rho_max), start.f_prev, None
@@ -584,12 +575,9 @@ class StepConfig(NamedTuple):
 
 def init_params(d: int, hidden: int, n_classes: int, seed: int = 0, dtype=jnp.float64) -> dict:
     """Seeded RNN weights: U ~ N(0, 1/d), W a random orthogonal matrix (QR of a Gaussian, signs fixed), V ~ N(0,
-    1/h), b = c = 0 (shared by ADMMiRNN and the BPTT baselines, so both start from the same network).
-
-    W orthogonal (spectral radius 1) keeps the early steps' inputs in the last hidden state; with the earlier
-    W ~ 0.5·N(0, 1/h) (radius ≈ 0.5) row t of an MNIST image reached the last of 28 steps damped by ≈ 0.5^(28-t),
-    and a logistic read-out of the untrained network's last state scored 0.41 test accuracy (h = 64; orthogonal
-    W: 0.57), which is where ADMMiRNN, which learns the read-out much faster than U and W, stalled."""
+    1/h), b = c = 0 (shared by ADMMiRNN and the BPTT baselines, so both start from the same network). W orthogonal
+    (spectral radius 1) keeps the early steps' inputs in the last hidden state (measured in
+    experiments/README_admm_irnn.md)."""
     rng = np.random.default_rng(seed)  # drawn in float64 then cast: the same network for every dtype
     draw = lambda *shape: jnp.asarray(rng.standard_normal(shape), dtype)  # noqa: E731
     q, r = np.linalg.qr(rng.standard_normal((hidden, hidden)))
@@ -608,16 +596,9 @@ def init(problem: AdmmIrnnProblem, hidden: int, n_classes: int, rho, seed: int =
     residual starts at zero); multipliers zero."""
     T, n, d = problem.X.shape
     To = problem.Y.shape[0]
-    if params is None:
-        params = init_params(d, hidden, n_classes, seed, problem.X.dtype)
-    else:
-        want = {"U": (d, hidden), "W": (hidden, hidden), "b": (hidden,), "V": (hidden, n_classes), "c": (n_classes,)}
-        if not isinstance(params, dict) or set(params) != set(want):
-            raise ValueError(f"warm_start must be a dict with keys {sorted(want)} (e.g. Result.params of a BPTT run)")
-        for k, shp in want.items():
-            if tuple(np.shape(params[k])) != shp:
-                raise ValueError(f"warm_start[{k!r}] must have shape {shp}, got {tuple(np.shape(params[k]))}")
-        params = {k: jnp.asarray(params[k], problem.X.dtype) for k in want}
+    fresh = init_params(d, hidden, n_classes, seed, problem.X.dtype)
+    # a warm start (e.g. Result.params of a BPTT run): the same keys and shapes, finite
+    params = fresh if params is None else validate.float_tree("warm_start", params, like=fresh, dtype=fresh["U"].dtype)
     A, S, O = forward(params, problem.X)
     O = O[T - To:]
     return AdmmIrnnState(A=A, S=S, O=O, L1=jnp.zeros_like(A), L2=jnp.zeros_like(S), L3=jnp.zeros_like(O),
@@ -665,9 +646,7 @@ def _working(carry: AdmmIrnnCarry, data: AdmmIrnnData):
     """The working (time-major) state and problem of the carried ones. The optimization barriers (here and before
     :func:`pack`) materialise the transposed arrays: XLA would otherwise fold the transposes into the sweep's
     products and reductions and change their rounding. With them small runs give the bits of time-major storage
-    (tested); at MNIST-rows size (n = 8000, T = 28, h = 128, float32) one iteration still differs from the
-    time-major compile at the level of float32 rounding (weights 1e-8, re-projected auxiliaries 1e-6; the residual
-    sums before the re-projection are identical), and the quick experiment's final numbers agree to 4 digits."""
+    (tested); at large sizes float32 rounding-level differences remain (experiments/README_admm_irnn.md)."""
     return jax.lax.optimization_barrier((unpack(carry), unpack_problem(data)))
 
 
@@ -775,10 +754,27 @@ def _parse_schedule(schedule, rho):
     return g, rmax, adaptive, gap_tol
 
 
-def _as_int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    return int(v)
+def _check_data(task, X_seq, y, X_test, y_test, n_classes, dtype):
+    """``(X, y, X_test, y_test, C)``: the sequences and labels (training and optional test) checked against each
+    other, and the class count C (default: 1 + the largest label)."""
+    validate.choice("task", task, ("classify", "sequence"))
+    X = _check_seq("X_seq", X_seq, dtype)
+    n, T, d = X.shape
+    y = _check_labels("y", y, n, T, task)
+    if (X_test is None) != (y_test is None):
+        raise ValueError("pass both X_test and y_test, or neither")
+    Xt = yt = None
+    if X_test is not None:
+        Xt = _check_seq("X_test", X_test, X.dtype)
+        if Xt.shape[1:] != (T, d):
+            raise ValueError(f"X_test must have shape (m, T={T}, d_in={d}) like X_seq, got {Xt.shape}")
+        yt = _check_labels("y_test", y_test, Xt.shape[0], T, task)
+    C = n_classes if n_classes is not None else int(max(y.max(), yt.max() if yt is not None else 0)) + 1
+    C = validate.count("n_classes", C, minimum=2)
+    _check_labels("y", y, n, T, task, C)
+    if yt is not None:
+        _check_labels("y_test", yt, Xt.shape[0], T, task, C)
+    return X, y, Xt, yt, C
 
 
 def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int = 500, rho=None,
@@ -786,8 +782,7 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
               o_steps: int = 5, a_steps: int = 1, a_halvings: int = 3, sweep: str = "sequential",
               reproject_every: int = 1, multiplier_estimate: bool | None = None, warm_start=None,
               ls_prox: float | None = None, dtype=None, maxiter: int | None = None, tol: float = 0.0,
-              log_every=None, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None,
-              resume=None, jit: bool = False, parallel=None):
+              metrics=None, parallel=None, **run):
     r"""Train a tanh RNN by ADMM: ADMMiRNN (Tang, Kan, Sun, Xiao, Lai, Qiao & Li, ECML-PKDD 2020, arXiv:2006.05622).
 
     **Model.** A vanilla tanh RNN unfolded over :math:`t = 1..T` (one sample per row; inputs
@@ -877,9 +872,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run).
         ls_prox: relative proximal weight of the least-squares blocks (default 1e-8 float64, 1e-5 float32).
         tol: stop when the relative weight change ``rel_change <= tol`` (default 0: run all iterations).
-        log_every, max_time, callback, progress, checkpoint, resume: see :func:`optlab.harness.run`.
         metrics: extra ``name -> fn(state, problem)`` of :class:`AdmmIrnnCarry` and :class:`AdmmIrnnData`.
-        jit: return a :class:`optlab.harness.JitRun` from the fully compiled loop.
+        **run: the harness options ``log_every``, ``max_time``, ``callback``, ``progress``, ``checkpoint``,
+            ``resume``, ``jit`` (:func:`optlab.harness.solve`).
         parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``): the
             samples split over ``n`` workers, the weight least-squares blocks from normal equations summed over
             them (asynchronous semantics: this module's docstring); adds ``sim_time`` (simulated) and ``arrived``.
@@ -901,28 +896,13 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         >>> bool(res.trace["train_loss"][-1] < res.trace["train_loss"][0])
         True
     """
-    if task not in ("classify", "sequence"):
-        raise ValueError(f"task must be 'classify' or 'sequence', got {task!r}")
-    X = _check_seq("X_seq", X_seq, dtype)
+    X, y, Xt, yt, C = _check_data(task, X_seq, y, X_test, y_test, n_classes, dtype)
     n, T, d = X.shape
-    hidden = _as_int("hidden", hidden)
-    iters = _as_int("maxiter" if maxiter is not None else "iters", maxiter if maxiter is not None else iters, 0)
-    y = _check_labels("y", y, n, T, task)
-    if (X_test is None) != (y_test is None):
-        raise ValueError("pass both X_test and y_test, or neither")
-    if X_test is not None:
-        Xt = _check_seq("X_test", X_test, X.dtype)
-        if Xt.shape[1:] != (T, d):
-            raise ValueError(f"X_test must have shape (m, T={T}, d_in={d}) like X_seq, got {Xt.shape}")
-        yt = _check_labels("y_test", y_test, Xt.shape[0], T, task)
-    C = n_classes if n_classes is not None else int(max(y.max(), yt.max() if X_test is not None else 0)) + 1
-    C = _as_int("n_classes", C, 2)
-    _check_labels("y", y, n, T, task, C)
-    if X_test is not None:
-        _check_labels("y_test", yt, Xt.shape[0], T, task, C)
-    reproject_every = _as_int("reproject_every", reproject_every, 0)
-    if sweep not in ("sequential", "jacobi"):
-        raise ValueError(f"sweep must be 'sequential' or 'jacobi', got {sweep!r}")
+    hidden = validate.count("hidden", hidden, minimum=1)
+    iters = validate.count("maxiter" if maxiter is not None else "iters", iters if maxiter is None else maxiter)
+    seed, tol = validate.seed("seed", seed), validate.tolerance("tol", tol)
+    reproject_every = validate.count("reproject_every", reproject_every)
+    validate.choice("sweep", sweep, ("sequential", "jacobi"))
     if multiplier_estimate is None:
         multiplier_estimate = reproject_every > 0
     if not isinstance(multiplier_estimate, (bool, np.bool_)):
@@ -934,10 +914,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
     growth, rho_max, adaptive, gap_tol = _parse_schedule(rho_schedule, rho)
     if ls_prox is None:
         ls_prox = 1e-8 if X.dtype == jnp.float64 else 1e-5
-    if not ls_prox >= 0:
-        raise ValueError(f"ls_prox must be >= 0, got {ls_prox}")
-    config = StepConfig(_as_int("o_steps", o_steps, 0), _as_int("a_steps", a_steps, 0),
-                        _as_int("a_halvings", a_halvings, 0), adaptive, sweep, reproject_every,
+    ls_prox = validate.nonnegative("ls_prox", ls_prox)
+    config = StepConfig(validate.count("o_steps", o_steps), validate.count("a_steps", a_steps),
+                        validate.count("a_halvings", a_halvings), adaptive, sweep, reproject_every,
                         bool(multiplier_estimate))
 
     def labels(v):
@@ -946,7 +925,7 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
     split = parallel is not None   # rows may be padded: per-row weights and the real row count
     problem = AdmmIrnnProblem(
         X=jnp.swapaxes(X, 0, 1), Y=labels(y),
-        X_test=None if X_test is None else jnp.swapaxes(Xt, 0, 1), Y_test=None if X_test is None else labels(yt),
+        X_test=None if Xt is None else jnp.swapaxes(Xt, 0, 1), Y_test=None if Xt is None else labels(yt),
         rho_growth=jnp.asarray(growth, X.dtype), rho_max=jnp.asarray(rho_max, X.dtype),
         gap_tol=jnp.asarray(gap_tol, X.dtype), ls_prox=jnp.asarray(ls_prox, X.dtype),
         weight=jnp.ones(n, X.dtype) if split else None, n=jnp.asarray(n, X.dtype) if split else None)
@@ -955,10 +934,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
             "rho": tuple(float(r) for r in rho), "rho_schedule": repr(rho_schedule), "seed": seed,
             "dtype": str(X.dtype), "o_steps": o_steps, "a_steps": a_steps, "ls_prox": float(ls_prox),
             "sweep": sweep, "reproject_every": reproject_every, "multiplier_estimate": bool(multiplier_estimate)}
-    return harness.solve(algorithm(config, task, X_test is not None), pack(state), pack_problem(problem),
-                         executor=parallel, jit=jit, maxiter=iters, log_every=log_every, tol=tol, max_time=max_time,
-                         metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
-                         meta=meta)
+    return harness.solve(algorithm(config, task, Xt is not None), pack(state), pack_problem(problem),
+                         executor=parallel, maxiter=iters, tol=tol, metrics=metrics, meta=meta,
+                         **run)
 
 
 # ---------------------------------------------------------------------------------- BPTT baselines
@@ -989,17 +967,9 @@ def bptt(X_seq, y, hidden: int = 128, optimizer: str = "adam", *, learning_rate:
     initial weights as :func:`admm_irnn` for the same ``seed``, same input checks; one harness iteration is one
     epoch (a full-batch step when ``batch_size=None``). The trace adds ``grad_norm`` (full-batch gradient norm,
     the stability plot's quantity) to ``train_loss``/``train_acc``/``test_*``."""
-    if task not in ("classify", "sequence"):
-        raise ValueError(f"task must be 'classify' or 'sequence', got {task!r}")
-    X = _check_seq("X_seq", X_seq, dtype)
-    n, T, d = X.shape
-    y = _check_labels("y", y, n, T, task)
-    Xt = yt = None
-    if X_test is not None:
-        Xt = _check_seq("X_test", X_test, X.dtype)
-        yt = _check_labels("y_test", y_test, Xt.shape[0], T, task)
-    C = n_classes if n_classes is not None else int(max(y.max(), yt.max() if yt is not None else 0)) + 1
-    params0 = init_params(d, _as_int("hidden", hidden), C, seed, X.dtype)
+    X, y, Xt, yt, C = _check_data(task, X_seq, y, X_test, y_test, n_classes, dtype)
+    params0 = init_params(X.shape[2], validate.count("hidden", hidden, minimum=1), C, validate.seed("seed", seed),
+                          X.dtype)
     apply = rnn_classify if task == "classify" else rnn_sequence
     metrics = {"grad_norm": _grad_norm_metric(apply), **kwargs.pop("metrics", {})}
     return _optax_train(apply, params0, X, jnp.asarray(y), optimizer, learning_rate=learning_rate,

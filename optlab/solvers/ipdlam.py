@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, operators, validate
+from .. import harness, operators, row_risk, validate
 from .. import prox as prox_mod
 from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from . import mlp
@@ -402,6 +402,57 @@ def _metrics(cfg: Config, with_test: bool, with_train: bool) -> tuple:
     return out
 
 
+def _stationarity(cfg: Config):
+    r"""``fn(state, problem, comm)``: the first-order optimality residual of the training problem at the state.
+
+    Full batch: the norm over all blocks of :math:`\Phi_\rho`'s proximal-gradient mapping at :math:`(W, b, a)^k`
+    (the ρ of the next sweep),
+
+    .. math:: \Bigl(\sum_l \|G_{W_l}\|^2 + \|\nabla_{b_l}\Phi_\rho\|^2 + \sum_{l<L}\|\nabla_{a_l}\Phi_\rho\|^2\Bigr)^{1/2},
+              \qquad G_{W_l} = \bigl(W_l - \operatorname{prox}_{s r_l}(W_l - s\nabla_{W_l}\Phi_\rho)\bigr)/s,
+
+    zero exactly at the stationary points of :math:`\Phi_\rho` (:func:`optlab.row_risk.mapping_norm`: ``s`` is the
+    block's step :math:`1/c_{W_l}`, raised where it is so small that the mapping would round to zero). Mini-batch
+    mode: the same for the regularised training loss as a function of :math:`(W, b)` (the objective it logs). One
+    forward-backward pass: each weight gradient is a sum over samples (``comm.reduce("stationarity_W<l>")``), each
+    :math:`a_l` gradient is row-local and only its squared norm is summed. The harness compares it with its value at
+    the start: weights that stop moving while it has not fallen (e.g. data scaled by 1e150, whose backtracked
+    constants make every step round to zero) end ``"stalled"``, not ``"converged"``."""
+
+    def fn(state: IPDLAMState, prob: IPDLAMProblem, comm: Comm):
+        sums = _sums(prob, comm)
+        X, y = prob.data.X, prob.data.y
+        L = cfg.n_layers
+        if cfg.batch_size:
+            def local(Wb, A):
+                del A
+                return sums.loss(cfg.loss, mlp.apply({"W": Wb[0], "b": Wb[1]}, X, cfg.activation), y)
+            A = ()
+        else:
+            def local(Wb, A):
+                total = 0.0
+                for i in range(L):
+                    inp = X if i == 0 else A[i - 1]
+                    target = y if i == L - 1 else A[i]
+                    total = total + _term(cfg, i, inp, Wb[0][i], Wb[1][i], target, state.rho, sums)
+                return total
+            A = state.aux.A
+        (gW, gb), gA = jax.grad(local, argnums=(0, 1))((state.W, state.b), A)
+        sq = 0.0
+        for i in range(L):
+            reg = prob.regs[i]
+            g_w = sums.total(f"stationarity_W{i}", gW[i])
+            prox = None if isinstance(reg, prox_mod.Zero) else reg.prox
+            sq = sq + jnp.square(row_risk.mapping_norm(state.W[i], g_w, prox, 1 / state.c_W[i]))
+            g_b = sums.total(f"stationarity_b{i}", gb[i])
+            sq = sq + jnp.vdot(g_b, g_b)
+        for i, g_a in enumerate(gA):      # row-local blocks: each worker's rows, their squared norms summed
+            sq = sq + sums.total(f"stationarity_A{i}", jnp.vdot(g_a, g_a))
+        return jnp.sqrt(sq)
+
+    return fn
+
+
 @functools.lru_cache(maxsize=None)
 def _predict_fn(activation: str):
     def predict(params, X):
@@ -413,7 +464,8 @@ def _predict_fn(activation: str):
 def algorithm(cfg: Config, with_test: bool = False, with_train: bool = True) -> Algorithm:
     """iPDLAM (DLAM: β = 0 in the problem) as an :class:`optlab.algorithm.Algorithm` (cached per configuration)."""
     return Algorithm(name="ipdlam", step=make_step(cfg), metrics=_metrics(cfg, with_test, with_train), params=_params,
-                     stop_metric="rel_change", fresh=_fresh_names(cfg.n_layers), predict=_predict_fn(cfg.activation))
+                     stop_metric="rel_change", fresh=_fresh_names(cfg.n_layers), predict=_predict_fn(cfg.activation),
+                     stationarity=_stationarity(cfg))
 
 
 # --------------------------------------------------------------------------------------------------- init

@@ -50,10 +50,10 @@ import numpy as np
 
 from .. import harness, losses, operators, prox, pytree, row_risk
 from ..algorithm import Algorithm, Comm
-from .pig_jacobi import pig_jacobi
+from .pig_jacobi import check_blocks, pig_jacobi
 
 __all__ = ["pig", "pig_blocks", "PigState", "PigProblem", "PigBlocksState", "PigBlocksProblem", "make_step",
-           "make_blocks_step", "hessian_norm"]
+           "make_blocks_step", "algorithm", "blocks_algorithm", "hessian_norm"]
 
 _SCHEDULES = ("constant", "diminishing")
 
@@ -119,12 +119,6 @@ def _beta_at(schedule, beta, power, k):
     if schedule == "diminishing":
         return beta / jnp.power((k + 1).astype(jnp.result_type(beta)), power)
     return jnp.asarray(schedule(k)).astype(jnp.result_type(beta))
-
-
-def _check_penalty(g, name="g"):
-    if not (hasattr(g, "prox") and hasattr(g, "value")):
-        raise TypeError(f"{name} must be an optlab.prox penalty with value() and prox(), got {type(g).__name__}; "
-                        "use ol.prox.zero() for no penalty")
 
 
 def _check_schedule(beta_schedule):
@@ -247,8 +241,7 @@ def algorithm(schedule="constant", ergodic: bool = False, with_gap: bool = False
 
 
 def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1.0, maxiter=1000, tol=1e-10,
-        f_star=None, ergodic=False, metrics=None, callback=None, log_every=None, max_time=None, progress=None,
-        checkpoint=None, resume=None, jit=False, allow_unsafe_step=False, parallel=None):
+        f_star=None, ergodic=False, allow_unsafe_step=False, parallel=None, **run):
     r"""Proximal inertial gradient descent for :math:`f + g` (module docstring for the math and defaults).
 
     Args:
@@ -267,8 +260,9 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
         f_star: optimal value; adds the metric ``gap = F(x_k) − f_star``.
         ergodic: also track the ergodic average :math:`\bar x_k` and log ``objective_avg`` = :math:`F(\bar x_k)`.
         allow_unsafe_step: skip the check :math:`0 < \gamma < 2(1-\beta)/L` (a step > 0 is still required).
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        jit: return a :class:`optlab.harness.JitRun` (usable under ``jax.vmap``, e.g. over a penalty's ``lam``).
+        **run: the harness options ``metrics``, ``callback``, ``log_every``, ``max_time``, ``progress``,
+            ``checkpoint``, ``resume``, ``jit`` (a :class:`optlab.harness.JitRun`, usable under ``jax.vmap``, e.g.
+            over a penalty's ``lam``): see :func:`optlab.harness.solve`.
         parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``) for an
             :func:`optlab.losses.empirical_risk` ``f``: the gradient's sum over rows is split over ``n`` workers
             (delayed gradients under ``SimulatedAsync``: pass a smaller step, e.g. :math:`(1-\beta)/(L(1+2\tau))`).
@@ -325,9 +319,7 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
             "beta_schedule": getattr(beta_schedule, "__name__", str(beta_schedule)),
             "beta_power": float(beta_power), "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
     return harness.solve(algorithm(beta_schedule, bool(ergodic), f_star is not None), state, problem,
-                         executor=parallel, jit=jit, maxiter=maxiter, log_every=log_every, tol=tol,
-                         max_time=max_time, metrics=metrics, callback=callback, progress=progress,
-                         checkpoint=checkpoint, resume=resume, meta=meta)
+                         executor=parallel, maxiter=maxiter, tol=tol, meta=meta, **run)
 
 
 # ------------------------------------------------------------------------------------------ multi block
@@ -348,7 +340,8 @@ class PigBlocksProblem(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def make_blocks_step(n_blocks: int, order: str):
-    """``step(state, problem)``: one sweep of ``n_blocks`` block updates, cyclic or random (cached)."""
+    """``step(state, problem, comm)``: one sweep of ``n_blocks`` block updates, cyclic or random (cached; the blocks
+    are not split over workers, so ``comm`` is unused)."""
 
     def update(i, x, x_prev, problem):
         # gradient with respect to block i only, at the current point
@@ -357,7 +350,7 @@ def make_blocks_step(n_blocks: int, order: str):
         new_i = problem.gs[i].prox(x[i] - s * gi + b * (x[i] - x_prev[i]), s)
         return x[:i] + (new_i,) + x[i + 1:], x_prev[:i] + (x[i],) + x_prev[i + 1:]
 
-    def step(state: PigBlocksState, problem: PigBlocksProblem):
+    def step(state: PigBlocksState, problem: PigBlocksProblem, comm: Comm = None):
         x, x_prev, key = state.x, state.x_prev, state.key
         if order == "cyclic":
             for i in range(n_blocks):
@@ -381,12 +374,24 @@ def make_blocks_step(n_blocks: int, order: str):
     return step
 
 
-def _blocks_objective(state, problem):
+def _blocks_objective(state, problem, comm: Comm = None):
     return problem.f(state.x) + sum(g.value(x) for g, x in zip(problem.gs, state.x))
 
 
-def _blocks_gap(state, problem):
+def _blocks_gap(state, problem, comm: Comm = None):
     return _blocks_objective(state, problem) - problem.f_star
+
+
+def _block_list(state):
+    return list(state.x)
+
+
+@functools.lru_cache(maxsize=None)
+def blocks_algorithm(n_blocks: int, order: str, with_gap: bool = False) -> Algorithm:
+    """:func:`pig_blocks` (Gauss–Seidel, one process) as an :class:`optlab.algorithm.Algorithm`."""
+    metrics = (("objective", _blocks_objective),) + ((("gap", _blocks_gap),) if with_gap else ())
+    return Algorithm(name="pig_blocks", step=make_blocks_step(n_blocks, order), metrics=metrics, params=_block_list,
+                     stop_metric="rel_change")
 
 
 def _concat_blocks(blocks, risk):
@@ -394,8 +399,7 @@ def _concat_blocks(blocks, risk):
 
 
 def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipschitz=None, maxiter=1000, tol=1e-10,
-               f_star=None, metrics=None, callback=None, log_every=None, max_time=None, progress=None,
-               checkpoint=None, resume=None, jit=False, allow_unsafe_step=False, parallel=None):
+               f_star=None, allow_unsafe_step=False, parallel=None, **run):
     r"""Multi-block proximal inertial gradient: one iteration updates ``s`` blocks (module docstring).
 
     Args:
@@ -413,8 +417,8 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
             (spectral norm by power iteration, with the same safety margin as ``f.lipschitz()``); otherwise
             the power-iteration norm of the block Hessian :math:`\nabla^2_{ii} f(x_0)` (Hessian-vector products by
             ``jax.jvp`` of ``jax.grad``; exact for quadratics, local curvature otherwise).
-        maxiter, tol, f_star, metrics, callback, log_every, max_time, progress, checkpoint, resume, jit,
-            allow_unsafe_step: as in :func:`pig`; ``tol`` tests the relative change of the whole vector per sweep.
+        maxiter, tol, f_star, allow_unsafe_step, **run: as in :func:`pig`; ``tol`` tests the relative change of
+            the whole vector per sweep.
         parallel: an executor of :mod:`optlab.parallel`: runs :func:`optlab.pig_jacobi` instead (the Jacobi update,
             every block from the same residual, stale residuals under ``SimulatedAsync``; its docstring states the
             step conditions), the blocks spread over the workers; needs an ``EmpiricalRisk`` f;
@@ -426,30 +430,14 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
     """
     if order not in ("cyclic", "random"):
         raise ValueError(f"order must be 'cyclic' or 'random', got {order!r}")
-    if not isinstance(gs, (list, tuple)) or not isinstance(x0s, (list, tuple)):
-        raise TypeError("gs and x0s must be lists: one penalty and one starting block per block")
-    if len(gs) != len(x0s) or len(gs) == 0:
-        raise ValueError(f"gs and x0s must have the same nonzero length, got {len(gs)} penalties and "
-                         f"{len(x0s)} blocks")
-    for i, g in enumerate(gs):
-        _check_penalty(g, f"gs[{i}]")
-    x0s = tuple(jnp.asarray(x) for x in x0s)
-    for i, x in enumerate(x0s):
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"x0s[{i}] must be a floating-point array, got dtype {x.dtype}")
-        operators.check_finite(f"x0s[{i}]", x)
-    dt = x0s[0].dtype
-    if any(x.dtype != dt for x in x0s):
-        raise TypeError(f"all blocks must share one dtype, got {[str(x.dtype) for x in x0s]}")
-    s = len(x0s)
+    x0s = check_blocks(gs, x0s)
+    dt, s = x0s[0].dtype, len(x0s)
     if parallel is not None:
         if order != "cyclic" or lipschitz is not None:
             raise ValueError("pig_blocks(parallel=...): order= and lipschitz= (block constants) do not apply to the "
                              "Jacobi/async update, whose step uses the full Lipschitz constant; pass step= instead")
         return pig_jacobi(f, list(gs), list(x0s), step=step, beta=beta, maxiter=maxiter, tol=tol, f_star=f_star,
-                          metrics=metrics, callback=callback, log_every=log_every, max_time=max_time,
-                          progress=progress, checkpoint=checkpoint, resume=resume, jit=jit,
-                          allow_unsafe_step=allow_unsafe_step, parallel=parallel)
+                          allow_unsafe_step=allow_unsafe_step, parallel=parallel, **run)
 
     risk = f if isinstance(f, losses.EmpiricalRisk) else None
     if risk is not None:
@@ -497,17 +485,6 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
                                betas=tuple(jnp.asarray(v, dt) for v in betas),
                                f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
     state = PigBlocksState(x=x0s, x_prev=x0s, key=jax.random.PRNGKey(seed), k=jnp.zeros((), jnp.int32))
-    step_fn = make_blocks_step(s, order)
-    all_metrics = {"objective": _blocks_objective}
-    if f_star is not None:
-        all_metrics["gap"] = _blocks_gap
-    all_metrics.update(metrics or {})
-    if jit:
-        return harness.run_jit(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                               stop_metric="rel_change", metrics=all_metrics)
-    meta = {"solver": "pig_blocks", "order": order, "seed": int(seed), "steps": steps, "betas": betas,
-            "lipschitz": Ls, "dtype": str(dt)}
-    return harness.run(step_fn, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                       stop_metric="rel_change", max_time=max_time, metrics=all_metrics,
-                       params=lambda st: list(st.x), callback=callback, progress=progress,
-                       checkpoint=checkpoint, resume=resume, meta=meta)
+    meta = {"order": order, "seed": int(seed), "steps": steps, "betas": betas, "lipschitz": Ls, "dtype": str(dt)}
+    return harness.solve(blocks_algorithm(s, order, f_star is not None), state, problem, maxiter=maxiter, tol=tol,
+                         meta=meta, **run)

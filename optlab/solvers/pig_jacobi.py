@@ -55,7 +55,7 @@ from .. import harness, losses, operators
 from ..algorithm import Algorithm, Comm, Rows
 from ..parallel import as_executor
 
-__all__ = ["pig_jacobi", "JacobiState", "JacobiProblem", "algorithm"]
+__all__ = ["pig_jacobi", "JacobiState", "JacobiProblem", "algorithm", "check_blocks"]
 
 
 class JacobiState(NamedTuple):
@@ -126,6 +126,28 @@ def algorithm(loss, sizes: tuple, with_gap: bool = False) -> Algorithm:
                      stop_metric="rel_change", growth_limit=1e3)
 
 
+def check_blocks(gs, x0s) -> tuple:
+    """``gs`` and ``x0s`` of the multi-block solvers (:func:`pig_jacobi`, :func:`optlab.pig_blocks`): lists of the
+    same nonzero length, an :mod:`optlab.prox` penalty and a finite floating block (one dtype for all) each. Returns
+    the blocks as JAX arrays."""
+    if not isinstance(gs, (list, tuple)) or not isinstance(x0s, (list, tuple)):
+        raise TypeError("gs and x0s must be lists: one penalty and one starting block per block")
+    if len(gs) != len(x0s) or len(gs) == 0:
+        raise ValueError(f"gs and x0s must have the same nonzero length, got {len(gs)} penalties and {len(x0s)} blocks")
+    for i, g in enumerate(gs):
+        if not (hasattr(g, "prox") and hasattr(g, "value")):
+            raise TypeError(f"gs[{i}] must be an optlab.prox penalty with value() and prox(), got {type(g).__name__}; "
+                            "use ol.prox.zero() for no penalty")
+    x0s = tuple(jnp.asarray(x) for x in x0s)
+    for i, x in enumerate(x0s):
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"x0s[{i}] must be a floating-point array, got dtype {x.dtype}")
+        operators.check_finite(f"x0s[{i}]", x)
+    if any(x.dtype != x0s[0].dtype for x in x0s):
+        raise TypeError(f"all blocks must share one dtype, got {[str(x.dtype) for x in x0s]}")
+    return x0s
+
+
 def _check_inputs(f, gs, x0s):
     if not isinstance(f, losses.EmpiricalRisk):
         raise TypeError("pig_jacobi needs f to be an optlab.losses.empirical_risk (e.g. least_squares_objective(A, b)) "
@@ -134,25 +156,18 @@ def _check_inputs(f, gs, x0s):
         raise TypeError("pig_jacobi supports a dense 2-d A; pass A.toarray()")
     if f.loss.smoothness is None:
         raise ValueError(f"pig_jacobi: the {f.loss.name} loss is not smooth; use a smooth loss")
-    if not isinstance(gs, (list, tuple)) or not isinstance(x0s, (list, tuple)) or len(gs) != len(x0s) or not gs:
-        raise ValueError("gs and x0s must be lists of the same nonzero length: one penalty and one block each")
-    for i, g in enumerate(gs):
-        if not (hasattr(g, "prox") and hasattr(g, "value")):
-            raise TypeError(f"gs[{i}] must be an optlab.prox penalty, got {type(g).__name__}")
-    x0s = tuple(jnp.asarray(x) for x in x0s)
+    x0s = check_blocks(gs, x0s)
     for i, x in enumerate(x0s):
-        if x.ndim != 1 or x.shape[0] == 0 or not jnp.issubdtype(x.dtype, jnp.floating):
+        if x.ndim != 1 or x.shape[0] == 0:
             raise ValueError(f"x0s[{i}] must be a non-empty 1-D floating array (a slice of the coefficient vector)")
-        operators.check_finite(f"x0s[{i}]", x)
     sizes = tuple(int(x.shape[0]) for x in x0s)
     if sum(sizes) != f.A.shape[1]:
         raise ValueError(f"the blocks' sizes {list(sizes)} sum to {sum(sizes)}, but f has {f.A.shape[1]} features")
     return x0s, sizes
 
 
-def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_star=None, metrics=None,
-               callback=None, log_every=None, max_time=None, progress=None, checkpoint=None, resume=None, jit=False,
-               allow_unsafe_step=False, parallel=None):
+def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_star=None, allow_unsafe_step=False,
+               parallel=None, **run):
     r"""Jacobi multi-block proximal inertial gradient (module docstring for the update and the step conditions).
 
     Args:
@@ -164,8 +179,7 @@ def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_st
         beta: per-block inertia :math:`\beta_i \in [0, 1)`.
         allow_unsafe_step: skip the check :math:`\gamma_i < 2(1-\beta_i)/(L(1+2\tau))`.
         parallel: an executor of :mod:`optlab.parallel`; the blocks are spread over its workers.
-        maxiter, tol, f_star, metrics, callback, log_every, max_time, progress, checkpoint, resume, jit:
-            as in :func:`optlab.pig`.
+        maxiter, tol, f_star, **run: as in :func:`optlab.pig`.
 
     Returns:
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
@@ -208,6 +222,5 @@ def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_st
     x = jnp.asarray(x)
     state = JacobiState(blocks=Rows(x=x, x_prev=x), z=z0)
     meta = {"steps": steps, "betas": betas, "lipschitz": L, "sizes": list(sizes), "dtype": str(dt)}
-    return harness.solve(algorithm(f.loss, sizes, f_star is not None), state, problem, executor=executor, jit=jit,
-                         maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
-                         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(algorithm(f.loss, sizes, f_star is not None), state, problem, executor=executor,
+                         maxiter=maxiter, tol=tol, meta=meta, **run)

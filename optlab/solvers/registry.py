@@ -78,34 +78,22 @@ def _lasso_problem(seed: int, dtype, size: str):
     return ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype)), lam, A.shape[1], f_ref
 
 
-def _lasso_case(solver_name: str, **solver_kw):
+def _lasso_case(solver_name: str, n_blocks: int | None = None, **solver_kw):
+    """The Lasso of :func:`_lasso_problem` for ``solver(f, ℓ1, x0, **kw)``; with ``n_blocks``, its coefficients
+    split into that many column blocks (``solver(f, [ℓ1] * n_blocks, blocks, **kw)``)."""
     def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
         import optlab as ol
 
         f, lam, d, f_ref = _lasso_problem(seed, dtype, size)
         fn = getattr(ol, solver_name)
+        g, x0 = ol.prox.l1(lam), np.zeros(d, dtype)
+        if n_blocks is not None:
+            g, x0 = [g] * n_blocks, np.array_split(x0, n_blocks)
 
         def solve(step_scale=None, **kw):
             if step_scale is not None:  # a fraction of the default step 1/L (delayed gradients need a smaller one)
                 kw["step"] = step_scale / float(f.lipschitz())
-            return fn(f, ol.prox.l1(lam), np.zeros(d, dtype), **{**solver_kw, **kw})
-
-        return Case(solve=solve, reference=f_ref)
-
-    return make
-
-
-def _lasso_blocks_case(solver_name: str = "pig_blocks", n_blocks: int = 3, **solver_kw):
-    """The Lasso case of :func:`_lasso_case`, its coefficients split into ``n_blocks`` column blocks."""
-    def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
-        import optlab as ol
-
-        f, lam, d, f_ref = _lasso_problem(seed, dtype, size)
-        parts = np.array_split(np.zeros(d, dtype), n_blocks)
-        fn = getattr(ol, solver_name)
-
-        def solve(**kw):
-            return fn(f, [ol.prox.l1(lam)] * n_blocks, parts, **{**solver_kw, **kw})
+            return fn(f, g, x0, **{**solver_kw, **kw})
 
         return Case(solve=solve, reference=f_ref)
 
@@ -128,52 +116,31 @@ def _cached_reference(reference_fn, seed: int, size: str, lam: float) -> float:
     return float(reference_fn(A, y, lam)[0])
 
 
-def _svm_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
-    """ℓ1-penalised hinge SVM on a seeded synthetic set; reference: the exact LP optimum (HiGHS)."""
-    import optlab as ol
-    from optlab.references import svm_l1_hinge_lp
+def _svm_case(solver_name: str, reference_fn: str, objective: str = "hinge", **solver_kw):
+    """A penalised linear SVM (λ = 0.02) on :func:`_svm_data`: ``objective="hinge"`` gives ``solver(A, y, ℓ1, **kw)``
+    (ℓ1-hinge; reference: the exact LP optimum, HiGHS), ``"squared_hinge"`` gives ``solver(f, ℓ1, x0)`` on the
+    squared-hinge risk without intercept (reference: liblinear run to 1e-10)."""
+    def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+        import optlab as ol
+        from optlab import references
 
-    A, y = _svm_data(seed, size)
-    lam = 0.02
-    f_ref = _cached_reference(svm_l1_hinge_lp, seed, size, lam)
-    A = A.astype(dtype)
+        A, y = _svm_data(seed, size)
+        lam = 0.02
+        f_ref = _cached_reference(getattr(references, reference_fn), seed, size, lam)
+        fn = getattr(ol, solver_name)
+        A = A.astype(dtype)
+        if objective == "hinge":
+            def solve(**kw):
+                return fn(A, y, ol.prox.l1(lam), **{**solver_kw, **kw})
+        else:
+            f = ol.losses.squared_hinge_objective(A, y.astype(dtype))
 
-    def solve(**kw):
-        return ol.svm_admm(A, y, ol.prox.l1(lam), **kw)
+            def solve(**kw):
+                return fn(f, ol.prox.l1(lam), np.zeros(A.shape[1], dtype), **{**solver_kw, **kw})
 
-    return Case(solve=solve, reference=f_ref, maxiter=3000)
+        return Case(solve=solve, reference=f_ref, maxiter=3000 if objective == "hinge" else 2000)
 
-
-def _svm_consensus_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
-    """The ℓ1-hinge problem of :func:`_svm_case` by global-consensus ADMM over 4 row blocks; reference: HiGHS."""
-    import optlab as ol
-    from optlab.references import svm_l1_hinge_lp
-
-    A, y = _svm_data(seed, size)
-    lam = 0.02
-    f_ref = _cached_reference(svm_l1_hinge_lp, seed, size, lam)
-    A = A.astype(dtype)
-
-    def solve(**kw):
-        return ol.svm_consensus_admm(A, y, ol.prox.l1(lam), n_blocks=4, **kw)
-
-    return Case(solve=solve, reference=f_ref, maxiter=3000)
-
-
-def _gist_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
-    """ℓ1 + squared hinge (no intercept); reference: liblinear run to 1e-10."""
-    import optlab as ol
-    from optlab.references import l1_squared_hinge_liblinear
-
-    A, y = _svm_data(seed, size)
-    lam = 0.02
-    f_ref = _cached_reference(l1_squared_hinge_liblinear, seed, size, lam)
-    f = ol.losses.squared_hinge_objective(A.astype(dtype), y.astype(dtype))
-
-    def solve(**kw):
-        return ol.gist(f, ol.prox.l1(lam), np.zeros(A.shape[1], dtype), **kw)
-
-    return Case(solve=solve, reference=f_ref, maxiter=2000)
+    return make
 
 
 @functools.lru_cache(maxsize=None)
@@ -202,35 +169,26 @@ def _ipdlam_data(seed: int, size: str):
     return X, y, lam, float(ref)
 
 
-def _ipdlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
-    """iPDLAM on a network without hidden layer (layers [d, C]: one block (W, b), no a_l, ρ plays no role), i.e.
-    ℓ2-regularised multinomial logistic regression, which is strongly convex in W; reference: SciPy L-BFGS in
-    float64 on the same objective. The hidden-layer blocks are checked in tests/test_ipdlam.py (sufficient
-    decrease of every block update) and on MNIST."""
-    import optlab as ol
+def _ipdlam_case(solver_name: str = "ipdlam", **solver_kw):
+    """iPDLAM (or DLAM, iPDLAM with β = 0: β does not change Φ, so the reference is the same) on a network without
+    hidden layer (layers [d, C]: one block (W, b), no a_l, ρ plays no role), i.e. ℓ2-regularised multinomial
+    logistic regression, which is strongly convex in W; reference: SciPy L-BFGS in float64 on the same objective.
+    The hidden-layer blocks are checked in tests/test_ipdlam.py (sufficient decrease of every block update) and on
+    MNIST."""
+    def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
+        import optlab as ol
 
-    X, y, lam, ref = _ipdlam_data(seed, size)
-    d, C = X.shape[1], int(y.max()) + 1
-    X = X.astype(dtype)
+        X, y, lam, ref = _ipdlam_data(seed, size)
+        d, C = X.shape[1], int(y.max()) + 1
+        X = X.astype(dtype)
+        fn = getattr(ol, solver_name)
 
-    def solve(**kw):
-        return ol.ipdlam(X, y, layers=[d, C], beta=0.5, regularizers=ol.prox.l2sq(lam), **kw)
+        def solve(**kw):
+            return fn(X, y, layers=[d, C], regularizers=ol.prox.l2sq(lam), **{**solver_kw, **kw})
 
-    return Case(solve=solve, reference=float(ref), maxiter=1500)
+        return Case(solve=solve, reference=float(ref), maxiter=1500)
 
-
-def _dlam_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
-    """DLAM (iPDLAM with β = 0) on the case of :func:`_ipdlam_case` (same reference: β does not change Φ)."""
-    import optlab as ol
-
-    X, y, lam, ref = _ipdlam_data(seed, size)
-    d, C = X.shape[1], int(y.max()) + 1
-    X = X.astype(dtype)
-
-    def solve(**kw):
-        return ol.dlam(X, y, layers=[d, C], regularizers=ol.prox.l2sq(lam), **kw)
-
-    return Case(solve=solve, reference=float(ref), maxiter=1500)
+    return make
 
 
 @functools.lru_cache(maxsize=None)
@@ -306,12 +264,10 @@ def _admm_irnn_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Cas
     """A 2-step tanh RNN (h = 2) on noisy labels (the loss cannot reach 0); objective: the forward-pass training
     loss; reference: a float64 run of the same length. Constant ρ = 10: the adaptive schedule's discrete decisions
     could fall on different iterations in float32 and float64, and smaller constant ρ lets the default iteration
-    go uphill (ρ = 1, size "small": 0.559 → 0.645, float32 7 % off float64; ρ = 4, size "medium": still
-    non-monotone after 600 iterations, float32 4 % off on the CPU and 3 % on an H200; ρ = 10: 1.5e-5).
-    ADMMiRNN is nonconvex and converges slowly here, so no solver-independent optimum is reachable in a test
-    budget: the contract checks determinism, dtype fidelity, no recompilation, checkpoints and jit mode;
-    convergence itself (monotone blocks, residuals → 0, forward pass = auxiliaries) is tested in
-    tests/test_admm_irnn.py."""
+    go uphill (measured in experiments/README_admm_irnn.md). ADMMiRNN is nonconvex and converges slowly here, so no
+    solver-independent optimum is reachable in a test budget: the contract checks determinism, dtype fidelity, no
+    recompilation, checkpoints and jit mode; convergence itself (monotone blocks, residuals → 0, forward pass =
+    auxiliaries) is tested in tests/test_admm_irnn.py."""
     import optlab as ol
 
     X, y = _admm_irnn_data(seed, size)
@@ -358,12 +314,15 @@ SOLVERS: dict[str, SolverCase] = {
                                                  async_maxiter=10 * 150, async_rtol=3e-2)),
     "gist": SolverCase("gist", "GIST: prox-gradient with BB step and non-monotone line search (baseline)",
                        # the line search is a barrier: every SimulatedAsync round is synchronous
-                       "Gong et al., ICML 2013", _gist_case, parallel=ParallelCase()),
+                       "Gong et al., ICML 2013",
+                       _svm_case("gist", "l1_squared_hinge_liblinear", "squared_hinge"), parallel=ParallelCase()),
     "svm_admm": SolverCase("svm_admm", "nonconvex-penalised linear SVM by ADMM (slack-pair splitting)",
-                           "Guan et al., ICDM Workshops 2018", _svm_case),
+                           "Guan et al., ICDM Workshops 2018", _svm_case("svm_admm", "svm_l1_hinge_lp")),
     "svm_consensus_admm": SolverCase("svm_consensus_admm", "penalised linear SVM by global-consensus ADMM over row "
                                      "blocks (asynchronous under SimulatedAsync)", "Boyd et al. 2011 §7.1; Zhang & "
-                                     "Kwok, ICML 2014", _svm_consensus_case, parallel=ParallelCase()),
+                                     "Kwok, ICML 2014",
+                                     _svm_case("svm_consensus_admm", "svm_l1_hinge_lp", n_blocks=4),
+                                     parallel=ParallelCase()),
     "ista": SolverCase("ista", "proximal gradient for f + g (baseline)", "forward-backward splitting",
                        _lasso_case("ista"), parallel=ParallelCase(async_kwargs={"step_scale": 1 / 7})),
     "fista": SolverCase("fista", "accelerated proximal gradient, optional backtracking (baseline)",
@@ -380,16 +339,17 @@ SOLVERS: dict[str, SolverCase] = {
                       # delayed gradients: step (1 - β)/(L(1 + 2·max_delay)) = 0.5/(7L)
                       parallel=ParallelCase(async_kwargs={"step_scale": 0.5 / 7})),
     "pig_jacobi": SolverCase("pig_jacobi", "Jacobi multi-block proximal inertial gradient (blocks over workers)",
-                             "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case("pig_jacobi", 6),
+                             "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_case("pig_jacobi", 6),
                              parallel=ParallelCase(async_maxiter=4000)),
     "ipdlam": SolverCase("ipdlam", "inertial proximal alternating minimisation for MLP training (penalty form)",
-                         "Qiao, Sun, Pan & Li, ICASSP 2021", _ipdlam_case, parallel=ParallelCase()),
+                         "Qiao, Sun, Pan & Li, ICASSP 2021", _ipdlam_case("ipdlam", beta=0.5), parallel=ParallelCase()),
     "dlam": SolverCase("dlam", "iPDLAM without inertia (β = 0): proximal alternating minimisation for MLPs",
-                       "Qiao, Sun, Pan & Li, ICASSP 2021", _dlam_case, parallel=ParallelCase()),
+                       "Qiao, Sun, Pan & Li, ICASSP 2021", _ipdlam_case("dlam"), parallel=ParallelCase()),
     "bcd": SolverCase("bcd", "three-splitting block coordinate descent for MLPs, closed-form blocks (baseline)",
                       "Zeng, Lau, Lin & Yao, ICML 2019", _bcd_case, parallel=ParallelCase()),
     "pig_blocks": SolverCase("pig_blocks", "multi-block proximal inertial gradient, cyclic or random blocks",
-                             "Sun, Qiao & Li 2019 (arXiv:1801.07389)", _lasso_blocks_case(order="random", seed=0)),
+                             "Sun, Qiao & Li 2019 (arXiv:1801.07389)",
+                             _lasso_case("pig_blocks", 3, order="random", seed=0)),
 }
 
 

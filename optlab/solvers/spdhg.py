@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import harness
 from ..algorithm import Algorithm, Rows
 from . import _stochastic as S
 
@@ -88,9 +89,9 @@ def algorithm(loss_name: str, variant: str, auto_dual: bool, batch_size: int, se
               block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
     """SPDHG as an :class:`optlab.algorithm.Algorithm`: one harness step = one segment of an epoch over ``n`` rows
     in ``n_blocks`` blocks of ``block_size`` (padded) rows; ``stop`` adds ``rel_change`` (for ``tol``)."""
-    step = S.make_step(_update(loss_name, variant, auto_dual, n_blocks * batch_size), batch_size, segments, n_blocks,
+    step = S.make_step(_update(loss_name, variant, auto_dual, n_blocks * batch_size), batch_size, segments,
                        block_size, _info, stop)
-    single = -(-(block_size // batch_size) // segments) == 1
+    single = S.one_iteration_per_step(block_size, batch_size, segments)
     return S.algorithm("spdhg", step, loss_name, n, with_test, frozenset() if single else GRAD_NAMES, (), stop)
 
 
@@ -125,11 +126,7 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
                   X_test=None, y_test=None, layout="auto", avg_start=0, n_blocks=1):
     """Validate the inputs and build :class:`SPDHGProblem` (returns ``(problem, loss, auto_dual, meta)``)."""
     loss = S.get_loss(loss)
-    dtype = S.working_dtype(X)
-    data = S.prepare_data(X, y, loss, dtype, layout=layout)
-    d = X.shape[1]
-    Fop, normF2 = S.prepare_F(F, d, dtype)
-    L = S.lipschitz_max_row(loss, data)
+    rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, n_blocks, layout)
     auto = isinstance(dual_step, str)
     if auto and dual_step != "auto":
         raise ValueError(f"dual_step must be 'auto' or a positive number, got {dual_step!r}")
@@ -137,17 +134,10 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
     if not (np.isfinite(dual) and dual > 0) or (auto and not dual < 1):
         raise ValueError(f"{'coupling' if auto else 'dual_step'} must be {'in (0, 1)' if auto else '> 0'}, "
                          f"got {dual!r}")
-    test = None
-    if X_test is not None:
-        if X_test.shape[1] != d:
-            raise ValueError(f"X_test has {X_test.shape[1]} columns, X has {d}")
-        test = S.prepare_data(X_test, y_test, loss, dtype, name="X_test", layout=layout)
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    pb = SPDHGProblem(S.block_rows(data, n_blocks), Fop, a(mu), a(gamma), a(scale), a(L), a(mu * mu * normF2), a(dual),
-                      test, jnp.asarray(avg_start, jnp.int32))
-    meta = {"L": L, "normF": float(np.sqrt(normF2)), "dual_rule": "auto" if auto else "constant",
-            "dual": float(dual), "loss": loss.name, "dtype": str(np.dtype(dtype)), "n": int(X.shape[0]),
-            "d": int(d), "m": int(Fop.shape[0]), "sparse_rows": data.cols is not None}
+    pb = SPDHGProblem(rows, Fop, a(mu), a(gamma), a(scale), a(L), a(mu * mu * normF2), a(dual), test,
+                      jnp.asarray(avg_start, jnp.int32))
+    meta.update({"dual_rule": "auto" if auto else "constant", "dual": float(dual)})
     return pb, loss, auto, meta
 
 
@@ -166,8 +156,8 @@ def init(pb: SPDHGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1, n_blocks=None, scale=1.0,
           dual_step="auto", coupling=0.5, loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None,
-          y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, max_time=None,
-          metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
+          y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, parallel=None,
+          **run):
     r"""Stochastic primal-dual hybrid gradient for graph-guided models (Qiao, Lin, Qin & Lu, Neurocomputing 2018,
     arXiv:1801.06934) for
 
@@ -227,9 +217,9 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
         segments: log points (harness steps) per epoch; ``maxiter`` overrides ``epochs * segments``.
         burn_in: epochs before averaging starts. x0: starting point (default 0).
         X_test, y_test: adds the metric ``test_loss`` (mean loss at the averaged iterate).
-        log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit: see
-            :func:`optlab.harness.run` (``tol`` > 0 stops when the averaged iterate's relative change per
-            harness step falls below it).
+        log_every, tol, **run: the harness options (``max_time``, ``metrics``, ``callback``, ``progress``,
+            ``checkpoint``, ``resume``, ``jit``) of :func:`optlab.harness.solve` (``tol`` > 0 stops when the
+            averaged iterate's relative change per harness step falls below it).
         parallel: an executor of :mod:`optlab.parallel` (adds the ``sim_time`` and ``arrived`` diagnostics).
 
     Returns:
@@ -245,36 +235,24 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     """
     S.check_variant(variant, gamma)
     S.check_scale(scale)
-    executor, tol, seed = S.check_options(parallel, tol, seed)
-    X = S.as_matrix(X)
-    n = X.shape[0]
-    n_blocks = S.check_blocks(n_blocks, executor, n)
-    n_b, per_epoch = S.check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks)
-    pb, loss_obj, auto, meta = build_problem(X, y, F, mu, gamma, loss=loss, scale=1.0 if scale == "auto" else scale,
-                                             dual_step=dual_step, coupling=coupling, X_test=X_test, y_test=y_test,
-                                             avg_start=S.avg_start(burn_in, per_epoch), n_blocks=n_blocks)
-    stop, with_test = bool(tol and tol > 0), pb.test is not None
-    B, segs = int(batch_size), int(segments)
+    smp = S.sampling(X, mu, gamma, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks, segments=segments,
+                     burn_in=burn_in, parallel=parallel, tol=tol, seed=seed, key=key)
+    pb, loss_obj, auto, meta = build_problem(smp.X, y, F, mu, gamma, loss=loss, dual_step=dual_step,
+                                             scale=1.0 if scale == "auto" else scale, coupling=coupling,
+                                             X_test=X_test, y_test=y_test, avg_start=smp.avg_start,
+                                             n_blocks=smp.n_blocks)
+    meta.update({"variant": variant, "mu": float(mu), "gamma": float(gamma)})
 
     def make_alg(rows, block, test=False, stop=False):
-        return algorithm(loss_obj.name, variant, auto, B, segs, n_blocks, block, rows, test, stop)
+        return algorithm(loss_obj.name, variant, auto, smp.batch_size, smp.segments, smp.n_blocks, block, rows, test,
+                         stop)
 
-    core = _core0(pb, x0)
-    seed = S.sampling_seed(seed, key)
-    meta.update({"solver": "spdhg", "variant": variant, "epochs": int(epochs), "seed": S.seed_meta(seed),
-                 "key": key is not None, "mu": float(mu),
-                 "gamma": float(gamma), **S.sampling_meta(n, n_blocks, B, segs)})
-    pb = S.resolve_scale(scale, make_alg, lambda rows: S.init_state(core, rows, n_blocks, seed), pb,
-                         S.unpadded(pb.data, n), n_blocks, meta, pilot_epochs, segs, pilot_samples, seed)
-    return S.solve(make_alg(n, n_b, with_test, stop), S.init_state(core, n_b * n_blocks, n_blocks, seed), pb,
-                   parallel, meta, maxiter=epochs * segs if maxiter is None else maxiter, log_every=log_every, tol=tol,
-                   max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
-                   resume=resume, jit=jit)
+    return S.solve(make_alg, _core0(pb, x0), pb, smp, meta, scale=scale, pilot_epochs=pilot_epochs,
+                   pilot_samples=pilot_samples, parallel=parallel, maxiter=maxiter, run=dict(run, log_every=log_every))
 
 
 def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, dual_step="auto", coupling=0.5,
-          loss="logistic", X_test=None, y_test=None, x0=None, log_every=1, tol=0.0, max_time=None, metrics=None,
-          callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
+          loss="logistic", X_test=None, y_test=None, x0=None, log_every=1, tol=0.0, parallel=None, **run):
     r"""Linearised (batch) PDHG, the full-gradient reference of :func:`spdhg`: the same iteration with
     :math:`G_k = \nabla\frac1n\sum_i\ell(a_i^\top x_k, b_i)`, the same step rules (``variant``, ``scale``, dual step);
     one harness step = one iteration = one pass over the data. Same arguments as :func:`spdhg` (``maxiter``
@@ -297,10 +275,7 @@ def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, 
     pb, loss_obj, auto, meta = build_problem(X, y, F, mu, gamma, loss=loss, scale=scale, dual_step=dual_step,
                                              coupling=coupling, X_test=X_test, y_test=y_test,
                                              n_blocks=executor.n_workers)
-    meta.update({"solver": "lpdhg", "variant": variant, "scale": float(scale), "mu": float(mu),
-                 "gamma": float(gamma)})
-    stop = bool(tol and tol > 0)
-    alg = batch_algorithm(loss_obj.name, variant, auto, n, pb.test is not None, stop)
-    return S.solve(alg, _core0(pb, x0), pb, parallel, meta, maxiter=maxiter, log_every=log_every, tol=tol,
-                   max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
-                   resume=resume, jit=jit)
+    meta.update({"variant": variant, "scale": float(scale), "mu": float(mu), "gamma": float(gamma)})
+    alg = batch_algorithm(loss_obj.name, variant, auto, n, pb.test is not None, bool(tol and tol > 0))
+    return harness.solve(alg, _core0(pb, x0), pb, executor=parallel, maxiter=maxiter, log_every=log_every, tol=tol,
+                         meta=meta, **run)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import harness
 from .. import prox as _prox
 from ..algorithm import Algorithm, Rows
 from . import _stochastic as S
@@ -94,8 +95,8 @@ def algorithm(loss_name: str, variant: str, extragradient: str, batch_size: int,
     """SPDPEG as an :class:`optlab.algorithm.Algorithm` (one harness step = one segment of an epoch; see
     :func:`optlab.solvers.spdhg.algorithm` for the arguments)."""
     step = S.make_step(_update(loss_name, variant, extragradient, n_blocks * batch_size), batch_size, segments,
-                       n_blocks, block_size, _info, stop)
-    single = -(-(block_size // batch_size) // segments) == 1
+                       block_size, _info, stop)
+    single = S.one_iteration_per_step(block_size, batch_size, segments)
     return S.algorithm("spdpeg", step, loss_name, n, with_test, frozenset() if single else GRAD_NAMES, (), stop)
 
 
@@ -133,27 +134,15 @@ def build_problem(X, y, F, mu, gamma, r=None, *, loss="logistic", beta=1.0, scal
         raise ValueError(f"r must be convex for SPDPEG, got {getattr(r, 'name', r)}")
     if not (beta == "auto" or (np.isfinite(beta) and beta > 0)):
         raise ValueError(f"beta must be > 0 or 'auto', got {beta!r}")
-    dtype = S.working_dtype(X)
-    data = S.prepare_data(X, y, loss, dtype)
-    d = X.shape[1]
-    Fop, normF2 = S.prepare_F(F, d, dtype)
-    L = S.lipschitz_max_row(loss, data)
+    rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, n_blocks)
     if beta == "auto":  # balance the two terms of C: 8 beta lambda_max = sqrt(8) L
         beta = L / (np.sqrt(8.0) * normF2) if normF2 > 0 else 1.0
     C = max(8 * beta * normF2, np.sqrt(8 * L * L + beta * normF2))
-    test = None
-    if X_test is not None:
-        if X_test.shape[1] != d:
-            raise ValueError(f"X_test has {X_test.shape[1]} columns, X has {d}")
-        test = S.prepare_data(X_test, y_test, loss, dtype, name="X_test")
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     r = jax.tree.map(a, r)
-    pb = SPDPEGProblem(S.block_rows(data, n_blocks), Fop, a(mu), a(gamma), r, a(beta), a(scale), a(C), test,
-                       jnp.asarray(avg_start, jnp.int32))
-    meta = {"L": L, "normF": float(np.sqrt(normF2)), "C": float(C), "beta": float(beta), "loss": loss.name,
-            "r": repr(r) if not hasattr(r, "lam") else f"{r.name}({float(np.asarray(r.lam))})",
-            "dtype": str(np.dtype(dtype)), "n": int(X.shape[0]), "d": int(d), "m": int(Fop.shape[0]),
-            "sparse_rows": data.cols is not None}
+    pb = SPDPEGProblem(rows, Fop, a(mu), a(gamma), r, a(beta), a(scale), a(C), test, jnp.asarray(avg_start, jnp.int32))
+    meta.update({"C": float(C), "beta": float(beta),
+                 "r": repr(r) if not hasattr(r, "lam") else f"{r.name}({float(np.asarray(r.lam))})"})
     return pb, loss, meta
 
 
@@ -171,9 +160,8 @@ def init(pb: SPDPEGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="resample", epochs=10, batch_size=1,
            n_blocks=None, burn_in=0.0, scale=DEFAULT_SCALE, beta="auto", loss="logistic", seed=None, key=None,
-           segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0,
-           max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False,
-           parallel=None):
+           segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1,
+           tol=0.0, parallel=None, **run):
     r"""SPDPEG, stochastic primal-dual proximal extragradient (Lin, Qiao, Zhang, Feng & Zhang, Neurocomputing 2018)
     for
 
@@ -212,8 +200,7 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
         variant: ``"gc"``, ``"sc_uniform"``, ``"sc_nonuniform"`` (SC variants need gamma > 0).
         extragradient: ``"resample"`` or ``"same_point"``.
         scale: step multiplier or ``"auto"``; beta: augmented-Lagrangian penalty (``"auto"`` or a number).
-        epochs, maxiter, log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit, parallel,
-            pilot_epochs, pilot_samples: as :func:`optlab.spdhg`.
+        epochs, maxiter, log_every, tol, parallel, pilot_epochs, pilot_samples, **run: as :func:`optlab.spdhg`.
 
     Returns:
         :class:`optlab.Result` with ``params = {"w": averaged predictor}``; the trace logs ``objective``,
@@ -231,36 +218,23 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
     S.check_scale(scale)
     if extragradient not in EXTRAGRADIENT:
         raise ValueError(f"extragradient must be one of {EXTRAGRADIENT}, got {extragradient!r}")
-    executor, tol, seed = S.check_options(parallel, tol, seed)
-    X = S.as_matrix(X)
-    n = X.shape[0]
-    n_blocks = S.check_blocks(n_blocks, executor, n)
-    n_b, per_epoch = S.check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks)
-    pb, loss_obj, meta = build_problem(X, y, F, mu, gamma, r, loss=loss, beta=beta,
+    smp = S.sampling(X, mu, gamma, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks, segments=segments,
+                     burn_in=burn_in, parallel=parallel, tol=tol, seed=seed, key=key)
+    pb, loss_obj, meta = build_problem(smp.X, y, F, mu, gamma, r, loss=loss, beta=beta,
                                        scale=1.0 if scale == "auto" else scale, X_test=X_test, y_test=y_test,
-                                       avg_start=S.avg_start(burn_in, per_epoch), n_blocks=n_blocks)
-    stop, with_test = bool(tol and tol > 0), pb.test is not None
-    B, segs = int(batch_size), int(segments)
+                                       avg_start=smp.avg_start, n_blocks=smp.n_blocks)
+    meta.update({"variant": variant, "extragradient": extragradient, "mu": float(mu), "gamma": float(gamma)})
 
     def make_alg(rows, block, test=False, stop=False):
-        return algorithm(loss_obj.name, variant, extragradient, B, segs, n_blocks, block, rows, test, stop)
+        return algorithm(loss_obj.name, variant, extragradient, smp.batch_size, smp.segments, smp.n_blocks, block,
+                         rows, test, stop)
 
-    core = _core0(pb, x0)
-    seed = S.sampling_seed(seed, key)
-    meta.update({"solver": "spdpeg", "variant": variant, "extragradient": extragradient, "epochs": int(epochs),
-                 "seed": S.seed_meta(seed), "key": key is not None, "mu": float(mu), "gamma": float(gamma),
-                 **S.sampling_meta(n, n_blocks, B, segs)})
-    pb = S.resolve_scale(scale, make_alg, lambda rows: S.init_state(core, rows, n_blocks, seed), pb,
-                         S.unpadded(pb.data, n), n_blocks, meta, pilot_epochs, segs, pilot_samples, seed)
-    return S.solve(make_alg(n, n_b, with_test, stop), S.init_state(core, n_b * n_blocks, n_blocks, seed), pb,
-                   parallel, meta, maxiter=epochs * segs if maxiter is None else maxiter, log_every=log_every, tol=tol,
-                   max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
-                   resume=resume, jit=jit)
+    return S.solve(make_alg, _core0(pb, x0), pb, smp, meta, scale=scale, pilot_epochs=pilot_epochs,
+                   pilot_samples=pilot_samples, parallel=parallel, maxiter=maxiter, run=dict(run, log_every=log_every))
 
 
 def egadm(X, y, F, mu=5e-3, r=None, gamma=0.0, *, maxiter=100, scale=DEFAULT_SCALE, beta="auto", loss="logistic",
-          X_test=None, y_test=None, x0=None, log_every=1, tol=0.0, max_time=None, metrics=None, callback=None,
-          progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
+          X_test=None, y_test=None, x0=None, log_every=1, tol=0.0, parallel=None, **run):
     r"""Batch extragradient ADMM (EGADM; Lin, Ma & Zhang), the full-gradient reference of :func:`spdpeg`: the same
     predictor-corrector with full gradients and the constant step :math:`\eta = \text{scale}/C`; one harness step =
     one iteration = two passes over the data (gradients at :math:`x_k` and at the predictor). The trace reports the
@@ -282,9 +256,7 @@ def egadm(X, y, F, mu=5e-3, r=None, gamma=0.0, *, maxiter=100, scale=DEFAULT_SCA
     S.check_common(mu, gamma, 1, 1, n, 1)
     pb, loss_obj, meta = build_problem(X, y, F, mu, gamma, r, loss=loss, beta=beta, scale=scale, X_test=X_test,
                                        y_test=y_test, n_blocks=executor.n_workers)
-    meta.update({"solver": "egadm", "scale": float(scale), "mu": float(mu), "gamma": float(gamma)})
-    stop = bool(tol and tol > 0)
-    alg = batch_algorithm(loss_obj.name, n, pb.test is not None, stop)
-    return S.solve(alg, _core0(pb, x0), pb, parallel, meta, maxiter=maxiter, log_every=log_every, tol=tol,
-                   max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
-                   resume=resume, jit=jit)
+    meta.update({"scale": float(scale), "mu": float(mu), "gamma": float(gamma)})
+    alg = batch_algorithm(loss_obj.name, n, pb.test is not None, bool(tol and tol > 0))
+    return harness.solve(alg, _core0(pb, x0), pb, executor=parallel, maxiter=maxiter, log_every=log_every, tol=tol,
+                         meta=meta, **run)

@@ -72,7 +72,8 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
         del comm  # one process: svm_admm(parallel=...) runs svm_consensus_admm instead
         A, b = pb.A, pb.b
         dt = st.w.dtype
-        n = b.shape[0]
+        mask = b * b                                # 1 on data rows, 0 on masked (padding) rows (label 0)
+        n = jnp.sum(mask)
         rho1, rho2 = st.tau * pb.rho1, st.tau * pb.rho2
         rho = pb.rho1 / pb.rho2
         # 1. (w, c): M w + q c = rho (z - u1) + H^T t,  q^T w + n c = b^T t,  t = 1 - (xi - s) - u2
@@ -97,12 +98,13 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
         kappa = 1 / (n * rho2)
         vv = 1 - m_h - st.u2
         e = jnp.where(vv > kappa, vv - kappa, jnp.where(vv < 0, vv, 0))
+        e = e * mask
         xi, s = jnp.maximum(e, 0), jnp.maximum(-e, 0)
         # 4. duals
         r1 = w - z
-        r2 = m + e - 1
+        r2 = (m + e - 1) * mask
         u1 = st.u1 + (w_h - z)
-        u2 = st.u2 + (m_h + e - 1)
+        u2 = st.u2 + (m_h + e - 1) * mask
         both = ATv(A, jnp.stack([b * e, b * u2], axis=1))
         hte, htu = both[:, 0], both[:, 1]
         # residuals (Boyd et al. 2011, §3.3): constraint [I; H~] x + [-I, 0; 0, I] (z, e) = (0, 1)
@@ -113,7 +115,7 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
         s_norm = jnp.sqrt(jnp.vdot(sd_w, sd_w) + sd_c**2)
         tiny = jnp.finfo(dt).tiny
         pri_scale = jnp.maximum(jnp.sqrt(jnp.maximum(jnp.vdot(w, w) + jnp.vdot(m, m), jnp.vdot(z, z) + jnp.vdot(e, e))),
-                                jnp.sqrt(jnp.asarray(n, dt)))
+                                jnp.sqrt(n))
         # dual scale: the parts of A^T lambda separately (their sum -> 0 at a solution, since the (w, c) block
         # has no objective of its own), and rho2 ||u2|| times the rms singular value of A, because H^T u2 itself
         # nearly cancels for nonconvex P whose derivative vanishes at large |w_j| (SCAD, MCP)
@@ -122,7 +124,7 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
         # vanishes (separable data, all margins > 1, all weights where P' = 0: MCP/SCAD on mushrooms)
         dual_scale = jnp.maximum(jnp.sqrt(rho1**2 * jnp.vdot(u1, u1) + rho2**2 * jnp.vdot(htu, htu)
                                           + (rho2 * pb.a_rms) ** 2 * jnp.vdot(u2, u2)),
-                                 jnp.maximum(pb.a_rms / jnp.sqrt(jnp.asarray(n, dt)), tiny))
+                                 jnp.maximum(pb.a_rms / jnp.sqrt(n), tiny))
         r_rel, s_rel = r_norm / pri_scale, s_norm / dual_scale
         # residual balancing on the common scale tau (no refactorisation: M depends on rho1/rho2 only)
         k = st.k + 1
@@ -149,8 +151,9 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
 # --------------------------------------------------------------------------------------------------- metrics
 def objective(state, problem, comm: Comm = None):
     """(1/n) Σ (1 − b_i(a_iᵀz + c))₊ + P(z) at the returned model (z, c)."""
+    mask = problem.b * problem.b                   # 0 on masked rows
     m = problem.b * (Av(problem.A, state.z) + state.c)
-    return jnp.mean(jnp.maximum(1 - m, 0)) + problem.penalty.value(state.z)
+    return jnp.sum(jnp.maximum(1 - m, 0) * mask) / jnp.sum(mask) + problem.penalty.value(state.z)
 
 
 def nzf(state, problem, comm: Comm = None):
@@ -191,7 +194,7 @@ def init(problem: SVMADMMProblem, warm_start=None) -> SVMADMMState:
         w = validate.float_array("warm_start['w']", ws["w"], shape=(d,), dtype=dt, allow_int=True)
         c = validate.float_array("warm_start['b']", ws.get("b", 0.0), shape=(), dtype=dt, allow_int=True)
         m = b * (Av(A, w) + c)
-        e = 1 - m                                     # primal-feasible slacks for (w, c)
+        e = (1 - m) * (b * b)                         # primal-feasible slacks for (w, c); 0 on masked rows
         xi, s = jnp.maximum(e, 0), jnp.maximum(-e, 0)
         return SVMADMMState(w=w, c=c, z=w, xi=xi, s=s, u1=zd, u2=zn, hte=ATv(A, b * e), htu=zd,
                             tau=jnp.ones((), dt), k=jnp.zeros((), jnp.int32))
@@ -203,9 +206,11 @@ def build_problem(X, b, penalty, *, rho1=None, rho2=None, linsolve="auto", max_d
                   growth_start=0, tau_max=1e3, growth_tol=0.0, dtype=None):
     """Factorise and assemble the :class:`SVMADMMProblem`; returns ``(problem, method)``.
 
-    ``X`` is a dense NumPy/JAX array or a SciPy sparse matrix (never densified); ``b`` holds ±1.
+    ``X`` is a dense NumPy/JAX array or a SciPy sparse matrix (never densified); ``b`` holds ±1, or 0 on masked
+    rows (padding: their rows of ``X`` must be zero); ``n`` below counts the unmasked rows.
     """
-    n, d = X.shape
+    d = X.shape[1]
+    n = int(round(float(np.dot(b, b))))       # unmasked rows (b = ±1)
     dtype = np.dtype(dtype)
     if sp.issparse(X):
         Xc = sp.csr_matrix(X, dtype=np.float64)
@@ -234,6 +239,24 @@ def build_problem(X, b, penalty, *, rho1=None, rho2=None, linsolve="auto", max_d
 
 
 # ------------------------------------------------------------------------------------------------ public API
+def _apply_row_mask(X, b, row_mask):
+    """``(X, b, n)`` with the masked rows zeroed (labels 0, rows of ``X`` 0) and ``n`` the unmasked count."""
+    mask = np.asarray(row_mask)
+    if mask.shape != (X.shape[0],) or mask.dtype.kind not in "bui":
+        raise ValueError(f"row_mask must be an ({X.shape[0]},) array of booleans (True: a data row), "
+                         f"got {mask.dtype} of shape {mask.shape}")
+    keep = mask.astype(bool)
+    n = int(keep.sum())
+    if n < 2:
+        raise ValueError(f"row_mask keeps {n} rows; at least 2 are needed")
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, copy=True)             # the stored entries keep their positions (explicit zeros too)
+        X.data *= np.repeat(keep, np.diff(X.indptr)).astype(X.data.dtype)
+    else:
+        X = np.where(keep[:, None], X, 0).astype(X.dtype)
+    return X, np.where(keep, b, 0.0), n
+
+
 def _consensus_shortcut(X, y, penalty, parallel, *, adaptive_rho, alpha, rho_growth, warm_start, **kw):
     """``svm_admm(parallel=executor)``: :func:`optlab.svm_consensus_admm` with one block per worker."""
     if sp.issparse(X):
@@ -254,8 +277,7 @@ def _consensus_shortcut(X, y, penalty, parallel, *, adaptive_rho, alpha, rho_gro
 def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fit_intercept=True,
              adaptive_rho=False, adapt_mu=10.0, adapt_every=10, adapt_until=2000, alpha=1.0, rho_growth=None,
              growth_start=500, tau_max=1e2, linsolve="auto",
-             max_dense=8192, cg_iters=10, warm_start=None, log_every=None, max_time=None, metrics=None,
-             callback=None, progress=None, checkpoint=None, resume=None, jit=False, parallel=None):
+             max_dense=8192, cg_iters=10, warm_start=None, parallel=None, row_mask=None, **run):
     r"""Linear SVM with a (nonconvex) penalty by ADMM with slack variables (Guan, Qiao, Li, Sun, Ge & Lu,
     "Alternating direction method of multipliers for nonconvex penalised SVMs", ICDM Workshops 2018).
 
@@ -314,13 +336,19 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
         warm_start: a previous :class:`optlab.Result` (or its state) of this solver on a problem of the same
             shape (e.g. the previous ``lam`` of a path; the ℓ1 solution is a good start for SCAD/MCP), or
             ``{"w": w, "b": c}``.
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop (usable under ``jax.vmap`` over
-            the penalty's parameters); the model is ``.state.z``, ``.state.c``.
+        **run: the harness options ``metrics``, ``callback``, ``log_every``, ``max_time``, ``progress``,
+            ``checkpoint``, ``resume``, ``jit`` (the :class:`optlab.harness.JitRun` of the fully compiled loop, usable
+            under ``jax.vmap`` over the penalty's parameters; the model is ``.state.z``, ``.state.c``); see
+            :func:`optlab.harness.solve`.
         parallel: a shortcut: an executor ``ol.parallel.Sync(W)`` or ``SimulatedAsync(W, max_delay)`` runs
             :func:`optlab.svm_consensus_admm` with ``n_blocks=W`` (one block of rows per worker; a different
             iteration with the same minimiser; dense ``X``, fixed penalties, no warm start). ``None`` or
             ``Serial()``: this method.
+        row_mask: optional ``(n,)`` booleans; rows where it is False are left out of the problem exactly (their
+            labels are set to 0 and their rows of ``X`` to zero, so they enter no sum): the fit, its iterates
+            and ``n`` in the defaults are those of the unmasked rows alone. For shape bucketing: padding ``X`` to a
+            few row counts lets refits on changing subsets (cross-validation) reuse one compiled program
+            (:class:`optlab.sklearn.NonconvexSVC` does this). Not with ``parallel=``.
 
     Returns:
         :class:`optlab.Result` with ``params = {"w": z, "b": c}`` (``z`` is the exactly sparse copy of ``w``),
@@ -339,6 +367,8 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
     check_penalty(penalty)
     X, b, classes, dtype = check_data(X, y)
     n, d = X.shape
+    if row_mask is not None:
+        X, b, n = _apply_row_mask(X, b, row_mask)
     check_rho("rho1", rho1)
     check_rho("rho2", rho2)
     maxiter = validate.count("maxiter", maxiter, minimum=1)
@@ -352,11 +382,12 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
                          finite=False)
     validate.executor(parallel)
     if parallel is not None and not isinstance(as_executor(parallel), Serial):
+        if row_mask is not None:
+            raise ValueError("svm_admm(parallel=...): row_mask is not available; drop the masked rows instead")
         return _consensus_shortcut(
             X, y, penalty, parallel, adaptive_rho=adaptive_rho, alpha=alpha, rho_growth=rho_growth,
             warm_start=warm_start, rho1=rho1, rho2=rho2, maxiter=maxiter, tol=tol, fit_intercept=fit_intercept,
-            linsolve=linsolve, max_dense=max_dense, cg_iters=cg_iters, log_every=log_every, max_time=max_time,
-            metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, jit=jit)
+            linsolve=linsolve, max_dense=max_dense, cg_iters=cg_iters, **run)
     if rho_growth is None:
         rho_growth = 1.0 if getattr(penalty, "is_convex", True) else 1.002
     validate.in_interval("rho_growth", rho_growth, 1.0, hint="1 = fixed penalties")
@@ -372,5 +403,4 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
             "linsolve": method, "fit_intercept": bool(fit_intercept), "rho1": float(problem.rho1),
             "rho2": float(problem.rho2), "adaptive_rho": bool(adaptive_rho), "classes": classes.tolist()}
     return harness.solve(algorithm(method, bool(fit_intercept), int(cg_iters)), init(problem, warm_start), problem,
-                         jit=jit, maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
-                         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
+                         maxiter=maxiter, tol=tol, meta=meta, **run)

@@ -171,9 +171,7 @@ def build(X, b, penalty, n_blocks: int, *, rho1=None, rho2=None, linsolve="auto"
 
 
 def svm_consensus_admm(X, y, penalty, *, n_blocks=None, rho1=None, rho2=None, maxiter=10000, tol=1e-5,
-                       fit_intercept=True, linsolve="auto", max_dense=8192, cg_iters=10, log_every=None,
-                       max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None,
-                       jit=False, parallel=None):
+                       fit_intercept=True, linsolve="auto", max_dense=8192, cg_iters=10, parallel=None, **run):
     r"""Penalised linear SVM by global-consensus ADMM over ``n_blocks`` blocks of rows (Boyd, Parikh, Chu,
     Peleato & Eckstein 2011, §7.1, with the slack splitting of Guan et al., ICDM Workshops 2018; asynchronous
     version under ``SimulatedAsync``: Zhang & Kwok, "Asynchronous distributed ADMM for consensus optimization",
@@ -218,8 +216,8 @@ def svm_consensus_admm(X, y, penalty, *, n_blocks=None, rho1=None, rho2=None, ma
             ``rho1 = 0.3·rho2·tr(AᵀA)/d``).
         maxiter, tol, fit_intercept, linsolve, max_dense, cg_iters: as :func:`optlab.svm_admm` (the linear solver is
             chosen per block: Cholesky when ``d <= ceil(n/B)``, else Woodbury).
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
+        **run: the harness options (``metrics``, ``log_every``, ``checkpoint``, ``jit`` ...) of
+            :func:`optlab.harness.solve`.
         parallel: an executor of :mod:`optlab.parallel` (``Sync(W)``, ``SimulatedAsync(W, max_delay)``); adds the
             ``sim_time`` (simulated clock) and ``arrived`` diagnostics.
 
@@ -249,14 +247,7 @@ def svm_consensus_admm(X, y, penalty, *, n_blocks=None, rho1=None, rho2=None, ma
     cg_iters = validate.count("cg_iters", cg_iters, minimum=1)
     max_dense = validate.count("max_dense", max_dense, minimum=1)
     tol = validate.tolerance("tol", tol)
-    W = executor.n_workers
-    B = W if n_blocks is None else validate.count("n_blocks", n_blocks, minimum=1)
-    if B > n:
-        raise ValueError(f"n_blocks={B} is larger than the number of samples n={n}; use at most n blocks (with "
-                         f"parallel=, n_blocks defaults to the number of workers)")
-    if B % W:
-        raise ValueError(f"n_blocks={B} must be a multiple of the number of workers ({W}) so that every worker "
-                         f"holds the same number of blocks; pass n_blocks={W * -(-B // W)} or leave it unset")
+    B = validate.blocks(n_blocks, executor, n)
     state, problem, method, per = build(X, b, penalty, int(B), rho1=rho1, rho2=rho2, linsolve=linsolve,
                                         max_dense=max_dense, dtype=dtype)
     meta = {"penalty": repr(penalty), "dtype": str(np.dtype(dtype)), "n": n, "d": d, "sparse": False,
@@ -264,5 +255,4 @@ def svm_consensus_admm(X, y, penalty, *, n_blocks=None, rho1=None, rho2=None, ma
             "rho2": float(problem.rho2), "n_blocks": int(B), "rows_per_block": per, "padding_rows": per * B - n,
             "classes": classes.tolist()}
     return harness.solve(algorithm(method, bool(fit_intercept), int(cg_iters)), state, problem, executor=executor,
-                         jit=jit, maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
-                         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
+                         maxiter=maxiter, tol=tol, meta=meta, **run)

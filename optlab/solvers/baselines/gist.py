@@ -32,9 +32,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ... import harness, losses, operators, prox, pytree, row_risk
+from ... import harness, losses, prox, pytree, row_risk, validate
 from ...algorithm import Algorithm, Comm
 
 __all__ = ["gist", "GISTState", "GISTProblem", "make_step", "algorithm"]
@@ -126,31 +125,15 @@ def algorithm(M: int = 5, max_backtracks: int = 50) -> Algorithm:
                      stationarity=stationarity)
 
 
-def _check_positive_params(sigma, eta, L_min, L_max):
-    """The line search's constants: sigma > 0 (sufficient decrease), eta > 1 (L grows), 0 < L_min < L_max."""
-    vals = {k: operators.concrete(v) for k, v in
-            {"sigma": sigma, "eta": eta, "L_min": L_min, "L_max": L_max}.items()}
-    if vals["sigma"] is not None and not (np.isfinite(vals["sigma"]) and vals["sigma"] > 0):
-        raise ValueError(f"sigma must be > 0 and finite (the sufficient-decrease constant, e.g. 1e-5), got {sigma}")
-    if vals["eta"] is not None and not (np.isfinite(vals["eta"]) and vals["eta"] > 1):
-        raise ValueError(f"eta must be > 1 (the factor by which L grows in the line search, e.g. 2), got {eta}")
-    lo, hi = vals["L_min"], vals["L_max"]
-    if lo is not None and not lo > 0:
-        raise ValueError(f"L_min must be > 0, got {L_min}")
-    if lo is not None and hi is not None and not lo < hi:
-        raise ValueError(f"L_min must be < L_max, got L_min={L_min}, L_max={L_max}")
-
-
 def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_backtracks=50, maxiter=1000,
-         tol=1e-6, log_every=None, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None,
-         resume=None, jit=False, parallel=None):
+         tol=1e-6, parallel=None, **run):
     """GIST for ``f + g`` (``f``: an :class:`optlab.losses.Smooth`, e.g. ``squared_hinge_objective(A, y)``;
     ``g``: an :mod:`optlab.prox` penalty, nonconvex allowed); ``parallel``: an executor of :mod:`optlab.parallel`
-    (needs an empirical-risk ``f``). Returns an :class:`optlab.Result` with ``params = x``; trace metrics
-    ``objective``, ``rel_change``, ``L``, ``search_failed``."""
-    if int(M) < 1:
-        raise ValueError(f"M must be >= 1, got {M}")
-    _check_positive_params(sigma, eta, L_min, L_max)
+    (needs an empirical-risk ``f``); ``**run``: the harness options of :func:`optlab.harness.solve`. Returns an
+    :class:`optlab.Result` with ``params = x``; trace metrics ``objective``, ``rel_change``, ``L``,
+    ``search_failed``."""
+    M, max_backtracks = validate.count("M", M, minimum=1), validate.count("max_backtracks", max_backtracks)
+    sigma, eta, L_min, L_max = validate.gist_search(sigma, eta, L_min, L_max)
     if not callable(f):
         raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
     f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
@@ -164,10 +147,8 @@ def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_bac
             raise ValueError("gist(parallel=...) needs an empirical-risk f and an array x0, not a pytree")
         f = row_risk.from_smooth(f, dt)
     state = GISTState(x=x0, x_prev=x0, g_prev=jax.tree.map(jnp.zeros_like, x0),
-                      hist=jnp.full((int(M),), F0, dt), k=jnp.zeros((), jnp.int32), L=jnp.ones((), dt))
+                      hist=jnp.full((M,), F0, dt), k=jnp.zeros((), jnp.int32), L=jnp.ones((), dt))
     problem = GISTProblem(f=f, g=g, sigma=jnp.asarray(sigma, dt), eta=jnp.asarray(eta, dt),
                           L_min=jnp.asarray(L_min, dt), L_max=jnp.asarray(L_max, dt))
-    return harness.solve(algorithm(int(M), int(max_backtracks)), state, problem, executor=parallel, jit=jit,
-                         maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time, metrics=metrics,
-                         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
-                         meta={"M": int(M), "penalty": repr(g), "dtype": str(dt)})
+    return harness.solve(algorithm(M, max_backtracks), state, problem, executor=parallel, maxiter=maxiter, tol=tol,
+                         meta={"M": M, "penalty": repr(g), "dtype": str(dt)}, **run)

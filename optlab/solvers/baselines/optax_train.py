@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import harness, validate
+from ...algorithm import Algorithm
 from .. import mlp
 
 __all__ = ["train", "train_mlp", "OptaxState", "OptaxProblem", "make_step", "optimizer"]
@@ -93,7 +94,7 @@ def _named_loss(name):
 
 @functools.lru_cache(maxsize=None)
 def make_step(model_apply: Callable, loss: Callable, tx, penalty: Callable | None, batch_size: int, n_batches: int):
-    """The epoch ``step(state, problem) -> (state, info)`` (cached on its static arguments)."""
+    """The epoch ``step(state, problem, comm) -> (state, info)`` (cached on its static arguments; one process)."""
     import optax  # noqa: PLC0415
 
     def objective(params, Xb, yb):
@@ -105,7 +106,7 @@ def make_step(model_apply: Callable, loss: Callable, tx, penalty: Callable | Non
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
-    def step(state: OptaxState, prob: OptaxProblem):
+    def step(state: OptaxState, prob: OptaxProblem, comm=None):
         if not batch_size:
             params, opt_state, value = update(state.params, state.opt_state, prob.X, prob.y)
             key = state.key
@@ -130,38 +131,34 @@ def make_step(model_apply: Callable, loss: Callable, tx, penalty: Callable | Non
 
 @functools.lru_cache(maxsize=None)
 def _metrics(model_apply, loss, penalty, with_test: bool, accuracy: bool, with_train: bool):
-    def train_loss(state, prob):
+    def train_loss(state, prob, comm=None):
         return loss(model_apply(state.params, prob.X), prob.y)
 
-    def objective(state, prob):
+    def objective(state, prob, comm=None):
         value = train_loss(state, prob)
         return value + penalty(state.params) if penalty is not None else value
 
-    def train_acc(state, prob):
+    def train_acc(state, prob, comm=None):
         return mlp.accuracy(model_apply(state.params, prob.X), prob.y)
 
-    def test_loss(state, prob):
+    def test_loss(state, prob, comm=None):
         return loss(model_apply(state.params, prob.X_test), prob.y_test)
 
-    def test_acc(state, prob):
+    def test_acc(state, prob, comm=None):
         return mlp.accuracy(model_apply(state.params, prob.X_test), prob.y_test)
 
-    out = {}
-    if with_train:
-        out.update(objective=objective, train_loss=train_loss)
-        if accuracy:
-            out["train_acc"] = train_acc
-    if with_test:
-        out["test_loss"] = test_loss
-        if accuracy:
-            out["test_acc"] = test_acc
-    return out
+    out = ((("objective", objective), ("train_loss", train_loss)) + ((("train_acc", train_acc),) if accuracy else ())
+           if with_train else ())
+    return out + ((("test_loss", test_loss),) + ((("test_acc", test_acc),) if accuracy else ()) if with_test else ())
+
+
+def _params(state):
+    return state.params
 
 
 def train(model_apply: Callable, params0, X, y, optimizer_="adam", *, learning_rate=1e-3, optimizer_kwargs=None,
           loss="cross_entropy", penalty=None, epochs=100, batch_size=None, seed=0, X_test=None, y_test=None,
-          accuracy=True, train_metrics=True, tol=0.0, log_every=None, max_time=None, metrics=None, callback=None,
-          progress=None, checkpoint=None, resume=None, jit=False, label=None, meta=None):
+          accuracy=True, train_metrics=True, tol=0.0, label=None, meta=None, **run):
     """Train ``params0`` of ``model_apply`` with an optax optimizer, one harness step per epoch.
 
     Args:
@@ -175,8 +172,8 @@ def train(model_apply: Callable, params0, X, y, optimizer_="adam", *, learning_r
         epochs, batch_size, seed: epochs (= harness iterations), mini-batch size (None: full batch), permutations.
         X_test, y_test: adds ``test_loss`` (and ``test_acc`` when ``accuracy``).
         accuracy: log accuracies (argmax of the scores vs integer labels).
-        tol, log_every, max_time, metrics, callback, progress, checkpoint, resume: :func:`optlab.harness.run`.
-        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
+        tol, **run: the harness options (``log_every``, ``metrics``, ``checkpoint``, ``jit`` ...) of
+            :func:`optlab.harness.solve`.
 
     Returns:
         :class:`optlab.Result` with ``params`` and ``predict(X) = model_apply(params, X)``; the trace logs
@@ -201,20 +198,13 @@ def train(model_apply: Callable, params0, X, y, optimizer_="adam", *, learning_r
     params0 = validate.float_tree("params0", params0)
     state = OptaxState(params=params0, opt_state=tx.init(params0), key=jax.random.PRNGKey(int(seed)),
                        k=jnp.zeros((), jnp.int32))
-    all_metrics = dict(_metrics(model_apply, loss_fn, penalty, X_test is not None, bool(accuracy),
-                                bool(train_metrics)))
-    all_metrics.update(metrics or {})
-    if jit:
-        return harness.run_jit(step, state, prob, maxiter=int(epochs), log_every=log_every, tol=tol,
-                               stop_metric=None, metrics=all_metrics)
     name = optimizer_ if isinstance(optimizer_, str) else "optax"
-    full_meta = {"solver": f"optax_{name}", "label": label or name, "learning_rate": learning_rate,
-                 "batch_size": batch_size, "seed": int(seed), "n": n}
-    full_meta.update(meta or {})
-    return harness.run(step, state, prob, maxiter=int(epochs), log_every=log_every, tol=tol, stop_metric=None,
-                       max_time=max_time, metrics=all_metrics, params=lambda s: s.params, callback=callback,
-                       progress=progress, checkpoint=checkpoint, resume=resume, meta=full_meta,
-                       predict_fn=_apply_predict(model_apply))
+    alg = Algorithm(name=f"optax_{name}", step=step, params=_params, stop_metric=None,
+                    metrics=_metrics(model_apply, loss_fn, penalty, X_test is not None, bool(accuracy),
+                                     bool(train_metrics)), predict=_apply_predict(model_apply))
+    full_meta = {"label": label or name, "learning_rate": learning_rate, "batch_size": batch_size, "seed": int(seed),
+                 "n": n, **(meta or {})}
+    return harness.solve(alg, state, prob, maxiter=int(epochs), tol=tol, meta=full_meta, **run)
 
 
 @functools.lru_cache(maxsize=None)

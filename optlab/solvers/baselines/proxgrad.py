@@ -168,8 +168,8 @@ def _check_inputs(name, f, g, x0, step):
     return x0, g
 
 
-def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backtracks, maxiter, tol,
-           log_every, max_time, f_star, metrics, callback, progress, checkpoint, resume, jit, parallel=None):
+def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backtracks, maxiter, tol, f_star,
+           parallel, run):
     f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
     x0, g = _check_inputs(name, f, g, x0, step)
     dt = pytree.dtype(x0)
@@ -194,9 +194,7 @@ def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backt
     step_value = operators.concrete(step)
     meta = {"step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
             "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
-    return harness.solve(alg, init(x0, step), problem, executor=parallel, jit=jit, maxiter=maxiter,
-                         log_every=log_every, tol=tol, max_time=max_time, metrics=metrics, callback=callback,
-                         progress=progress, checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(alg, init(x0, step), problem, executor=parallel, maxiter=maxiter, tol=tol, meta=meta, **run)
 
 
 _DOC_ARGS = """
@@ -215,12 +213,13 @@ _DOC_ARGS = """
         maxiter, tol: stop when ``‖x_{k+1} - x_k‖ / ‖x_{k+1}‖ <= tol`` (status ``"converged"``) or after
             ``maxiter`` iterations.
         f_star: optimal value; adds the metric ``gap = F(x_k) - f_star``.
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
         parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``): split
             the rows of an :func:`optlab.losses.empirical_risk` over ``n`` devices; adds the ``sim_time``
             (simulated clock) and ``arrived`` diagnostics.
-        jit: return a :class:`optlab.harness.JitRun` from the fully compiled loop (usable under
-            ``jax.vmap``, e.g. over ``lam``); the solution is ``.state.x``.
+        **run: the harness options ``log_every``, ``max_time``, ``metrics``, ``callback``, ``progress``,
+            ``checkpoint``, ``resume`` and ``jit`` (return a :class:`optlab.harness.JitRun` from the fully compiled
+            loop, usable under ``jax.vmap``, e.g. over ``lam``; the solution is ``.state.x``); see
+            :func:`optlab.harness.solve`.
 
     Returns:
         :class:`optlab.Result` with ``params = x``; the trace logs ``objective``, ``rel_change``,
@@ -228,23 +227,17 @@ _DOC_ARGS = """
 """
 
 
-def ista(f, g, x0, *, step=None, backtracking=False, shrink=0.5, max_backtracks=40, maxiter=1000,
-         tol=1e-10, log_every=None, max_time=None, f_star=None, metrics=None, callback=None, progress=None,
-         checkpoint=None, resume=None, jit=False, parallel=None):
-    return _solve("ista", False, f, g, x0, step=step, backtracking=backtracking, shrink=shrink,
-                  max_backtracks=max_backtracks, maxiter=maxiter, tol=tol, log_every=log_every,
-                  max_time=max_time, f_star=f_star, metrics=metrics, callback=callback, progress=progress,
-                  checkpoint=checkpoint, resume=resume, jit=jit, parallel=parallel)
+def _public(name: str, accelerated: bool, summary: str):
+    def solver(f, g, x0, *, step=None, backtracking=False, shrink=0.5, max_backtracks=40, maxiter=1000, tol=1e-10,
+               f_star=None, parallel=None, **run):
+        return _solve(name, accelerated, f, g, x0, step=step, backtracking=backtracking, shrink=shrink,
+                      max_backtracks=max_backtracks, maxiter=maxiter, tol=tol, f_star=f_star, parallel=parallel,
+                      run=run)
+
+    solver.__name__ = solver.__qualname__ = name
+    solver.__doc__ = summary + "\n" + _DOC_ARGS
+    return solver
 
 
-def fista(f, g, x0, *, step=None, backtracking=False, shrink=0.5, max_backtracks=40, maxiter=1000,
-          tol=1e-10, log_every=None, max_time=None, f_star=None, metrics=None, callback=None, progress=None,
-          checkpoint=None, resume=None, jit=False, parallel=None):
-    return _solve("fista", True, f, g, x0, step=step, backtracking=backtracking, shrink=shrink,
-                  max_backtracks=max_backtracks, maxiter=maxiter, tol=tol, log_every=log_every,
-                  max_time=max_time, f_star=f_star, metrics=metrics, callback=callback, progress=progress,
-                  checkpoint=checkpoint, resume=resume, jit=jit, parallel=parallel)
-
-
-ista.__doc__ = "Proximal gradient descent (ISTA / forward-backward splitting) for f + g.\n" + _DOC_ARGS
-fista.__doc__ = "FISTA (Beck & Teboulle 2009): accelerated proximal gradient for f + g.\n" + _DOC_ARGS
+ista = _public("ista", False, "Proximal gradient descent (ISTA / forward-backward splitting) for f + g.")
+fista = _public("fista", True, "FISTA (Beck & Teboulle 2009): accelerated proximal gradient for f + g.")

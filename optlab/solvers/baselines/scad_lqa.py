@@ -61,6 +61,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ... import harness, validate
+from ...algorithm import Algorithm
 
 __all__ = ["scad_lqa", "LQAState", "LQAProblem", "make_step", "scad_derivative"]
 
@@ -99,8 +100,8 @@ def objective_fn(beta, pb):
 
 @functools.lru_cache(maxsize=None)
 def make_step():
-    """The pure ``step(state, problem) -> (state, info)`` (one LQA / Newton–Raphson update)."""
-    def step(st: LQAState, pb: LQAProblem):
+    """The pure ``step(state, problem, comm) -> (state, info)`` (one LQA / Newton–Raphson update; one process)."""
+    def step(st: LQAState, pb: LQAProblem, comm=None):
         X, y = pb.X, pb.y
         n, d = X.shape
         dt = X.dtype
@@ -134,12 +135,16 @@ def make_step():
     return step
 
 
-def _objective(state, problem):
+def _objective(state, problem, comm=None):
     return objective_fn(state.beta, problem)
 
 
-def _nzf(state, problem):
+def _nzf(state, problem, comm=None):
     return 100.0 * jnp.mean((state.beta[1:] != 0).astype(state.beta.dtype))
+
+
+def _params(state):
+    return {"w": state.beta[1:], "b": state.beta[0]}
 
 
 def _predict(params, X):
@@ -147,9 +152,15 @@ def _predict(params, X):
     return jnp.sign(jnp.asarray(X) @ params["w"] + params["b"])
 
 
+@functools.lru_cache(maxsize=None)
+def algorithm() -> Algorithm:
+    """SCAD-LQA as an :class:`optlab.algorithm.Algorithm` (one process: its rows are not split)."""
+    return Algorithm(name="scad_lqa", step=make_step(), metrics=(("objective", _objective), ("nzf", _nzf)),
+                     params=_params, stop_metric="rel_change", predict=_predict)
+
+
 def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500, tol=1e-6,
-             max_dense_entries=50_000_000, log_every=None, max_time=None, metrics=None, callback=None,
-             progress=None, checkpoint=None, resume=None, jit=False):
+             max_dense_entries=50_000_000, **run):
     """SCAD-SVM (hinge + SCAD, unpenalised intercept) by local quadratic approximation (Zhang et al. 2006).
 
     Args:
@@ -159,7 +170,8 @@ def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500,
         x0: start ``{"w": w, "b": c}``; default a linear SVM (``LinearSVC(loss="hinge", C=1)``).
         eps: floor of :math:`|1 - y_if_i|` in the LQA of the hinge. zero_tol: deletion threshold on :math:`|w_j|`.
         maxiter, tol: stop on the relative change of :math:`(c, w)`.
-        log_every, max_time, metrics, callback, progress, checkpoint, resume, jit: see :func:`optlab.harness.run`.
+        **run: the harness options (``log_every``, ``metrics``, ``checkpoint``, ``jit`` ...) of
+            :func:`optlab.harness.solve`.
 
     Returns:
         :class:`optlab.Result` with ``params = {"w", "b"}``; trace metrics ``objective`` (the SCAD-SVM objective,
@@ -205,14 +217,5 @@ def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500,
     active = np.abs(w0) > zero_tol
     beta0 = np.concatenate([[c0], np.where(active, w0, 0.0)])
     state = LQAState(beta=f(beta0), active=jnp.asarray(active), k=jnp.zeros((), jnp.int32))
-    all_metrics = {"objective": _objective, "nzf": _nzf, **(metrics or {})}
-    step = make_step()
-    if jit:
-        return harness.run_jit(step, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                               stop_metric="rel_change", metrics=all_metrics)
-    return harness.run(step, state, problem, maxiter=maxiter, log_every=log_every, tol=tol,
-                       stop_metric="rel_change", max_time=max_time, metrics=all_metrics,
-                       params=lambda s: {"w": s.beta[1:], "b": s.beta[0]}, callback=callback, progress=progress,
-                       checkpoint=checkpoint, resume=resume, predict_fn=_predict,
-                       meta={"solver": "scad_lqa", "lam": float(lam), "a": float(a), "n": n, "d": d,
-                             "dtype": str(np.dtype(dt))})
+    meta = {"lam": float(lam), "a": float(a), "n": n, "d": d, "dtype": str(np.dtype(dt))}
+    return harness.solve(algorithm(), state, problem, maxiter=maxiter, tol=tol, meta=meta, **run)

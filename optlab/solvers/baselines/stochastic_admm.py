@@ -179,22 +179,18 @@ def algorithm(method: str, loss_name: str, batch_size: int, segments: int, n_blo
               with_test: bool = False, stop: bool = False) -> Algorithm:
     """The stochastic ADMM ``method`` as an :class:`optlab.algorithm.Algorithm` (arguments as
     :func:`optlab.solvers.spdhg.algorithm`)."""
-    step = S.make_step(_update(method, loss_name, n_blocks * batch_size, n), batch_size, segments, n_blocks,
-                       block_size, _info, stop)
-    single = -(-(block_size // batch_size) // segments) == 1
+    step = S.make_step(_update(method, loss_name, n_blocks * batch_size, n), batch_size, segments, block_size, _info,
+                       stop)
+    single = S.one_iteration_per_step(block_size, batch_size, segments)
     fresh = frozenset({"sag_delta"}) if method == "sag_admm" else frozenset() if single else GRAD_NAMES
     return S.algorithm(method, step, loss_name, n, with_test, fresh, (), stop)
 
 
-def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, n_blocks, scale, beta, loss, seed, segments, burn_in,
-           X_test, y_test, maxiter, log_every, tol, max_time, metrics, callback, progress, checkpoint, resume, jit,
-           parallel):
+def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, maxiter, log_every, parallel, run,
+           **sampling):
     loss = S.get_loss(loss)
-    executor, tol, seed = S.check_options(parallel, tol, seed)
-    X = S.as_matrix(X)
-    n = X.shape[0]
-    n_blocks = S.check_blocks(n_blocks, executor, n)
-    n_b, per_epoch = S.check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks)
+    smp = S.sampling(X, mu, gamma, parallel=parallel, **sampling)
+    X = smp.X
     r = _prox.zero() if r is None else r
     if method == "stoc_admm" and getattr(r, "name", "zero") != "zero":
         raise ValueError("stoc_admm: its x-step is a linear solve, so r must be None (use gamma for the ℓ2 term)")
@@ -202,51 +198,40 @@ def _solve(method, X, y, F, mu, gamma, r, *, epochs, batch_size, n_blocks, scale
         raise ValueError(f"scale must be > 0, got {scale!r}")
     if not (np.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be > 0, got {beta!r}")
-    dtype = S.working_dtype(X)
-    data = S.prepare_data(X, y, loss, dtype)
-    d = X.shape[1]
-    Fop, normF2 = S.prepare_F(F, d, dtype)
-    L = S.lipschitz_max_row(loss, data)
+    rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, smp.n_blocks)
+    d, m = Fop.shape[1], Fop.shape[0]
     eta0 = scale / L if method == "stoc_admm" else scale / (L + gamma + beta * normF2)
     eigvec = eigval = None
     if method == "stoc_admm":
         Fd = Fop.to_scipy().toarray()
         w, V = np.linalg.eigh(Fd.T @ Fd)
         eigvec, eigval = jnp.asarray(V, dtype), jnp.asarray(np.maximum(w, 0), dtype)
-    test = None if X_test is None else S.prepare_data(X_test, y_test, loss, dtype, name="X_test")
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    rows = S.block_rows(data, n_blocks)
     pb = ADMMProblem(rows, Fop, a(mu), a(gamma), jax.tree.map(a, r), a(beta), a(eta0), a(scale),
                      a(beta * normF2 + L + gamma), eigvec, eigval, test,
-                     jnp.asarray(S.avg_start(burn_in, per_epoch), jnp.int32))
-    m = Fop.shape[0]
+                     jnp.asarray(smp.avg_start, jnp.int32))
     z = jnp.zeros(d, dtype)
     aux = {"sag_admm": z, "rda_admm": (z, z), "ada_sadmm": z}.get(method, ())
     core = ADMMCore(z, jnp.zeros(m, dtype), jnp.zeros(m, dtype), z, jnp.zeros((), dtype), jnp.zeros((), jnp.int32),
                     jnp.zeros((), dtype), aux)
     per_row = {"table": jnp.zeros(rows.y.shape[0], dtype)} if method == "sag_admm" else {}
-    meta = {"solver": method, "L": L, "normF": float(np.sqrt(normF2)), "beta": float(beta), "scale": float(scale),
-            "eta0": float(eta0), "mu": float(mu), "gamma": float(gamma), "loss": loss.name, "epochs": int(epochs),
-            "seed": S.seed_meta(seed), "n": n, "d": d, "m": m,
-            **S.sampling_meta(n, n_blocks, int(batch_size), int(segments))}
-    alg = algorithm(method, loss.name, int(batch_size), int(segments), n_blocks, n_b, n, test is not None,
-                    bool(tol and tol > 0))
-    return S.solve(alg, S.init_state(core, rows.y.shape[0], n_blocks, seed, **per_row), pb, parallel, meta,
-                   maxiter=epochs * int(segments) if maxiter is None else maxiter, log_every=log_every, tol=tol,
-                   max_time=max_time, metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint,
-                   resume=resume, jit=jit)
+    meta.update({"beta": float(beta), "eta0": float(eta0), "mu": float(mu), "gamma": float(gamma)})
+
+    def make_alg(rows, block, test=False, stop=False):
+        return algorithm(method, loss.name, smp.batch_size, smp.segments, smp.n_blocks, block, rows, test, stop)
+
+    return S.solve(make_alg, core, pb, smp, meta, scale=scale, parallel=parallel, maxiter=maxiter,
+                   run=dict(run, log_every=log_every), per_row=per_row)
 
 
 def _make_public(method, doc):
     def solver(X, y, F, mu=1e-5, gamma=0.0, *, r=None, epochs=10, batch_size=1, n_blocks=None, scale=1.0, beta=1.0,
-               loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None, y_test=None, maxiter=None, log_every=1,
-               tol=0.0, max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None,
-               jit=False, parallel=None):
-        return _solve(method, X, y, F, mu, gamma, r, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks,
-                      scale=scale, beta=beta, loss=loss, seed=S.sampling_seed(seed, key), segments=segments, burn_in=burn_in, X_test=X_test,
-                      y_test=y_test, maxiter=maxiter, log_every=log_every, tol=tol, max_time=max_time,
-                      metrics=metrics, callback=callback, progress=progress, checkpoint=checkpoint, resume=resume,
-                      jit=jit, parallel=parallel)
+               loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None, y_test=None, maxiter=None,
+               log_every=1, tol=0.0, parallel=None, **run):
+        return _solve(method, X, y, F, mu, gamma, r, scale=scale, beta=beta, loss=loss, X_test=X_test, y_test=y_test,
+                      maxiter=maxiter, log_every=log_every, parallel=parallel, run=run, epochs=epochs,
+                      batch_size=batch_size, n_blocks=n_blocks, segments=segments, burn_in=burn_in, tol=tol,
+                      seed=seed, key=key)
 
     solver.__name__ = solver.__qualname__ = method
     solver.__doc__ = doc + f"""
