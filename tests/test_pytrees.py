@@ -144,9 +144,10 @@ def test_penalty_structure_must_match_x0(name):
         SOLVERS[name](f, {"w": ol.prox.l1(0.1), "b": 0.0}, x0)
 
 
-@pytest.mark.parametrize("kw, match", [({"sigma": 0.0}, "sigma must be > 0"), ({"eta": 1.0}, "eta must be > 1"),
+@pytest.mark.parametrize("kw, match", [({"sigma": 0.0}, r"sigma must be a finite number > 0.*sigma="),
+                                       ({"eta": 1.0}, r"eta must be .*> 1|eta must be in \(1"),
                                        ({"L_min": 1.0, "L_max": 1.0}, "L_min must be < L_max"),
-                                       ({"L_min": -1.0}, "L_min must be > 0")])
+                                       ({"L_min": -1.0}, r"L_min must be a finite number > 0.*L_min=")])
 def test_gist_constants_checked(kw, match):
     f = ol.losses.least_squares_objective(*data())
     with pytest.raises(ValueError, match=match):
