@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, operators, row_risk, validate
+from .. import harness, row_risk, validate
 from .. import prox as prox_mod
 from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from . import mlp
@@ -96,11 +96,6 @@ class Sums(NamedTuple):
         if self.weight is None:
             return rho / (2 * r.shape[0]) * jnp.vdot(r, r)
         return rho / (2 * self.n) * jnp.vdot(r * self.weight[:, None], r)
-
-    def mean(self, v):                     # (1/n) Σ_i v_i of a per-sample vector (local part)
-        if self.weight is None:
-            return jnp.mean(v)
-        return jnp.sum(self.weight * v) / self.n
 
     def total(self, name, local):
         return self.comm.reduce(name, local)
@@ -376,30 +371,8 @@ def _metrics(cfg: Config, with_test: bool, with_train: bool) -> tuple:
             net = nets(state)[0]
         return objective(cfg, net, prob.data.X, prob.data.y, state.rho, prob.regs, _sums(prob, comm))
 
-    def train_loss(state, prob, comm):
-        sums = _sums(prob, comm)
-        z = mlp.apply(_params(state), prob.data.X, cfg.activation)
-        return sums.total("train_loss", sums.loss(cfg.loss, z, prob.data.y))
-
-    def train_acc(state, prob, comm):
-        sums = _sums(prob, comm)
-        z = mlp.apply(_params(state), prob.data.X, cfg.activation)
-        if sums.weight is None:
-            return mlp.accuracy(z, prob.data.y)
-        return sums.total("train_acc", sums.mean((jnp.argmax(z, axis=-1) == prob.data.y).astype(z.dtype)))
-
-    def test_acc(state, prob, comm):
-        return mlp.accuracy(mlp.apply(_params(state), prob.X_test, cfg.activation), prob.y_test)
-
-    def test_loss(state, prob, comm):
-        return mlp.mean_loss(cfg.loss, mlp.apply(_params(state), prob.X_test, cfg.activation), prob.y_test)
-
-    out = ()
-    if with_train:
-        out += (("objective", obj), ("train_loss", train_loss), ("train_acc", train_acc))
-    if with_test:
-        out += (("test_loss", test_loss), ("test_acc", test_acc))
-    return out
+    fit = mlp.fit_metrics(lambda state, X: mlp.apply(_params(state), X, cfg.activation), cfg.loss, with_test)
+    return ((("objective", obj),) + fit[:2] if with_train else ()) + fit[2:]
 
 
 def _stationarity(cfg: Config):
@@ -428,14 +401,10 @@ def _stationarity(cfg: Config):
                 del A
                 return sums.loss(cfg.loss, mlp.apply({"W": Wb[0], "b": Wb[1]}, X, cfg.activation), y)
             A = ()
-        else:
+        else:   # Φ_ρ's data terms on this worker's rows, not reduced (the penalties enter through their prox)
             def local(Wb, A):
-                total = 0.0
-                for i in range(L):
-                    inp = X if i == 0 else A[i - 1]
-                    target = y if i == L - 1 else A[i]
-                    total = total + _term(cfg, i, inp, Wb[0][i], Wb[1][i], target, state.rho, sums)
-                return total
+                return objective(cfg, Net(Wb[0], Wb[1], A), X, y, state.rho, (prox_mod.zero(),) * L,
+                                 sums._replace(comm=serial_comm))
             A = state.aux.A
         (gW, gb), gA = jax.grad(local, argnums=(0, 1))((state.W, state.b), A)
         sq = 0.0
@@ -514,17 +483,6 @@ def _regularizers(regularizers, L: int) -> tuple:
     return tuple(out)
 
 
-def _as_float(name, X, dtype=None):
-    X = validate.dense_matrix(name, X, solver="ipdlam")
-    X = jnp.asarray(X) if dtype is None else jnp.asarray(X, dtype)
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        X = X.astype(jnp.float32)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d array (n_samples, n_features), got shape {X.shape}")
-    operators.check_finite(name, X)
-    return X
-
-
 def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, beta_schedule="constant", rho0=1e-2,
           rho_growth=1.05, rho_max=10.0, batch_size=None, inner_sweeps=3, seed=0, regularizers=None, params0=None,
           X_test=None, y_test=None, c_shrink=0.5, c_grow=2.0, decrease=0.5, max_backtracks=30, weighted=False):
@@ -532,8 +490,7 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
 
     ``weighted=True`` gives the samples per-row weights (ones) and the global count ``n``, as a parallel executor
     needs (it pads the rows with zero-weight rows); the serial problem has none and keeps the plain means."""
-    if activation not in mlp.ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(mlp.ACTIVATIONS)}, got {activation!r}")
+    mlp.activation(activation)
     if loss not in mlp.LOSSES:
         raise ValueError(f"loss must be one of {mlp.LOSSES}, got {loss!r}")
     if beta_schedule not in _SCHEDULES:
@@ -549,19 +506,8 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
     if not (0 < c_shrink <= 1 and c_grow > 1 and 0 < decrease < 1 and int(max_backtracks) >= 1):
         raise ValueError("backtracking needs 0 < c_shrink <= 1, c_grow > 1, 0 < decrease < 1, max_backtracks >= 1; "
                          f"got {c_shrink}, {c_grow}, {decrease}, {max_backtracks}")
-    X = _as_float("X", X)
-    n, d = X.shape
-    dtype = X.dtype
-    layers = mlp.check_layers(layers, d)
-    L = len(layers) - 1
-    y = jnp.asarray(mlp.check_labels("y", y, n, layers[-1]))
-    if (X_test is None) != (y_test is None):
-        raise ValueError("give both X_test and y_test, or neither")
-    if X_test is not None:
-        X_test = _as_float("X_test", X_test, dtype)
-        if X_test.shape[1] != d:
-            raise ValueError(f"X_test has {X_test.shape[1]} features, X has {d}")
-        y_test = jnp.asarray(mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False))
+    X, y, layers, X_test, y_test = mlp.check_data(X, y, layers, X_test, y_test, solver="ipdlam")
+    n, dtype, L = X.shape[0], X.dtype, len(layers) - 1
     if batch_size is not None:
         batch_size = validate.count("batch_size", batch_size, minimum=1, maximum=n)
         inner_sweeps = validate.count("inner_sweeps", inner_sweeps, minimum=1)
@@ -576,20 +522,15 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
                          c_shrink=as_dt(c_shrink), c_grow=as_dt(c_grow), decrease=as_dt(decrease),
                          c_min=as_dt(1e3 * np.finfo(np.dtype(dtype)).tiny),
                          max_backtracks=jnp.asarray(int(max_backtracks), jnp.int32))
-    if params0 is None:
-        params0 = mlp.init_params(layers, activation, seed, dtype)
-    else:
-        params0 = mlp.check_params("params0", params0, layers, dtype)
-    state = init(cfg, prob, params0, float(rho0), int(seed))
+    state = init(cfg, prob, mlp.start_params(params0, layers, activation, seed, dtype), float(rho0), int(seed))
     return cfg, prob, state
 
 
 def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, beta=0.8,
            beta_schedule="constant", rho0=1e-2, rho_growth=1.05, rho_max=10.0, batch_size=None, inner_sweeps=3,
            seed=0, regularizers=None, params0=None, X_test=None, y_test=None, c_shrink=0.5, c_grow=2.0,
-           decrease=0.5, max_backtracks=30, train_metrics=True, maxiter=None, tol=0.0, log_every=None,
-           max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False,
-           label="iPDLAM", parallel=None):
+           decrease=0.5, max_backtracks=30, train_metrics=True, maxiter=None, tol=0.0, label="iPDLAM", parallel=None,
+           **run):
     r"""Train an MLP by iPDLAM (Qiao, Sun, Pan & Li, "Inertial proximal deep learning alternating minimization for
     efficient neural network training", ICASSP 2021; no public code, the formulation below is ours).
 
@@ -658,8 +599,8 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
         train_metrics: log ``objective`` (Φ_ρ), ``train_loss``, ``train_acc`` (forward passes on X).
         tol: stop when the relative change of the weights ``rel_change`` ≤ tol (default 0: only at an exact fixed
             point; a sweep in which a search hit its cap logs ``rel_change = inf`` and never stops the run).
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
+        **run: the harness options ``metrics``, ``callback``, ``log_every``, ``max_time``, ``progress``,
+            ``checkpoint``, ``resume``, ``jit`` (a :class:`optlab.harness.JitRun`): see :func:`optlab.harness.solve`.
         parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``), full
             batch only; adds ``sim_time`` (simulated clock) and ``arrived``.
 
@@ -694,9 +635,7 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
             "rho0": float(rho0), "rho_growth": float(rho_growth), "rho_max": float(rho_max), "batch_size": batch_size,
             "inner_sweeps": int(inner_sweeps) if batch_size else None, "seed": int(seed),
             "dtype": str(prob.data.X.dtype), "n": int(prob.data.X.shape[0])}
-    return harness.solve(alg, state, prob, executor=parallel, jit=jit, maxiter=iters, log_every=log_every, tol=tol,
-                         max_time=max_time, metrics=metrics, callback=callback, progress=progress,
-                         checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(alg, state, prob, executor=parallel, maxiter=iters, tol=tol, meta=meta, **run)
 
 
 def dlam(X, y, **kwargs):
