@@ -154,7 +154,6 @@ def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, 
     if weights:
         g = sums.total_tree("grad_" + name, g)
     phi_hat = f_hat + reg_value(B_hat)
-    dtype = f_hat.dtype
 
     def trial(c):
         B_new = prox_fn(jax.tree.map(lambda x, gx: x - gx / c, B_hat, g), 1 / c)
@@ -164,6 +163,16 @@ def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, 
         phi_new = sums.total("trial_" + name, f(B_new)) + reg_value(B_new)
         return B_new, phi_new <= phi_hat - prob.decrease * c / 2 * d2
 
+    c, B_new, ok = _search(prob, trial, c_prev, B_hat)
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), B_new, B_hat), B_hat, c, ok
+
+
+def _search(prob: IPDLAMProblem, trial, c_prev, start):
+    """The capped backtracking search of a block: ``trial(c) -> (point, passed)`` first at
+    c0 = max(c_shrink·c_prev, c_min), then after each growth by c_grow, at most ``max_backtracks`` times (one traced
+    trial: smaller programs). Returns ``(c, point, passed)``; a failed search keeps the previous constant ``c_prev``:
+    the cap's c0·grow^max_backtracks would make every later step too small to pass the test in floating point (the
+    block would never move again)."""
     def cond(carry):
         j, _, _, ok = carry
         return (~ok) & (j < prob.max_backtracks)
@@ -171,16 +180,13 @@ def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, 
     def body(carry):
         j, c, _, _ = carry
         c = c * prob.c_grow
-        B_new, ok = trial(c)
-        return j + 1, c, B_new, ok
+        point, ok = trial(c)
+        return j + 1, c, point, ok
 
-    # first trial at c0 = c_shrink·c_prev, then up to max_backtracks growths (one traced trial: smaller programs)
+    dtype = jax.tree.leaves(start)[0].dtype
     c0 = jnp.maximum(c_prev * prob.c_shrink, prob.c_min).astype(dtype)
-    _, c, B_new, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, B_hat, jnp.array(False)))
-    B_new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), B_new, B_hat)
-    # a failed search keeps the previous constant: the cap's c0·grow^max_backtracks would make every later step
-    # too small to pass the test in floating point (the block would never move again)
-    return B_new, B_hat, jnp.where(ok, c, c_prev.astype(dtype)), ok
+    _, c, point, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, start, jnp.array(False)))
+    return jnp.where(ok, c, c_prev.astype(dtype)), point, ok
 
 
 def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_prev, beta, sums: Sums, name: str):
@@ -195,24 +201,15 @@ def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_pre
     gW, gb = sums.total_tree("grad_" + name, (inp.T @ gZ, jnp.sum(gZ, axis=0)))
     D = inp @ gW + gb
     g2 = jnp.vdot(gW, gW) + jnp.vdot(gb, gb)
-    dtype = f_hat.dtype
 
-    def cond(carry):
-        j, _, _, ok = carry
-        return (~ok) & (j < prob.max_backtracks)
-
-    def body(carry):
-        j, c, _, _ = carry
-        c = c * prob.c_grow
+    def trial(c):
         Z = Z_hat - D / c
-        phi = sums.total("trial_" + name, phi_z(Z))
-        return j + 1, c, Z, phi <= f_hat - prob.decrease / (2 * c) * g2
+        return Z, sums.total("trial_" + name, phi_z(Z)) <= f_hat - prob.decrease / (2 * c) * g2
 
-    c0 = jnp.maximum(c_prev * prob.c_shrink, prob.c_min).astype(dtype)
-    _, c, Z, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, Z_hat, jnp.array(False)))
-    W_new = jnp.where(ok, W_hat - gW / c, W_hat)
-    b_new = jnp.where(ok, b_hat - gb / c, b_hat)
-    return (W_new, b_new), (W_hat, b_hat), jnp.where(ok, c, c_prev.astype(dtype)), ok, jnp.where(ok, Z, Z_hat)
+    c_new, Z, ok = _search(prob, trial, c_prev, Z_hat)
+    W_new = jnp.where(ok, W_hat - gW / c_new, W_hat)   # c_new = the accepted c when ok
+    b_new = jnp.where(ok, b_hat - gb / c_new, b_hat)
+    return (W_new, b_new), (W_hat, b_hat), c_new, ok, jnp.where(ok, Z, Z_hat)
 
 
 def _fresh_names(n_layers: int) -> frozenset:
