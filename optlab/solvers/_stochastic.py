@@ -49,9 +49,8 @@ from .. import operators, validate
 from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
-           "check_common", "sampling", "init_state", "make_step", "algorithm", "solve", "margins", "spread",
-           "minibatch_grad",
-           "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale", "resolve_scale", "SCALE_GRID"]
+           "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "solve", "margins",
+           "spread", "minibatch_grad", "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale", "resolve_scale", "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.
 SCALE_GRID = tuple(2.0 ** p for p in range(-4, 4))
@@ -525,6 +524,22 @@ def _params(state):
     return {"w": _core(state).xbar}
 
 
+#: Reduce names of one stochastic iteration of the SPDHG-type methods (one mini-batch gradient).
+GRAD_NAMES = frozenset({"grad", "grad_count"})
+
+
+@functools.lru_cache(maxsize=None)
+def segment_algorithm(name: str, update: Callable, info: Callable, loss_name: str, batch_size: int, segments: int,
+                      block_size: int, n: int, with_test: bool, stop: bool, grad_names: frozenset = GRAD_NAMES,
+                      barrier: frozenset = frozenset()) -> Algorithm:
+    """:func:`algorithm` of a stochastic method whose harness step is one segment of an epoch of ``update``
+    (:func:`make_step`, diagnostics ``info``): the reduces of one iteration (``grad_names``) are barriers unless a
+    step is a single iteration; the ``barrier`` names always are."""
+    step = make_step(update, batch_size, segments, block_size, info, stop)
+    single = one_iteration_per_step(block_size, batch_size, segments)
+    return algorithm(name, step, loss_name, n, with_test, barrier | (frozenset() if single else grad_names), (), stop)
+
+
 @functools.lru_cache(maxsize=None)
 def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool, fresh: frozenset,
               extra_metrics: tuple = (), stop: bool = False) -> Algorithm:
@@ -568,7 +583,7 @@ def sampling(X, mu, gamma, *, epochs, batch_size, n_blocks, segments, burn_in, p
 def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_epochs=1, pilot_samples=5000,
           parallel=None, maxiter=None, run=None, per_row=None):
     """Run a stochastic solver: ``scale="auto"`` resolved by pilot runs (:func:`resolve_scale`), then
-    ``harness.solve`` of ``make_alg(n_rows, block_size, with_test, stop)`` from ``core`` (per-row state
+    ``harness.solve`` of ``make_alg(block_size, n_rows, with_test, stop)`` from ``core`` (per-row state
     ``per_row``) for ``maxiter`` harness steps (default ``epochs * segments``); ``meta`` gets the sampling fields."""
     B, NB, segs = smp.batch_size, smp.n_blocks, smp.segments
     meta.update({"epochs": smp.epochs, "seed": seed_meta(smp.seed), "key": smp.keyed, "n_blocks": NB,
@@ -576,7 +591,7 @@ def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_ep
                  "global_batch": NB * B, "iters_per_epoch": smp.block_size // B, "segments": segs})
     pb = resolve_scale(scale, make_alg, lambda rows: init_state(core, rows, NB, smp.seed), pb, unpadded(pb.data, smp.n),
                        NB, meta, pilot_epochs, segs, pilot_samples, smp.seed)
-    alg = make_alg(smp.n, smp.block_size, pb.test is not None, bool(smp.tol and smp.tol > 0))
+    alg = make_alg(smp.block_size, smp.n, pb.test is not None, bool(smp.tol and smp.tol > 0))
     state = init_state(core, smp.block_size * NB, NB, smp.seed, **(per_row or {}))
     return harness.solve(alg, state, pb, executor=parallel, maxiter=smp.epochs * segs if maxiter is None else maxiter,
                          tol=smp.tol, meta=meta, **(run or {}))
@@ -585,7 +600,8 @@ def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_ep
 def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, epochs, segments, n_sub, seed):
     """Pick ``scale`` from ``grid`` by short serial pilot runs on ``n_sub`` rows of ``data`` (a seeded choice).
 
-    ``make_alg(n_rows, block_size)`` builds the algorithm for that many rows, ``make_state(n_padded_rows)`` its
+    ``make_alg(block_size, n_rows, False, False)`` builds the algorithm for that many rows (no test set, no
+    stopping test), ``make_state(n_padded_rows)`` its
     initial state. Returns ``(best scale, {scale: objective at the averaged iterate})``."""
     n = data.y.shape[0]
     if n_sub < n:
@@ -593,7 +609,7 @@ def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, ep
         data = LinData(data.vals[rows], None if data.cols is None else data.cols[rows], data.y[rows])
     sub = block_rows(data, n_blocks)
     pb = pb._replace(data=sub)
-    alg = make_alg(data.y.shape[0], sub.y.shape[0] // n_blocks)
+    alg = make_alg(sub.y.shape[0] // n_blocks, data.y.shape[0], False, False)
     state = make_state(sub.y.shape[0])
     objective = jax.jit(functools.partial(alg.metric_dict()["objective"], comm=serial_comm))
     best, best_val, values = None, np.inf, {}
