@@ -251,9 +251,8 @@ def block_rows(data: LinData, n_blocks: int) -> Rows:
 
 def check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks=1):
     """Validate the common arguments; returns ``(rows per block, iterations per epoch)``."""
-    for name, v in (("mu", mu), ("gamma", gamma)):
-        if not (isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    validate.nonnegative("mu", mu)
+    validate.nonnegative("gamma", gamma)
     if not (isinstance(epochs, (int, np.integer)) and epochs > 0):
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     n_b = -(-n // n_blocks)
@@ -692,9 +691,7 @@ def check_scale(scale):
 
 def avg_start(burn_in, per_epoch: int) -> int:
     """The iteration at which averaging starts (``burn_in`` epochs)."""
-    if not (np.isfinite(burn_in) and burn_in >= 0):
-        raise ValueError(f"burn_in must be a number of epochs >= 0, got {burn_in!r}")
-    return int(round(float(burn_in) * per_epoch))
+    return int(round(validate.nonnegative("burn_in", burn_in, example="1.0 (epochs)") * per_epoch))
 
 
 def unpadded(rows: Rows, n: int) -> LinData:

@@ -496,13 +496,11 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
     validate.positive("rho0", rho0, example="1e-2")
     validate.in_interval("rho_growth", rho_growth, 1.0, hint="rho_growth (κ) >= 1; 1 = fixed ρ")
     validate.in_interval("rho_max", rho_max, float(rho0), hint=f"rho_max >= rho0 = {rho0}", finite=False)
-    for name, v in (("c_shrink", c_shrink), ("c_grow", c_grow), ("decrease", decrease)):
-        validate.positive(name, v)
+    validate.in_interval("c_shrink", c_shrink, 0.0, 1.0, low_open=True)
+    validate.in_interval("c_grow", c_grow, 1.0, low_open=True, hint="the constant grows by c_grow per trial")
+    validate.in_interval("decrease", decrease, 0.0, 1.0, low_open=True, high_open=True)
     max_backtracks = validate.count("max_backtracks", max_backtracks, minimum=1)
     seed = validate.seed("seed", seed)
-    if not (0 < c_shrink <= 1 and c_grow > 1 and 0 < decrease < 1 and int(max_backtracks) >= 1):
-        raise ValueError("backtracking needs 0 < c_shrink <= 1, c_grow > 1, 0 < decrease < 1, max_backtracks >= 1; "
-                         f"got {c_shrink}, {c_grow}, {decrease}, {max_backtracks}")
     X, y, layers, X_test, y_test = mlp.check_data(X, y, layers, X_test, y_test, solver="ipdlam")
     n, dtype, L = X.shape[0], X.dtype, len(layers) - 1
     if batch_size is not None:

@@ -430,7 +430,8 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
     """
     if order not in ("cyclic", "random"):
         raise ValueError(f"order must be 'cyclic' or 'random', got {order!r}")
-    x0s = check_blocks(gs, x0s)
+    risk = f if isinstance(f, losses.EmpiricalRisk) else None
+    x0s = check_blocks(gs, x0s, risk)
     dt, s = x0s[0].dtype, len(x0s)
     if parallel is not None:
         if order != "cyclic" or lipschitz is not None:
@@ -439,13 +440,7 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
         return pig_jacobi(f, list(gs), list(x0s), step=step, beta=beta, maxiter=maxiter, tol=tol, f_star=f_star,
                           allow_unsafe_step=allow_unsafe_step, parallel=parallel, **run)
 
-    risk = f if isinstance(f, losses.EmpiricalRisk) else None
     if risk is not None:
-        if any(x.ndim != 1 for x in x0s):
-            raise ValueError("with an EmpiricalRisk f, every block must be 1-D (a slice of the coefficient vector)")
-        sizes = [x.shape[0] for x in x0s]
-        if sum(sizes) != risk.A.shape[1]:
-            raise ValueError(f"the blocks' sizes {sizes} sum to {sum(sizes)}, but f has {risk.A.shape[1]} features")
         fb = losses.smooth(_concat_blocks, risk)
     else:
         fb = f if isinstance(f, losses.Smooth) else losses.smooth(f)  # called with the tuple of blocks

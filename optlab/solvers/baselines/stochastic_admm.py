@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import prox as _prox
+from ... import validate
 from ...algorithm import Algorithm, Rows
 from .. import _stochastic as S
 
@@ -192,10 +193,8 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
     r = _prox.zero() if r is None else r
     if method == "stoc_admm" and getattr(r, "name", "zero") != "zero":
         raise ValueError("stoc_admm: its x-step is a linear solve, so r must be None (use gamma for the ℓ2 term)")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be > 0, got {scale!r}")
-    if not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be > 0, got {beta!r}")
+    validate.positive("scale", scale)
+    validate.positive("beta", beta)
     rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, smp.n_blocks)
     d, m = Fop.shape[1], Fop.shape[0]
     eta0 = scale / L if method == "stoc_admm" else scale / (L + gamma + beta * normF2)
