@@ -118,28 +118,16 @@ def _ell(csr, dtype):
     return cols, vals
 
 
-def _as_csr(X, name):
-    if sp.issparse(X):
-        return sp.csr_matrix(X)
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n_samples, n_features) matrix, got shape {X.shape}")
-    return None
-
-
 def prepare_data(X, y, loss, dtype, *, name="X", layout="auto") -> LinData:
     """Validate ``X`` (NumPy/JAX dense or SciPy sparse) and ``y`` and store them for per-sample access.
 
     ``layout="auto"`` keeps dense input dense and stores sparse input as padded rows unless its longest row
     holds more than half of the columns (then dense rows are cheaper). Labels must be ±1 for the logistic loss.
     """
-    if isinstance(X, jax.Array):
-        X = np.asarray(X)
-    csr = _as_csr(X, name)
+    X = validate.dense_matrix(name, X, allow_sparse=True)     # 2-d, non-empty, finite
+    csr = sp.csr_matrix(X) if sp.issparse(X) else None
+    X = X if csr is not None else np.asarray(X)
     n, d = X.shape
-    if n < 1 or d < 1:
-        raise ValueError(f"{name} is empty (shape {X.shape})")
-    operators.check_finite(name, X)
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"y must be a vector with one entry per row of {name} ({n}), got shape {y.shape}")
@@ -172,17 +160,10 @@ def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
     if F is None:
         raise ValueError("F must be a matrix with d columns (e.g. ol.operators.first_difference(d) or "
                          "ol.operators.graph_guided(X)); use np.zeros((1, d)) for no structured penalty")
-    if isinstance(F, jax.Array):
-        F = np.asarray(F)
-    if not sp.issparse(F):
-        F = np.asarray(F)
-        if F.ndim != 2:
-            raise ValueError(f"F must be a 2-D matrix, got shape {F.shape}")
+    F = validate.dense_matrix("F", F, allow_sparse=True)     # 2-d, at least one row, finite
+    F = F if sp.issparse(F) else np.asarray(F)
     if F.shape[1] != d:
         raise ValueError(f"F has {F.shape[1]} columns but X has {d} features; F must be m x {d}")
-    if F.shape[0] < 1:
-        raise ValueError("F has no rows; use np.zeros((1, d)) for no structured penalty")
-    operators.check_finite("F", F)
     norm2 = float(operators.spectral_norm(F, iters=500, tol=1e-10)) ** 2
     m = F.shape[0]
     if sp.issparse(F):
