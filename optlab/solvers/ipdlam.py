@@ -463,21 +463,15 @@ def init(cfg: Config, prob: IPDLAMProblem, params: dict, rho0: float, seed: int)
 
 # ---------------------------------------------------------------------------------------------- public API
 def _regularizers(regularizers, L: int) -> tuple:
-    if regularizers is None:
-        return (prox_mod.zero(),) * L
-    if hasattr(regularizers, "prox") and hasattr(regularizers, "value"):
-        return (regularizers,) * L
-    regs = tuple(regularizers)
+    """One :mod:`optlab.prox` penalty per weight matrix (``prox.zero()`` for None) from None, one penalty, or a list."""
+    one = regularizers is None or (hasattr(regularizers, "prox") and hasattr(regularizers, "value"))
+    regs = [prox_mod.zero() if r is None else r for r in ([regularizers] * L if one else regularizers)]
     if len(regs) != L:
         raise ValueError(f"regularizers must be one penalty or a list of {L} (one per weight matrix), got {len(regs)}")
-    out = []
     for j, r in enumerate(regs):
-        if r is None:
-            r = prox_mod.zero()
         if not (hasattr(r, "prox") and hasattr(r, "value")):
             raise TypeError(f"regularizers[{j}] must be an optlab.prox penalty (or None), got {type(r).__name__}")
-        out.append(r)
-    return tuple(out)
+    return tuple(regs)
 
 
 def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, beta_schedule="constant", rho0=1e-2,
