@@ -188,7 +188,8 @@ def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500,
     if y.shape != (n,) or not np.all(np.isin(y, (-1.0, 1.0))) or np.unique(y).size != 2:
         raise ValueError(f"y must hold {n} labels in {{-1, +1}} with both classes present")
     lam, eps, zero_tol = (validate.positive(k, v) for k, v in (("lam", lam), ("eps", eps), ("zero_tol", zero_tol)))
-    a = validate.in_interval("a", a, 2.0, low_open=True, hint="SCAD needs a > 2; the paper: a = 3.7")
+    if not (np.isfinite(a) and a > 2):
+        raise ValueError(f"a must be > 2 (SCAD), got {a}")
     maxiter = validate.count("maxiter", maxiter, minimum=1)
     tol = validate.tolerance("tol", tol)
     dt = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))
