@@ -50,7 +50,8 @@ from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
            "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "solve", "margins",
-           "spread", "minibatch_grad", "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale", "resolve_scale", "SCALE_GRID"]
+           "spread", "minibatch_grad", "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale",
+           "resolve_scale", "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.
 SCALE_GRID = tuple(2.0 ** p for p in range(-4, 4))
