@@ -663,11 +663,7 @@ def check_variant(variant, gamma):
 
 
 def check_scale(scale):
-    if isinstance(scale, str):
-        if scale != "auto":
-            raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
-        return
-    if not (np.isfinite(scale) and scale > 0):
+    if not (scale == "auto" if isinstance(scale, str) else np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
 
 

@@ -7,9 +7,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from .. import harness
+from .. import harness, validate
 from ..algorithm import Algorithm, Rows
 from . import _stochastic as S
 
@@ -126,10 +125,8 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
     auto = isinstance(dual_step, str)
     if auto and dual_step != "auto":
         raise ValueError(f"dual_step must be 'auto' or a positive number, got {dual_step!r}")
-    dual = coupling if auto else dual_step
-    if not (np.isfinite(dual) and dual > 0) or (auto and not dual < 1):
-        raise ValueError(f"{'coupling' if auto else 'dual_step'} must be {'in (0, 1)' if auto else '> 0'}, "
-                         f"got {dual!r}")
+    dual = (validate.in_interval("coupling", coupling, 0.0, 1.0, low_open=True, high_open=True) if auto
+            else validate.positive("dual_step", dual_step, example="5e-5"))
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     pb = SPDHGProblem(rows, Fop, a(mu), a(gamma), a(scale), a(L), a(mu * mu * normF2), a(dual), test,
                       jnp.asarray(avg_start, jnp.int32))
