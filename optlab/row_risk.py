@@ -16,12 +16,12 @@ import jax
 import jax.numpy as jnp
 from jax.tree_util import register_pytree_node_class
 
-from . import losses
+from . import losses, prox, pytree
 from .algorithm import Comm, Rows
 from .operators import matvec, rmatvec
 
-__all__ = ["RowRisk", "from_smooth", "value", "grad", "value_and_grad", "mapping_norm", "gradient_mapping_norm", "composite_objective",
-           "composite_gap", "composite_stationarity"]
+__all__ = ["RowRisk", "from_smooth", "composite_inputs", "value", "grad", "value_and_grad", "mapping_norm",
+           "gradient_mapping_norm", "composite_objective", "composite_gap", "composite_stationarity"]
 
 
 @register_pytree_node_class
@@ -69,6 +69,26 @@ def from_smooth(f, dtype=None) -> RowRisk:
     y = jnp.asarray(f.y, dtype)
     return RowRisk(f.loss, Rows(A=A, y=y, weight=jnp.ones(A.shape[0], dtype)), jnp.asarray(A.shape[0], dtype),
                    f.l2)
+
+
+def composite_inputs(solver: str, f, g, x0, parallel):
+    """The inputs of the proximal-gradient family (ista, fista, pig, gist), checked: ``f`` an
+    :class:`optlab.losses.Smooth` (a plain callable is wrapped) that accepts ``x0``, ``x0`` an iterate (an array or a
+    pytree), ``g`` a penalty acting on it (:func:`optlab.prox.leafwise`). Returns ``(f, g, x0, risk)``: ``risk`` is
+    what the step differentiates, the :class:`RowRisk` of ``f`` when ``parallel`` is given (an empirical risk and a
+    vector ``x0``, so that an executor can split the rows), else ``f`` itself."""
+    if not callable(f):
+        raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
+    f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
+    x0 = pytree.as_iterate(x0)
+    g = prox.leafwise(g, x0)
+    pytree.check_against(f, x0, "x0", solver)
+    if parallel is None:
+        return f, g, x0, f
+    if not isinstance(x0, jax.Array) or x0.ndim != 1:
+        raise ValueError(f"{solver}(parallel=...) supports vector iterates x (A of shape (n, d)); a pytree or a "
+                         "(d, C) softmax-type x is not supported")
+    return f, g, x0, from_smooth(f, x0.dtype)
 
 
 def value(f, x, comm: Comm, name: str = "value"):

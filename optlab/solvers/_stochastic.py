@@ -49,9 +49,9 @@ from .. import operators, validate
 from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
-           "check_common", "sampling", "init_state", "make_step", "algorithm", "solve", "margins", "spread",
-           "minibatch_grad",
-           "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale", "resolve_scale", "SCALE_GRID"]
+           "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "solve", "margins",
+           "spread", "minibatch_grad", "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale",
+           "resolve_scale", "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.
 SCALE_GRID = tuple(2.0 ** p for p in range(-4, 4))
@@ -119,28 +119,16 @@ def _ell(csr, dtype):
     return cols, vals
 
 
-def _as_csr(X, name):
-    if sp.issparse(X):
-        return sp.csr_matrix(X)
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n_samples, n_features) matrix, got shape {X.shape}")
-    return None
-
-
 def prepare_data(X, y, loss, dtype, *, name="X", layout="auto") -> LinData:
     """Validate ``X`` (NumPy/JAX dense or SciPy sparse) and ``y`` and store them for per-sample access.
 
     ``layout="auto"`` keeps dense input dense and stores sparse input as padded rows unless its longest row
     holds more than half of the columns (then dense rows are cheaper). Labels must be ±1 for the logistic loss.
     """
-    if isinstance(X, jax.Array):
-        X = np.asarray(X)
-    csr = _as_csr(X, name)
+    X = validate.dense_matrix(name, X, allow_sparse=True)     # 2-d, non-empty, finite
+    csr = sp.csr_matrix(X) if sp.issparse(X) else None
+    X = X if csr is not None else np.asarray(X)
     n, d = X.shape
-    if n < 1 or d < 1:
-        raise ValueError(f"{name} is empty (shape {X.shape})")
-    operators.check_finite(name, X)
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"y must be a vector with one entry per row of {name} ({n}), got shape {y.shape}")
@@ -173,17 +161,10 @@ def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
     if F is None:
         raise ValueError("F must be a matrix with d columns (e.g. ol.operators.first_difference(d) or "
                          "ol.operators.graph_guided(X)); use np.zeros((1, d)) for no structured penalty")
-    if isinstance(F, jax.Array):
-        F = np.asarray(F)
-    if not sp.issparse(F):
-        F = np.asarray(F)
-        if F.ndim != 2:
-            raise ValueError(f"F must be a 2-D matrix, got shape {F.shape}")
+    F = validate.dense_matrix("F", F, allow_sparse=True)     # 2-d, at least one row, finite
+    F = F if sp.issparse(F) else np.asarray(F)
     if F.shape[1] != d:
         raise ValueError(f"F has {F.shape[1]} columns but X has {d} features; F must be m x {d}")
-    if F.shape[0] < 1:
-        raise ValueError("F has no rows; use np.zeros((1, d)) for no structured penalty")
-    operators.check_finite("F", F)
     norm2 = float(operators.spectral_norm(F, iters=500, tol=1e-10)) ** 2
     m = F.shape[0]
     if sp.issparse(F):
@@ -252,9 +233,8 @@ def block_rows(data: LinData, n_blocks: int) -> Rows:
 
 def check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks=1):
     """Validate the common arguments; returns ``(rows per block, iterations per epoch)``."""
-    for name, v in (("mu", mu), ("gamma", gamma)):
-        if not (isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    validate.nonnegative("mu", mu)
+    validate.nonnegative("gamma", gamma)
     if not (isinstance(epochs, (int, np.integer)) and epochs > 0):
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     n_b = -(-n // n_blocks)
@@ -525,6 +505,22 @@ def _params(state):
     return {"w": _core(state).xbar}
 
 
+#: Reduce names of one stochastic iteration of the SPDHG-type methods (one mini-batch gradient).
+GRAD_NAMES = frozenset({"grad", "grad_count"})
+
+
+@functools.lru_cache(maxsize=None)
+def segment_algorithm(name: str, update: Callable, info: Callable, loss_name: str, batch_size: int, segments: int,
+                      block_size: int, n: int, with_test: bool, stop: bool, grad_names: frozenset = GRAD_NAMES,
+                      barrier: frozenset = frozenset()) -> Algorithm:
+    """:func:`algorithm` of a stochastic method whose harness step is one segment of an epoch of ``update``
+    (:func:`make_step`, diagnostics ``info``): the reduces of one iteration (``grad_names``) are barriers unless a
+    step is a single iteration; the ``barrier`` names always are."""
+    step = make_step(update, batch_size, segments, block_size, info, stop)
+    single = one_iteration_per_step(block_size, batch_size, segments)
+    return algorithm(name, step, loss_name, n, with_test, barrier | (frozenset() if single else grad_names), (), stop)
+
+
 @functools.lru_cache(maxsize=None)
 def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool, fresh: frozenset,
               extra_metrics: tuple = (), stop: bool = False) -> Algorithm:
@@ -568,7 +564,7 @@ def sampling(X, mu, gamma, *, epochs, batch_size, n_blocks, segments, burn_in, p
 def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_epochs=1, pilot_samples=5000,
           parallel=None, maxiter=None, run=None, per_row=None):
     """Run a stochastic solver: ``scale="auto"`` resolved by pilot runs (:func:`resolve_scale`), then
-    ``harness.solve`` of ``make_alg(n_rows, block_size, with_test, stop)`` from ``core`` (per-row state
+    ``harness.solve`` of ``make_alg(block_size, n_rows, with_test, stop)`` from ``core`` (per-row state
     ``per_row``) for ``maxiter`` harness steps (default ``epochs * segments``); ``meta`` gets the sampling fields."""
     B, NB, segs = smp.batch_size, smp.n_blocks, smp.segments
     meta.update({"epochs": smp.epochs, "seed": seed_meta(smp.seed), "key": smp.keyed, "n_blocks": NB,
@@ -576,7 +572,7 @@ def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_ep
                  "global_batch": NB * B, "iters_per_epoch": smp.block_size // B, "segments": segs})
     pb = resolve_scale(scale, make_alg, lambda rows: init_state(core, rows, NB, smp.seed), pb, unpadded(pb.data, smp.n),
                        NB, meta, pilot_epochs, segs, pilot_samples, smp.seed)
-    alg = make_alg(smp.n, smp.block_size, pb.test is not None, bool(smp.tol and smp.tol > 0))
+    alg = make_alg(smp.block_size, smp.n, pb.test is not None, bool(smp.tol and smp.tol > 0))
     state = init_state(core, smp.block_size * NB, NB, smp.seed, **(per_row or {}))
     return harness.solve(alg, state, pb, executor=parallel, maxiter=smp.epochs * segs if maxiter is None else maxiter,
                          tol=smp.tol, meta=meta, **(run or {}))
@@ -585,7 +581,8 @@ def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_ep
 def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, epochs, segments, n_sub, seed):
     """Pick ``scale`` from ``grid`` by short serial pilot runs on ``n_sub`` rows of ``data`` (a seeded choice).
 
-    ``make_alg(n_rows, block_size)`` builds the algorithm for that many rows, ``make_state(n_padded_rows)`` its
+    ``make_alg(block_size, n_rows, False, False)`` builds the algorithm for that many rows (no test set, no
+    stopping test), ``make_state(n_padded_rows)`` its
     initial state. Returns ``(best scale, {scale: objective at the averaged iterate})``."""
     n = data.y.shape[0]
     if n_sub < n:
@@ -593,7 +590,7 @@ def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, ep
         data = LinData(data.vals[rows], None if data.cols is None else data.cols[rows], data.y[rows])
     sub = block_rows(data, n_blocks)
     pb = pb._replace(data=sub)
-    alg = make_alg(data.y.shape[0], sub.y.shape[0] // n_blocks)
+    alg = make_alg(sub.y.shape[0] // n_blocks, data.y.shape[0], False, False)
     state = make_state(sub.y.shape[0])
     objective = jax.jit(functools.partial(alg.metric_dict()["objective"], comm=serial_comm))
     best, best_val, values = None, np.inf, {}
@@ -666,19 +663,13 @@ def check_variant(variant, gamma):
 
 
 def check_scale(scale):
-    if isinstance(scale, str):
-        if scale != "auto":
-            raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
-        return
-    if not (np.isfinite(scale) and scale > 0):
+    if not (scale == "auto" if isinstance(scale, str) else np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
 
 
 def avg_start(burn_in, per_epoch: int) -> int:
     """The iteration at which averaging starts (``burn_in`` epochs)."""
-    if not (np.isfinite(burn_in) and burn_in >= 0):
-        raise ValueError(f"burn_in must be a number of epochs >= 0, got {burn_in!r}")
-    return int(round(float(burn_in) * per_epoch))
+    return int(round(validate.nonnegative("burn_in", burn_in, example="1.0 (epochs)") * per_epoch))
 
 
 def unpadded(rows: Rows, n: int) -> LinData:

@@ -741,16 +741,12 @@ def _parse_schedule(schedule, rho):
     if not isinstance(schedule, dict) or set(schedule) - {"growth", "max", "adaptive", "gap_tol"}:
         raise ValueError(f"rho_schedule must be None, 'adaptive', a growth factor >= 1, or "
                          f"dict(growth=..., max=..., adaptive=..., gap_tol=...), got {schedule!r}")
-    g = float(schedule.get("growth", 1.0))
-    if not (np.isfinite(g) and g >= 1.0):
-        raise ValueError(f"rho_schedule growth must be >= 1, got {g}")
+    g = validate.in_interval("rho_schedule growth", float(schedule.get("growth", 1.0)), 1.0, hint="1 = constant ρ")
     adaptive = bool(schedule.get("adaptive", False))
     rmax = np.broadcast_to(np.asarray(schedule.get("max", 1e3 * rho if adaptive or g > 1 else rho), float), (3,))
     if not np.all(rmax >= rho):
         raise ValueError(f"rho_schedule max {tuple(rmax)} must be >= rho {tuple(rho)}")
-    gap_tol = float(schedule.get("gap_tol", 0.05))
-    if not gap_tol > 0:
-        raise ValueError(f"rho_schedule gap_tol must be > 0, got {gap_tol}")
+    gap_tol = validate.positive("rho_schedule gap_tol", float(schedule.get("gap_tol", 0.05)), example="0.05")
     return g, rmax, adaptive, gap_tol
 
 

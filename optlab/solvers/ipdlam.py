@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, operators, row_risk, validate
+from .. import harness, row_risk, validate
 from .. import prox as prox_mod
 from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from . import mlp
@@ -97,11 +97,6 @@ class Sums(NamedTuple):
             return rho / (2 * r.shape[0]) * jnp.vdot(r, r)
         return rho / (2 * self.n) * jnp.vdot(r * self.weight[:, None], r)
 
-    def mean(self, v):                     # (1/n) Σ_i v_i of a per-sample vector (local part)
-        if self.weight is None:
-            return jnp.mean(v)
-        return jnp.sum(self.weight * v) / self.n
-
     def total(self, name, local):
         return self.comm.reduce(name, local)
 
@@ -159,7 +154,6 @@ def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, 
     if weights:
         g = sums.total_tree("grad_" + name, g)
     phi_hat = f_hat + reg_value(B_hat)
-    dtype = f_hat.dtype
 
     def trial(c):
         B_new = prox_fn(jax.tree.map(lambda x, gx: x - gx / c, B_hat, g), 1 / c)
@@ -169,6 +163,16 @@ def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, 
         phi_new = sums.total("trial_" + name, f(B_new)) + reg_value(B_new)
         return B_new, phi_new <= phi_hat - prob.decrease * c / 2 * d2
 
+    c, B_new, ok = _search(prob, trial, c_prev, B_hat)
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), B_new, B_hat), B_hat, c, ok
+
+
+def _search(prob: IPDLAMProblem, trial, c_prev, start):
+    """The capped backtracking search of a block: ``trial(c) -> (point, passed)`` first at
+    c0 = max(c_shrink·c_prev, c_min), then after each growth by c_grow, at most ``max_backtracks`` times (one traced
+    trial: smaller programs). Returns ``(c, point, passed)``; a failed search keeps the previous constant ``c_prev``:
+    the cap's c0·grow^max_backtracks would make every later step too small to pass the test in floating point (the
+    block would never move again)."""
     def cond(carry):
         j, _, _, ok = carry
         return (~ok) & (j < prob.max_backtracks)
@@ -176,16 +180,13 @@ def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, 
     def body(carry):
         j, c, _, _ = carry
         c = c * prob.c_grow
-        B_new, ok = trial(c)
-        return j + 1, c, B_new, ok
+        point, ok = trial(c)
+        return j + 1, c, point, ok
 
-    # first trial at c0 = c_shrink·c_prev, then up to max_backtracks growths (one traced trial: smaller programs)
+    dtype = jax.tree.leaves(start)[0].dtype
     c0 = jnp.maximum(c_prev * prob.c_shrink, prob.c_min).astype(dtype)
-    _, c, B_new, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, B_hat, jnp.array(False)))
-    B_new = jax.tree.map(lambda a, b: jnp.where(ok, a, b), B_new, B_hat)
-    # a failed search keeps the previous constant: the cap's c0·grow^max_backtracks would make every later step
-    # too small to pass the test in floating point (the block would never move again)
-    return B_new, B_hat, jnp.where(ok, c, c_prev.astype(dtype)), ok
+    _, c, point, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, start, jnp.array(False)))
+    return jnp.where(ok, c, c_prev.astype(dtype)), point, ok
 
 
 def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_prev, beta, sums: Sums, name: str):
@@ -200,24 +201,15 @@ def _w_block_linear(prob: IPDLAMProblem, phi_z, inp, W, b, W_prev, b_prev, c_pre
     gW, gb = sums.total_tree("grad_" + name, (inp.T @ gZ, jnp.sum(gZ, axis=0)))
     D = inp @ gW + gb
     g2 = jnp.vdot(gW, gW) + jnp.vdot(gb, gb)
-    dtype = f_hat.dtype
 
-    def cond(carry):
-        j, _, _, ok = carry
-        return (~ok) & (j < prob.max_backtracks)
-
-    def body(carry):
-        j, c, _, _ = carry
-        c = c * prob.c_grow
+    def trial(c):
         Z = Z_hat - D / c
-        phi = sums.total("trial_" + name, phi_z(Z))
-        return j + 1, c, Z, phi <= f_hat - prob.decrease / (2 * c) * g2
+        return Z, sums.total("trial_" + name, phi_z(Z)) <= f_hat - prob.decrease / (2 * c) * g2
 
-    c0 = jnp.maximum(c_prev * prob.c_shrink, prob.c_min).astype(dtype)
-    _, c, Z, ok = jax.lax.while_loop(cond, body, (jnp.int32(-1), c0 / prob.c_grow, Z_hat, jnp.array(False)))
-    W_new = jnp.where(ok, W_hat - gW / c, W_hat)
-    b_new = jnp.where(ok, b_hat - gb / c, b_hat)
-    return (W_new, b_new), (W_hat, b_hat), jnp.where(ok, c, c_prev.astype(dtype)), ok, jnp.where(ok, Z, Z_hat)
+    c_new, Z, ok = _search(prob, trial, c_prev, Z_hat)
+    W_new = jnp.where(ok, W_hat - gW / c_new, W_hat)   # c_new = the accepted c when ok
+    b_new = jnp.where(ok, b_hat - gb / c_new, b_hat)
+    return (W_new, b_new), (W_hat, b_hat), c_new, ok, jnp.where(ok, Z, Z_hat)
 
 
 def _fresh_names(n_layers: int) -> frozenset:
@@ -376,30 +368,8 @@ def _metrics(cfg: Config, with_test: bool, with_train: bool) -> tuple:
             net = nets(state)[0]
         return objective(cfg, net, prob.data.X, prob.data.y, state.rho, prob.regs, _sums(prob, comm))
 
-    def train_loss(state, prob, comm):
-        sums = _sums(prob, comm)
-        z = mlp.apply(_params(state), prob.data.X, cfg.activation)
-        return sums.total("train_loss", sums.loss(cfg.loss, z, prob.data.y))
-
-    def train_acc(state, prob, comm):
-        sums = _sums(prob, comm)
-        z = mlp.apply(_params(state), prob.data.X, cfg.activation)
-        if sums.weight is None:
-            return mlp.accuracy(z, prob.data.y)
-        return sums.total("train_acc", sums.mean((jnp.argmax(z, axis=-1) == prob.data.y).astype(z.dtype)))
-
-    def test_acc(state, prob, comm):
-        return mlp.accuracy(mlp.apply(_params(state), prob.X_test, cfg.activation), prob.y_test)
-
-    def test_loss(state, prob, comm):
-        return mlp.mean_loss(cfg.loss, mlp.apply(_params(state), prob.X_test, cfg.activation), prob.y_test)
-
-    out = ()
-    if with_train:
-        out += (("objective", obj), ("train_loss", train_loss), ("train_acc", train_acc))
-    if with_test:
-        out += (("test_loss", test_loss), ("test_acc", test_acc))
-    return out
+    fit = mlp.fit_metrics(lambda state, X: mlp.apply(_params(state), X, cfg.activation), cfg.loss, with_test)
+    return ((("objective", obj),) + fit[:2] if with_train else ()) + fit[2:]
 
 
 def _stationarity(cfg: Config):
@@ -428,14 +398,10 @@ def _stationarity(cfg: Config):
                 del A
                 return sums.loss(cfg.loss, mlp.apply({"W": Wb[0], "b": Wb[1]}, X, cfg.activation), y)
             A = ()
-        else:
+        else:   # Φ_ρ's data terms on this worker's rows, not reduced (the penalties enter through their prox)
             def local(Wb, A):
-                total = 0.0
-                for i in range(L):
-                    inp = X if i == 0 else A[i - 1]
-                    target = y if i == L - 1 else A[i]
-                    total = total + _term(cfg, i, inp, Wb[0][i], Wb[1][i], target, state.rho, sums)
-                return total
+                return objective(cfg, Net(Wb[0], Wb[1], A), X, y, state.rho, (prox_mod.zero(),) * L,
+                                 sums._replace(comm=serial_comm))
             A = state.aux.A
         (gW, gb), gA = jax.grad(local, argnums=(0, 1))((state.W, state.b), A)
         sq = 0.0
@@ -497,32 +463,15 @@ def init(cfg: Config, prob: IPDLAMProblem, params: dict, rho0: float, seed: int)
 
 # ---------------------------------------------------------------------------------------------- public API
 def _regularizers(regularizers, L: int) -> tuple:
-    if regularizers is None:
-        return (prox_mod.zero(),) * L
-    if hasattr(regularizers, "prox") and hasattr(regularizers, "value"):
-        return (regularizers,) * L
-    regs = tuple(regularizers)
+    """One :mod:`optlab.prox` penalty per weight matrix (``prox.zero()`` for None) from None, one penalty, or a list."""
+    one = regularizers is None or (hasattr(regularizers, "prox") and hasattr(regularizers, "value"))
+    regs = [prox_mod.zero() if r is None else r for r in ([regularizers] * L if one else regularizers)]
     if len(regs) != L:
         raise ValueError(f"regularizers must be one penalty or a list of {L} (one per weight matrix), got {len(regs)}")
-    out = []
     for j, r in enumerate(regs):
-        if r is None:
-            r = prox_mod.zero()
         if not (hasattr(r, "prox") and hasattr(r, "value")):
             raise TypeError(f"regularizers[{j}] must be an optlab.prox penalty (or None), got {type(r).__name__}")
-        out.append(r)
-    return tuple(out)
-
-
-def _as_float(name, X, dtype=None):
-    X = validate.dense_matrix(name, X, solver="ipdlam")
-    X = jnp.asarray(X) if dtype is None else jnp.asarray(X, dtype)
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        X = X.astype(jnp.float32)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d array (n_samples, n_features), got shape {X.shape}")
-    operators.check_finite(name, X)
-    return X
+    return tuple(regs)
 
 
 def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, beta_schedule="constant", rho0=1e-2,
@@ -532,8 +481,7 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
 
     ``weighted=True`` gives the samples per-row weights (ones) and the global count ``n``, as a parallel executor
     needs (it pads the rows with zero-weight rows); the serial problem has none and keeps the plain means."""
-    if activation not in mlp.ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(mlp.ACTIVATIONS)}, got {activation!r}")
+    mlp.activation(activation)
     if loss not in mlp.LOSSES:
         raise ValueError(f"loss must be one of {mlp.LOSSES}, got {loss!r}")
     if beta_schedule not in _SCHEDULES:
@@ -542,26 +490,13 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
     validate.positive("rho0", rho0, example="1e-2")
     validate.in_interval("rho_growth", rho_growth, 1.0, hint="rho_growth (κ) >= 1; 1 = fixed ρ")
     validate.in_interval("rho_max", rho_max, float(rho0), hint=f"rho_max >= rho0 = {rho0}", finite=False)
-    for name, v in (("c_shrink", c_shrink), ("c_grow", c_grow), ("decrease", decrease)):
-        validate.positive(name, v)
+    validate.in_interval("c_shrink", c_shrink, 0.0, 1.0, low_open=True)
+    validate.in_interval("c_grow", c_grow, 1.0, low_open=True, hint="the constant grows by c_grow per trial")
+    validate.in_interval("decrease", decrease, 0.0, 1.0, low_open=True, high_open=True)
     max_backtracks = validate.count("max_backtracks", max_backtracks, minimum=1)
     seed = validate.seed("seed", seed)
-    if not (0 < c_shrink <= 1 and c_grow > 1 and 0 < decrease < 1 and int(max_backtracks) >= 1):
-        raise ValueError("backtracking needs 0 < c_shrink <= 1, c_grow > 1, 0 < decrease < 1, max_backtracks >= 1; "
-                         f"got {c_shrink}, {c_grow}, {decrease}, {max_backtracks}")
-    X = _as_float("X", X)
-    n, d = X.shape
-    dtype = X.dtype
-    layers = mlp.check_layers(layers, d)
-    L = len(layers) - 1
-    y = jnp.asarray(mlp.check_labels("y", y, n, layers[-1]))
-    if (X_test is None) != (y_test is None):
-        raise ValueError("give both X_test and y_test, or neither")
-    if X_test is not None:
-        X_test = _as_float("X_test", X_test, dtype)
-        if X_test.shape[1] != d:
-            raise ValueError(f"X_test has {X_test.shape[1]} features, X has {d}")
-        y_test = jnp.asarray(mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False))
+    X, y, layers, X_test, y_test = mlp.check_data(X, y, layers, X_test, y_test, solver="ipdlam")
+    n, dtype, L = X.shape[0], X.dtype, len(layers) - 1
     if batch_size is not None:
         batch_size = validate.count("batch_size", batch_size, minimum=1, maximum=n)
         inner_sweeps = validate.count("inner_sweeps", inner_sweeps, minimum=1)
@@ -576,20 +511,15 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
                          c_shrink=as_dt(c_shrink), c_grow=as_dt(c_grow), decrease=as_dt(decrease),
                          c_min=as_dt(1e3 * np.finfo(np.dtype(dtype)).tiny),
                          max_backtracks=jnp.asarray(int(max_backtracks), jnp.int32))
-    if params0 is None:
-        params0 = mlp.init_params(layers, activation, seed, dtype)
-    else:
-        params0 = mlp.check_params("params0", params0, layers, dtype)
-    state = init(cfg, prob, params0, float(rho0), int(seed))
+    state = init(cfg, prob, mlp.start_params(params0, layers, activation, seed, dtype), float(rho0), int(seed))
     return cfg, prob, state
 
 
 def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, beta=0.8,
            beta_schedule="constant", rho0=1e-2, rho_growth=1.05, rho_max=10.0, batch_size=None, inner_sweeps=3,
            seed=0, regularizers=None, params0=None, X_test=None, y_test=None, c_shrink=0.5, c_grow=2.0,
-           decrease=0.5, max_backtracks=30, train_metrics=True, maxiter=None, tol=0.0, log_every=None,
-           max_time=None, metrics=None, callback=None, progress=None, checkpoint=None, resume=None, jit=False,
-           label="iPDLAM", parallel=None):
+           decrease=0.5, max_backtracks=30, train_metrics=True, maxiter=None, tol=0.0, label="iPDLAM", parallel=None,
+           **run):
     r"""Train an MLP by iPDLAM (Qiao, Sun, Pan & Li, "Inertial proximal deep learning alternating minimization for
     efficient neural network training", ICASSP 2021; no public code, the formulation below is ours).
 
@@ -658,8 +588,8 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
         train_metrics: log ``objective`` (Φ_ρ), ``train_loss``, ``train_acc`` (forward passes on X).
         tol: stop when the relative change of the weights ``rel_change`` ≤ tol (default 0: only at an exact fixed
             point; a sweep in which a search hit its cap logs ``rel_change = inf`` and never stops the run).
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
+        **run: the harness options ``metrics``, ``callback``, ``log_every``, ``max_time``, ``progress``,
+            ``checkpoint``, ``resume``, ``jit`` (a :class:`optlab.harness.JitRun`): see :func:`optlab.harness.solve`.
         parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``), full
             batch only; adds ``sim_time`` (simulated clock) and ``arrived``.
 
@@ -694,9 +624,7 @@ def ipdlam(X, y, *, layers, activation="relu", loss="cross_entropy", iters=300, 
             "rho0": float(rho0), "rho_growth": float(rho_growth), "rho_max": float(rho_max), "batch_size": batch_size,
             "inner_sweeps": int(inner_sweeps) if batch_size else None, "seed": int(seed),
             "dtype": str(prob.data.X.dtype), "n": int(prob.data.X.shape[0])}
-    return harness.solve(alg, state, prob, executor=parallel, jit=jit, maxiter=iters, log_every=log_every, tol=tol,
-                         max_time=max_time, metrics=metrics, callback=callback, progress=progress,
-                         checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(alg, state, prob, executor=parallel, maxiter=iters, tol=tol, meta=meta, **run)
 
 
 def dlam(X, y, **kwargs):

@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import losses, validate
+from .. import losses, operators, validate
 
-__all__ = ["ACTIVATIONS", "LOSSES", "activation", "init_params", "apply", "mean_loss", "row_loss", "loss_smoothness",
-           "check_labels", "check_layers"]
+__all__ = ["ACTIVATIONS", "LOSSES", "activation", "init_params", "start_params", "apply", "mean_loss", "row_loss",
+           "loss_smoothness", "fit_metrics", "check_labels", "check_layers", "check_data"]
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
 #: Lipschitz constants of the activations (used only for initial step-constant guesses).
@@ -47,6 +47,13 @@ def init_params(layers, activation_name: str, seed: int, dtype) -> dict:
         Ws.append(jnp.asarray(rng.normal(scale=scale, size=(fan_in, fan_out)), dtype))
         bs.append(jnp.zeros((fan_out,), dtype))
     return {"W": tuple(Ws), "b": tuple(bs)}
+
+
+def start_params(params0, layers, activation_name: str, seed: int, dtype) -> dict:
+    """The initial weights of a trainer: ``params0`` checked (:func:`check_params`), or :func:`init_params`."""
+    if params0 is None:
+        return init_params(layers, activation_name, seed, dtype)
+    return check_params("params0", params0, layers, dtype)
 
 
 def hidden(params, X, activation_name: str):
@@ -90,6 +97,34 @@ def accuracy(z, y):
     return jnp.mean((jnp.argmax(z, axis=-1) == y).astype(z.dtype))
 
 
+def fit_metrics(scores, loss_name: str, with_test: bool, test_loss: bool = True) -> tuple:
+    """``(name, fn(state, problem, comm))`` of a trainer whose problem holds ``data = Rows(X, y, weight)``, ``n``,
+    ``X_test``, ``y_test`` and whose class scores are ``scores(state, X)``: ``train_loss`` and ``train_acc`` of a
+    forward pass on the training rows (with row weights, i.e. under a parallel executor that pads rows with weight 0:
+    the weighted sums over this worker's rows, ``comm.reduce``-d, over the ``n`` real rows), and with a test set
+    ``test_loss`` (unless ``test_loss=False``) and ``test_acc``."""
+    def train_mean(name, values, prob, comm):
+        w = prob.data.weight
+        return jnp.mean(values) if w is None else comm.reduce(name, jnp.sum(w * values)) / prob.n
+
+    def train_loss(state, prob, comm):
+        z = scores(state, prob.data.X)
+        return train_mean("train_loss", row_loss(loss_name, z, prob.data.y), prob, comm)
+
+    def train_acc(state, prob, comm):
+        z = scores(state, prob.data.X)
+        return train_mean("train_acc", (jnp.argmax(z, axis=-1) == prob.data.y).astype(z.dtype), prob, comm)
+
+    def test_loss_fn(state, prob, comm):
+        return mean_loss(loss_name, scores(state, prob.X_test), prob.y_test)
+
+    def test_acc(state, prob, comm):
+        return accuracy(scores(state, prob.X_test), prob.y_test)
+
+    test = ((("test_loss", test_loss_fn),) if test_loss else ()) + (("test_acc", test_acc),)
+    return (("train_loss", train_loss), ("train_acc", train_acc)) + (test if with_test else ())
+
+
 def check_layers(layers, d: int) -> tuple[int, ...]:
     """Layer widths ``[d, h_1, ..., C]``: integers >= 1 (``4.5`` is an error, never truncated), ``layers[0] = d``."""
     return tuple(validate.widths("layers", layers, first=d))
@@ -122,3 +157,25 @@ def check_labels(name: str, y, n: int, n_classes: int, *, require_all: bool = Tr
         raise ValueError(f"layers[-1] = {n_classes} output units but {name} has {int(y.max()) + 1} classes "
                          f"(labels 0..{int(y.max())}); set layers[-1] = {int(y.max()) + 1}")
     return y.astype(np.int32)
+
+
+def check_data(X, y, layers, X_test=None, y_test=None, *, solver: str):
+    """The data of an MLP trainer, checked: ``X`` a finite dense 2-d matrix (its float dtype is the working dtype;
+    integers become float32), ``layers`` against its columns, ``y`` labels of all ``layers[-1]`` classes; a test
+    set (both ``X_test`` and ``y_test``, or neither) in ``X``'s dtype with as many features. Returns
+    ``(X, y, layers, X_test, y_test)`` as JAX arrays (labels int32)."""
+    X = jnp.asarray(validate.dense_matrix("X", X, solver=solver))
+    if not jnp.issubdtype(X.dtype, jnp.floating):
+        X = X.astype(jnp.float32)
+    operators.check_finite("X", X)      # again after the cast: float64 data beyond float32's range
+    layers = check_layers(layers, X.shape[1])
+    y = jnp.asarray(check_labels("y", y, X.shape[0], layers[-1]))
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
+    if X_test is not None:
+        X_test = jnp.asarray(validate.dense_matrix("X_test", X_test, solver=solver), X.dtype)
+        operators.check_finite("X_test", X_test)
+        if X_test.shape[1] != X.shape[1]:
+            raise ValueError(f"X_test has {X_test.shape[1]} features, X has {X.shape[1]}")
+        y_test = jnp.asarray(check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False))
+    return X, y, layers, X_test, y_test

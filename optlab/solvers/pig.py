@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, losses, operators, prox, pytree, row_risk
+from .. import harness, losses, operators, pytree, row_risk
 from ..algorithm import Algorithm, Comm
 from .pig_jacobi import check_blocks, pig_jacobi
 
@@ -277,10 +277,7 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
         ValueError: ``step <= 0``, ``beta`` outside [0, 1), an unknown schedule, or a step violating the
             condition (unless ``allow_unsafe_step``).
     """
-    f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
-    x0 = pytree.as_iterate(x0)
-    g = prox.leafwise(g, x0)
-    pytree.check_against(f, x0, "x0", "pig")
+    f, g, x0, risk = row_risk.composite_inputs("pig", f, g, x0, parallel)
     _check_smooth(f, x0)
     _check_schedule(beta_schedule)
     _check_beta(beta)
@@ -306,11 +303,7 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
         _check_step(step, beta_sup, L, allow_unsafe_step)
 
     dt = pytree.dtype(x0)
-    if parallel is not None:
-        if not isinstance(x0, jax.Array) or x0.ndim != 1:
-            raise ValueError("pig(parallel=...) supports vector iterates x (A of shape (n, d))")
-        f = row_risk.from_smooth(f, dt)
-    problem = PigProblem(f=f, g=g, beta=jnp.asarray(beta, dt), beta_power=jnp.asarray(beta_power, dt),
+    problem = PigProblem(f=risk, g=g, beta=jnp.asarray(beta, dt), beta_power=jnp.asarray(beta_power, dt),
                          f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
     state = PigState(x=x0, x_prev=x0, x_avg=x0 if ergodic else None, k=jnp.zeros((), jnp.int32),
                      step=jnp.asarray(step, dt))
@@ -430,7 +423,8 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
     """
     if order not in ("cyclic", "random"):
         raise ValueError(f"order must be 'cyclic' or 'random', got {order!r}")
-    x0s = check_blocks(gs, x0s)
+    risk = f if isinstance(f, losses.EmpiricalRisk) else None
+    x0s = check_blocks(gs, x0s, risk)
     dt, s = x0s[0].dtype, len(x0s)
     if parallel is not None:
         if order != "cyclic" or lipschitz is not None:
@@ -439,13 +433,7 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
         return pig_jacobi(f, list(gs), list(x0s), step=step, beta=beta, maxiter=maxiter, tol=tol, f_star=f_star,
                           allow_unsafe_step=allow_unsafe_step, parallel=parallel, **run)
 
-    risk = f if isinstance(f, losses.EmpiricalRisk) else None
     if risk is not None:
-        if any(x.ndim != 1 for x in x0s):
-            raise ValueError("with an EmpiricalRisk f, every block must be 1-D (a slice of the coefficient vector)")
-        sizes = [x.shape[0] for x in x0s]
-        if sum(sizes) != risk.A.shape[1]:
-            raise ValueError(f"the blocks' sizes {sizes} sum to {sum(sizes)}, but f has {risk.A.shape[1]} features")
         fb = losses.smooth(_concat_blocks, risk)
     else:
         fb = f if isinstance(f, losses.Smooth) else losses.smooth(f)  # called with the tuple of blocks

@@ -126,10 +126,11 @@ def algorithm(loss, sizes: tuple, with_gap: bool = False) -> Algorithm:
                      stop_metric="rel_change", growth_limit=1e3)
 
 
-def check_blocks(gs, x0s) -> tuple:
+def check_blocks(gs, x0s, risk=None) -> tuple:
     """``gs`` and ``x0s`` of the multi-block solvers (:func:`pig_jacobi`, :func:`optlab.pig_blocks`): lists of the
-    same nonzero length, an :mod:`optlab.prox` penalty and a finite floating block (one dtype for all) each. Returns
-    the blocks as JAX arrays."""
+    same nonzero length, an :mod:`optlab.prox` penalty and a finite floating block (one dtype for all) each; with an
+    empirical ``risk`` on their concatenation, non-empty 1-D blocks whose sizes add up to its features. Returns the
+    blocks as JAX arrays."""
     if not isinstance(gs, (list, tuple)) or not isinstance(x0s, (list, tuple)):
         raise TypeError("gs and x0s must be lists: one penalty and one starting block per block")
     if len(gs) != len(x0s) or len(gs) == 0:
@@ -145,6 +146,14 @@ def check_blocks(gs, x0s) -> tuple:
         operators.check_finite(f"x0s[{i}]", x)
     if any(x.dtype != x0s[0].dtype for x in x0s):
         raise TypeError(f"all blocks must share one dtype, got {[str(x.dtype) for x in x0s]}")
+    if risk is not None:
+        for i, x in enumerate(x0s):
+            if x.ndim != 1 or x.shape[0] == 0:
+                raise ValueError(f"x0s[{i}] must be a non-empty 1-D floating array (a slice of the coefficient "
+                                 "vector)")
+        sizes = [int(x.shape[0]) for x in x0s]
+        if sum(sizes) != risk.A.shape[1]:
+            raise ValueError(f"the blocks' sizes {sizes} sum to {sum(sizes)}, but f has {risk.A.shape[1]} features")
     return x0s
 
 
@@ -156,14 +165,8 @@ def _check_inputs(f, gs, x0s):
         raise TypeError("pig_jacobi supports a dense 2-d A; pass A.toarray()")
     if f.loss.smoothness is None:
         raise ValueError(f"pig_jacobi: the {f.loss.name} loss is not smooth; use a smooth loss")
-    x0s = check_blocks(gs, x0s)
-    for i, x in enumerate(x0s):
-        if x.ndim != 1 or x.shape[0] == 0:
-            raise ValueError(f"x0s[{i}] must be a non-empty 1-D floating array (a slice of the coefficient vector)")
-    sizes = tuple(int(x.shape[0]) for x in x0s)
-    if sum(sizes) != f.A.shape[1]:
-        raise ValueError(f"the blocks' sizes {list(sizes)} sum to {sum(sizes)}, but f has {f.A.shape[1]} features")
-    return x0s, sizes
+    x0s = check_blocks(gs, x0s, f)
+    return x0s, tuple(int(x.shape[0]) for x in x0s)
 
 
 def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_star=None, allow_unsafe_step=False,

@@ -130,14 +130,10 @@ def _svm_case(solver_name: str, reference_fn: str, objective: str = "hinge", **s
         fn = getattr(ol, solver_name)
         A = A.astype(dtype)
         if objective == "hinge":
-            def solve(**kw):
-                return fn(A, y, ol.prox.l1(lam), **{**solver_kw, **kw})
+            solve = functools.partial(fn, A, y, ol.prox.l1(lam), **solver_kw)
         else:
             f = ol.losses.squared_hinge_objective(A, y.astype(dtype))
-
-            def solve(**kw):
-                return fn(f, ol.prox.l1(lam), np.zeros(A.shape[1], dtype), **{**solver_kw, **kw})
-
+            solve = functools.partial(fn, f, ol.prox.l1(lam), np.zeros(A.shape[1], dtype), **solver_kw)
         return Case(solve=solve, reference=f_ref, maxiter=3000 if objective == "hinge" else 2000)
 
     return make
@@ -180,12 +176,8 @@ def _ipdlam_case(solver_name: str = "ipdlam", **solver_kw):
 
         X, y, lam, ref = _ipdlam_data(seed, size)
         d, C = X.shape[1], int(y.max()) + 1
-        X = X.astype(dtype)
-        fn = getattr(ol, solver_name)
-
-        def solve(**kw):
-            return fn(X, y, layers=[d, C], regularizers=ol.prox.l2sq(lam), **{**solver_kw, **kw})
-
+        solve = functools.partial(getattr(ol, solver_name), X.astype(dtype), y, layers=[d, C],
+                                  regularizers=ol.prox.l2sq(lam), **solver_kw)
         return Case(solve=solve, reference=float(ref), maxiter=1500)
 
     return make
@@ -209,12 +201,7 @@ def _bcd_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
     from optlab.solvers.baselines.bcd import bcd
 
     X, y, _, _ = _ipdlam_data(seed, size)
-    d, C = X.shape[1], int(y.max()) + 1
-    X = X.astype(dtype)
-
-    def solve(**kw):
-        return bcd(X, y, layers=[d, C], **kw)
-
+    solve = functools.partial(bcd, X.astype(dtype), y, layers=[X.shape[1], int(y.max()) + 1])
     return Case(solve=solve, reference=_bcd_reference(seed, size), maxiter=600)
 
 
@@ -232,12 +219,7 @@ def _structured_case(solver_name: str, maxiter: int, rtol: float, **solver_kw):
         F = ol.operators.first_difference(d)
         mu, gamma = 0.05, 0.1
         f_ref, _ = structured_optimum(A, y, F, mu, gamma)
-        fn = getattr(ol, solver_name)
-        A = A.astype(dtype)
-
-        def solve(**kw):
-            return fn(A, y, F, mu, gamma=gamma, **{**solver_kw, **kw})
-
+        solve = functools.partial(getattr(ol, solver_name), A.astype(dtype), y, F, mu, gamma=gamma, **solver_kw)
         return Case(solve=solve, reference=f_ref, rtol=rtol, maxiter=maxiter)
 
     return make
@@ -272,13 +254,9 @@ def _admm_irnn_case(seed: int = 0, dtype=np.float64, size: str = "small") -> Cas
 
     X, y = _admm_irnn_data(seed, size)
     maxiter = 600
-    ref = _admm_irnn_reference(seed, size, maxiter)
-    X = X.astype(dtype)
-
-    def solve(**kw):
-        return ol.admm_irnn(X, y, hidden=2, rho=10.0, rho_schedule=None, **kw)
-
-    return Case(solve=solve, reference=ref, objective="train_loss", rtol=1e-8, maxiter=maxiter)
+    solve = functools.partial(ol.admm_irnn, X.astype(dtype), y, hidden=2, rho=10.0, rho_schedule=None)
+    return Case(solve=solve, reference=_admm_irnn_reference(seed, size, maxiter), objective="train_loss", rtol=1e-8,
+                maxiter=maxiter)
 
 
 SOLVERS: dict[str, SolverCase] = {

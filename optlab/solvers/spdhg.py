@@ -7,9 +7,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from .. import harness
+from .. import harness, validate
 from ..algorithm import Algorithm, Rows
 from . import _stochastic as S
 
@@ -17,8 +16,6 @@ __all__ = ["spdhg", "lpdhg", "SPDHGCore", "SPDHGProblem", "algorithm", "batch_al
            "margins_on_test_set", "VARIANTS"]
 
 VARIANTS = S.VARIANTS
-#: Reduce names of one stochastic iteration (barriers when a harness step runs several iterations).
-GRAD_NAMES = frozenset({"grad", "grad_count"})
 
 
 class SPDHGCore(NamedTuple):
@@ -89,10 +86,8 @@ def algorithm(loss_name: str, variant: str, auto_dual: bool, batch_size: int, se
               block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
     """SPDHG as an :class:`optlab.algorithm.Algorithm`: one harness step = one segment of an epoch over ``n`` rows
     in ``n_blocks`` blocks of ``block_size`` (padded) rows; ``stop`` adds ``rel_change`` (for ``tol``)."""
-    step = S.make_step(_update(loss_name, variant, auto_dual, n_blocks * batch_size), batch_size, segments,
-                       block_size, _info, stop)
-    single = S.one_iteration_per_step(block_size, batch_size, segments)
-    return S.algorithm("spdhg", step, loss_name, n, with_test, frozenset() if single else GRAD_NAMES, (), stop)
+    return S.segment_algorithm("spdhg", _update(loss_name, variant, auto_dual, n_blocks * batch_size), _info,
+                               loss_name, batch_size, segments, block_size, n, with_test, stop)
 
 
 @functools.lru_cache(maxsize=None)
@@ -130,10 +125,8 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
     auto = isinstance(dual_step, str)
     if auto and dual_step != "auto":
         raise ValueError(f"dual_step must be 'auto' or a positive number, got {dual_step!r}")
-    dual = coupling if auto else dual_step
-    if not (np.isfinite(dual) and dual > 0) or (auto and not dual < 1):
-        raise ValueError(f"{'coupling' if auto else 'dual_step'} must be {'in (0, 1)' if auto else '> 0'}, "
-                         f"got {dual!r}")
+    dual = (validate.in_interval("coupling", coupling, 0.0, 1.0, low_open=True, high_open=True) if auto
+            else validate.positive("dual_step", dual_step, example="5e-5"))
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     pb = SPDHGProblem(rows, Fop, a(mu), a(gamma), a(scale), a(L), a(mu * mu * normF2), a(dual), test,
                       jnp.asarray(avg_start, jnp.int32))
@@ -242,11 +235,7 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
                                              X_test=X_test, y_test=y_test, avg_start=smp.avg_start,
                                              n_blocks=smp.n_blocks)
     meta.update({"variant": variant, "mu": float(mu), "gamma": float(gamma)})
-
-    def make_alg(rows, block, test=False, stop=False):
-        return algorithm(loss_obj.name, variant, auto, smp.batch_size, smp.segments, smp.n_blocks, block, rows, test,
-                         stop)
-
+    make_alg = functools.partial(algorithm, loss_obj.name, variant, auto, smp.batch_size, smp.segments, smp.n_blocks)
     return S.solve(make_alg, _core0(pb, x0), pb, smp, meta, scale=scale, pilot_epochs=pilot_epochs,
                    pilot_samples=pilot_samples, parallel=parallel, maxiter=maxiter, run=dict(run, log_every=log_every))
 

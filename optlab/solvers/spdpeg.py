@@ -94,10 +94,8 @@ def algorithm(loss_name: str, variant: str, extragradient: str, batch_size: int,
               block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
     """SPDPEG as an :class:`optlab.algorithm.Algorithm` (one harness step = one segment of an epoch; see
     :func:`optlab.solvers.spdhg.algorithm` for the arguments)."""
-    step = S.make_step(_update(loss_name, variant, extragradient, n_blocks * batch_size), batch_size, segments,
-                       block_size, _info, stop)
-    single = S.one_iteration_per_step(block_size, batch_size, segments)
-    return S.algorithm("spdpeg", step, loss_name, n, with_test, frozenset() if single else GRAD_NAMES, (), stop)
+    return S.segment_algorithm("spdpeg", _update(loss_name, variant, extragradient, n_blocks * batch_size), _info,
+                               loss_name, batch_size, segments, block_size, n, with_test, stop, GRAD_NAMES)
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,11 +222,8 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
                                        scale=1.0 if scale == "auto" else scale, X_test=X_test, y_test=y_test,
                                        avg_start=smp.avg_start, n_blocks=smp.n_blocks)
     meta.update({"variant": variant, "extragradient": extragradient, "mu": float(mu), "gamma": float(gamma)})
-
-    def make_alg(rows, block, test=False, stop=False):
-        return algorithm(loss_obj.name, variant, extragradient, smp.batch_size, smp.segments, smp.n_blocks, block,
-                         rows, test, stop)
-
+    make_alg = functools.partial(algorithm, loss_obj.name, variant, extragradient, smp.batch_size, smp.segments,
+                                 smp.n_blocks)
     return S.solve(make_alg, _core0(pb, x0), pb, smp, meta, scale=scale, pilot_epochs=pilot_epochs,
                    pilot_samples=pilot_samples, parallel=parallel, maxiter=maxiter, run=dict(run, log_every=log_every))
 

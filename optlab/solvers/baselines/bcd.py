@@ -149,38 +149,21 @@ def _predict(params, X):
     return mlp.apply(params, jnp.asarray(X, params["W"][0].dtype), "relu")
 
 
-def _metrics(with_test: bool) -> tuple:
-    def train_loss(state, prob, comm):
-        z, w = _predict(_params(state), prob.data.X), prob.data.weight
-        if w is None:
-            return mlp.mean_loss("squared", z, prob.data.y)
-        return comm.reduce("train_loss", jnp.sum(w * mlp.row_loss("squared", z, prob.data.y))) / prob.n
-
-    def train_acc(state, prob, comm):
-        z, w = _predict(_params(state), prob.data.X), prob.data.weight
-        if w is None:
-            return mlp.accuracy(z, prob.data.y)
-        hits = (jnp.argmax(z, axis=-1) == prob.data.y).astype(z.dtype)
-        return comm.reduce("train_acc", jnp.sum(w * hits)) / prob.n
-
-    def test_acc(state, prob, comm):
-        return mlp.accuracy(_predict(_params(state), prob.X_test), prob.y_test)
-
-    out = (("objective", objective), ("train_loss", train_loss), ("train_acc", train_acc))
-    return out + ((("test_acc", test_acc),) if with_test else ())
+def _scores(state, X):
+    return _predict(_params(state), X)
 
 
 @functools.lru_cache(maxsize=None)
 def algorithm(n_layers: int, with_test: bool = False) -> Algorithm:
     """BCD as an :class:`optlab.algorithm.Algorithm` (cached per depth): stops when the weights' relative change
     ``rel_change`` <= ``tol``, and then is ``"converged"`` only if :func:`stationarity` fell (else ``"stalled"``)."""
-    return Algorithm(name="bcd", step=make_step(n_layers), metrics=_metrics(with_test), params=_params,
+    metrics = (("objective", objective),) + mlp.fit_metrics(_scores, "squared", with_test, test_loss=False)
+    return Algorithm(name="bcd", step=make_step(n_layers), metrics=metrics, params=_params,
                      stop_metric="rel_change", predict=_predict, stationarity=stationarity)
 
 
 def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, params0=None, X_test=None, y_test=None,
-        maxiter=None, log_every=None, max_time=None, metrics=None, progress=None, callback=None, checkpoint=None,
-        resume=None, jit=False, parallel=None, label="BCD", tol=0.0):
+        maxiter=None, parallel=None, label="BCD", tol=0.0, **run):
     r"""Three-splitting block coordinate descent (Zeng, Lau, Lin & Yao, "Global convergence of block coordinate
     descent in deep learning", ICML 2019) for a ReLU MLP with squared loss on one-hot targets.
 
@@ -227,8 +210,8 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
         gamma, rho, alpha: the penalties γ, ρ and the proximal weight α (all > 0).
         seed, params0: initial weights (:func:`optlab.solvers.mlp.init_params`) or given ``{"W", "b"}``.
         X_test, y_test: adds the metric ``test_acc``.
-        metrics, callback, log_every, max_time, progress, checkpoint, resume: see :func:`optlab.harness.run`.
-        jit: return the :class:`optlab.harness.JitRun` of the fully compiled loop.
+        **run: the harness options ``metrics``, ``callback``, ``log_every``, ``max_time``, ``progress``,
+            ``checkpoint``, ``resume``, ``jit`` (a :class:`optlab.harness.JitRun`): see :func:`optlab.harness.solve`.
         parallel: an executor of :mod:`optlab.parallel` (``Sync(n)``, ``SimulatedAsync(n, max_delay)``).
         tol: stop when the weights' relative change per sweep ``rel_change`` <= tol (default 0: only at an exact
             fixed point); the status is then ``"converged"`` only if the split objective's first-order residual
@@ -247,29 +230,15 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
         >>> res.predict(X).shape, bool(res.trace.last("objective") < res.trace["objective"][0])
         ((200, 2), True)
     """
-    X = jnp.asarray(validate.dense_matrix("X", X, solver="bcd"))
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        X = X.astype(jnp.float32)
+    X, y, layers, X_test, y_test = mlp.check_data(X, y, layers, X_test, y_test, solver="bcd")
     for name, v in (("gamma", gamma), ("rho", rho), ("alpha", alpha)):
         validate.positive(name, v)
     validate.executor(parallel)
     seed = validate.seed("seed", seed)
     iters = validate.count("maxiter" if maxiter is not None else "iters", iters if maxiter is None else maxiter)
     tol = validate.tolerance("tol", tol)
-    layers = mlp.check_layers(layers, X.shape[1])
-    y = jnp.asarray(mlp.check_labels("y", y, X.shape[0], layers[-1]))
-    if (X_test is None) != (y_test is None):
-        raise ValueError("give both X_test and y_test, or neither")
-    if X_test is not None:
-        X_test = jnp.asarray(validate.dense_matrix("X_test", X_test, solver="bcd"), X.dtype)
-        if X_test.shape[1] != X.shape[1]:
-            raise ValueError(f"X_test has {X_test.shape[1]} features, X has {X.shape[1]}")
-        y_test = jnp.asarray(mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False))
     dtype = X.dtype
-    if params0 is None:
-        params0 = mlp.init_params(layers, "relu", seed, dtype)
-    else:
-        params0 = mlp.check_params("params0", params0, layers, dtype)
+    params0 = mlp.start_params(params0, layers, "relu", seed, dtype)
     W = tuple(jnp.concatenate([w, b[None, :]], axis=0).astype(dtype) for w, b in zip(params0["W"], params0["b"]))
     V, U, a = [], [], X
     for i, w in enumerate(W):
@@ -286,7 +255,5 @@ def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, param
                       X_test=X_test, y_test=y_test, gamma=as_dt(gamma), rho=as_dt(rho), alpha=as_dt(alpha))
     meta = {"label": label, "layers": list(layers), "gamma": float(gamma), "rho": float(rho), "alpha": float(alpha),
             "seed": int(seed), "dtype": str(dtype)}
-    return harness.solve(algorithm(len(layers) - 1, X_test is not None), state, prob, executor=parallel, jit=jit,
-                         maxiter=iters, log_every=log_every, tol=tol,
-                         max_time=max_time, metrics=metrics, callback=callback, progress=progress,
-                         checkpoint=checkpoint, resume=resume, meta=meta)
+    return harness.solve(algorithm(len(layers) - 1, X_test is not None), state, prob, executor=parallel,
+                         maxiter=iters, tol=tol, meta=meta, **run)

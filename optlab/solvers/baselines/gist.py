@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ... import harness, losses, prox, pytree, row_risk, validate
+from ... import harness, pytree, row_risk, validate
 from ...algorithm import Algorithm, Comm
 
 __all__ = ["gist", "GISTState", "GISTProblem", "make_step", "algorithm"]
@@ -134,21 +134,12 @@ def gist(f, g, x0, *, M=5, sigma=1e-5, eta=2.0, L_min=1e-30, L_max=1e30, max_bac
     ``search_failed``."""
     M, max_backtracks = validate.count("M", M, minimum=1), validate.count("max_backtracks", max_backtracks)
     sigma, eta, L_min, L_max = validate.gist_search(sigma, eta, L_min, L_max)
-    if not callable(f):
-        raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
-    f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
-    x0 = pytree.as_iterate(x0)
-    g = prox.leafwise(g, x0)
-    pytree.check_against(f, x0, "x0", "gist")
+    f, g, x0, risk = row_risk.composite_inputs("gist", f, g, x0, parallel)
     dt = pytree.dtype(x0)
     F0 = f(x0) + g.value(x0)
-    if parallel is not None:
-        if not isinstance(x0, jax.Array):
-            raise ValueError("gist(parallel=...) needs an empirical-risk f and an array x0, not a pytree")
-        f = row_risk.from_smooth(f, dt)
     state = GISTState(x=x0, x_prev=x0, g_prev=jax.tree.map(jnp.zeros_like, x0),
                       hist=jnp.full((M,), F0, dt), k=jnp.zeros((), jnp.int32), L=jnp.ones((), dt))
-    problem = GISTProblem(f=f, g=g, sigma=jnp.asarray(sigma, dt), eta=jnp.asarray(eta, dt),
+    problem = GISTProblem(f=risk, g=g, sigma=jnp.asarray(sigma, dt), eta=jnp.asarray(eta, dt),
                           L_min=jnp.asarray(L_min, dt), L_max=jnp.asarray(L_max, dt))
     return harness.solve(algorithm(M, max_backtracks), state, problem, executor=parallel, maxiter=maxiter, tol=tol,
                          meta={"M": M, "penalty": repr(g), "dtype": str(dt)}, **run)

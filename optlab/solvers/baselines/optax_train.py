@@ -225,21 +225,10 @@ def train_mlp(X, y, *, layers, activation="relu", optimizer="adam", learning_rat
               X_test=None, y_test=None, epochs=100, **kwargs):
     """:func:`train` on the MLP of :mod:`optlab.solvers.mlp` (same seeded initialisation as :func:`optlab.ipdlam`,
     same input checks on ``layers`` and labels)."""
-    if activation not in mlp.ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(mlp.ACTIVATIONS)}, got {activation!r}")
-    X = jnp.asarray(validate.dense_matrix("X", X, solver="train_mlp"))
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        X = X.astype(jnp.float32)
+    mlp.activation(activation)
+    X, y, layers, X_test, y_test = mlp.check_data(X, y, layers, X_test, y_test, solver="train_mlp")
     seed = validate.seed("seed", seed)
-    layers = mlp.check_layers(layers, X.shape[1])
-    y = mlp.check_labels("y", y, X.shape[0], layers[-1])
-    if X_test is not None:
-        X_test = jnp.asarray(validate.dense_matrix("X_test", X_test, solver="train_mlp"), X.dtype)
-        y_test = mlp.check_labels("y_test", y_test, X_test.shape[0], layers[-1], require_all=False)
-    if params0 is None:
-        params0 = mlp.init_params(layers, activation, seed, X.dtype)
-    else:
-        params0 = mlp.check_params("params0", params0, layers, X.dtype)
+    params0 = mlp.start_params(params0, layers, activation, seed, X.dtype)
     kwargs.setdefault("label", optimizer if isinstance(optimizer, str) else None)
     return train(_mlp_apply(activation), params0, X, y, optimizer, learning_rate=learning_rate, seed=seed,
                  X_test=X_test, y_test=y_test, epochs=epochs,

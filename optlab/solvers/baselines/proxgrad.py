@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ... import harness, losses, operators, prox, pytree, row_risk
+from ... import harness, operators, pytree, row_risk
 from ...algorithm import Algorithm, Comm
 
 __all__ = ["ista", "fista", "ProxGradState", "ProxGradProblem", "make_step", "init", "algorithm"]
@@ -156,22 +156,11 @@ def algorithm(accelerated: bool, backtracking: bool = False, max_backtracks: int
                      stationarity=stationarity)
 
 
-def _check_inputs(name, f, g, x0, step):
-    if not callable(f):
-        raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
-    x0 = pytree.as_iterate(x0)
-    g = prox.leafwise(g, x0)
-    pytree.check_against(f, x0, "x0", name)
-    step_value = operators.concrete(step) if step is not None else None
-    if step_value is not None and not np.all(step_value > 0):
-        raise ValueError(f"step must be > 0, got {step}")
-    return x0, g
-
-
 def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backtracks, maxiter, tol, f_star,
            parallel, run):
-    f = f if isinstance(f, losses.Smooth) else losses.smooth(f)
-    x0, g = _check_inputs(name, f, g, x0, step)
+    f, g, x0, risk = row_risk.composite_inputs(name, f, g, x0, parallel)
+    if step is not None and operators.concrete(step) is not None and not np.all(operators.concrete(step) > 0):
+        raise ValueError(f"step must be > 0, got {step}")
     dt = pytree.dtype(x0)
     if not 0 < shrink < 1:
         raise ValueError(f"shrink must be in (0, 1), got {shrink}")
@@ -183,12 +172,7 @@ def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backt
                 raise ValueError(f"{name}: no step given and f has no Lipschitz constant ({err}); pass "
                                  "step=1/L or backtracking=True") from err
             step = 1.0
-    if parallel is not None:
-        if not isinstance(x0, jax.Array) or x0.ndim != 1:
-            raise ValueError("parallel= supports vector iterates x (A of shape (n, d)); softmax-type x of shape "
-                             "(d, C) is not supported yet")
-        f = row_risk.from_smooth(f, x0.dtype)
-    problem = ProxGradProblem(f=f, g=g, shrink=jnp.asarray(shrink, dt),
+    problem = ProxGradProblem(f=risk, g=g, shrink=jnp.asarray(shrink, dt),
                               f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
     alg = algorithm(accelerated, bool(backtracking), int(max_backtracks), f_star is not None)
     step_value = operators.concrete(step)

@@ -182,22 +182,14 @@ def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500,
             raise ValueError(f"X: the LQA baseline works on a dense copy; {X.shape[0]} x {X.shape[1]} exceeds "
                              f"max_dense_entries={max_dense_entries} (raise it or use ol.svm_admm)")
         X = X.toarray()
-    X = np.asarray(X)
-    if X.ndim != 2 or X.dtype.kind not in "fiu":
-        raise ValueError(f"X must be a 2-d real array (n_samples, n_features), got shape {X.shape}, dtype {X.dtype}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or Inf")
+    X = np.asarray(validate.dense_matrix("X", X, solver="scad_lqa"))
     y = np.asarray(y, dtype=np.float64).ravel()
     n, d = X.shape
     if y.shape != (n,) or not np.all(np.isin(y, (-1.0, 1.0))) or np.unique(y).size != 2:
         raise ValueError(f"y must hold {n} labels in {{-1, +1}} with both classes present")
-    if not (np.isfinite(lam) and lam > 0):
-        raise ValueError(f"lam must be > 0, got {lam}")
+    lam, eps, zero_tol = (validate.positive(k, v) for k, v in (("lam", lam), ("eps", eps), ("zero_tol", zero_tol)))
     if not (np.isfinite(a) and a > 2):
         raise ValueError(f"a must be > 2 (SCAD), got {a}")
-    for name, v in (("eps", eps), ("zero_tol", zero_tol)):
-        if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be > 0, got {v}")
     maxiter = validate.count("maxiter", maxiter, minimum=1)
     tol = validate.tolerance("tol", tol)
     dt = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))

@@ -58,13 +58,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import prox as _prox
+from ... import validate
 from ...algorithm import Algorithm, Rows
 from .. import _stochastic as S
 
 __all__ = ["opg_admm", "stoc_admm", "sag_admm", "rda_admm", "ada_sadmm", "sgadm", "METHODS", "algorithm"]
 
 METHODS = ("opg_admm", "stoc_admm", "sag_admm", "rda_admm", "ada_sadmm", "sgadm")
-GRAD_NAMES = frozenset({"grad", "grad_count"})
 
 
 class ADMMCore(NamedTuple):
@@ -179,11 +179,10 @@ def algorithm(method: str, loss_name: str, batch_size: int, segments: int, n_blo
               with_test: bool = False, stop: bool = False) -> Algorithm:
     """The stochastic ADMM ``method`` as an :class:`optlab.algorithm.Algorithm` (arguments as
     :func:`optlab.solvers.spdhg.algorithm`)."""
-    step = S.make_step(_update(method, loss_name, n_blocks * batch_size, n), batch_size, segments, block_size, _info,
-                       stop)
-    single = S.one_iteration_per_step(block_size, batch_size, segments)
-    fresh = frozenset({"sag_delta"}) if method == "sag_admm" else frozenset() if single else GRAD_NAMES
-    return S.algorithm(method, step, loss_name, n, with_test, fresh, (), stop)
+    sag = method == "sag_admm"    # its table sum's update is always a barrier (a stale change must not add twice)
+    return S.segment_algorithm(method, _update(method, loss_name, n_blocks * batch_size, n), _info, loss_name,
+                               batch_size, segments, block_size, n, with_test, stop,
+                               frozenset() if sag else S.GRAD_NAMES, frozenset({"sag_delta"} if sag else ()))
 
 
 def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, maxiter, log_every, parallel, run,
@@ -194,10 +193,8 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
     r = _prox.zero() if r is None else r
     if method == "stoc_admm" and getattr(r, "name", "zero") != "zero":
         raise ValueError("stoc_admm: its x-step is a linear solve, so r must be None (use gamma for the ℓ2 term)")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be > 0, got {scale!r}")
-    if not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be > 0, got {beta!r}")
+    validate.positive("scale", scale)
+    validate.positive("beta", beta)
     rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, smp.n_blocks)
     d, m = Fop.shape[1], Fop.shape[0]
     eta0 = scale / L if method == "stoc_admm" else scale / (L + gamma + beta * normF2)
@@ -216,10 +213,7 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
                     jnp.zeros((), dtype), aux)
     per_row = {"table": jnp.zeros(rows.y.shape[0], dtype)} if method == "sag_admm" else {}
     meta.update({"beta": float(beta), "eta0": float(eta0), "mu": float(mu), "gamma": float(gamma)})
-
-    def make_alg(rows, block, test=False, stop=False):
-        return algorithm(method, loss.name, smp.batch_size, smp.segments, smp.n_blocks, block, rows, test, stop)
-
+    make_alg = functools.partial(algorithm, method, loss.name, smp.batch_size, smp.segments, smp.n_blocks)
     return S.solve(make_alg, core, pb, smp, meta, scale=scale, parallel=parallel, maxiter=maxiter,
                    run=dict(run, log_every=log_every), per_row=per_row)
 
