@@ -19,8 +19,23 @@ the sampling (``n_blocks`` strata, ``batch_size`` rows of each per iteration), a
   :math:`x_{k+1} = \arg\min \langle G_k, x\rangle + \frac\gamma2\|x\|^2 + \frac\beta2\|Fx - y_k + u_k\|^2 +
   \frac1{2\eta_k}\|x - x_k\|^2`, i.e. :math:`(I/\eta_k + \gamma I + \beta F^\top F)x = x_k/\eta_k - G_k +
   \beta F^\top(y_k - u_k)`, solved with one eigendecomposition :math:`F^\top F = V\Lambda V^\top` computed once
-  (:math:`O(d^2)` per step); :math:`\eta_k = \eta_0/\sqrt{k+1}`, :math:`\eta_0 = \text{scale}/L`. Requires ``r``
-  = none (the γ term is the paper's strongly convex regulariser).
+  (:math:`O(d^2)` per step). Requires ``r`` = none (the γ term is the paper's strongly convex regulariser). Two
+  step schedules (``schedule=``), both with the uniform average of the iterates, as in the paper's theorems; with
+  :math:`t = k + 1` the number of the step that produces :math:`x_{k+1}`:
+
+  - ``"sqrt"`` (default; general convex, Ouyang et al. 2013, Theorem 1, :math:`O(1/\sqrt t)`):
+    :math:`\eta_k = \eta_0/\sqrt{t}`, :math:`\eta_0 = \text{scale}/L` (the theorem's constant
+    :math:`D_X/(M\sqrt2)` is unknown in practice; ``scale/L`` is ours);
+  - ``"strongly_convex"`` (Theorem 2: for a μ-strongly convex loss part, :math:`\eta_t = 1/(\mu t)` and the
+    uniform average :math:`\bar x_t` give :math:`E[P(\bar x_t) - P^\star + \rho\|F\bar x_t - \bar y_t\|]
+    = O(\log t / t)`): here μ = γ (the logistic / least-squares loss is only convex), so
+    :math:`\eta_k = \text{scale}/(\gamma t)` and the x-step reads
+    :math:`(\gamma(t+1) I + \beta F^\top F)\,x_{k+1} = \gamma t\,x_k - G_k + \beta F^\top(y_k - u_k)`
+    (scale = 1). Needs ``gamma > 0``. **[ours]** the paper linearises all of :math:`\theta_1` (γ term included)
+    and averages :math:`x_0, \dots, x_{t-1}`; we keep the γ term exact (a prox step, which the same telescoping
+    argument covers) and average :math:`x_1, \dots, x_t` (after ``burn_in``). No offset in the step (SPDHG's SC1
+    uses :math:`1/(\gamma t + L)`): the first steps are large (:math:`x_1 = -G_0/(2\gamma)` on the null space of
+    F) but bounded by :math:`\max\|G\|/\gamma`, and the average forgets them at the rate the theorem states.
 * ``sag_admm`` (Zhong & Kwok, ICML 2014, "Fast stochastic ADMM"): the linearised x-step with :math:`G_k` replaced by
   the SAG average :math:`\frac1n\sum_i\ell'(a_i^\top x_{\tau_i}, b_i)a_i`, kept as a real table of one scalar per
   sample (per-row state: split over workers with the rows) and its running sum (only the sampled rows are
@@ -65,6 +80,9 @@ from .. import _stochastic as S
 __all__ = ["opg_admm", "stoc_admm", "sag_admm", "rda_admm", "ada_sadmm", "sgadm", "METHODS", "algorithm"]
 
 METHODS = ("opg_admm", "stoc_admm", "sag_admm", "rda_admm", "ada_sadmm", "sgadm")
+
+#: Step schedules of :func:`stoc_admm` (Ouyang et al. 2013, Theorems 1 and 2).
+SCHEDULES = ("sqrt", "strongly_convex")
 
 
 class ADMMCore(NamedTuple):
@@ -123,14 +141,14 @@ def _sag_update(loss, n, c: ADMMCore, rs: Rows, pb: ADMMProblem, b, comm):
     return _finish(pb, c, x, c.y, c.u, eta, gsum), rs.replace(table=rs.table.at[b].set(cb))
 
 
-def _x_update(method, c: ADMMCore, pb: ADMMProblem, G):
+def _x_update(method, c: ADMMCore, pb: ADMMProblem, G, schedule="sqrt"):
     kf = (c.k + 1).astype(c.x.dtype)
     if method == "opg_admm":
         eta = pb.eta0 / jnp.sqrt(kf)
         x = pb.r._prox(c.x - eta * (G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)), eta)
         return _finish(pb, c, x, c.y, c.u, eta, c.aux)
     if method == "stoc_admm":
-        eta = pb.eta0 / jnp.sqrt(kf)
+        eta = pb.eta0 / jnp.sqrt(kf) if schedule == "sqrt" else pb.eta0 / kf
         rhs = c.x / eta - G + pb.beta * pb.F.rmatvec(c.y - c.u)
         V = pb.eigvec
         x = V @ ((V.T @ rhs) / (1 / eta + pb.gamma + pb.beta * pb.eigval))
@@ -158,13 +176,13 @@ def _x_update(method, c: ADMMCore, pb: ADMMProblem, G):
 
 
 @functools.lru_cache(maxsize=None)
-def _update(method: str, loss_name: str, total: int, n: int):
+def _update(method: str, loss_name: str, total: int, n: int, schedule: str = "sqrt"):
     loss = S.get_loss(loss_name)
 
     def update(c, rs, pb, b, comm):
         if method == "sag_admm":
             return _sag_update(loss, n, c, rs, pb, b, comm)
-        return _x_update(method, c, pb, S.minibatch_grad(loss, pb.data, c.x, b, total, comm)), rs
+        return _x_update(method, c, pb, S.minibatch_grad(loss, pb.data, c.x, b, total, comm), schedule), rs
 
     update.__name__ = method
     return update
@@ -176,19 +194,20 @@ def _info(c):
 
 @functools.lru_cache(maxsize=None)
 def algorithm(method: str, loss_name: str, batch_size: int, segments: int, n_blocks: int, block_size: int, n: int,
-              with_test: bool = False, stop: bool = False) -> Algorithm:
+              with_test: bool = False, stop: bool = False, schedule: str = "sqrt") -> Algorithm:
     """The stochastic ADMM ``method`` as an :class:`optlab.algorithm.Algorithm` (arguments as
     :func:`optlab.solvers.spdhg.algorithm`)."""
     sag = method == "sag_admm"    # its table sum's update is always a barrier (a stale change must not add twice)
-    return S.segment_algorithm(method, _update(method, loss_name, n_blocks * batch_size, n), _info, loss_name,
-                               batch_size, segments, block_size, n, with_test, stop,
+    update = _update(method, loss_name, n_blocks * batch_size, n, schedule)
+    return S.segment_algorithm(method, update, _info, loss_name, batch_size, segments, block_size, n, with_test, stop,
                                frozenset() if sag else S.GRAD_NAMES, frozenset({"sag_delta"} if sag else ()))
 
 
 def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, maxiter, log_every, parallel, run,
-           **sampling):
+           schedule="sqrt", **sampling):
     loss = S.get_loss(loss)
     smp = S.sampling(X, mu, gamma, parallel=parallel, **sampling)
+    schedule = check_schedule(schedule, gamma)
     X = smp.X
     r = _prox.zero() if r is None else r
     if method == "stoc_admm" and getattr(r, "name", "zero") != "zero":
@@ -198,6 +217,8 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
     rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, smp.n_blocks)
     d, m = Fop.shape[1], Fop.shape[0]
     eta0 = scale / L if method == "stoc_admm" else scale / (L + gamma + beta * normF2)
+    if schedule == "strongly_convex":
+        eta0 = scale / gamma            # eta_k = eta0 / k (Ouyang et al. 2013, Theorem 2)
     eigvec = eigval = None
     if method == "stoc_admm":
         Fd = Fop.to_scipy().toarray()
@@ -214,25 +235,49 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
     per_row = {"table": jnp.zeros(rows.y.shape[0], dtype)} if method == "sag_admm" else {}
     meta.update({"beta": float(beta), "eta0": float(eta0), "mu": float(mu), "gamma": float(gamma)})
     make_alg = functools.partial(algorithm, method, loss.name, smp.batch_size, smp.segments, smp.n_blocks)
+    if method == "stoc_admm":
+        meta["schedule"] = schedule
+        make_alg = functools.partial(make_alg, schedule=schedule)
     return S.solve(make_alg, core, pb, smp, meta, scale=scale, parallel=parallel, maxiter=maxiter,
                    run=dict(run, log_every=log_every), per_row=per_row)
 
 
-def _make_public(method, doc):
-    def solver(X, y, F, mu=1e-5, gamma=0.0, *, r=None, epochs=10, batch_size=1, n_blocks=None, scale=1.0, beta=1.0,
-               loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None, y_test=None, maxiter=None,
-               log_every=1, tol=0.0, parallel=None, **run):
-        return _solve(method, X, y, F, mu, gamma, r, scale=scale, beta=beta, loss=loss, X_test=X_test, y_test=y_test,
-                      maxiter=maxiter, log_every=log_every, parallel=parallel, run=run, epochs=epochs,
-                      batch_size=batch_size, n_blocks=n_blocks, segments=segments, burn_in=burn_in, tol=tol,
-                      seed=seed, key=key)
+def check_schedule(schedule, gamma):
+    """``schedule`` of :func:`stoc_admm` validated: one of :data:`SCHEDULES`; ``"strongly_convex"`` needs
+    ``gamma > 0`` (its step is ``scale / (gamma k)``)."""
+    if not (isinstance(schedule, str) and schedule in SCHEDULES):
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}; use 'sqrt' (eta0/sqrt(k), any convex "
+                         "loss) or 'strongly_convex' (scale/(gamma k), needs gamma > 0)")
+    if schedule == "strongly_convex" and not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"schedule='strongly_convex' needs a strongly convex problem, gamma > 0 (its step is "
+                         f"scale/(gamma k)), got gamma={gamma!r}; pass gamma > 0 or use schedule='sqrt'")
+    return schedule
+
+
+def _make_public(method, doc, extra=""):
+    if method == "stoc_admm":      # the one method with a choice of step schedule
+        def solver(X, y, F, mu=1e-5, gamma=0.0, *, r=None, epochs=10, batch_size=1, n_blocks=None, scale=1.0,
+                   beta=1.0, schedule="sqrt", loss="logistic", seed=None, key=None, segments=1, burn_in=0.0,
+                   X_test=None, y_test=None, maxiter=None, log_every=1, tol=0.0, parallel=None, **run):
+            return _solve(method, X, y, F, mu, gamma, r, scale=scale, beta=beta, loss=loss, X_test=X_test,
+                          y_test=y_test, maxiter=maxiter, log_every=log_every, parallel=parallel, run=run,
+                          schedule=schedule, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks,
+                          segments=segments, burn_in=burn_in, tol=tol, seed=seed, key=key)
+    else:
+        def solver(X, y, F, mu=1e-5, gamma=0.0, *, r=None, epochs=10, batch_size=1, n_blocks=None, scale=1.0,
+                   beta=1.0, loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None, y_test=None,
+                   maxiter=None, log_every=1, tol=0.0, parallel=None, **run):
+            return _solve(method, X, y, F, mu, gamma, r, scale=scale, beta=beta, loss=loss, X_test=X_test,
+                          y_test=y_test, maxiter=maxiter, log_every=log_every, parallel=parallel, run=run,
+                          epochs=epochs, batch_size=batch_size, n_blocks=n_blocks, segments=segments,
+                          burn_in=burn_in, tol=tol, seed=seed, key=key)
 
     solver.__name__ = solver.__qualname__ = method
     solver.__doc__ = doc + f"""
 
     Arguments as :func:`optlab.spdhg` (``mu``, ``gamma``, ``epochs``, ``batch_size``, ``n_blocks``, ``scale``,
     ``loss``, ``seed`` or ``key``, ``segments``, ``burn_in``, test set, harness options, ``parallel``), plus ``r`` (an
-    :mod:`optlab.prox` penalty on x) and ``beta`` (ADMM penalty). Returns an :class:`optlab.Result` with
+    :mod:`optlab.prox` penalty on x) and ``beta`` (ADMM penalty){extra}. Returns an :class:`optlab.Result` with
     ``params = {{"w": averaged x}}``; the trace logs ``objective`` at the averaged iterate (and ``test_loss``) and
     ``eta``. The update is in the module docstring (:mod:`optlab.solvers.baselines.stochastic_admm`).
 
@@ -247,7 +292,10 @@ def _make_public(method, doc):
 
 opg_admm = _make_public("opg_admm", "OPG-ADMM (Suzuki, ICML 2013): linearised stochastic ADMM, steps eta0/sqrt(k+1).")
 stoc_admm = _make_public("stoc_admm", "STOC-ADMM (Ouyang, He, Tran & Gray, ICML 2013): stochastic ADMM with an exact "
-                         "augmented term.")
+                         "augmented term.", extra="""
+    and ``schedule``: ``"sqrt"`` (default, :math:`\\eta_k = \\text{scale}/(L\\sqrt{k+1})`, any convex problem) or
+    ``"strongly_convex"`` (:math:`\\eta_k = \\text{scale}/(\\gamma(k+1))`, the paper's Theorem 2 step for a
+    γ-strongly convex objective, :math:`O(\\log t/t)`; needs ``gamma > 0``)""")
 sag_admm = _make_public("sag_admm", "SAG-ADMM (Zhong & Kwok, ICML 2014): linearised ADMM with a SAG gradient table.")
 rda_admm = _make_public("rda_admm", "RDA-ADMM (Suzuki, ICML 2013): dual-averaging stochastic ADMM.")
 ada_sadmm = _make_public("ada_sadmm", "Adaptive stochastic ADMM, diagonal metric (Zhao, Yang, Zhang & Zhang, "
