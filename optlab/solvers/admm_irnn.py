@@ -902,8 +902,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
 
       where :math:`\hat\Lambda` is :func:`multiplier_estimate` (:math:`\Lambda^3_t = -\nabla\ell(O_t)`,
       :math:`\Lambda^2_t = [t<T]\Lambda^1_{t+1}W^\top + [t\in\mathcal T]\Lambda^3_tV^\top`,
-      :math:`\Lambda^1_t = \Lambda^2_t\odot(1-\tanh^2A_t)`), and, when :math:`f(\theta_{k+1}) > f(\theta_k)`, the iteration is undone and :math:`\rho_1, \rho_2
-      \leftarrow 2\rho_1, 2\rho_2` (the adaptive schedule; ρ = (1, 1, 1) to start). Every sweep then starts at
+      :math:`\Lambda^1_t = \Lambda^2_t\odot(1-\tanh^2A_t)`), and, when :math:`f(\theta_{k+1}) > f(\theta_k)`,
+      the iteration is undone and :math:`\rho_1, \rho_2 \leftarrow 2\rho_1, 2\rho_2` (the adaptive schedule;
+      ρ = (1, 1, 1) to start). Every sweep then starts at
       a feasible point with minus the BPTT adjoints as multipliers, so one iteration is a preconditioned BPTT step
       on :math:`\theta` with a monotone guard on :math:`f` — not the paper's algorithm, but the one that trains
       reliably (measurements in ``experiments/README_admm_irnn.md``). Its options (``reproject_every``,
@@ -922,9 +923,10 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
             for ``method="paper"``, (1000, 1000, 3) with ``reproject_every=0`` under ``method="default"``.
         method: ``"default"`` (re-projection + multiplier estimate + guard) or ``"paper"`` (the paper's dual-ascent
             iteration); see **Methods**. Recorded in ``trace.meta["method"]``.
-        rho_schedule: ``"adaptive"`` (default; ``method="paper"``: None), None (constant), a growth factor γ ≥ 1, or ``{"growth": γ, "max":
-            ρ_max, "adaptive": bool, "gap_tol": δ}``: ρ ← min(γρ, ρ_max) after every iteration, plus the adaptive
-            rule above (ρ_max default 1000·ρ, δ = 0.05); logs ``forward_gap`` and (with re-projection) ``rejected``.
+        rho_schedule: ``"adaptive"`` (default; ``method="paper"``: None), None (constant), a growth factor γ ≥ 1,
+            or ``{"growth": γ, "max": ρ_max, "adaptive": bool, "gap_tol": δ}``: ρ ← min(γρ, ρ_max) after every
+            iteration, plus the adaptive rule above (ρ_max default 1000·ρ, δ = 0.05); logs ``forward_gap`` and
+            (with re-projection) ``rejected``.
         seed: seeds the initial weights (:func:`init_params`).
         X_test, y_test: optional held-out data; adds ``test_loss`` and ``test_acc`` (forward pass) to the trace.
         n_classes: C (default: 1 + the largest label in y and y_test).
@@ -933,8 +935,8 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         reproject_every: re-project after every k-th iteration (default 1; 0 = plain ADMM, fixed by
             ``method="paper"``).
         multiplier_estimate: replace the multipliers at each re-projection by their least-squares estimate
-            (default: True when ``reproject_every >= 1``; needs re-projection; ``method="paper"``: False). ``False`` (the dual-ascent
-            multipliers) generalised better on the one-step model (T = 1).
+            (default: True when ``reproject_every >= 1``; needs re-projection; ``method="paper"``: False).
+            ``False`` (the dual-ascent multipliers) generalised better on the one-step model (T = 1).
         warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run).
         ls_prox: relative proximal weight of the least-squares blocks (default 1e-8 float64, 1e-5 float32).
         tol: stop when the relative weight change ``rel_change <= tol`` (default 0: run all iterations).
