@@ -339,3 +339,87 @@ def test_carried_step_is_the_working_step_bit_for_bit():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for k in info_w:
         np.testing.assert_array_equal(np.asarray(info_w[k]), np.asarray(info_g[k]), err_msg=k)
+
+
+# ------------------------------------------------------------------------------------ method="paper" (issue 18)
+def _same_run(a, b):
+    """Two runs agree bit for bit: weights, carried state (auxiliaries, multipliers, ρ) and every trace column."""
+    for x, z in zip(jax.tree.leaves((a.params, a.state)), jax.tree.leaves((b.params, b.state))):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(z))
+    assert set(a.trace.metrics) == set(b.trace.metrics)
+    for k in a.trace.metrics:
+        np.testing.assert_array_equal(a.trace[k], b.trace[k], err_msg=k)
+
+
+@pytest.mark.parametrize("rho", [None, 0.025])
+def test_paper_method_is_the_explicit_option_set_bit_for_bit(rho):
+    X, y = _toy(n=40, T=4)
+    kw = dict(hidden=4, iters=6, log_every=1, progress=False)
+    paper = ol.admm_irnn(X, y, method="paper", **kw, **({} if rho is None else {"rho": rho}))
+    explicit = ol.admm_irnn(X, y, reproject_every=0, rho_schedule=None, multiplier_estimate=False,
+                            rho=1.0 if rho is None else rho, **kw)
+    _same_run(paper, explicit)
+    assert paper.trace.meta["method"] == "paper" and explicit.trace.meta["method"] == "default"
+    assert paper.trace.meta["reproject_every"] == 0 and paper.trace.meta["rho_schedule"] == "None"
+    assert paper.trace.meta["rho"] == ((1.0,) * 3 if rho is None else (rho,) * 3)
+    assert "rejected" not in paper.trace.metrics          # no guard
+    # restating the options the method fixes is allowed
+    _same_run(paper, ol.admm_irnn(X, y, method="paper", reproject_every=0, rho_schedule=None,
+                                  multiplier_estimate=False, **kw, **({} if rho is None else {"rho": rho})))
+
+
+@pytest.mark.parametrize("task", ["classify", "sequence"])
+def test_default_method_is_unchanged_bit_for_bit(task):
+    """``method="default"`` is the call without ``method`` and the pre-issue-18 defaults spelled out."""
+    X, y = _toy(n=40, T=4)
+    y = y if task == "classify" else np.stack([y] * 4, 1)
+    kw = dict(hidden=4, iters=6, log_every=1, progress=False, task=task)
+    plain = ol.admm_irnn(X, y, **kw)
+    _same_run(plain, ol.admm_irnn(X, y, method="default", **kw))
+    _same_run(plain, ol.admm_irnn(X, y, reproject_every=1, rho_schedule="adaptive", rho=(1.0, 1.0, 1.0),
+                                  multiplier_estimate=True, **kw))
+    assert plain.trace.meta["method"] == "default" and plain.trace.meta["reproject_every"] == 1
+    assert plain.trace.meta["multiplier_estimate"] and plain.trace.meta["rho_schedule"] == "'adaptive'"
+    # under method="default" the options stay free: plain ADMM keeps its own ρ default
+    free = ol.admm_irnn(X, y, reproject_every=0, method="default", hidden=4, iters=1, progress=False, task=task)
+    assert free.trace.meta["rho"] == M.DEFAULT_RHO_PLAIN
+
+
+def test_bad_method():
+    X, y = _toy(n=10)
+    with pytest.raises(ValueError, match="method"):
+        ol.admm_irnn(X, y, hidden=3, iters=1, method="papr")
+    for name, value in (("reproject_every", 1), ("rho_schedule", "adaptive"), ("rho_schedule", 2.0),
+                        ("multiplier_estimate", True)):
+        with pytest.raises(ValueError, match=rf"method='paper' fixes {name}=.*but {name}={value!r} was given"):
+            ol.admm_irnn(X, y, hidden=3, iters=1, method="paper", **{name: value})
+
+
+def test_paper_method_multipliers_follow_dual_ascent():
+    """Λ^i_{k+1} = Λ^i_k + ρ_i R^i(z_{k+1}, θ_{k+1}) with the residuals computed here by hand (NumPy) from the
+    returned weights and auxiliaries, after iterations 1 and 2 (Λ_0 = 0); the auxiliaries are not re-projected
+    (nonzero residuals)."""
+    X, y = _toy(n=15, T=3)
+    rho = (2.0, 3.0, 0.5)
+    runs = [ol.admm_irnn(X, y, hidden=4, iters=k, method="paper", rho=rho, progress=False) for k in (1, 2)]
+
+    def residuals(res):
+        p = {k: np.asarray(v) for k, v in res.params.items()}
+        r = res.state.rows
+        A, S, O = np.asarray(r.A), np.asarray(r.S), np.asarray(r.O)         # (n, T, h), (n, T, h), (n, 1, C)
+        S_prev = np.concatenate([np.zeros_like(S[:, :1]), S[:, :-1]], 1)
+        R1 = A - (X @ p["U"] + S_prev @ p["W"] + p["b"])
+        R2 = S - np.tanh(A)
+        R3 = O - (S[:, -1:] @ p["V"] + p["c"])
+        return R1, R2, R3
+
+    before = [np.zeros_like(np.asarray(getattr(runs[0].state.rows, f))) for f in ("L1", "L2", "L3")]
+    for res in runs:
+        after = [np.asarray(getattr(res.state.rows, f)) for f in ("L1", "L2", "L3")]
+        for i, R in enumerate(residuals(res)):
+            assert np.max(np.abs(R)) > 1e-4                               # no re-projection: off the constraint set
+            np.testing.assert_allclose(after[i], before[i] + rho[i] * R, rtol=1e-10, atol=1e-12, err_msg=f"L{i + 1}")
+        before = after
+    # the default replaces the multipliers by their estimate instead (not dual ascent)
+    d = ol.admm_irnn(X, y, hidden=4, iters=1, rho=rho, rho_schedule=None, progress=False)
+    assert not np.allclose(np.asarray(d.state.rows.L3), rho[2] * residuals(d)[2])

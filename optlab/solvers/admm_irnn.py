@@ -61,10 +61,27 @@ __all__ = ["admm_irnn", "AdmmIrnnState", "AdmmIrnnProblem", "AdmmIrnnCarry", "Ad
            "make_step", "algorithm", "pack", "unpack", "pack_problem", "unpack_problem", "forward", "predict",
            "augmented_lagrangian", "residuals", "update_o", "update_vc", "update_s", "update_a", "update_uwb",
            "update_as_backward", "update_as_forward", "update_multipliers", "multiplier_estimate", "penalty_schedule",
-           "DEFAULT_RHO", "init_params", "rnn_classify", "rnn_sequence", "bptt"]
+           "DEFAULT_RHO", "PAPER_RHO", "METHODS", "init_params", "rnn_classify", "rnn_sequence", "bptt"]
 
 DEFAULT_RHO = (1.0, 1.0, 1.0)             # with re-projection (the default, ``reproject_every=1``)
 DEFAULT_RHO_PLAIN = (1000.0, 1000.0, 3.0)  # plain ADMM (``reproject_every=0``): large ρ1, ρ2 against the trap
+PAPER_RHO = (1.0, 1.0, 1.0)               # ``method="paper"``: the authors' ρ = 1 (their MNIST run; SPEC §2)
+
+
+class _ByMethod:
+    """The default of an option that ``method`` sets (tells "not given" apart from every value, None included)."""
+
+    def __repr__(self):
+        return "<set by method>"
+
+
+_BY_METHOD = _ByMethod()
+
+# The named configurations of ``admm_irnn(method=...)``: the options each one fixes (docstring "Methods").
+METHODS = {
+    "default": {"reproject_every": 1, "rho_schedule": "adaptive"},
+    "paper": {"reproject_every": 0, "rho_schedule": None, "multiplier_estimate": False},
+}
 _CE = softmax_cross_entropy
 _PER_SAMPLE = ("A", "S", "O", "L1", "L2", "L3")
 
@@ -773,10 +790,30 @@ def _check_data(task, X_seq, y, X_test, y_test, n_classes, dtype):
     return X, y, Xt, yt, C
 
 
+def _resolve_method(method, reproject_every, rho_schedule, multiplier_estimate):
+    """``(reproject_every, rho_schedule, multiplier_estimate)`` with the options ``method`` sets filled in; an option
+    the caller gave that contradicts the method is an error naming both."""
+    validate.choice("method", method, tuple(METHODS))
+    fixed = METHODS[method]
+    given = {"reproject_every": reproject_every, "rho_schedule": rho_schedule,
+             "multiplier_estimate": multiplier_estimate}
+    for name, want in fixed.items():
+        got = given[name]
+        if got is _BY_METHOD or (name == "multiplier_estimate" and got is None):
+            given[name] = want
+        elif method == "paper" and got != want:
+            raise ValueError(
+                f"method='paper' fixes {name}={want!r} (the paper's iteration: dual ascent on the multipliers, no "
+                f"re-projection, constant ρ, no guard), but {name}={got!r} was given; drop {name} or use "
+                f"method='default'")
+    return given["reproject_every"], given["rho_schedule"], given["multiplier_estimate"]
+
+
 def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int = 500, rho=None,
-              rho_schedule="adaptive", seed: int = 0, X_test=None, y_test=None, n_classes: int | None = None,
+              rho_schedule=_BY_METHOD, seed: int = 0, X_test=None, y_test=None, n_classes: int | None = None,
               o_steps: int = 5, a_steps: int = 1, a_halvings: int = 3, sweep: str = "sequential",
-              reproject_every: int = 1, multiplier_estimate: bool | None = None, warm_start=None,
+              method: str = "default", reproject_every=_BY_METHOD, multiplier_estimate: bool | None = None,
+              warm_start=None,
               ls_prox: float | None = None, dtype=None, maxiter: int | None = None, tol: float = 0.0,
               metrics=None, parallel=None, **run):
     r"""Train a tanh RNN by ADMM: ADMMiRNN (Tang, Kan, Sun, Xiao, Lai, Qiao & Li, ECML-PKDD 2020, arXiv:2006.05622).
@@ -843,6 +880,37 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
     Differences from the authors' code: exact block minimisers instead of linearised steps with a constant
     :math:`\tau`, no rescaling of iterates, :math:`(U, W, b)` and :math:`(V, c)` as joint blocks.
 
+    **Methods** (``method``): both run the block sweep above and the dual step; they differ in what happens after it.
+    Write :math:`\theta = (U, W, b, V, c)`, :math:`z = (A, S, O)`, :math:`f(\theta)` the forward-pass training loss,
+    and :math:`\tilde z_{k+1}, \theta_{k+1}` the result of the sweep at iteration :math:`k`.
+
+    * ``"paper"`` — the paper's iteration (Tang et al. 2020, Alg. 1): dual ascent, no re-projection, constant
+      penalties, no guard,
+
+      .. math:: z_{k+1} = \tilde z_{k+1},\qquad \Lambda^i_{k+1} = \Lambda^i_k + \rho_i R^i(z_{k+1},
+                \theta_{k+1}),\qquad \rho_{k+1} = \rho_k,
+
+      with :math:`\rho` = (1, 1, 1) unless given (:data:`PAPER_RHO`: the authors' code uses ρ = 1 on MNIST; their
+      character model used 0.025). It sets ``reproject_every=0``, ``rho_schedule=None``,
+      ``multiplier_estimate=False``; giving any of these with another value is an error. The residuals stay
+      nonzero, so the auxiliaries can fit the labels while the forward pass does not (the small-ρ trap,
+      ``experiments/README_admm_irnn.md``).
+    * ``"default"`` [ours] — a primal–dual re-projection and a guarded penalty after the dual step:
+
+      .. math:: z_{k+1} = \mathrm{forward}(\theta_{k+1}),\qquad \Lambda_{k+1} = \hat\Lambda(z_{k+1},
+                \theta_{k+1}),
+
+      where :math:`\hat\Lambda` is :func:`multiplier_estimate` (:math:`\Lambda^3_t = -\nabla\ell(O_t)`,
+      :math:`\Lambda^2_t = [t<T]\Lambda^1_{t+1}W^\top + [t\in\mathcal T]\Lambda^3_tV^\top`,
+      :math:`\Lambda^1_t = \Lambda^2_t\odot(1-\tanh^2A_t)`), and, when :math:`f(\theta_{k+1}) > f(\theta_k)`,
+      the iteration is undone and :math:`\rho_1, \rho_2 \leftarrow 2\rho_1, 2\rho_2` (the adaptive schedule;
+      ρ = (1, 1, 1) to start). Every sweep then starts at
+      a feasible point with minus the BPTT adjoints as multipliers, so one iteration is a preconditioned BPTT step
+      on :math:`\theta` with a monotone guard on :math:`f` — not the paper's algorithm, but the one that trains
+      reliably (measurements in ``experiments/README_admm_irnn.md``). Its options (``reproject_every``,
+      ``rho_schedule``, ``multiplier_estimate``, ``rho``) can each be changed; ``reproject_every=0,
+      rho_schedule=None, multiplier_estimate=False`` with ``rho=PAPER_RHO`` is ``method="paper"`` bit for bit.
+
     Args:
         X_seq: (n, T, d_in) input sequences (NumPy or JAX; its float dtype is the working dtype unless
             ``dtype`` is given; integer inputs become float64/float32).
@@ -851,20 +919,24 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         hidden: hidden units h.
         iters: iterations (one backward + forward sweep and a multiplier update each); ``maxiter`` is an alias
             (the contract name) and wins when given.
-        rho: (ρ1, ρ2, ρ3) or one number for all three; must be > 0. Default (1, 1, 1) with re-projection,
-            (1000, 1000, 3) with ``reproject_every=0``.
-        rho_schedule: ``"adaptive"`` (default), None (constant), a growth factor γ ≥ 1, or ``{"growth": γ, "max":
-            ρ_max, "adaptive": bool, "gap_tol": δ}``: ρ ← min(γρ, ρ_max) after every iteration, plus the adaptive
-            rule above (ρ_max default 1000·ρ, δ = 0.05); logs ``forward_gap`` and (with re-projection) ``rejected``.
+        rho: (ρ1, ρ2, ρ3) or one number for all three; must be > 0. Default (1, 1, 1) with re-projection and
+            for ``method="paper"``, (1000, 1000, 3) with ``reproject_every=0`` under ``method="default"``.
+        method: ``"default"`` (re-projection + multiplier estimate + guard) or ``"paper"`` (the paper's dual-ascent
+            iteration); see **Methods**. Recorded in ``trace.meta["method"]``.
+        rho_schedule: ``"adaptive"`` (default; ``method="paper"``: None), None (constant), a growth factor γ ≥ 1,
+            or ``{"growth": γ, "max": ρ_max, "adaptive": bool, "gap_tol": δ}``: ρ ← min(γρ, ρ_max) after every
+            iteration, plus the adaptive rule above (ρ_max default 1000·ρ, δ = 0.05); logs ``forward_gap`` and
+            (with re-projection) ``rejected``.
         seed: seeds the initial weights (:func:`init_params`).
         X_test, y_test: optional held-out data; adds ``test_loss`` and ``test_acc`` (forward pass) to the trace.
         n_classes: C (default: 1 + the largest label in y and y_test).
         o_steps, a_steps, a_halvings: inner iterations of the O and A block updates.
         sweep: ``"sequential"`` (default) or ``"jacobi"``.
-        reproject_every: re-project after every k-th iteration (default 1; 0 = plain ADMM).
+        reproject_every: re-project after every k-th iteration (default 1; 0 = plain ADMM, fixed by
+            ``method="paper"``).
         multiplier_estimate: replace the multipliers at each re-projection by their least-squares estimate
-            (default: True when ``reproject_every >= 1``; needs re-projection). ``False`` (the dual-ascent
-            multipliers) generalised better on the one-step model (T = 1).
+            (default: True when ``reproject_every >= 1``; needs re-projection; ``method="paper"``: False).
+            ``False`` (the dual-ascent multipliers) generalised better on the one-step model (T = 1).
         warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run).
         ls_prox: relative proximal weight of the least-squares blocks (default 1e-8 float64, 1e-5 float32).
         tol: stop when the relative weight change ``rel_change <= tol`` (default 0: run all iterations).
@@ -897,6 +969,8 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
     hidden = validate.count("hidden", hidden, minimum=1)
     iters = validate.count("maxiter" if maxiter is not None else "iters", iters if maxiter is None else maxiter)
     seed, tol = validate.seed("seed", seed), validate.tolerance("tol", tol)
+    reproject_every, rho_schedule, multiplier_estimate = _resolve_method(method, reproject_every, rho_schedule,
+                                                                         multiplier_estimate)
     reproject_every = validate.count("reproject_every", reproject_every)
     validate.choice("sweep", sweep, ("sequential", "jacobi"))
     if multiplier_estimate is None:
@@ -906,7 +980,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
     if multiplier_estimate and not reproject_every:
         raise ValueError("multiplier_estimate=True needs re-projection (reproject_every >= 1): the estimate is taken "
                          "at the re-projected (feasible) point; pass multiplier_estimate=False for plain ADMM")
-    rho = _check_rho(rho if rho is not None else DEFAULT_RHO if reproject_every else DEFAULT_RHO_PLAIN)
+    if rho is None:
+        rho = PAPER_RHO if method == "paper" else DEFAULT_RHO if reproject_every else DEFAULT_RHO_PLAIN
+    rho = _check_rho(rho)
     growth, rho_max, adaptive, gap_tol = _parse_schedule(rho_schedule, rho)
     if ls_prox is None:
         ls_prox = 1e-8 if X.dtype == jnp.float64 else 1e-5
@@ -926,7 +1002,7 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         gap_tol=jnp.asarray(gap_tol, X.dtype), ls_prox=jnp.asarray(ls_prox, X.dtype),
         weight=jnp.ones(n, X.dtype) if split else None, n=jnp.asarray(n, X.dtype) if split else None)
     state = init(problem, hidden, C, rho, seed, warm_start)
-    meta = {"task": task, "hidden": hidden, "n": n, "T": T, "d_in": d, "n_classes": C,
+    meta = {"method": method, "task": task, "hidden": hidden, "n": n, "T": T, "d_in": d, "n_classes": C,
             "rho": tuple(float(r) for r in rho), "rho_schedule": repr(rho_schedule), "seed": seed,
             "dtype": str(X.dtype), "o_steps": o_steps, "a_steps": a_steps, "ls_prox": float(ls_prox),
             "sweep": sweep, "reproject_every": reproject_every, "multiplier_estimate": bool(multiplier_estimate)}
