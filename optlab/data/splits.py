@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["check_split", "random_split", "densify"]
+__all__ = ["check_split", "random_split", "split_sentences", "densify"]
 
 NAMED_SPLITS = ("paper", "none", "official")
 DENSE_LIMIT_BYTES = 4 * 1024**3
@@ -48,6 +48,19 @@ def split_description(test_size: float, seed: int, stratify: bool, n_train: int,
     kind = "stratified " if stratify else ""
     return (f"seeded {kind}random split (sklearn train_test_split, test_size={test_size}, random_state={seed}): "
             f"{n_train} train / {n_test} test")
+
+
+def split_sentences(name: str, X, y, split, seed: int, what: str = "sentences"):
+    """Split labelled sentences (no official test split): ``"none"`` keeps all as training data, ``"paper"`` is a
+    stratified 80/20 split, a fraction is that test share. Returns ``(X, y, X_te, y_te, description, extra_meta)``."""
+    if split == "official":
+        raise ValueError(f"{name!r} has no official test split; use 'paper', 'none' or a fraction")
+    if split == "none":
+        return X, y, None, None, f"no split: all {len(y)} {what} as training data", {}
+    frac = 0.2 if split == "paper" else split
+    X, y, X_te, y_te, i_tr, i_te = random_split(X, y, frac, seed, stratify=True)
+    return X, y, X_te, y_te, split_description(frac, seed, True, len(y), len(y_te)), \
+        {"train_index": i_tr, "test_index": i_te}
 
 
 def densify(X, name: str):

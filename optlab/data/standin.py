@@ -42,7 +42,7 @@ import scipy.sparse as sp
 
 from .base import DataNotFoundError, Dataset
 from .registry import REGISTRY, DatasetInfo, get_info
-from .splits import check_split, densify, random_split, split_description
+from .splits import check_split, densify, random_split, split_description, split_sentences
 
 __all__ = ["LIBSVM_PROFILES", "StandinProfile", "make_standin", "load_or_standin", "is_standin", "has_standin",
            "generator_seed", "on_standin"]
@@ -380,18 +380,8 @@ def _sentences(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sentiment(info: DatasetInfo, split, dense: bool, seed: int) -> Dataset:
-    X, y = _sentences(info.name)
-    X_te = y_te = None
-    extra: dict = {}
-    if split == "official":
-        raise ValueError(f"{info.name!r} has no official test split; use 'paper', 'none' or a fraction")
-    if split == "none":
-        desc = f"no split: all {len(y)} stand-in sentences as training data"
-    else:
-        frac = 0.2 if split == "paper" else split
-        X, y, X_te, y_te, i_tr, i_te = random_split(X, y, frac, seed, stratify=True)
-        desc = split_description(frac, seed, True, len(y), len(y_te))
-        extra = {"train_index": i_tr, "test_index": i_te}
+    X, y, X_te, y_te, desc, extra = split_sentences(info.name, *_sentences(info.name), split, seed,
+                                                    what="stand-in sentences")
     meta = {"format": "text", "classes": [0, 1], "split": desc, "task": info.task,
             "what": "filler words with one or two sentiment cue words of the sentence's class", **extra}
     return Dataset(X, y, X_te, y_te, info.name, meta)

@@ -14,7 +14,7 @@ from .base import Dataset, InvalidDataError
 from .download import discard_if_invalid, obtain_tracked
 from .integrity import check_digest, sentences_digest, text_digest
 from .registry import DatasetInfo
-from .splits import random_split, split_description
+from .splits import split_sentences
 
 __all__ = ["read_text", "encode_chars", "decode_chars", "unigram_entropy_bits", "read_labelled_sentences",
            "load_chars", "load_sentences"]
@@ -112,18 +112,7 @@ def load_sentences(info: DatasetInfo, split, dense: bool, seed: int, *, progress
         sentences, y = read_labelled_sentences(path)
         digest = sentences_digest(sentences, y)
         check_digest(info.name, spec, path, digest, verify=verify)
-    X = np.asarray(sentences, dtype=str)
-    X_te = y_te = None
-    extra: dict = {}
-    if split == "official":
-        raise ValueError(f"{info.name!r} has no official test split; use 'paper', 'none' or a fraction")
-    if split == "none":
-        desc = f"no split: all {len(y)} sentences as training data"
-    else:
-        frac = 0.2 if split == "paper" else split
-        X, y, X_te, y_te, i_tr, i_te = random_split(X, y, frac, seed, stratify=True)
-        desc = split_description(frac, seed, True, len(y), len(y_te))
-        extra = {"train_index": i_tr, "test_index": i_te}
+    X, y, X_te, y_te, desc, extra = split_sentences(info.name, np.asarray(sentences, dtype=str), y, split, seed)
     meta = {
         "source": info.source, "description": info.description, "format": "text", "files": [str(path)],
         "classes": [0, 1], "split": desc, "seed": seed, "task": info.task,
