@@ -2,16 +2,97 @@
 
 Every figure states what its axes are: the x axis is iterations or solver seconds (compile time
 excluded, as in the traces), and a suboptimality axis says which reference value it subtracts.
+
+One style map for every figure (:func:`style`): a method keeps its colour and marker in every panel and every
+figure — the known methods of the library and its baselines have fixed styles, variants of a method
+("SPDHG-GC (paper)") keep the method's colour and differ in line style, and other labels take the next free style
+in the order they are first drawn in the process. Legends with more than four entries sit outside the axes;
+``logx`` defaults to log-x when the runs' lengths differ by more than 10×; suboptimality curves stop where they
+reach the floating-point floor; :func:`save` writes a 150-dpi PNG and a PDF.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from .trace import Trace
 
-__all__ = ["convergence", "grid", "save"]
+__all__ = ["convergence", "grid", "legend", "save", "style"]
+
+# Methods with a fixed colour and marker. Colours are tab10's, assigned so that the methods one experiment compares
+# never share one: the stochastic primal-dual family, the proximal-gradient/SVM family, the network trainers and the
+# sparse-GLM peers each use distinct colours (a colour recurs only across families).
+_BLUE, _ORANGE, _GREEN, _RED, _PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"
+_BROWN, _PINK, _GRAY, _OLIVE, _CYAN, _BLACK = "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000"
+_METHOD_STYLES = {
+    # stochastic primal-dual methods and their baselines (SPDHG / SPDPEG experiments)
+    "SPDHG": (_BLUE, "o"), "SPDPEG": (_RED, "s"), "STOC-ADMM": (_GREEN, "^"), "OPG-ADMM": (_PURPLE, "v"),
+    "RDA-ADMM": (_ORANGE, "D"), "SAG-ADMM": (_BROWN, "P"), "Ada-SADMM": (_PINK, "X"), "SGADM": (_GRAY, "*"),
+    "EGADM": (_OLIVE, "h"), "LPDHG": (_CYAN, "<"),
+    # proximal gradient and the SVM comparisons
+    "PIG": (_BLUE, "o"), "FISTA": (_RED, "s"), "ISTA": (_ORANGE, "^"), "GIST": (_GREEN, "v"),
+    "ADMM": (_PURPLE, "D"), "LQA": (_BROWN, "P"), "LIBLINEAR": (_GRAY, "X"), "HiGHS": (_BLACK, "*"),
+    # network trainers
+    "ADMMiRNN": (_BLUE, "o"), "iPDLAM": (_BLUE, "o"), "DLAM": (_CYAN, "s"), "BCD": (_OLIVE, "^"),
+    "Adam": (_RED, "v"), "RMSProp": (_GREEN, "D"), "SGD": (_ORANGE, "P"),
+    # sparse GLM peers
+    "ol.glm": (_BLUE, "o"), "skglm": (_RED, "s"), "scikit-learn": (_ORANGE, "^"), "celer": (_GREEN, "v"),
+}
+_METHODS = tuple(_METHOD_STYLES)
+_ALIASES = {"admm_irnn": "ADMMiRNN", "svm_admm": "ADMM", "proxgrad": "ISTA", "spdhg": "SPDHG", "spdpeg": "SPDPEG",
+            "ipdlam": "iPDLAM", "pig": "PIG", "fista": "FISTA", "ista": "ISTA", "gist": "GIST"}
+# colours for labels of no known method (sweeps such as "β=0.4"): tab10 from its far end, then darker tones
+_COLOURS = (_CYAN, _OLIVE, _GRAY, _PINK, _BROWN, _PURPLE, _RED, _GREEN, _ORANGE, _BLUE, "#393b79", "#637939",
+            "#8c6d31", "#843c39", "#7b4173")
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "<", ">", "p")
+_LINESTYLES = ("-", "--", "-.", ":")
+_seen_variants: dict[str, list[str]] = {}   # method -> its variant labels in the order first drawn
+_seen_other: list[str] = []                  # labels of no known method, in the order first drawn
+
+
+def _method_of(label: str) -> str | None:
+    low = label.lower()
+    for name in sorted(_METHODS, key=len, reverse=True):
+        n = name.lower()
+        if low.startswith(n) and (len(low) == len(n) or not low[len(n)].isalnum()):
+            return name
+    head = low.split()[0] if low.split() else low
+    return _ALIASES.get(head)
+
+
+def style(label: str) -> dict:
+    """Matplotlib keyword arguments (``color``, ``marker``, ``linestyle``) of the run called ``label``.
+
+    The same label always gets the same style in one process; a known method (``SPDHG``, ``FISTA``, ``Adam``, …,
+    matched as the label's first word) always has the same colour and marker, in every process.
+    """
+    method = _method_of(label)
+    if method is not None:
+        colour, marker = _METHOD_STYLES[method]
+        variants = _seen_variants.setdefault(method, [])
+        if label not in variants:
+            variants.append(label)
+        v = variants.index(label)
+        if v:
+            marker = _MARKERS[(_MARKERS.index(marker) + v) % len(_MARKERS)]
+        return {"color": colour, "marker": marker, "linestyle": _LINESTYLES[v % len(_LINESTYLES)]}
+    if label not in _seen_other:
+        _seen_other.append(label)
+    j = _seen_other.index(label)
+    return {"color": _COLOURS[j % len(_COLOURS)], "marker": _MARKERS[j % len(_MARKERS)],
+            "linestyle": _LINESTYLES[(j // len(_COLOURS)) % len(_LINESTYLES)]}
+
+
+def legend(ax, fontsize="small", **kwargs):
+    """The axes' legend: inside when it has at most four entries, outside to the right of the axes otherwise."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    if len(handles) > 4 and "loc" not in kwargs:
+        kwargs.update(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return ax.legend(fontsize=fontsize, **kwargs)
 
 
 def _pyplot():
@@ -20,18 +101,29 @@ def _pyplot():
     return plt
 
 
+def _floor(reference: float | None, relative: bool, dtype_eps: float = np.finfo(np.float64).eps) -> float:
+    """The suboptimality below which a curve is rounding noise: 64 ulps of the reference."""
+    if reference is None:
+        return 0.0
+    return 64 * dtype_eps * (1.0 if relative else max(abs(reference), np.finfo(float).tiny))
+
+
 def convergence(traces: Mapping[str, Trace] | Sequence[Trace], metric: str = "objective", *, x: str = "iter",
-                reference: float | None = None, relative: bool = False, logy: bool = True, logx: bool = False,
-                ax=None, title: str | None = None, ylabel: str | None = None, styles: Mapping[str, dict] | None = None,
-                best_so_far: bool = False):
+                reference: float | None = None, relative: bool = False, logy: bool = True,
+                logx: bool | None = None, ax=None, title: str | None = None, ylabel: str | None = None,
+                styles: Mapping[str, dict] | None = None, best_so_far: bool = False,
+                floor: float | None = None):
     """Plot ``metric`` against iterations (``x="iter"``) or solver time (``x="time"``) for several runs.
 
     Args:
         traces: ``label -> Trace`` (or a list; labels then come from ``trace.meta["label"|"solver"]``).
         metric: the trace column to plot.
         reference: subtract it (e.g. ``F*``) and plot the suboptimality; ``relative`` divides by ``|reference|``.
+        floor: a suboptimality curve stops at its first point at or below ``floor`` (the rest is rounding noise).
+            Default: 64 ulps of ``reference`` when one is given, 64 ulps of 1 for a ``rel_gap`` column, none else.
+        logx: log-scaled x axis; ``None`` (default) chooses it when the runs' lengths differ by more than 10×.
         best_so_far: plot the running minimum (the stochastic papers' convention); say so in the title.
-        styles: ``label -> matplotlib kwargs``.
+        styles: ``label -> matplotlib kwargs``, overriding the shared style map (:func:`style`).
     Returns the matplotlib ``Axes``.
     """
     plt = _pyplot()
@@ -41,6 +133,11 @@ def convergence(traces: Mapping[str, Trace] | Sequence[Trace], metric: str = "ob
         traces = {t.meta.get("label", t.meta.get("solver", f"run {i}")): t for i, t in enumerate(traces)}
     if x not in ("iter", "time"):
         raise ValueError(f"x must be 'iter' or 'time', got {x!r}")
+    if floor is None and reference is not None:
+        floor = _floor(reference, relative)
+    elif floor is None and metric == "rel_gap":
+        floor = _floor(1.0, True)
+    curves = {}
     for label, tr in traces.items():
         if metric not in tr.metrics:
             raise KeyError(f"trace {label!r} has no metric {metric!r}; it has {sorted(tr.metrics)}")
@@ -52,12 +149,24 @@ def convergence(traces: Mapping[str, Trace] | Sequence[Trace], metric: str = "ob
             if relative:
                 y = y / max(abs(reference), np.finfo(float).tiny)
         xs = np.asarray(tr.iters if x == "iter" else tr.times, float)
+        if floor is not None and logy:
+            at_floor = np.flatnonzero(y <= floor)
+            if at_floor.size:   # the rest of the run is rounding noise: stop the curve at the floor
+                stop = at_floor[0]
+                xs, y = xs[: stop + 1], np.concatenate([y[:stop], [max(y[stop], floor)]])
+        curves[label] = (xs, y)
+    if logx is None:
+        ends = [xs[-1] for xs, _ in curves.values() if xs.size and xs[-1] > 0]
+        logx = bool(ends) and max(ends) > 10 * min(ends)
+    for label, (xs, y) in curves.items():
         keep = np.isfinite(y)
         if logy:
             keep &= y > 0
         if logx:
             keep &= xs > 0
-        ax.plot(xs[keep], y[keep], label=label, **(styles or {}).get(label, {}))
+        kw = dict(style(label), markevery=max(1, int(keep.sum()) // 8), markersize=4)
+        kw.update((styles or {}).get(label, {}))
+        ax.plot(xs[keep], y[keep], label=label, **kw)
     if logy:
         ax.set_yscale("log")
     if logx:
@@ -73,7 +182,7 @@ def convergence(traces: Mapping[str, Trace] | Sequence[Trace], metric: str = "ob
     if title:
         ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    legend(ax)
     return ax
 
 
@@ -89,9 +198,13 @@ def grid(n_panels: int, ncols: int = 2, panel_size=(5.0, 3.6)):
     return fig, flat[:n_panels]
 
 
-def save(fig, path, dpi: int = 110) -> None:
-    """Save ``fig`` (tight layout, small PNG) and close it."""
+def save(fig, path, dpi: int = 150, pdf: bool = True) -> None:
+    """Save ``fig`` as a PNG at ``dpi`` (150 by default) and, with ``pdf=True``, the same figure as a PDF beside it
+    (``x.png`` -> ``x.pdf``); legends outside the axes are kept inside the saved area. Closes the figure."""
     plt = _pyplot()
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    path = Path(path)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if pdf and path.suffix.lower() != ".pdf":
+        fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
     plt.close(fig)

@@ -270,13 +270,13 @@ def _plot_convergence(ol, methods, traces, data, path):
                                 title=f"{method.key}: {speeds} speeds ({data[method.key]})")
             for lab, tr in runs.items():
                 keep = tr[method.metric] > 0
-                ax_t.semilogy(tr["sim_time"][keep], tr[method.metric][keep], label=lab)
+                ax_t.semilogy(tr["sim_time"][keep], tr[method.metric][keep], label=lab, **ol.plot.style(lab))
             ax_t.set_xlabel(f"SIMULATED time [{method.time_unit}]")
             ax_t.set_ylabel(method.metric_label)
             ax_t.set_title(f"{method.key}: {speeds} speeds (simulated clock)")
             ax_t.grid(True, which="both", alpha=0.3)
-            ax_t.legend(fontsize="x-small")
-    ol.plot.save(fig, path, dpi=80)
+            ol.plot.legend(ax_t, fontsize="x-small")
+    ol.plot.save(fig, path)
 
 
 def _plot_speedup(ol, methods, summary, workers, path):
