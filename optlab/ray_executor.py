@@ -617,7 +617,6 @@ class _Server:
             values0 = metrics_fn(self._full_state(self.shared, self.rows), self.problem)
             jax.block_until_ready(values0)
             trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + time.perf_counter() - t_setup
-            info_names = None
             if n_iter == 0:
                 record0 = harness._to_host_scalars(values0)
                 trace.append(0, 0.0, record0)
