@@ -24,6 +24,12 @@ phase 1 is a true all-reduce through a small Ray actor (the *hub*, an ``io_callb
 the workers' states equal those of :class:`~optlab.parallel.Sync` to rounding; the server takes the shared state from
 worker 0 (all workers compute the same shared part).
 
+**Stochastic solvers** (SPDHG, SPDPEG, the stochastic ADMM baselines) sample in row blocks whose permutations
+depend only on (seed, block, epoch); ``n_blocks`` defaults to the worker count and each worker holds whole blocks.
+So ``RayAsync(W, 0)`` draws the samples of the *serial run with the same* ``n_blocks`` (``n_blocks=W`` unless given;
+the serial default is 1, plain sampling, a different method) and gives its iterates to rounding, whether an update
+is an epoch segment (its reduces are barriers) or one iteration (``segments`` = iterations per epoch).
+
 **Faults.** A worker process that dies (``os.kill`` of its PID, a lost node) shows up as a failed delivery: the server
 starts a new actor with the worker's shard and the server's copy of its rows state (updated at every delivery), sends
 it the current shared state, and the run continues; ``trace.meta["restarts"]`` records it. A worker whose step raises
@@ -281,12 +287,15 @@ def _phase1(algorithm, n_workers: int, exchange: bool):
 
 @functools.lru_cache(maxsize=None)
 def _phase2(algorithm, n_workers: int):
-    """The server's update: the step at its state with ``comm.reduce`` returning the table totals."""
+    """The server's update: the step at its state with ``comm.reduce`` returning the table totals. Returns only the
+    shared part of the new state (and the info): the row part of the step at the placeholder row is then dead code
+    that XLA removes (consensus SVM ADMM, one 2,000 × 123 block: 501 -> 33 µs per update, measured at load 16)."""
     def fn(state, problem, totals):
         def reduce(name, local):
             return totals[name].astype(jnp.result_type(local))
 
-        return algorithm.step(state, problem, Comm(reduce, 0, n_workers))
+        new_state, info = algorithm.step(state, problem, Comm(reduce, 0, n_workers))
+        return split_shared(new_state)[0], info
 
     return jax.jit(fn)
 
@@ -608,7 +617,6 @@ class _Server:
             values0 = metrics_fn(self._full_state(self.shared, self.rows), self.problem)
             jax.block_until_ready(values0)
             trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + time.perf_counter() - t_setup
-            info_names = None
             if n_iter == 0:
                 record0 = harness._to_host_scalars(values0)
                 trace.append(0, 0.0, record0)
@@ -663,9 +671,9 @@ class _Server:
                     else:
                         # exact totals from the table (the running sums above only decide nothing)
                         self.totals = {k: v.sum(axis=0) for k, v in self.table.items()}
-                        new_state, info = server_step(_assemble(dummy_state, self.shared, dummy_rows),
-                                                      dummy_problem, self.totals)
-                        new_shared = _host(split_shared(new_state)[0])
+                        new_shared, info = server_step(_assemble(dummy_state, self.shared, dummy_rows),
+                                                       dummy_problem, self.totals)
+                        new_shared = _host(new_shared)
                         info = _host(info)
                     for w in range(W):
                         staleness[int(self.k - entry_read[w])] += 1
