@@ -13,7 +13,7 @@ methods (full run; quick run in brackets):
   (``1/(L(1 + 2D))``, used in the tests); here ``1/L`` converged for ``D = 3``, while ``1/(4L)`` cost Async its lead
   (quick problem, straggler: simulated time to a 1e-4 gap 11.25 with ``1/L``, 27.0 with ``1/(2L)``, 56.25 with
   ``1/(4L)``, against 56 for Sync(4)).
-* ``svm_admm`` — global-consensus ADMM (``ol.svm_admm(..., parallel=...)``, :mod:`optlab.solvers.svm_admm_parallel`)
+* ``svm_admm`` — global-consensus ADMM (``ol.svm_admm(..., parallel=...)``, :mod:`optlab.solvers.svm_consensus`)
   for the ℓ1-penalised hinge-loss SVM, ``λ = 1e-2``, on standardised synthetic data 8,000 × 40 (2,000 × 20) with 5 %
   flipped labels, 600 (300) iterations; F* is the exact LP optimum (HiGHS). One time unit = one pass over the data
   on a speed-1 worker.
