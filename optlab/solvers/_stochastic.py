@@ -50,7 +50,7 @@ from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
            "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "solve", "margins",
-           "spread", "minibatch_grad", "full_grad", "average", "average_schedule", "objective_at", "test_loss_at", "pilot_scale",
+           "spread", "minibatch_grad", "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale",
            "resolve_scale", "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.
@@ -259,34 +259,11 @@ def margins(data, x, b):
 
 
 def spread(data, b, c, d):
-    """:math:`\\sum_{i\\in b} c_i a_i` (a d-vector).
-
-    One row (``b`` of length 1, the per-sample steps) is ``c_0 a_i`` written as a product of the scalar with the
-    row (scattered first when sparse: 0 + v then times c is the same number as 0 + v c), so that XLA fuses the
-    product into the update instead of running a matrix product or a separate kernel per sample."""
+    """:math:`\\sum_{i\\in b} c_i a_i` (a d-vector)."""
     v = data.vals[b]
-    if b.shape[0] == 1:
-        return c[0] * (v[0] if data.cols is None else _sparse_row(data.cols[b][0], v[0], d))
     if data.cols is None:
         return c @ v
     return jnp.zeros(d, v.dtype).at[data.cols[b]].add(v * c[:, None])
-
-
-#: a sparse row is expanded by comparisons (no scatter) when (nonzeros per row) x d is at most this
-ONE_HOT_MAX = 4096
-
-
-def _sparse_row(cols, vals, d):
-    """The dense d-vector of one padded sparse row. Small rows: :math:`\\sum_t [c_t = j]\\,v_t`, elementwise in j
-    (XLA fuses it into the consumer; a scatter is a kernel of its own); the columns of a row are distinct and its
-    padding has value 0, so the sum is the value itself, exactly."""
-    if cols.shape[0] * d > ONE_HOT_MAX:
-        return jnp.zeros(d, vals.dtype).at[cols].add(vals)
-    j = lax.iota(cols.dtype, d)
-    row = jnp.where(cols[0] == j, vals[0], 0)
-    for t in range(1, cols.shape[0]):
-        row = row + jnp.where(cols[t] == j, vals[t], 0)
-    return row
 
 
 def minibatch_grad(loss, rows: Rows, x, b, total: int, comm, name: str = "grad"):
@@ -333,16 +310,6 @@ def average(xbar, wsum, x, w, active=True):
     wsum = wsum + w
     frac = jnp.where(wsum > 0, w / jnp.where(wsum > 0, wsum, 1), jnp.ones_like(w))
     return xbar + frac * (x - xbar), wsum
-
-
-def average_schedule(wsum, w, active):
-    """:func:`average`'s bookkeeping for consecutive iterations at once (weights ``w``, flags ``active``: vectors):
-    ``(frac, wsum)`` after each, so that iteration ``t`` sets ``xbar += frac[t] * (x - xbar)``. The weights are
-    integers (1 or k + 1), so the cumulative sum is exact and equals the running one of :func:`average`."""
-    w = jnp.where(active, w, jnp.zeros_like(w))
-    wsum = wsum + jnp.cumsum(w)
-    frac = jnp.where(wsum > 0, w / jnp.where(wsum > 0, wsum, 1), jnp.ones_like(w))
-    return frac, wsum
 
 
 # -------------------------------------------------------------------------------------- the loop
@@ -441,41 +408,15 @@ def _block_permutations(seed, epoch, first_block, n_local_blocks: int, n_b: int)
 
 @functools.lru_cache(maxsize=None)
 def make_step(update: Callable, batch_size: int, segments: int, block_size: int, info: Callable | None = None,
-              with_rel_change: bool = False, schedule: Callable | None = None):
+              with_rel_change: bool = False):
     """``step(state, problem, comm)`` running one segment of an epoch of
     ``update(core, rows_state, problem, b, comm) -> (core, rows_state)`` (``b``: this worker's rows of the
     iteration's batch, ``rows_state``: the per-row state); cached, so hashable.
 
-    ``info(core)`` gives the step's diagnostics; ``with_rel_change`` adds the averaged iterate's relative change.
-
-    ``schedule(core, problem, m) -> (sched, finish)`` (optional) gives the scalars of the segment's next ``m``
-    iterations at once (``sched``: a pytree of ``(m,)`` arrays: step sizes, averaging weights ...), computed before
-    the loop from the core at the segment's start; iteration ``t`` of the segment then runs
-    ``update(core, rows_state, problem, b, comm, sched_t)`` with the ``t``-th entries and leaves the scalar
-    bookkeeping (counters, last steps) alone, which ``finish(core, t)`` sets once after the loop (``t``: iterations
-    run). [ours] On XLA:CPU every fused kernel in the loop body costs a fixed dispatch time (~0.1 µs) that dominates
-    a per-sample step of a linear model; computing the scalars as vectors once per segment removes the scalar
-    kernels of every iteration (the same elementwise formulas: the same values, bit for bit)."""
+    ``info(core)`` gives the step's diagnostics; ``with_rel_change`` adds the averaged iterate's relative change."""
     B, S, n_b = int(batch_size), int(segments), int(block_size)
     nb = n_b // B
     seg_len = -(-nb // S)
-
-    def run(core, rows, problem, comm, batch, start, end):
-        if schedule is None:
-            if seg_len == 1:
-                return update(core, rows, problem, batch(start), comm)
-            return lax.fori_loop(start, end, lambda j, c: update(c[0], c[1], problem, batch(j), comm), (core, rows))
-        sched, finish = schedule(core, problem, seg_len)
-        if seg_len == 1:
-            core, rows = update(core, rows, problem, batch(start), comm, jax.tree.map(lambda a: a[0], sched))
-            return finish(core, 1), rows
-
-        def body(j, c):
-            at = jax.tree.map(lambda a: lax.dynamic_index_in_dim(a, j - start, keepdims=False), sched)
-            return update(c[0], c[1], problem, batch(j), comm, at)
-
-        core, rows = lax.fori_loop(start, end, body, (core, rows))
-        return finish(core, end - start), rows
 
     def step(state: StochState, problem, comm):
         core, rows, smp = state
@@ -497,8 +438,12 @@ def make_step(update: Callable, batch_size: int, segments: int, block_size: int,
             return (p + (jnp.arange(L, dtype=p.dtype) * n_b)[:, None]).reshape(-1)
 
         start = smp.seg * seg_len
-        # seg_len == 1: one iteration per harness step, its reduces are at the top level
-        core_new, rows = run(core, rows, problem, comm, batch, start, jnp.minimum(start + seg_len, nb))
+        if seg_len == 1:                    # one iteration per harness step: its reduces are at the top level
+            core_new, rows = update(core, rows, problem, batch(start), comm)
+        else:
+            end = jnp.minimum(start + seg_len, nb)
+            core_new, rows = lax.fori_loop(start, end, lambda j, c: update(c[0], c[1], problem, batch(j), comm),
+                                           (core, rows))
         smp = Sampler((smp.seg + 1) % S, jnp.where(new_epoch, smp.epoch + jnp.uint32(1), smp.epoch), smp.seed)
         diag = info(core_new) if info is not None else {}
         if with_rel_change:
@@ -567,11 +512,11 @@ GRAD_NAMES = frozenset({"grad", "grad_count"})
 @functools.lru_cache(maxsize=None)
 def segment_algorithm(name: str, update: Callable, info: Callable, loss_name: str, batch_size: int, segments: int,
                       block_size: int, n: int, with_test: bool, stop: bool, grad_names: frozenset = GRAD_NAMES,
-                      barrier: frozenset = frozenset(), schedule: Callable | None = None) -> Algorithm:
+                      barrier: frozenset = frozenset()) -> Algorithm:
     """:func:`algorithm` of a stochastic method whose harness step is one segment of an epoch of ``update``
-    (:func:`make_step`, diagnostics ``info``, per-iteration scalars ``schedule``): the reduces of one iteration
-    (``grad_names``) are barriers unless a step is a single iteration; the ``barrier`` names always are."""
-    step = make_step(update, batch_size, segments, block_size, info, stop, schedule)
+    (:func:`make_step`, diagnostics ``info``): the reduces of one iteration (``grad_names``) are barriers unless a
+    step is a single iteration; the ``barrier`` names always are."""
+    step = make_step(update, batch_size, segments, block_size, info, stop)
     single = one_iteration_per_step(block_size, batch_size, segments)
     return algorithm(name, step, loss_name, n, with_test, barrier | (frozenset() if single else grad_names), (), stop)
 

@@ -56,43 +56,14 @@ def _dual_step(auto, pb, eta):
     return pb.dual
 
 
-def _avg_weight(variant, k, dtype):
-    return (k + 1).astype(dtype) if variant == "sc_nonuniform" else jnp.ones(jnp.shape(k), dtype)
-
-
-def _pd_update(variant, auto, pb, c: SPDHGCore, grad, sched=None):
-    """One iteration; ``sched`` (from :func:`_schedule`) holds its precomputed step sizes and averaging weight."""
-    if sched is None:
-        eta = _primal_step(variant, pb, c.k)
-        sig = _dual_step(auto, pb, eta)
-    else:
-        eta, sig = sched["eta"], sched["sig"]
+def _pd_update(variant, auto, pb, c: SPDHGCore, grad):
+    eta = _primal_step(variant, pb, c.k)
+    sig = _dual_step(auto, pb, eta)
     u = jnp.clip(c.u + (sig * pb.mu) * (pb.F @ c.x), -1, 1)
     x = c.x - eta * (grad + pb.gamma * c.x + pb.mu * pb.F.rmatvec(u))
-    if sched is not None:       # the counters and last steps are set after the segment (_schedule's finish)
-        return c._replace(x=x, u=u, xbar=c.xbar + sched["frac"] * (x - c.xbar))
-    xbar, wsum = S.average(c.xbar, c.wsum, x, _avg_weight(variant, c.k, x.dtype), c.k >= pb.avg_start)
+    w = (c.k + 1).astype(x.dtype) if variant == "sc_nonuniform" else jnp.ones((), x.dtype)
+    xbar, wsum = S.average(c.xbar, c.wsum, x, w, c.k >= pb.avg_start)
     return SPDHGCore(x, u, xbar, wsum, c.k + 1, eta, sig)
-
-
-@functools.lru_cache(maxsize=None)
-def _schedule(variant: str, auto_dual: bool):
-    """The step sizes and averaging weights of the next ``m`` iterations as vectors (the formulas of
-    :func:`_pd_update` applied to k, ..., k + m - 1), so that the per-sample loop runs no scalar kernels, and
-    ``finish(core, t)``: the counter, weight sum and last steps after ``t`` of them (see ``S.make_step``)."""
-
-    def schedule(c: SPDHGCore, pb, m: int):
-        k = c.k + jnp.arange(m, dtype=c.k.dtype)
-        eta = _primal_step(variant, pb, k)
-        frac, wsum = S.average_schedule(c.wsum, _avg_weight(variant, k, eta.dtype), k >= pb.avg_start)
-        sig = jnp.broadcast_to(_dual_step(auto_dual, pb, eta), eta.shape)
-
-        def finish(core: SPDHGCore, t):
-            return core._replace(wsum=wsum[t - 1], k=c.k + t, eta=eta[t - 1], sig=sig[t - 1])
-
-        return {"eta": eta, "sig": sig, "frac": frac}, finish
-
-    return schedule
 
 
 def _info(c):
@@ -103,9 +74,8 @@ def _info(c):
 def _update(loss_name: str, variant: str, auto_dual: bool, total: int):
     loss = S.get_loss(loss_name)
 
-    def update(c, rows_state, pb, b, comm, sched=None):
-        grad = S.minibatch_grad(loss, pb.data, c.x, b, total, comm)
-        return _pd_update(variant, auto_dual, pb, c, grad, sched), rows_state
+    def update(c, rows_state, pb, b, comm):
+        return _pd_update(variant, auto_dual, pb, c, S.minibatch_grad(loss, pb.data, c.x, b, total, comm)), rows_state
 
     update.__name__ = f"spdhg_{variant}"
     return update
@@ -117,8 +87,7 @@ def algorithm(loss_name: str, variant: str, auto_dual: bool, batch_size: int, se
     """SPDHG as an :class:`optlab.algorithm.Algorithm`: one harness step = one segment of an epoch over ``n`` rows
     in ``n_blocks`` blocks of ``block_size`` (padded) rows; ``stop`` adds ``rel_change`` (for ``tol``)."""
     return S.segment_algorithm("spdhg", _update(loss_name, variant, auto_dual, n_blocks * batch_size), _info,
-                               loss_name, batch_size, segments, block_size, n, with_test, stop,
-                               schedule=_schedule(variant, auto_dual))
+                               loss_name, batch_size, segments, block_size, n, with_test, stop)
 
 
 @functools.lru_cache(maxsize=None)
