@@ -89,6 +89,8 @@ def optlab_epoch_times(fn, X, y, F, repeats: int = 5, epochs: int = 3, **kw) -> 
     def call(e, seed):
         c = time.process_time()
         res = fn(X, y, F, MU, epochs=e, seed=seed, log_every=e, **kw)
+        if res.n_iter != e:                          # a run that stopped early (diverged) times less than e epochs
+            raise RuntimeError(f"{getattr(fn, '__name__', fn)}: {res.n_iter} of {e} epochs run ({res.status})")
         return time.process_time() - c, float(res.trace.times[-1]) / e
 
     call(1, 0), call(epochs, 0)                      # compile
