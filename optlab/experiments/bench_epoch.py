@@ -23,9 +23,9 @@ touches every coordinate (``Fx`` and the clipped dual over the m = 122 rows of F
 averaged iterate over the d = 123 columns), one SGDClassifier step only the ~14 nonzeros of its row (its ℓ1
 penalty and averaging are lazy), so the CSR gap is mostly work, not the loop: the same SPDHG iteration as a
 compiled scalar loop (numba, no JAX) takes ~35 ms CPU per epoch against SGDClassifier's 6-9 ms, and optlab's
-compiled epoch ~50 ms. Measured on a stand-alone copy of the step: dropping the F products halves the epoch,
-dropping the running average saves ~3 %; the padding of the sparse rows is ~1 % (at most 14 nonzeros per row,
-13.9 on average). XLA:CPU runs the loop body as separate kernels (17 per step); a version with the step sizes
+compiled epoch ~50 ms (46 ms with F = 0, so the F products are ~10 % of it; a stand-alone copy of the step
+without the running average saved ~3 %); the padding of the sparse rows is ~1 % (at most 14 nonzeros per row,
+13.9 on average). Most of optlab's ~1.5 µs CPU per step is a fixed cost of XLA:CPU's loop body, whatever it holds. XLA:CPU runs the loop body as separate kernels (17 per step); a version with the step sizes
 and averaging weights computed per segment as vectors and the sparse row expanded without a scatter (10 kernels,
 bit-identical iterates; commit "stochastic epoch loop experiment", reverted) was not measurably faster, nor were
 ``fori_loop(unroll=8)`` or a scan over blocks of 8 pre-gathered rows. Closing the CSR gap needs an O(nnz) step
