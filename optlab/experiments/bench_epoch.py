@@ -10,26 +10,27 @@ the rows in a fresh random order, one sample per step:
 * optlab: ``ol.spdhg`` (batch size 1, μ = 1e-5) with ``F`` the first-difference matrix (a structured ℓ1 penalty
   μ‖Fx‖₁: per step the dual update ``Fx`` and the primal term ``Fᵀu`` over all d coordinates) and with ``F = 0``
   (1 × d zeros: plain logistic regression, the same problem as the unpenalised SGDClassifier); ``ol.stoc_admm``
-  with the first-difference F (per step a linear solve with d × d matrix).
+  with the first-difference F.
 
 Times: every fit is repeated ``repeats`` times after a warm-up (JAX compilation excluded); ``*_s`` is the median
 wall time per epoch (optlab: the harness's solver time of ``epochs`` epochs / ``epochs``, metrics excluded), and
 ``*_cpu_s`` the smallest process CPU time per epoch (optlab: the difference of calls with ``epochs`` and with 1
-epoch, so that the per-call set-up cancels), which is what to compare on a shared machine where wall time mostly measures the other jobs.
+epoch, so that the per-call set-up cancels), which is what to compare on a shared machine where wall time
+mostly measures the other jobs.
 ``ratio`` = ours / SGDClassifier (wall), ``ratio_cpu`` likewise in CPU time.
 
-Where the time goes (a9a, float64, first-difference F, 2-core machine under load, December 2026): one SPDHG step
-touches every coordinate (``Fx`` and the clipped dual over the m = 122 rows of F, ``Fᵀu``, the primal and the
-averaged iterate over the d = 123 columns), one SGDClassifier step only the ~14 nonzeros of its row (its ℓ1
-penalty and averaging are lazy), so the CSR gap is mostly work, not the loop: the same SPDHG iteration as a
-compiled scalar loop (numba, no JAX) takes ~35 ms CPU per epoch against SGDClassifier's 6-9 ms, and optlab's
-compiled epoch ~50 ms (46 ms with F = 0, so the F products are ~10 % of it; a stand-alone copy of the step
-without the running average saved ~3 %); the padding of the sparse rows is ~1 % (at most 14 nonzeros per row,
-13.9 on average). Most of optlab's ~1.5 µs CPU per step is a fixed cost of XLA:CPU's loop body, whatever it holds. XLA:CPU runs the loop body as separate kernels (17 per step); a version with the step sizes
-and averaging weights computed per segment as vectors and the sparse row expanded without a scatter (10 kernels,
-bit-identical iterates; commit "stochastic epoch loop experiment", reverted) was not measurably faster, nor were
-``fori_loop(unroll=8)`` or a scan over blocks of 8 pre-gathered rows. Closing the CSR gap needs an O(nnz) step
-(lazy updates of the coordinates outside the row), not a faster loop.
+Where the time goes (a9a, float64, 2-core machine under load, December 2026). One SPDHG step touches every
+coordinate (``Fx`` and the clipped dual over the m = 122 rows of F, ``Fᵀu``, the primal and the averaged iterate
+over the d = 123 columns); one SGDClassifier step only the ~14 nonzeros of its row (its ℓ1 penalty and averaging
+are lazy). On CSR that work alone puts SPDHG at 4-5x: the same iteration as a compiled scalar loop (numba, no
+JAX) takes ~35 ms CPU per epoch against SGDClassifier's 6-9 ms; optlab's compiled epoch takes ~50 ms (46 ms with
+F = 0, so the F products are ~10 % of it; the running average ~3 %, the padding of the sparse rows ~1 %: at most
+14 nonzeros per row, 13.9 on average). The rest is XLA:CPU running the loop body as separate kernels (17 per
+step), but fewer kernels did not help: a version with the step sizes and averaging weights computed per segment
+as vectors and the sparse row expanded without a scatter (10 kernels, bit-identical iterates; commit "stochastic
+epoch loop experiment", reverted) was not measurably faster, nor were ``fori_loop(unroll=8)`` or a scan over
+blocks of 8 pre-gathered rows. Closing the CSR gap needs an O(nnz) step (lazy updates of the coordinates outside
+the row), not a faster loop.
 
 Usage: ``python -m optlab.experiments.bench_epoch [--repeats 5] [--epochs 3] [--quick]`` (the rows come from
 :func:`epoch_rows`; ``optlab bench peers`` prints them in its "SGD epoch" section).
