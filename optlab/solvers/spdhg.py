@@ -52,7 +52,9 @@ def _primal_step(variant, pb, k):
 
 def _dual_step(auto, pb, eta):
     if auto:
-        return pb.dual / (eta * jnp.maximum(pb.muF2, jnp.finfo(eta.dtype).tiny))
+        # no structured penalty (mu = 0 or F = 0): the dual term is 0 whatever the step; take 0 (theta / (eta * tiny)
+        # overflows to inf, and inf * 0 made the first iterate NaN)
+        return jnp.where(pb.muF2 > 0, pb.dual / (eta * jnp.maximum(pb.muF2, jnp.finfo(eta.dtype).tiny)), 0)
     return pb.dual
 
 
