@@ -206,15 +206,25 @@ def _row_mean(name, values, problem, comm: Comm):
     return comm.reduce(name, total) / (values.shape[0] * _n(problem))
 
 
-def forward(params, X):
-    """Run the RNN forward on time-major ``X`` (T, n, d); returns ``(A, S, O)`` with ``O`` at every step."""
+def _states(U, W, b, X):
+    """Pre-activations and states ``(A, S)`` of the recurrence over time-major ``X`` (T, n, d)."""
     def cell(s, x):
-        a = x @ params["U"] + s @ params["W"] + params["b"]
+        a = x @ U + s @ W + b
         s = jnp.tanh(a)
         return s, (a, s)
 
-    s0 = jnp.zeros((X.shape[1], params["W"].shape[0]), X.dtype)
+    s0 = jnp.zeros((X.shape[1], W.shape[0]), X.dtype)
     _, (A, S) = jax.lax.scan(cell, s0, X)
+    return A, S
+
+
+_states_compiled = jax.jit(_states)   # called outside a trace (init): one program per shape, not one per call
+
+
+def forward(params, X):
+    """Run the RNN forward on time-major ``X`` (T, n, d); returns ``(A, S, O)`` with ``O`` at every step."""
+    states = _states if isinstance(X, jax.core.Tracer) else _states_compiled
+    A, S = states(params["U"], params["W"], params["b"], X)
     return A, S, S @ params["V"] + params["c"]
 
 
