@@ -32,22 +32,22 @@ def step_decay(decay, L: float, per_epoch: int) -> float:
 AVERAGE_FROM = 0.5
 
 
-def burn_in(burn_in, epochs, maxiter=None, segments=1) -> float:
-    r"""Epochs before the averaging of SPDHG / SPDPEG starts. ``"auto"`` [ours]: :data:`AVERAGE_FROM` of the
-    run's length (``epochs``, or ``maxiter / segments`` epochs when ``maxiter`` is given), i.e. the output is the
-    average of the last half of the iterates (α-suffix averaging, Rakhlin, Shamir & Sridharan, ICML 2012, which
-    keeps the GC rate and drops the early, far-off iterates that a uniform average from :math:`k = 0` carries; the
-    papers average from the start: ``burn_in=0``). Until then the reported iterate is the last one. A number is
+def burn_in(burn_in, epochs) -> float:
+    r"""Epochs before the averaging of SPDHG / SPDPEG starts. ``"auto"`` [ours]: :data:`AVERAGE_FROM` of
+    ``epochs``, i.e. the output is the average of the last half of the iterates (α-suffix averaging, Rakhlin,
+    Shamir & Sridharan, ICML 2012, which keeps the GC rate and drops the early, far-off iterates that a uniform
+    average from :math:`k = 0` carries; the papers average from the start: ``burn_in=0``). Until then the reported
+    iterate is the last one (so a run stopped early by ``maxiter`` or ``tol`` may return the last iterate). Tied to
+    ``epochs`` only, so a run stopped by ``maxiter`` and resumed from its checkpoint is the same problem. A number is
     kept (checked by the solver)."""
     if isinstance(burn_in, str):
         if burn_in != "auto":
             raise ValueError(f"burn_in must be 'auto' or a number of epochs >= 0 (0 = the papers' averaging), "
                              f"got {burn_in!r}")
-        length = epochs if maxiter is None else maxiter / max(segments, 1)
         try:
-            return AVERAGE_FROM * float(length)
+            return AVERAGE_FROM * float(epochs)
         except (TypeError, ValueError):
-            return 0.0          # the solver's own checks report a bad epochs / maxiter
+            return 0.0          # the solver's own check reports a bad epochs
     return burn_in
 
 

@@ -222,7 +222,7 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
             (``scale`` must then be a number).
         segments: log points (harness steps) per epoch; ``maxiter`` overrides ``epochs * segments``.
         burn_in: epochs before averaging starts (until then the reported iterate is the last one); ``"auto"``:
-            half the run (``epochs``, or ``maxiter / segments``). x0: starting point (default 0).
+            half of ``epochs``. x0: starting point (default 0).
         X_test, y_test: adds the metric ``test_loss`` (mean loss at the averaged iterate).
         log_every, tol, **run: the harness options (``max_time``, ``metrics``, ``callback``, ``progress``,
             ``checkpoint``, ``resume``, ``jit``) of :func:`optlab.harness.solve` (``tol`` > 0 stops when the
@@ -242,7 +242,7 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     """
     S.check_variant(variant, gamma)
     S.check_scale(scale)
-    burn_in = R.burn_in(burn_in, epochs, maxiter, segments)
+    burn_in = R.burn_in(burn_in, epochs)
     smp = S.sampling(X, mu, gamma, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks, segments=segments,
                      burn_in=burn_in, parallel=parallel, tol=tol, seed=seed, key=key)
     pb, loss_obj, auto, meta = build_problem(smp.X, y, F, mu, gamma, loss=loss, dual_step=dual_step,

@@ -255,7 +255,7 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
     if extragradient not in EXTRAGRADIENT:
         raise ValueError(f"extragradient must be one of {EXTRAGRADIENT}, got {extragradient!r}")
     R.check_extragradient(0.0, step_check)          # the option itself, before any data work
-    burn_in = R.burn_in(burn_in, epochs, maxiter, segments)
+    burn_in = R.burn_in(burn_in, epochs)
     smp = S.sampling(X, mu, gamma, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks, segments=segments,
                      burn_in=burn_in, parallel=parallel, tol=tol, seed=seed, key=key)
     pb, loss_obj, meta = build_problem(smp.X, y, F, mu, gamma, r, loss=loss, beta=beta,
