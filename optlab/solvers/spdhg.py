@@ -256,11 +256,12 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
                    pilot_samples=pilot_samples, parallel=parallel, maxiter=maxiter, run=dict(run, log_every=log_every))
 
 
-def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, step_decay="auto", dual_step="auto",
+def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, step_decay=1.0, dual_step="auto",
           coupling=0.5, loss="logistic", X_test=None, y_test=None, x0=None, log_every=1, tol=0.0, parallel=None,
           **run):
     r"""Linearised (batch) PDHG, the full-gradient reference of :func:`spdhg`: the same iteration with
-    :math:`G_k = \nabla\frac1n\sum_i\ell(a_i^\top x_k, b_i)`, the same step rules (``variant``, ``scale``, dual step);
+    :math:`G_k = \nabla\frac1n\sum_i\ell(a_i^\top x_k, b_i)`, the same step rules (``variant``, ``scale``, dual step;
+    ``step_decay`` defaults to the paper's 1, ``"auto"`` takes one iteration as the epoch);
     one harness step = one iteration = one pass over the data. Same arguments as :func:`spdhg` (``maxiter``
     iterations instead of epochs); ``parallel`` splits the rows over workers (the gradient's sum is all-reduced).
 
