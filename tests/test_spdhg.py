@@ -39,12 +39,12 @@ def test_defaults_reach_2pct_synthetic():
 
 @pytest.mark.data
 @data
-def test_spdhg_gc_default_splice_gglr():
+def test_spdhg_gc_default_splice_gglr():          # issue 18's criterion: <= 1 % after 30 epochs at the defaults
     ds = ol.data.load("splice", split=0.2, seed=0)
     F = ol.operators.graph_guided(ds.X)
     f_star, _ = structured_optimum(ds.X, ds.y, F, 1e-5, 0.0)
-    res = ol.spdhg(ds.X, ds.y, F, 1e-5, epochs=10, X_test=ds.X_test, y_test=ds.y_test, progress=False)
-    assert _rel_gap(res, f_star) < 0.02
+    res = ol.spdhg(ds.X, ds.y, F, 1e-5, epochs=30, X_test=ds.X_test, y_test=ds.y_test, progress=False)
+    assert _rel_gap(res, f_star) < 0.01
     assert np.isfinite(res.trace.last("test_loss"))
 
 

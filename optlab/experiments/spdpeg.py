@@ -47,6 +47,7 @@ from optlab.experiments import register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
 from optlab.experiments._stochastic_common import fmt, graph_F, long_rows, reference, test_accuracy, write_table
+from optlab.experiments.spdhg import PAPER_RULE
 
 FUSED = ("splice", "svmguide3", "mushrooms", "a9a", "w8a")
 GGRLR = ("svmguide3", "mushrooms", "a9a", "w8a")
@@ -60,7 +61,7 @@ def _methods(problem, ds_name):
     m = {"SPDPEG": (ol.spdpeg, {}), "SPDPEG (same_point)": (ol.spdpeg, {"extragradient": "same_point"}),
          "SPDHG-GC": (ol.spdhg, {})}
     if problem == "fused":
-        m["SPDPEG (paper scale, β=1)"] = (ol.spdpeg, {"scale": PAPER_SCALE[ds_name], "beta": 1.0})
+        m["SPDPEG (paper scale, β=1)"] = (ol.spdpeg, {"scale": PAPER_SCALE[ds_name], "beta": 1.0, **PAPER_RULE})
     m["SGADM"] = (B.sgadm, {})
     if problem == "ggrlr":
         m["STOC-ADMM"] = (B.stoc_admm, {})

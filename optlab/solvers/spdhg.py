@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from .. import harness, validate
 from ..algorithm import Algorithm, Rows
+from . import _step_rules as R
 from . import _stochastic as S
 
 __all__ = ["spdhg", "lpdhg", "SPDHGCore", "SPDHGProblem", "algorithm", "batch_algorithm", "build_problem", "init",
@@ -39,12 +40,13 @@ class SPDHGProblem(NamedTuple):
     dual: jax.Array      # constant dual step s, or the coupling theta when the rule is "auto"
     test: Any            # LinData of the test set (shared), or None
     avg_start: jax.Array  # () int32: averaging starts at this iteration (burn-in)
+    decay: jax.Array     # () weight omega of sqrt(k+1) in the GC step (1: the paper's rule)
 
 
 def _primal_step(variant, pb, k):
     kf = k.astype(pb.scale.dtype)
     if variant == "gc":
-        return pb.scale / (jnp.sqrt(kf + 1) + pb.L)
+        return pb.scale / (jnp.sqrt(kf + 1) * pb.decay + pb.L)
     if variant == "sc_uniform":
         return pb.scale / (pb.gamma * (kf + 1) + pb.L)
     return 2 * pb.scale / (pb.gamma * (kf + 2) + 2 * pb.L)
@@ -120,10 +122,12 @@ def margins_on_test_set(state, problem):
 
 
 def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="auto", coupling=0.5,
-                  X_test=None, y_test=None, layout="auto", avg_start=0, n_blocks=1):
-    """Validate the inputs and build :class:`SPDHGProblem` (returns ``(problem, loss, auto_dual, meta)``)."""
+                  X_test=None, y_test=None, layout="auto", avg_start=0, n_blocks=1, step_decay="auto", per_epoch=1):
+    """Validate the inputs and build :class:`SPDHGProblem` (returns ``(problem, loss, auto_dual, meta)``);
+    ``per_epoch``: iterations per epoch (for ``step_decay="auto"``, :func:`optlab.solvers._step_rules.step_decay`)."""
     loss = S.get_loss(loss)
     rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, n_blocks, layout)
+    decay = R.step_decay(step_decay, L, per_epoch)
     auto = isinstance(dual_step, str)
     if auto and dual_step != "auto":
         raise ValueError(f"dual_step must be 'auto' or a positive number, got {dual_step!r}")
@@ -131,8 +135,8 @@ def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="
             else validate.positive("dual_step", dual_step, example="5e-5"))
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     pb = SPDHGProblem(rows, Fop, a(mu), a(gamma), a(scale), a(L), a(mu * mu * normF2), a(dual), test,
-                      jnp.asarray(avg_start, jnp.int32))
-    meta.update({"dual_rule": "auto" if auto else "constant", "dual": float(dual)})
+                      jnp.asarray(avg_start, jnp.int32), a(decay))
+    meta.update({"dual_rule": "auto" if auto else "constant", "dual": float(dual), "step_decay": float(decay)})
     return pb, loss, auto, meta
 
 
@@ -150,9 +154,9 @@ def init(pb: SPDHGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 
 def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1, n_blocks=None, scale=1.0,
-          dual_step="auto", coupling=0.5, loss="logistic", seed=None, key=None, segments=1, burn_in=0.0, X_test=None,
-          y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, parallel=None,
-          **run):
+          step_decay="auto", dual_step="auto", coupling=0.5, loss="logistic", seed=None, key=None, segments=1,
+          burn_in="auto", X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None,
+          log_every=1, tol=0.0, parallel=None, **run):
     r"""Stochastic primal-dual hybrid gradient for graph-guided models (Qiao, Lin, Qin & Lu, Neurocomputing 2018,
     arXiv:1801.06934) for
 
@@ -168,10 +172,19 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
 
     and the output is an average of the :math:`x_{k+1}`. With :math:`L = \beta_\ell\max_i\|a_i\|^2`
     (:math:`\beta_\ell` = 1/4 logistic, 1 least squares), the variants (the paper's constants) are
-    ``gc``: :math:`r_k = \text{scale}/(\sqrt{k+1} + L)`, uniform average, :math:`O(1/\sqrt t)`;
+    ``gc``: :math:`r_k = \text{scale}/(\omega\sqrt{k+1} + L)` (the paper's :math:`\omega = 1`), uniform average,
+    :math:`O(1/\sqrt t)`;
     ``sc_uniform``: :math:`r_k = \text{scale}/(\gamma(k+1) + L)`, uniform average, :math:`O(\log t/t)`;
     ``sc_nonuniform``: :math:`r_k = 2\,\text{scale}/(\gamma(k+2) + 2L)`, weight :math:`k+1` on :math:`x_{k+1}`,
     :math:`O(1/t)`.
+
+    **Default step rule [ours]** (issue 18: ≤ 1 % relative gap after 30 epochs on problems nobody tuned for; table:
+    ``optlab bench defaults``). ``step_decay="auto"``: :math:`\omega = L/\sqrt{K}` with :math:`K` = one epoch of
+    iterations, so :math:`r_k = \text{scale}/\bigl(L(1 + \sqrt{(k+1)/K})\bigr)`, the same :math:`O(1/\sqrt k)` decay
+    counted in epochs instead of samples (the paper's :math:`\sqrt{k+1}` outgrows :math:`L` within a few hundred
+    steps on small problems; :func:`optlab.solvers._step_rules.step_decay`); a number is :math:`\omega`.
+    ``burn_in="auto"``: the output averages the last half of the run (α-suffix averaging; the paper averages from
+    the start, ``burn_in=0``). ``step_decay=1, burn_in=0`` is the paper's iteration.
 
     **Dual step [ours].** ``dual_step="auto"`` keeps the pair in the PDHG stability region
     :math:`s_k r_k\|\mu F\|_2^2 = \theta < 1`: :math:`s_k = \theta/(r_k\mu^2\|F\|_2^2)`, ``coupling``
@@ -201,7 +214,7 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
         variant: ``"gc"``, ``"sc_uniform"`` or ``"sc_nonuniform"``.
         epochs: passes over the data; ``batch_size``: rows per block per stochastic step; ``n_blocks``: sampling
             strata (above).
-        scale: primal step multiplier, or ``"auto"``.
+        scale: primal step multiplier, or ``"auto"``; step_decay: ``"auto"`` or :math:`\omega` (above).
         dual_step, coupling: the dual step rule (above).
         loss: ``"logistic"`` (default) or ``"least_squares"``.
         seed: seeds the per-epoch permutations (runs are reproducible bit for bit for a given seed); default 0.
@@ -210,7 +223,8 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
             may be traced, so ``jax.vmap`` over ``jax.random.split(key, R)`` gives ``R`` runs in one batched call
             (``scale`` must then be a number).
         segments: log points (harness steps) per epoch; ``maxiter`` overrides ``epochs * segments``.
-        burn_in: epochs before averaging starts. x0: starting point (default 0).
+        burn_in: epochs before averaging starts (until then the reported iterate is the last one); ``"auto"``:
+            half of ``epochs``. x0: starting point (default 0).
         X_test, y_test: adds the metric ``test_loss`` (mean loss at the averaged iterate).
         log_every, tol, **run: the harness options (``max_time``, ``metrics``, ``callback``, ``progress``,
             ``checkpoint``, ``resume``, ``jit``) of :func:`optlab.harness.solve` (``tol`` > 0 stops when the
@@ -230,22 +244,26 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     """
     S.check_variant(variant, gamma)
     S.check_scale(scale)
+    burn_in = R.burn_in(burn_in, epochs)
     smp = S.sampling(X, mu, gamma, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks, segments=segments,
                      burn_in=burn_in, parallel=parallel, tol=tol, seed=seed, key=key)
     pb, loss_obj, auto, meta = build_problem(smp.X, y, F, mu, gamma, loss=loss, dual_step=dual_step,
                                              scale=1.0 if scale == "auto" else scale, coupling=coupling,
                                              X_test=X_test, y_test=y_test, avg_start=smp.avg_start,
-                                             n_blocks=smp.n_blocks)
+                                             n_blocks=smp.n_blocks, step_decay=step_decay,
+                                             per_epoch=smp.block_size // smp.batch_size)
     meta.update({"variant": variant, "mu": float(mu), "gamma": float(gamma)})
     make_alg = functools.partial(algorithm, loss_obj.name, variant, auto, smp.batch_size, smp.segments, smp.n_blocks)
     return S.solve(make_alg, _core0(pb, x0), pb, smp, meta, scale=scale, pilot_epochs=pilot_epochs,
                    pilot_samples=pilot_samples, parallel=parallel, maxiter=maxiter, run=dict(run, log_every=log_every))
 
 
-def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, dual_step="auto", coupling=0.5,
-          loss="logistic", X_test=None, y_test=None, x0=None, log_every=1, tol=0.0, parallel=None, **run):
+def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, step_decay=1.0, dual_step="auto",
+          coupling=0.5, loss="logistic", X_test=None, y_test=None, x0=None, log_every=1, tol=0.0, parallel=None,
+          **run):
     r"""Linearised (batch) PDHG, the full-gradient reference of :func:`spdhg`: the same iteration with
-    :math:`G_k = \nabla\frac1n\sum_i\ell(a_i^\top x_k, b_i)`, the same step rules (``variant``, ``scale``, dual step);
+    :math:`G_k = \nabla\frac1n\sum_i\ell(a_i^\top x_k, b_i)`, the same step rules (``variant``, ``scale``, dual step;
+    ``step_decay`` defaults to the paper's 1, ``"auto"`` takes one iteration as the epoch);
     one harness step = one iteration = one pass over the data. Same arguments as :func:`spdhg` (``maxiter``
     iterations instead of epochs); ``parallel`` splits the rows over workers (the gradient's sum is all-reduced).
 
@@ -265,7 +283,7 @@ def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, 
     S.check_common(mu, gamma, 1, 1, n, 1)
     pb, loss_obj, auto, meta = build_problem(X, y, F, mu, gamma, loss=loss, scale=scale, dual_step=dual_step,
                                              coupling=coupling, X_test=X_test, y_test=y_test,
-                                             n_blocks=executor.n_workers)
+                                             n_blocks=executor.n_workers, step_decay=step_decay)
     meta.update({"variant": variant, "scale": float(scale), "mu": float(mu), "gamma": float(gamma)})
     alg = batch_algorithm(loss_obj.name, variant, auto, n, pb.test is not None, bool(tol and tol > 0))
     return harness.solve(alg, _core0(pb, x0), pb, executor=parallel, maxiter=maxiter, log_every=log_every, tol=tol,

@@ -3,6 +3,7 @@ Zhang, Neurocomputing 2018), and its batch reference EGADM (:func:`egadm`; Lin, 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -12,6 +13,7 @@ import numpy as np
 from .. import harness
 from .. import prox as _prox
 from ..algorithm import Algorithm, Rows
+from . import _step_rules as R
 from . import _stochastic as S
 
 __all__ = ["spdpeg", "egadm", "SPDPEGCore", "SPDPEGProblem", "algorithm", "batch_algorithm", "build_problem", "init"]
@@ -42,15 +44,35 @@ class SPDPEGProblem(NamedTuple):
     C: jax.Array
     test: Any           # LinData of the test set (shared), or None
     avg_start: jax.Array  # () int32: averaging starts at this iteration (burn-in)
+    decay: jax.Array     # () weight omega of sqrt(k+1) in the GC step (1: the paper's rule)
 
 
 def _eta(variant, pb, k):
     kf = k.astype(pb.scale.dtype)
     if variant == "gc":
-        return pb.scale / (jnp.sqrt(kf + 1) + pb.C)
+        return pb.scale / (jnp.sqrt(kf + 1) * pb.decay + pb.C)
     if variant == "sc_uniform":
         return 2 * pb.scale / (pb.gamma * (kf + 1) + 2 * pb.C)
     return 4 * pb.scale / (pb.gamma * (kf + 2) + 4 * pb.C)
+
+
+def check_step(pb, variant, extragradient, step_check, meta):
+    """SPDPEG's step condition at its first step (:func:`optlab.solvers._step_rules.extragradient_condition`):
+    returns ``pb`` with ``scale`` damped when ``step_check="damp"`` and the condition fails (a warning, and
+    ``meta["scale_damped_from"]``); ``meta["step_condition"]`` records kappa of the step that runs."""
+    eta0 = float(_eta(variant, pb, jnp.zeros((), jnp.int32)))
+    kappa = R.extragradient_condition(eta0, meta["L"], float(pb.beta), meta["normF"] ** 2,
+                                      extragradient == "same_point")
+    factor = R.check_extragradient(kappa, step_check)
+    if factor != 1.0:
+        warnings.warn(f"spdpeg: scale {float(pb.scale):.4g} with beta {float(pb.beta):.4g} violates the "
+                      f"extragradient step condition (kappa = {kappa:.4g} >= 1, the iterates would blow up); damped "
+                      f"to scale {float(pb.scale) * factor:.4g} (kappa = {kappa * factor:.3g}). Pass a smaller scale "
+                      "or beta, or step_check='off' to run as given", RuntimeWarning, stacklevel=3)
+        meta["scale_damped_from"] = float(pb.scale)
+        pb = pb._replace(scale=pb.scale * factor)
+    meta["step_condition"] = kappa * factor
+    return pb
 
 
 def _eg_update(variant, same_point, pb, c: SPDPEGCore, grad_fn, eta):
@@ -122,8 +144,9 @@ def batch_algorithm(loss_name: str, n: int, with_test: bool = False, stop: bool 
 
 
 def build_problem(X, y, F, mu, gamma, r=None, *, loss="logistic", beta=1.0, scale=1.0, X_test=None, y_test=None,
-                  avg_start=0, n_blocks=1):
-    """Validate the inputs and build :class:`SPDPEGProblem` (returns ``(problem, loss, meta)``)."""
+                  avg_start=0, n_blocks=1, step_decay=1.0, per_epoch=1):
+    """Validate the inputs and build :class:`SPDPEGProblem` (returns ``(problem, loss, meta)``); ``step_decay``,
+    ``per_epoch``: the GC decay (:func:`optlab.solvers._step_rules.step_decay` with :math:`C` for :math:`L`)."""
     loss = S.get_loss(loss)
     r = _prox.zero() if r is None else r
     if not (hasattr(r, "_prox") and hasattr(r, "_value")):
@@ -136,10 +159,12 @@ def build_problem(X, y, F, mu, gamma, r=None, *, loss="logistic", beta=1.0, scal
     if beta == "auto":  # balance the two terms of C: 8 beta lambda_max = sqrt(8) L
         beta = L / (np.sqrt(8.0) * normF2) if normF2 > 0 else 1.0
     C = max(8 * beta * normF2, np.sqrt(8 * L * L + beta * normF2))
+    decay = R.step_decay(step_decay, C, per_epoch)
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     r = jax.tree.map(a, r)
-    pb = SPDPEGProblem(rows, Fop, a(mu), a(gamma), r, a(beta), a(scale), a(C), test, jnp.asarray(avg_start, jnp.int32))
-    meta.update({"C": float(C), "beta": float(beta),
+    pb = SPDPEGProblem(rows, Fop, a(mu), a(gamma), r, a(beta), a(scale), a(C), test, jnp.asarray(avg_start, jnp.int32),
+                       a(decay))
+    meta.update({"C": float(C), "beta": float(beta), "step_decay": float(decay),
                  "r": repr(r) if not hasattr(r, "lam") else f"{r.name}({float(np.asarray(r.lam))})"})
     return pb, loss, meta
 
@@ -157,7 +182,8 @@ def init(pb: SPDPEGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 
 def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="resample", epochs=10, batch_size=1,
-           n_blocks=None, burn_in=0.0, scale=DEFAULT_SCALE, beta="auto", loss="logistic", seed=None, key=None,
+           n_blocks=None, burn_in="auto", scale=DEFAULT_SCALE, step_decay="auto", beta="auto", step_check="damp",
+           loss="logistic", seed=None, key=None,
            segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1,
            tol=0.0, parallel=None, **run):
     r"""SPDPEG, stochastic primal-dual proximal extragradient (Lin, Qiao, Zhang, Feng & Zhang, Neurocomputing 2018)
@@ -182,11 +208,22 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
     + \gamma\hat x_k` (a true extragradient step); ``"same_point"`` re-uses :math:`G'_k = G_k` as the authors' code
     does. Steps, with :math:`\lambda_{\max} = \|F\|_2^2`, :math:`L = \beta_\ell\max_i\|a_i\|^2` and
     :math:`C = \max(8\beta\lambda_{\max}, \sqrt{8L^2 + \beta\lambda_{\max}})`: ``gc``
-    :math:`\eta_k = \text{scale}/(\sqrt{k+1} + C)`, uniform average; ``sc_uniform``
+    :math:`\eta_k = \text{scale}/(\omega\sqrt{k+1} + C)` (the paper's :math:`\omega = 1`; default
+    ``step_decay="auto"``: :math:`\omega = C/\sqrt{K}`, :math:`K` = one epoch of iterations, as in
+    :func:`optlab.spdhg`), uniform average; ``sc_uniform``
     :math:`2\,\text{scale}/(\gamma(k+1) + 2C)`, uniform; ``sc_nonuniform`` :math:`4\,\text{scale}/(\gamma(k+2) + 4C)`,
     weights :math:`k + 3`. ``scale`` defaults to :math:`\sqrt8` (with ``beta="auto"``,
     :math:`\beta = L/(\sqrt8\lambda_{\max})`, the first step is about :math:`1/L`); ``scale="auto"`` runs the pilot
-    grid of :func:`optlab.spdhg`.
+    grid of :func:`optlab.spdhg`. ``burn_in="auto"`` averages the last half of the run (as :func:`optlab.spdhg`);
+    ``step_decay=1, burn_in=0`` with ``beta=1`` is the paper's iteration.
+
+    **Step condition [ours].** At its first (largest) step the predictor-corrector is stable only for
+    :math:`\kappa = \max(\eta_0 L/c,\ \eta_0\beta\lambda_{\max}) < 1` (:math:`c = 1` for ``"resample"``,
+    2 for ``"same_point"``; :func:`optlab.solvers._step_rules.extragradient_condition`); the defaults keep
+    :math:`\kappa < 1`. A ``scale``/``beta`` at or beyond the edge is damped to :math:`\kappa = 0.95` with a
+    ``RuntimeWarning`` (``step_check="damp"``, default; ``trace.meta["scale_damped_from"]``), refused with a
+    ``ValueError`` (``"raise"``), or run as given (``"off"``: it blows up). ``trace.meta["step_condition"]`` is
+    :math:`\kappa` of the run.
 
     Sampling (``n_blocks``, ``batch_size``, ``segments``) and ``parallel`` are as in :func:`optlab.spdhg`; with
     ``"resample"`` each iteration reduces two gradients (at :math:`x_k` and at :math:`\hat x_k`, same batch).
@@ -198,6 +235,7 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
         variant: ``"gc"``, ``"sc_uniform"``, ``"sc_nonuniform"`` (SC variants need gamma > 0).
         extragradient: ``"resample"`` or ``"same_point"``.
         scale: step multiplier or ``"auto"``; beta: augmented-Lagrangian penalty (``"auto"`` or a number).
+        step_decay: ``"auto"`` or :math:`\omega` (above); step_check: ``"damp"``, ``"raise"`` or ``"off"`` (above).
         epochs, maxiter, log_every, tol, parallel, pilot_epochs, pilot_samples, **run: as :func:`optlab.spdhg`.
 
     Returns:
@@ -216,12 +254,17 @@ def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="
     S.check_scale(scale)
     if extragradient not in EXTRAGRADIENT:
         raise ValueError(f"extragradient must be one of {EXTRAGRADIENT}, got {extragradient!r}")
+    R.check_extragradient(0.0, step_check)          # the option itself, before any data work
+    burn_in = R.burn_in(burn_in, epochs)
     smp = S.sampling(X, mu, gamma, epochs=epochs, batch_size=batch_size, n_blocks=n_blocks, segments=segments,
                      burn_in=burn_in, parallel=parallel, tol=tol, seed=seed, key=key)
     pb, loss_obj, meta = build_problem(smp.X, y, F, mu, gamma, r, loss=loss, beta=beta,
                                        scale=1.0 if scale == "auto" else scale, X_test=X_test, y_test=y_test,
-                                       avg_start=smp.avg_start, n_blocks=smp.n_blocks)
+                                       avg_start=smp.avg_start, n_blocks=smp.n_blocks, step_decay=step_decay,
+                                       per_epoch=smp.block_size // smp.batch_size)
     meta.update({"variant": variant, "extragradient": extragradient, "mu": float(mu), "gamma": float(gamma)})
+    if scale != "auto":
+        pb = check_step(pb, variant, extragradient, step_check, meta)
     make_alg = functools.partial(algorithm, loss_obj.name, variant, extragradient, smp.batch_size, smp.segments,
                                  smp.n_blocks)
     return S.solve(make_alg, _core0(pb, x0), pb, smp, meta, scale=scale, pilot_epochs=pilot_epochs,
