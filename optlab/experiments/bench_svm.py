@@ -1,7 +1,8 @@
 """Benchmark (``optlab bench svm``): ℓ1-penalised hinge SVM, time to a 1e-4 relative objective gap.
 
 Problem: ``min_{w,c} (1/n) Σ (1 − y_i(x_iᵀw + c))₊ + λ‖w‖₁`` on the training split of each data set
-(λ = 1e-3; heart_scale 2⁻⁶). Data: mushrooms, a9a (LIBSVM, ../shared/data) and ``synthetic``: a seeded sparse
+(λ = 1e-3; heart_scale 2⁻⁶). Data: heart_scale, mushrooms, a9a, w8a (LIBSVM, ../shared/data) and ``synthetic``: a
+seeded sparse
 100,000 × 1,000 set, ``ol.data.load("synthetic_classification", n=100_000, d=1_000, k=200, density=0.02,
 noise=0.1, seed=0)`` (2 % N(0, 1) nonzeros, 2M stored entries; labels = sign(X w_true + 0.1 N(0, 1)) with 200
 informative features, so almost every row sees the signal).
@@ -17,7 +18,8 @@ informative features, so almost every row sees the signal).
 * ours: :func:`optlab.svm_admm` with default settings (problem-scaled ρ's), sparse input kept sparse (BCOO),
   float64, ``tol=0``, a log point every 10 iterations, stopped by a callback at the first log point with
   (F − F*)/F* ≤ 1e-4; the time to 1e-4 is the solver time there (compile time and metric evaluation excluded,
-  see :mod:`optlab.harness`);
+  see :mod:`optlab.harness`). Beside it the same with ``anderson=5`` (safeguarded Anderson acceleration;
+  ``admm_aa5_*`` columns);
 * liblinear: scikit-learn ``LinearSVC(penalty="l1", loss="squared_hinge", dual=False, C=1/(nλ))`` — a different
   loss (squared hinge), so this is the time of liblinear's own fit to its default tolerance, not a time to the
   same optimum;
@@ -25,11 +27,14 @@ informative features, so almost every row sees the signal).
   values 8 B + two int32 indices per stored entry) divided by the measured memory bandwidth (NumPy sum over a
   256 MiB array).
 
-Medians over ``--repeats`` runs (HiGHS on a9a and synthetic: one run unless ``--repeats-lp`` says otherwise).
+Medians over ``--repeats`` runs (HiGHS on a9a, w8a and synthetic: one run unless ``--repeats-lp`` says otherwise).
 Prints a table with the 1-minute load average at each data set (the machine is shared) and writes
 ``bench_svm.csv``.
 
-Usage: ``optlab bench svm [--datasets mushrooms,a9a,synthetic] [--repeats 3] [--out results/bench] [--quick]``.
+:func:`svm_rows` returns the rows (one dict per data set) for other benchmark tables (``optlab bench peers``).
+
+Usage: ``optlab bench svm [--datasets heart_scale,mushrooms,a9a,w8a,synthetic] [--repeats 3] [--out results/bench]
+[--quick]``.
 """
 from __future__ import annotations
 
@@ -40,7 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
-LAMBDAS = {"mushrooms": 1e-3, "a9a": 1e-3, "heart_scale": 2.0 ** -6, "synthetic": 1e-3}
+LAMBDAS = {"mushrooms": 1e-3, "a9a": 1e-3, "w8a": 1e-3, "heart_scale": 2.0 ** -6, "synthetic": 1e-3}
+DATASETS = ("heart_scale", "mushrooms", "a9a", "w8a", "synthetic")
+#: data sets where HiGHS runs once by default (tens of seconds or its time limit)
+SLOW_LP = ("a9a", "w8a", "synthetic")
 SYNTHETIC = dict(n=100_000, d=1_000, k=200, density=0.02, noise=0.1, seed=0)
 
 
@@ -118,30 +126,54 @@ def bench_dataset(name, repeats, repeats_lp, maxiter, highs_limit):
         t0 = time.perf_counter()
         LinearSVC(penalty="l1", loss="squared_hinge", dual=False, C=1.0 / (n * lam)).fit(Xl, y)
         t_lib.append(time.perf_counter() - t0)
+    nnz = X.nnz if hasattr(X, "nnz") else n * d
+    row = {"dataset": name, "n": n, "d": d, "nnz": nnz, "lam": lam, "F_star": f_star, "F_star_from": ref,
+           "highs_s": float(np.median(t_lp)), "liblinear_s": float(np.median(t_lib))}
+    for prefix, kw in (("admm", {}), ("admm_aa5", {"anderson": 5})):
+        row.update(_time_to_gap(ol, X, y, lam, f_star, repeats, maxiter, prefix, kw))
+    row.update({"bytes_per_iter": 2 * nnz * (8 + 8), "load_avg_1min": load_avg})
+    return row
+
+
+def _time_to_gap(ol, X, y, lam, f_star, repeats, maxiter, prefix, kw):
+    """Median solver time and iterations of ``svm_admm(**kw)`` to a 1e-4 relative gap (columns ``<prefix>_*``)."""
     t_hit, it_hit, per_iter, compile_t = [], [], [], []
     stop = lambda it, rec, st: (rec["objective"] - f_star) / f_star <= 1e-4  # noqa: E731
     for _ in range(repeats):
         res = ol.svm_admm(X, y, ol.prox.l1(lam), maxiter=maxiter, tol=0.0, log_every=10, progress=False,
-                          callback=stop)
+                          callback=stop, **kw)
         tr = res.trace
         hit = res.status == "stopped"
         t_hit.append(tr.times[-1] if hit else np.nan)
         it_hit.append(res.n_iter if hit else -1)
         per_iter.append(tr.times[-1] / max(res.n_iter, 1))
         compile_t.append(tr.meta["compile_time"])
-    nnz = X.nnz if hasattr(X, "nnz") else n * d
-    return {"dataset": name, "n": n, "d": d, "nnz": nnz, "lam": lam, "F_star": f_star, "F_star_from": ref,
-            "highs_s": float(np.median(t_lp)), "liblinear_s": float(np.median(t_lib)),
-            "admm_to_1e-4_s": float(np.median(t_hit)), "admm_iters_to_1e-4": int(np.median(it_hit)),
-            "admm_s_per_iter": float(np.median(per_iter)), "admm_compile_s": float(np.median(compile_t)),
-            "bytes_per_iter": 2 * nnz * (8 + 8), "load_avg_1min": load_avg}
+    return {f"{prefix}_to_1e-4_s": float(np.median(t_hit)), f"{prefix}_iters_to_1e-4": int(np.median(it_hit)),
+            f"{prefix}_s_per_iter": float(np.median(per_iter)), f"{prefix}_compile_s": float(np.median(compile_t))}
+
+
+def svm_rows(datasets=DATASETS, repeats=3, repeats_lp=None, maxiter=3000, highs_limit=180.0) -> list[dict]:
+    """The benchmark's rows, one dict per data set (HiGHS, liblinear and ``svm_admm`` times, iterations, ratios,
+    the memory-bandwidth floor, the load average); what ``optlab bench svm`` prints and writes."""
+    bw = bandwidth_gbs()
+    rows = []
+    for name in datasets:
+        rlp = repeats_lp if repeats_lp is not None else (1 if name in SLOW_LP else repeats)
+        row = bench_dataset(name, repeats, rlp, maxiter, highs_limit)
+        row["bandwidth_GBs"] = bw
+        row["floor_s_per_iter"] = row["bytes_per_iter"] / (bw * 1e9)
+        row["speedup_vs_highs"] = row["highs_s"] / row["admm_to_1e-4_s"]
+        row["speedup_vs_liblinear"] = row["liblinear_s"] / row["admm_to_1e-4_s"]
+        row["aa5_speedup"] = row["admm_to_1e-4_s"] / row["admm_aa5_to_1e-4_s"]
+        rows.append(row)
+    return rows
 
 
 def main(argv=None) -> int:
     from optlab.trace import format_table, write_long_csv
 
     p = argparse.ArgumentParser(prog="optlab bench svm", description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", default="mushrooms,a9a,synthetic")
+    p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--repeats-lp", type=int, default=None)
     p.add_argument("--maxiter", type=int, default=3000)
@@ -151,16 +183,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv or [])
     names = ["mushrooms"] if args.quick else args.datasets.split(",")
     repeats = 1 if args.quick else args.repeats
-    bw = bandwidth_gbs()
-    rows = []
-    for name in names:
-        rlp = args.repeats_lp if args.repeats_lp is not None else (1 if name in ("a9a", "synthetic") else repeats)
-        row = bench_dataset(name, repeats, rlp, args.maxiter, args.highs_limit)
-        row["bandwidth_GBs"] = bw
-        row["floor_s_per_iter"] = row["bytes_per_iter"] / (bw * 1e9)
-        row["speedup_vs_highs"] = row["highs_s"] / row["admm_to_1e-4_s"]
-        row["speedup_vs_liblinear"] = row["liblinear_s"] / row["admm_to_1e-4_s"]
-        rows.append(row)
+    rows = svm_rows(names, repeats, args.repeats_lp, args.maxiter, args.highs_limit)
+    bw = rows[0]["bandwidth_GBs"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else v  # noqa: E731

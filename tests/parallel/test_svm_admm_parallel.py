@@ -123,6 +123,8 @@ def test_bad_input():
         ol.svm_admm(X, y, pen, alpha=1.5, parallel=Sync(2))
     with pytest.raises(ValueError, match="adaptive_rho"):
         ol.svm_admm(X, y, pen, adaptive_rho=True, parallel=Sync(2))
+    with pytest.raises(ValueError, match="Anderson acceleration is not available"):
+        ol.svm_admm(X, y, pen, anderson=3, parallel=Sync(2))
     with pytest.raises(ValueError, match="n_blocks=4 is larger than the number of samples"):
         ol.svm_admm(X[:3], np.array([1.0, -1.0, 1.0]), pen, parallel=Sync(4))
     with pytest.raises(TypeError, match="parallel must be"):
