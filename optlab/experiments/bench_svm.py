@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     p.add_argument("--highs-limit", type=float, default=180.0, help="HiGHS time limit in seconds")
     p.add_argument("--out", default="results/bench")
     p.add_argument("--quick", action="store_true", help="mushrooms only, one repeat")
-    args = p.parse_args(argv or [])
+    args = p.parse_args(argv)
     names = ["mushrooms"] if args.quick else args.datasets.split(",")
     repeats = 1 if args.quick else args.repeats
     rows = svm_rows(names, repeats, args.repeats_lp, args.maxiter, args.highs_limit)
