@@ -227,14 +227,15 @@ def build_problem(X, b, penalty, *, rho1=None, rho2=None, linsolve="auto", max_d
     q = col_sum
     g = np.asarray(minv(q), np.float64).ravel()
     schur = float(n - q @ g)
-    f = lambda x: jnp.asarray(x, dtype)  # noqa: E731
-    problem = SVMADMMProblem(
-        A=operators.as_jax(Xc, dtype), b=f(b), penalty=penalty, rho1=f(r1), rho2=f(r2), factor=jnp.asarray(L64, dtype),
-        q=f(q), g=f(g), schur=f(schur), ht1=f(xtb), adapt_mu=f(adapt_mu),
-        adapt_every=jnp.asarray(max(int(adapt_every), 1), jnp.int32),
-        adapt_until=jnp.asarray(int(adapt_until) if adaptive_rho else 0, jnp.int32), alpha=f(alpha),
-        growth=f(rho_growth), growth_start=jnp.asarray(int(growth_start), jnp.int32),
-        tau_max=f(tau_max), a_rms=f(np.sqrt(sq_norm / d)), growth_tol=f(growth_tol))
+    f = lambda x: np.asarray(x, dtype)  # noqa: E731  (NumPy here, one transfer below: no eager JAX operations)
+    i32 = lambda x: np.asarray(int(x), np.int32)  # noqa: E731
+    leaves = dict(
+        b=f(b), rho1=f(r1), rho2=f(r2), factor=f(L64), q=f(q), g=f(g), schur=f(schur), ht1=f(xtb), adapt_mu=f(adapt_mu),
+        adapt_every=i32(max(int(adapt_every), 1)), adapt_until=i32(adapt_until if adaptive_rho else 0), alpha=f(alpha),
+        growth=f(rho_growth), growth_start=i32(growth_start), tau_max=f(tau_max), a_rms=f(np.sqrt(sq_norm / d)),
+        growth_tol=f(growth_tol))
+    A = operators.as_jax(Xc, dtype) if sp.issparse(Xc) else f(Xc)
+    problem = SVMADMMProblem(penalty=penalty, **jax.device_put({"A": A, **leaves}))
     return problem, method
 
 
