@@ -463,7 +463,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     t0 = time.perf_counter()
     state, info, _, _ = chunk(step, stop_metric, state, info, problem, np.int32(0), tol_arr)
     values0 = _eval_metrics_jit(metric_items, state, problem)
-    jax.block_until_ready((state, values0))
+    record0 = _to_host_scalars({**values0, **info})  # waits for both programs (one host sync, not two)
     compile_time = time.perf_counter() - t0
     trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + compile_time
 
@@ -471,7 +471,6 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     stationarity0 = (_to_host_scalars(_eval_metrics_jit(stationarity_items, state, problem))["stationarity"]
                      if stationarity is not None and resume is None else None)
     metric_time = 0.0
-    record0 = _to_host_scalars({**values0, **info})
     if resume is None:
         trace.append(0, 0.0, record0)
     objective0 = record0.get("objective", float("nan")) if resume is None else \

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import validate
@@ -193,9 +193,9 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
         previous = self._previous_model() if self.warm_start else None
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
                              y_numeric=False)
-        check_classification_targets(y)
+        check_classification_targets(y)          # rejects continuous targets; validate_data made y 1-d
         self.classes_ = np.unique(y)
-        if self.classes_.size != 2 or type_of_target(y) != "binary":
+        if self.classes_.size != 2:
             raise ValueError(f"Only binary classification is supported: y must take exactly two values, got "
                              f"{self.classes_.size} classes")
         pen = self._penalty()
