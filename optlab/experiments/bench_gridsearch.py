@@ -19,9 +19,9 @@ refits the 60 cross-validation fits untimed to count their ADMM iterations. ``--
 (one program per training-set shape) for comparison. Prints per process: the two times, their ratio, our time per
 fit, the mean iterations per fit, JAX's tracing/lowering/compiling seconds and the 1-minute load average (the
 machine may be shared: compare the ratio, measured in the same process; the ratio of the processes' CPU times,
-``time.process_time``, all threads, is also printed: on a loaded machine it is the steadier of the two); then the medians per tolerance and the
-chosen hyperparameters with their CV accuracy (the same at both tolerances when the looser one is fit for model
-selection).
+``time.process_time``, all threads, is also printed: on a loaded machine it is the steadier of the two); then the
+medians per tolerance and the chosen hyperparameters with their CV accuracy (the same at both tolerances when the
+looser one is fit for model selection).
 
 Usage: ``optlab bench gridsearch [--repeats 3] [--tols 1e-3,1e-4] [--no-pad]``, or
 ``python -m optlab.experiments.bench_gridsearch``.
@@ -31,10 +31,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
+
+from ._child import run_child
 
 LAMS = [0.001, 0.003, 0.01, 0.03]
 GAMMAS = [2.0, 3.0, 5.0]
@@ -88,18 +89,14 @@ def _child(pad_rows: bool, tol: float) -> dict:
     load = os.getloadavg()[0]
     folds = list(check_cv(5, y, classifier=True).split(X, y))         # the folds GridSearchCV used
     iters = [clone(est).set_params(**p).fit(X[tr], y[tr]).n_iter_ for p in ParameterGrid(grid) for tr, _ in folds]
-    return {"linear_s": t_lin, "ours_s": t_ours, "linear_cpu_s": c_lin, "ours_cpu_s": c_ours, "jax_compile_side_s": spent["s"], "iters_mean": float(np.mean(iters)),
-            "n_fits": len(iters) + 1, "linear_score": float(lin.best_score_), "ours_score": float(ours.best_score_),
-            "ours_best": ours.best_params_, "load": load}
+    return {"linear_s": t_lin, "ours_s": t_ours, "linear_cpu_s": c_lin, "ours_cpu_s": c_ours,
+            "jax_compile_side_s": spent["s"], "iters_mean": float(np.mean(iters)), "n_fits": len(iters) + 1,
+            "linear_score": float(lin.best_score_), "ours_score": float(ours.best_score_), "ours_best": ours.best_params_,
+            "load": load}
 
 
 def _run_child(pad_rows: bool, tol: float) -> dict:
-    cmd = [sys.executable, "-m", "optlab.experiments.bench_gridsearch", "--child", "--tols", repr(tol)]
-    cmd += [] if pad_rows else ["--no-pad"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark process failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child("optlab.experiments.bench_gridsearch", ["--tols", repr(tol)] + ([] if pad_rows else ["--no-pad"]))
 
 
 def _tols(text: str) -> list[float]:
@@ -136,8 +133,8 @@ def main(argv=None) -> int:
             r = _run_child(pad, tol)
             rows[tol].append(r)
             print(f"{i:>6} {tol:>6g} {r['ours_s']:>17.2f} {r['linear_s']:>14.3f} {r['ours_s'] / r['linear_s']:>6.1f} "
-                  f"{r['ours_cpu_s'] / r['linear_cpu_s']:>10.1f} {1e3 * r['ours_s'] / r['n_fits']:>13.1f} {r['iters_mean']:>10.0f} {r['jax_compile_side_s']:>28.2f} "
-                  f"{r['load']:>5.1f}", flush=True)
+                  f"{r['ours_cpu_s'] / r['linear_cpu_s']:>10.1f} {1e3 * r['ours_s'] / r['n_fits']:>13.1f} "
+                  f"{r['iters_mean']:>10.0f} {r['jax_compile_side_s']:>28.2f} {r['load']:>5.1f}", flush=True)
     for tol, rs in rows.items():
         ours = float(np.median([r["ours_s"] for r in rs]))
         lin = float(np.median([r["linear_s"] for r in rs]))

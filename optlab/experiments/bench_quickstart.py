@@ -20,9 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
+
+from ._child import run_child
 
 _EVENTS = {"/jax/compilation_cache/cache_hits": "hits", "/jax/compilation_cache/cache_misses": "misses"}
 _COMPILE = "/jax/core/compile/backend_compile_duration"
@@ -67,11 +68,7 @@ def _child() -> dict:
 def _run_child(cache: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
     env["OPTLAB_COMPILATION_CACHE"] = cache
-    cmd = [sys.executable, "-m", "optlab.experiments.bench_quickstart", "--child"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark process failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child("optlab.experiments.bench_quickstart", env=env)
 
 
 def main(argv=None) -> int:
