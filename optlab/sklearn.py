@@ -25,6 +25,11 @@ refits on training folds of changing sizes. ``fit`` pads the rows to the next of
 ``m·2^k`` with ``m`` in 4..7, at most 25 % extra rows) with zero rows masked out of the problem
 (``svm_admm(row_mask=...)``, exact: the padded fit equals the unpadded one to rounding), and a sparse matrix's stored
 entries likewise (explicit zeros in the padding rows), so a 5-fold grid search compiles for one or two shapes.
+``pad_rows=N`` (an integer) pads to the bucket of at least ``N`` rows: with ``N`` the full data's row count, the
+cross-validation fits and ``GridSearchCV``'s final refit share one compiled program (the refit otherwise needs the
+next bucket up: in a fresh process that is one more program to trace, lower and load, which on heart_scale costs
+about as much CPU time as a dozen fits; padding the small folds further costs little, as a small problem's
+iteration time is mostly per-operation overhead).
 """
 from __future__ import annotations
 
@@ -66,16 +71,16 @@ def bucket_size(n: int) -> int:
     return m << k
 
 
-def pad_rows(X, y):
+def pad_rows(X, y, min_rows: int = 0):
     """Pad ``(X, y)`` for shape bucketing: returns ``(X_pad, y_pad, row_mask)``.
 
-    Rows are added up to :func:`bucket_size` of ``n`` (zero rows, label ``y[0]``, mask False). For a sparse ``X``
-    (converted to CSR) the number of stored entries is padded to ``bucket_size(nnz)`` with explicit zeros in the
-    padding rows (more padding rows are added when they cannot hold them), since a sparse matrix's compiled
-    shape is its number of stored entries.
+    Rows are added up to :func:`bucket_size` of ``max(n, min_rows)`` (zero rows, label ``y[0]``, mask False). For
+    a sparse ``X`` (converted to CSR) the number of stored entries is padded to ``bucket_size(nnz)`` with explicit
+    zeros in the padding rows (more padding rows are added when they cannot hold them), since a sparse matrix's
+    compiled shape is its number of stored entries.
     """
     n, d = X.shape
-    rows = bucket_size(n)
+    rows = bucket_size(max(n, int(min_rows)))
     if sp.issparse(X):
         X = sp.csr_matrix(X)
         X.sort_indices()
@@ -143,7 +148,8 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
         (λ = 0.01) the ℓ1 start gives sparser models with lower SCAD/MCP objective (experiments/README_svm_admm.md).
     pad_rows : shape bucketing (see the module docstring): pad the rows to :func:`bucket_size` with masked zero rows
         so refits on other row counts reuse the compiled solver; the fit is the same to rounding. ``False``: solve
-        on ``X`` as given.
+        on ``X`` as given. An integer ``N >= 1``: pad to the bucket of at least ``N`` rows (e.g. ``N = len(X)`` in a
+        grid search, so that the folds and the refit share one program).
     warm_start : when True and the estimator was fitted before (same number of features, same ``classes_``), start
         ADMM from the previous ``coef_`` and ``intercept_`` (slacks set from them, multipliers at zero) instead of
         ``init`` (scikit-learn's convention). A convex penalty reaches the same minimiser in fewer iterations; a
@@ -205,8 +211,12 @@ class NonconvexSVC(ClassifierMixin, BaseEstimator):
             raise ValueError(f"warm_start must be True or False, got {self.warm_start!r}")
         Xs = solver_matrix(X)
         ys, row_mask = y, None
-        if self.pad_rows:
-            Xs, ys, row_mask = pad_rows(Xs, y)
+        if isinstance(self.pad_rows, (bool, np.bool_)):
+            min_rows = 0 if self.pad_rows else None
+        else:                                     # True/False or a row count
+            min_rows = validate.count("pad_rows", self.pad_rows, minimum=1)
+        if min_rows is not None:
+            Xs, ys, row_mask = pad_rows(Xs, y, min_rows)
         max_iter = validate.count("max_iter", self.max_iter, minimum=1)
         tol = validate.tolerance("tol", self.tol)
         kw = dict(rho1=self.rho1, rho2=self.rho2, maxiter=max_iter, tol=tol,

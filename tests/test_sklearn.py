@@ -251,3 +251,40 @@ def test_warm_start_falls_back_to_a_cold_start():
     assert np.array_equal(clf.fit(X, y).coef_, cold.coef_)                    # other labels before
     with pytest.raises(ValueError, match="warm_start must be True or False"):
         NonconvexSVC(warm_start="yes").fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_pad_rows_to_a_row_count_shares_one_program_with_the_refit():
+    """pad_rows=N: folds of 184 rows and the refit on 230 share the bucket of 230 (one lowering, then none); the fit
+    equals the unpadded one; a bad value is a clear error."""
+    import jax.monitoring as jm
+
+    from optlab.sklearn import bucket_size
+
+    events, recording = [], [True]
+
+    def listener(name, duration, **kw):
+        if recording[0]:
+            events.append(name)
+
+    jm.register_event_duration_secs_listener(listener)
+    X, y = _data(seed=10, n=230, d=7)
+    try:
+        counts = []
+        for n in (184, 230):
+            events.clear()
+            clf = NonconvexSVC(lam=0.01, pad_rows=230, max_iter=30, tol=1e-12).fit(X[:n], y[:n])
+            counts.append(sum(e == "/jax/core/compile/jaxpr_to_mlir_module_duration" for e in events))
+            assert clf.result_.state.u2.shape == (bucket_size(230),)
+    finally:
+        recording[0] = False
+        if hasattr(jm, "unregister_event_duration_listener"):
+            jm.unregister_event_duration_listener(listener)
+    assert counts[1] == 0, counts
+    ref = NonconvexSVC(lam=0.01, pad_rows=False, max_iter=30, tol=1e-12).fit(X[:184], y[:184])
+    padded = NonconvexSVC(lam=0.01, pad_rows=230, max_iter=30, tol=1e-12).fit(X[:184], y[:184])
+    np.testing.assert_allclose(padded.coef_, ref.coef_, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="pad_rows must be a positive integer"):
+        NonconvexSVC(pad_rows=0).fit(X, y)
+    with pytest.raises(TypeError, match="pad_rows must be an integer"):
+        NonconvexSVC(pad_rows="yes").fit(X, y)

@@ -5,9 +5,11 @@ Data: heart_scale, all 270 rows (training and test split stacked; a sparse CSR m
 ``NonconvexSVC`` solves it dense: :func:`optlab.sklearn.solver_matrix`). Grids, 5-fold cross-validation (``cv=5``,
 61 fits each: 60 + the refit):
 
-* ours: ``NonconvexSVC(penalty="mcp", tol=TOL)`` over ``lam`` in {0.001, 0.003, 0.01, 0.03} × ``gamma`` in
-  {2, 3, 5} (``max_iter=1000``), once per ``TOL`` in ``--tols`` (default ``1e-3,1e-4``: the tolerance for model
-  selection the estimator's docstring recommends, and the estimator's default);
+* ours: ``NonconvexSVC(penalty="mcp", tol=TOL, pad_rows=270)`` (the folds padded to the refit's row bucket, so
+  all 61 fits share one compiled program; ``--pad bucket``: ``pad_rows=True``, ``--pad none``: ``False``) over
+  ``lam`` in {0.001, 0.003, 0.01, 0.03} × ``gamma`` in {2, 3, 5} (``max_iter=1000``), once per ``TOL`` in
+  ``--tols`` (default ``1e-3,1e-4``: the tolerance for model selection the estimator's docstring recommends, and
+  the estimator's default);
 * peer: ``LinearSVC()`` over ``C`` in {0.01, 0.1, 1, 10} × ``intercept_scaling`` in {0.5, 1, 2} (its defaults).
 
 Each repeat starts a new Python process per tolerance that imports optlab, loads the data and times the two
@@ -15,15 +17,14 @@ Each repeat starts a new Python process per tolerance that imports optlab, loads
 cache (:mod:`optlab._config`), so the timed processes measure a *fresh process with a warm cache*: every program is
 traced and lowered again but loaded from disk instead of compiled (the seconds JAX spent tracing, lowering and
 compiling or loading during our grid are reported, from :mod:`jax.monitoring`). After the timed part each process
-refits the 60 cross-validation fits untimed to count their ADMM iterations. ``--no-pad`` times ``pad_rows=False``
-(one program per training-set shape) for comparison. Prints per process: the two times, their ratio, our time per
-fit, the mean iterations per fit, JAX's tracing/lowering/compiling seconds and the 1-minute load average (the
-machine may be shared: compare the ratio, measured in the same process; the ratio of the processes' CPU times,
+refits the 60 cross-validation fits untimed to count their ADMM iterations. Prints per process: the two times,
+their ratio, our time per fit, the mean iterations per fit, JAX's tracing/lowering/compiling seconds and the
+1-minute load average (the machine may be shared: compare the ratio, measured in the same process; the ratio of the processes' CPU times,
 ``time.process_time``, all threads, is also printed: on a loaded machine it is the steadier of the two); then the
 medians per tolerance and the chosen hyperparameters with their CV accuracy (the same at both tolerances when the
 looser one is fit for model selection).
 
-Usage: ``optlab bench gridsearch [--repeats 3] [--tols 1e-3,1e-4] [--no-pad]``, or
+Usage: ``optlab bench gridsearch [--repeats 3] [--tols 1e-3,1e-4] [--pad n|bucket|none]``, or
 ``python -m optlab.experiments.bench_gridsearch``.
 """
 from __future__ import annotations
@@ -47,7 +48,7 @@ _JAX_PHASES = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxp
                "/jax/core/compile/backend_compile_duration")
 
 
-def _child(pad_rows: bool, tol: float) -> dict:
+def _child(pad: str, tol: float) -> dict:
     """One timed process: LinearSVC's grid, then NonconvexSVC's; returns the seconds, JAX's compile-side seconds
     during our grid, the mean ADMM iterations per cross-validation fit and the best scores."""
     import time
@@ -77,7 +78,7 @@ def _child(pad_rows: bool, tol: float) -> dict:
     y = np.concatenate([ds.y, ds.y_test])
     warnings.simplefilter("ignore", ConvergenceWarning)
     grid = {"lam": LAMS, "gamma": GAMMAS}
-    est = NonconvexSVC(penalty="mcp", pad_rows=pad_rows, tol=tol)
+    est = NonconvexSVC(penalty="mcp", pad_rows={"n": len(y), "bucket": True, "none": False}[pad], tol=tol)
     t, c = time.perf_counter(), time.process_time()
     lin = GridSearchCV(LinearSVC(), {"C": CS, "intercept_scaling": SCALINGS}, cv=5).fit(X, y)
     t_lin, c_lin = time.perf_counter() - t, time.process_time() - c
@@ -95,8 +96,8 @@ def _child(pad_rows: bool, tol: float) -> dict:
             "load": load}
 
 
-def _run_child(pad_rows: bool, tol: float) -> dict:
-    return run_child("optlab.experiments.bench_gridsearch", ["--tols", repr(tol)] + ([] if pad_rows else ["--no-pad"]))
+def _run_child(pad: str, tol: float) -> dict:
+    return run_child("optlab.experiments.bench_gridsearch", ["--tols", repr(tol), "--pad", pad])
 
 
 def _tols(text: str) -> list[float]:
@@ -114,10 +115,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed fresh processes per tolerance (default 3)")
     ap.add_argument("--tols", type=_tols, default=[1e-3, 1e-4],
                     help="NonconvexSVC tolerances, comma-separated (default 1e-3,1e-4)")
-    ap.add_argument("--no-pad", action="store_true", help="NonconvexSVC(pad_rows=False): no shape bucketing")
+    ap.add_argument("--pad", choices=["n", "bucket", "none"], default="n",
+                    help="NonconvexSVC pad_rows: the full row count (n, default), True (bucket) or False (none)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    pad = not args.no_pad
+    pad = args.pad
     if args.child:
         print(json.dumps(_child(pad, args.tols[0])))
         return 0
