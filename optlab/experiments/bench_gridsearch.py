@@ -19,9 +19,9 @@ traced and lowered again but loaded from disk instead of compiled (the seconds J
 compiling or loading during our grid are reported, from :mod:`jax.monitoring`). After the timed part each process
 refits the 60 cross-validation fits untimed to count their ADMM iterations. Prints per process: the two times,
 their ratio, our time per fit, the mean iterations per fit, JAX's tracing/lowering/compiling seconds and the
-1-minute load average (the machine may be shared: compare the ratio, measured in the same process; the ratio of the processes' CPU times,
-``time.process_time``, all threads, is also printed: on a loaded machine it is the steadier of the two); then the
-medians per tolerance and the chosen hyperparameters with their CV accuracy (the same at both tolerances when the
+1-minute load average (the machine may be shared: compare the ratio, measured in the same process; the ratio of
+the processes' CPU times, ``time.process_time``, all threads, is also printed: on a loaded machine it is the
+steadier of the two); then the medians per tolerance and the chosen hyperparameters with their CV accuracy (the same at both tolerances when the
 looser one is fit for model selection).
 
 Usage: ``optlab bench gridsearch [--repeats 3] [--tols 1e-3,1e-4] [--pad n|bucket|none]``, or
