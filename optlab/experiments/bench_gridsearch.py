@@ -12,16 +12,16 @@ Data: heart_scale, all 270 rows (training and test split stacked; a sparse CSR m
   the estimator's default);
 * peer: ``LinearSVC()`` over ``C`` in {0.01, 0.1, 1, 10} × ``intercept_scaling`` in {0.5, 1, 2} (its defaults).
 
-Each repeat starts a new Python process per tolerance that imports optlab, loads the data and times the two
-``fit`` calls (``time.perf_counter``; LinearSVC first). A first, untimed process fills JAX's persistent compilation
-cache (:mod:`optlab._config`), so the timed processes measure a *fresh process with a warm cache*: every program is
-traced and lowered again but loaded from disk instead of compiled (the seconds JAX spent tracing, lowering and
-compiling or loading during our grid are reported, from :mod:`jax.monitoring`). After the timed part each process
-refits the 60 cross-validation fits untimed to count their ADMM iterations. Prints per process: the two times,
-their ratio, our time per fit, the mean iterations per fit, JAX's tracing/lowering/compiling seconds and the
-1-minute load average (the machine may be shared: compare the ratio, measured in the same process; the ratio of
-the processes' CPU times, ``time.process_time``, all threads, is also printed: on a loaded machine it is the
-steadier of the two); then the medians per tolerance and the chosen hyperparameters with their CV accuracy (the same at both tolerances when the
+Each repeat starts a new Python process per tolerance that imports optlab, loads the data and times the two ``fit``
+calls (``time.perf_counter``; LinearSVC first). A first, untimed process fills JAX's persistent compilation cache
+(:mod:`optlab._config`), so the timed processes measure a *fresh process with a warm cache*: every program is traced
+and lowered again but loaded from disk instead of compiled (the seconds JAX spent tracing, lowering and compiling or
+loading during our grid are reported, from :mod:`jax.monitoring`). After the timed part each process refits the 60
+cross-validation fits untimed to count their ADMM iterations. Prints per process: the two times, their ratio, our
+time per fit, the mean iterations per fit, JAX's tracing/lowering/compiling seconds and the 1-minute load average
+(the machine may be shared: compare the ratio, measured in the same process; the ratio of the processes' CPU times,
+``time.process_time``, all threads, is also printed: on a loaded machine it is the steadier of the two); then the
+medians per tolerance and the chosen hyperparameters with their CV accuracy (the same at both tolerances when the
 looser one is fit for model selection).
 
 Usage: ``optlab bench gridsearch [--repeats 3] [--tols 1e-3,1e-4] [--pad n|bucket|none]``, or
