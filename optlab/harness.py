@@ -90,19 +90,63 @@ def _select(pred, on_true, on_false):
 
 
 def _strong(tree):
-    """Arrays with fixed (non-weak) dtypes, so the compiled loop carry has a stable type."""
+    """Arrays with fixed (non-weak) dtypes, so the compiled loop carry has a stable type. A JAX array that already
+    has one is kept as it is (arrays are immutable; :func:`run` copies before donating buffers)."""
     def fix(x):
         if jax.dtypes.issubdtype(jnp.result_type(x), jax.dtypes.prng_key):
+            return x
+        if isinstance(x, jax.Array) and not x.weak_type:
             return x
         return jnp.array(x, dtype=jnp.result_type(x))
     return jax.tree.map(fix, tree)
 
 
+def _nan_value(s):
+    return np.nan if jnp.issubdtype(s.dtype, jnp.inexact) else 0
+
+
 def _nan_info(step, state, problem):
-    """An info dict of the right shapes and dtypes, NaN (or 0 for integers) before the first step."""
+    """An info dict of the right shapes and dtypes, NaN (or 0 for integers) before the first step (traceable:
+    :func:`run_jit` calls it inside its compiled loop)."""
     _, shapes = jax.eval_shape(step, state, problem)
-    return jax.tree.map(
-        lambda s: jnp.full(s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.inexact) else 0, s.dtype), shapes)
+    return jax.tree.map(lambda s: jnp.full(s.shape, _nan_value(s), s.dtype), shapes)
+
+
+def _aval_key(x):
+    """What ``jax.eval_shape`` sees of a leaf: its type, shape, dtype and weak type."""
+    if isinstance(x, (jax.Array, np.ndarray, np.generic)):
+        return type(x), x.shape, x.dtype, bool(getattr(x, "weak_type", False))
+    return type(x), tuple(np.shape(x)), str(jnp.result_type(x))
+
+
+#: ``(step, tree structure, leaf types) -> info shapes``: :func:`run` traces a step once per signature for its
+#: initial info, not once per call (a grid search refits the same step hundreds of times).
+_INFO_SHAPES: dict = {}
+_INFO_SHAPES_MAX = 256
+
+
+def _info_shapes(step, state, problem):
+    """``jax.eval_shape`` of the step's info, remembered per step and input signature."""
+    leaves, treedef = jax.tree.flatten((state, problem))
+    try:
+        key = (step, treedef, tuple(_aval_key(x) for x in leaves))
+        hash(key)
+    except TypeError:       # an unhashable step or static pytree data: trace every time
+        return jax.eval_shape(step, state, problem)[1]
+    shapes = _INFO_SHAPES.get(key)
+    if shapes is None:
+        shapes = jax.eval_shape(step, state, problem)[1]
+        if len(_INFO_SHAPES) >= _INFO_SHAPES_MAX:
+            _INFO_SHAPES.pop(next(iter(_INFO_SHAPES)))
+        _INFO_SHAPES[key] = shapes
+    return shapes
+
+
+def _host_nan_info(step, state, problem):
+    """:func:`_nan_info` for the host loop: built in NumPy and moved to the device in one transfer (no eager JAX
+    operations, each of which a fresh process would compile) from the remembered shapes (:func:`_info_shapes`)."""
+    shapes = _info_shapes(step, state, problem)
+    return jax.device_put(jax.tree.map(lambda s: np.full(s.shape, _nan_value(s), s.dtype), shapes))
 
 
 def _match_mesh(info, state):
@@ -394,7 +438,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
 
     state = _strong(state)
     problem = jax.tree.map(lambda x: x, problem)
-    info = _match_mesh(_nan_info(step, state, problem), state)
+    info = _match_mesh(_host_nan_info(step, state, problem), state)
     device = str(jax.devices()[0])
     base_meta = {"device": device, "backend": jax.default_backend(), "log_every": log_every,
                  "maxiter": maxiter, "tol": float(tol), "stop_metric": stop_metric}
@@ -409,18 +453,17 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
         trace.meta["resumed_from_iter"] = n_iter
     else:
         trace = Trace.empty([], base_meta)
-    # The caller keeps its arrays: the loop below may donate the buffers it is given.
-    state = jax.tree.map(lambda x: x if _key_leaf(x) else jnp.copy(x), state)
-
     donating = _donating_backend()
+    if donating:  # the caller keeps its arrays: the loop below donates the buffers it is given
+        state = jax.tree.map(lambda x: x if _key_leaf(x) else jnp.copy(x), state)
     chunk = _chunk_donate if donating else _chunk_plain
-    tol_arr = jnp.asarray(tol, dtype=_float_dtype())
+    tol_arr = np.asarray(tol, dtype=_float_dtype())   # NumPy scalars: no eager JAX operation per run
 
     # Warm-up: compile the chunk and the metrics with zero iterations; time it as compile time.
     t0 = time.perf_counter()
-    state, info, _, _ = chunk(step, stop_metric, state, info, problem, jnp.int32(0), tol_arr)
+    state, info, _, _ = chunk(step, stop_metric, state, info, problem, np.int32(0), tol_arr)
     values0 = _eval_metrics_jit(metric_items, state, problem)
-    jax.block_until_ready((state, values0))
+    record0 = _to_host_scalars({**values0, **info})  # waits for both programs (one host sync, not two)
     compile_time = time.perf_counter() - t0
     trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + compile_time
 
@@ -428,8 +471,6 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     stationarity0 = (_to_host_scalars(_eval_metrics_jit(stationarity_items, state, problem))["stationarity"]
                      if stationarity is not None and resume is None else None)
     metric_time = 0.0
-    record0 = _to_host_scalars(values0)
-    record0.update(_to_host_scalars(info))
     if resume is None:
         trace.append(0, 0.0, record0)
     objective0 = record0.get("objective", float("nan")) if resume is None else \
@@ -450,7 +491,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
                 fit = 1 if per_iter is None else max(1, int((max_time - elapsed) / per_iter))
                 n_steps = min(n_steps, fit)
             t0 = time.perf_counter()
-            state, info, steps, code = chunk(step, stop_metric, state, info, problem, jnp.int32(n_steps), tol_arr)
+            state, info, steps, code = chunk(step, stop_metric, state, info, problem, np.int32(n_steps), tol_arr)
             steps, code = jax.device_get((steps, code))  # waits for the chunk to finish
             spent = time.perf_counter() - t0
             elapsed += spent
@@ -464,8 +505,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
             next_log = n_iter + log_every
 
             t0 = time.perf_counter()
-            record = _to_host_scalars(_eval_metrics_jit(metric_items, state, problem))
-            record.update(_to_host_scalars(info))
+            record = _to_host_scalars({**_eval_metrics_jit(metric_items, state, problem), **info})
             metric_time += time.perf_counter() - t0
             trace.append(n_iter, elapsed, record)
             n_logs += 1

@@ -93,3 +93,18 @@ def test_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     assert _config.default_cache_dir() == tmp_path / "optlab" / "jax-cache"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert str(_config.default_cache_dir()) == os.path.join(os.path.expanduser("~"), ".cache", "optlab", "jax-cache")
+
+
+@pytest.mark.slow
+def test_quickstart_second_process_loads_from_the_cache(tmp_path):
+    """The README quick start (optlab bench quickstart's measurement) in two new processes on one empty cache: the
+    first compiles and writes, the second loads its programs and spends less time compiling; same run."""
+    from optlab.experiments import bench_quickstart
+
+    cache = str(tmp_path / "cache")
+    first = bench_quickstart._run_child(cache)
+    second = bench_quickstart._run_child(cache)
+    assert first["cache_dir"] == cache and first["hits"] == 0 and first["misses"] >= 1, first
+    assert second["hits"] >= 1 and second["backend_compile_s"] < first["backend_compile_s"], (first, second)
+    assert second["compile_time"] < first["compile_time"], (first, second)
+    assert first["status"] == second["status"] == "converged" and first["n_iter"] == second["n_iter"]

@@ -34,9 +34,10 @@ def test_fit_predict_string_labels(penalty):
 
 def test_sparse_input_matches_dense():
     X, y = _data(seed=1)
-    X[np.abs(X) < 0.8] = 0.0
+    X[np.abs(X) < 1.3] = 0.0                      # about 19 % stored: solved sparse
     a = NonconvexSVC(lam=0.02).fit(X, y)
     b = NonconvexSVC(lam=0.02).fit(sp.csr_matrix(X), y)
+    assert b.result_.trace.meta["sparse"] and not a.result_.trace.meta["sparse"]
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(a.decision_function(X), b.decision_function(sp.csr_matrix(X)), rtol=1e-6, atol=1e-8)
 
@@ -128,7 +129,7 @@ def test_padded_fit_equals_unpadded_fit(penalty, init, sparse):
     """pad_rows=True (masked zero rows) gives the unpadded iterates: same iteration count, model to rounding."""
     X, y = _data(seed=4, n=203, d=10)
     if sparse:
-        X[np.abs(X) < 0.5] = 0.0
+        X[np.abs(X) < 1.3] = 0.0                  # about 19 % stored: solved sparse (solver_matrix)
         X = sp.csr_matrix(X)
     kw = dict(penalty=penalty, lam=0.03, init=init, max_iter=400)
     a = NonconvexSVC(pad_rows=False, **kw).fit(X, y)
@@ -180,3 +181,110 @@ def test_row_mask_errors():
         ol.svm_admm(X, y, ol.prox.l1(0.1), row_mask=np.ones(10, bool))
     with pytest.raises(ValueError, match="row_mask keeps 1 rows"):
         ol.svm_admm(X, y, ol.prox.l1(0.1), row_mask=np.arange(200) == 3)
+
+
+# ------------------------------------------------------------------------------------------ dense solving of full X
+def test_mostly_filled_small_sparse_input_is_solved_dense():
+    """solver_matrix: >= DENSE_FRACTION stored (and small) -> dense; the fit equals the sparse solver's to rounding."""
+    import optlab as ol
+    from optlab.sklearn import DENSE_FRACTION, solver_matrix
+
+    X, y = _data(seed=6)
+    X[np.abs(X) < 0.3] = 0.0                      # about 76 % stored
+    Xs = sp.csr_matrix(X)
+    assert Xs.nnz >= DENSE_FRACTION * X.size
+    assert isinstance(solver_matrix(Xs), np.ndarray)
+    assert sp.issparse(solver_matrix(sp.csr_matrix(X * (np.abs(X) > 1.3))))      # about 19 % stored: stays sparse
+    clf = NonconvexSVC(penalty="mcp", lam=0.02, max_iter=300, pad_rows=False).fit(Xs, y)
+    assert not clf.result_.trace.meta["sparse"]
+    b = np.where(y == "yes", 1.0, -1.0)
+    ref = ol.svm_admm(Xs, b, ol.prox.mcp(0.02, 3.0), maxiter=300, tol=1e-4, progress=False, log_every=300)
+    assert ref.trace.meta["sparse"] and ref.n_iter == clf.n_iter_
+    np.testing.assert_allclose(clf.coef_.ravel(), np.asarray(ref.params["w"]), rtol=1e-6, atol=1e-8)
+
+
+# -------------------------------------------------------------------------------------------------- warm start
+def test_warm_start_reaches_the_lp_optimum_in_fewer_iterations():
+    """warm_start=True along an l1 path (set_params): the same objective as a cold fit and as the exact LP optimum
+    (HiGHS, optlab.references), in fewer iterations."""
+    from optlab.references import svm_l1_hinge_lp
+
+    X, y = _data(seed=7)
+    b = np.where(y == "yes", 1.0, -1.0)
+    kw = dict(penalty="l1", max_iter=5000, tol=1e-5)
+    warm = NonconvexSVC(lam=0.02, warm_start=True, **kw).fit(X, y)
+    warm.set_params(lam=0.03).fit(X, y)
+    cold = NonconvexSVC(lam=0.03, **kw).fit(X, y)
+    f_star, _, _ = svm_l1_hinge_lp(X, b, 0.03)
+    f_warm, f_cold = warm.result_.trace["objective"][-1], cold.result_.trace["objective"][-1]
+    assert abs(f_warm - f_star) <= 1e-4 * abs(f_star) and abs(f_cold - f_star) <= 1e-4 * abs(f_star)
+    assert warm.result_.status == cold.result_.status == "converged"
+    assert warm.n_iter_ < cold.n_iter_, (warm.n_iter_, cold.n_iter_)
+    # the warm fit started from the previous model: its first logged objective is that model's (not the zero model's)
+    first = warm.result_.trace["objective"][0]
+    assert first < cold.result_.trace["objective"][0]
+
+
+def test_warm_start_equals_the_solver_warm_started_by_hand():
+    """The refit is svm_admm(warm_start={"w": coef_, "b": intercept_}) on the same data (MCP, padded rows)."""
+    import optlab as ol
+
+    X, y = _data(seed=8)
+    clf = NonconvexSVC(penalty="mcp", lam=0.02, warm_start=True, max_iter=300, pad_rows=False).fit(X, y)
+    w0, c0 = clf.coef_.ravel().copy(), float(clf.intercept_[0])
+    clf.set_params(lam=0.04).fit(X, y)
+    b = np.where(y == "yes", 1.0, -1.0)
+    ref = ol.svm_admm(X, b, ol.prox.mcp(0.04, 3.0), maxiter=300, tol=1e-4, progress=False, log_every=300,
+                      warm_start={"w": w0, "b": c0})
+    assert clf.n_iter_ == ref.n_iter
+    np.testing.assert_allclose(clf.coef_.ravel(), np.asarray(ref.params["w"]), rtol=1e-10, atol=1e-12)
+
+
+def test_warm_start_falls_back_to_a_cold_start():
+    """No previous fit, other features or other labels: the fit is the cold one; a bad value is a clear error."""
+    X, y = _data(seed=9)
+    cold = NonconvexSVC(lam=0.02, max_iter=200).fit(X, y)
+    assert np.array_equal(NonconvexSVC(lam=0.02, max_iter=200, warm_start=True).fit(X, y).coef_, cold.coef_)
+    clf = NonconvexSVC(lam=0.02, max_iter=200, warm_start=True).fit(X[:, :5], y)
+    assert np.array_equal(clf.fit(X, y).coef_, cold.coef_)                    # 5 features before, 12 now
+    clf = NonconvexSVC(lam=0.02, max_iter=200, warm_start=True).fit(X, np.where(y == "yes", "a", "b"))
+    assert np.array_equal(clf.fit(X, y).coef_, cold.coef_)                    # other labels before
+    with pytest.raises(ValueError, match="warm_start must be True or False"):
+        NonconvexSVC(warm_start="yes").fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_pad_rows_to_a_row_count_shares_one_program_with_the_refit():
+    """pad_rows=N: folds of 184 rows and the refit on 230 share the bucket of 230 (one lowering, then none); the fit
+    equals the unpadded one; a bad value is a clear error."""
+    import jax.monitoring as jm
+
+    from optlab.sklearn import bucket_size
+
+    events, recording = [], [True]
+
+    def listener(name, duration, **kw):
+        if recording[0]:
+            events.append(name)
+
+    jm.register_event_duration_secs_listener(listener)
+    X, y = _data(seed=10, n=230, d=7)
+    try:
+        counts = []
+        for n in (184, 230):
+            events.clear()
+            clf = NonconvexSVC(lam=0.01, pad_rows=230, max_iter=30, tol=1e-12).fit(X[:n], y[:n])
+            counts.append(sum(e == "/jax/core/compile/jaxpr_to_mlir_module_duration" for e in events))
+            assert clf.result_.state.u2.shape == (bucket_size(230),)
+    finally:
+        recording[0] = False
+        if hasattr(jm, "unregister_event_duration_listener"):
+            jm.unregister_event_duration_listener(listener)
+    assert counts[1] == 0, counts
+    ref = NonconvexSVC(lam=0.01, pad_rows=False, max_iter=30, tol=1e-12).fit(X[:184], y[:184])
+    padded = NonconvexSVC(lam=0.01, pad_rows=230, max_iter=30, tol=1e-12).fit(X[:184], y[:184])
+    np.testing.assert_allclose(padded.coef_, ref.coef_, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="pad_rows must be a positive integer"):
+        NonconvexSVC(pad_rows=0).fit(X, y)
+    with pytest.raises(TypeError, match="pad_rows must be an integer"):
+        NonconvexSVC(pad_rows="yes").fit(X, y)
