@@ -226,7 +226,8 @@ def _fmt(rows):
     return out
 
 
-def main(argv=None):
+def main(argv=None) -> int:
+    """Run the benchmark from the command line ``argv``; the exit status (0), as ``optlab bench`` expects."""
     parser = argparse.ArgumentParser(prog="bench_peers", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also the 20,000×5,000 design")
     parser.add_argument("--out", default=".", help="directory for bench_peers.csv")
@@ -263,8 +264,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     write_long_csv(rows, out / "bench_peers.csv")
     print(f"wrote {out / 'bench_peers.csv'}")
-    return rows
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

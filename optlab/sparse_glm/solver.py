@@ -37,7 +37,7 @@ from .. import prox as _prox
 from ..operators import check_finite
 from ..trace import Result, Trace
 from . import optimality as opt
-from .blocks import DenseBlock, SparseBlock, size_class
+from .blocks import ChunkedColumns, DenseBlock, SparseBlock, size_class
 from .compiled import compiled
 from .inner import cd_solve
 
@@ -105,13 +105,14 @@ class _Design:
     """The full design matrix: products for the outer loop (NumPy BLAS / SciPy, no copy of ``X``) and
     working-set blocks (:mod:`.blocks`)."""
 
-    def __init__(self, X):
+    def __init__(self, X, y):
         self.sparse = sp.issparse(X)
         self.X = X
         self.n, self.p = X.shape
         if self.sparse:
-            self.col_sq = np.asarray(X.multiply(X).sum(axis=0)).ravel()
-            self.m = size_class(int(np.diff(X.indptr).max()))  # one entry class per matrix
+            sq = sp.csc_matrix((X.data * X.data, X.indices, X.indptr), shape=X.shape)
+            self.col_sq = np.asarray(sq.sum(axis=0)).ravel()
+            self.chunks = ChunkedColumns(X, y, X.dtype)
         else:
             self.col_sq = np.einsum("ij,ij->j", X, X)
 
@@ -123,7 +124,7 @@ class _Design:
 
     def block(self, ws, K, dt):
         if self.sparse:
-            return SparseBlock.gather(self.X, ws, K, dt, self.m)
+            return SparseBlock.gather(self.chunks, ws, K)
         return DenseBlock.gather(self.X, ws, K, dt)
 
 
@@ -248,7 +249,7 @@ def glm(X, y, loss="least_squares", penalty=None, *, solver="cd", fit_intercept=
             raise ValueError(f"glm: {name} must be an integer >= {lo}, got {val!r}")
     t0 = time.perf_counter()
     X, y, loss, dt = _check_inputs(X, y, loss, penalty)
-    D = _Design(X)
+    D = _Design(X, y)
     n, p = D.n, D.p
     beta = float(loss.smoothness)
     lips = beta * D.col_sq / n
