@@ -100,16 +100,18 @@ class ChunkedColumns:
         nch = -(-lengths // C)
         first = np.zeros(lengths.size + 1, np.int64)
         np.cumsum(nch, out=first[1:])
-        T = int(first[-1])
+        T = int(first[-1]) + 1  # one all-zero chunk at the end (row T - 1) for padding
         idx = np.zeros(T * C, np.int32)
         val = np.zeros(T * C, dtype)
         # entry e of column j moves from indptr[j] + o to first[j] * C + o
         dst = np.arange(Xcsc.nnz, dtype=np.int64) + np.repeat(first[:-1] * C - Xcsc.indptr[:-1], lengths)
         idx[dst] = Xcsc.indices
         val[dst] = Xcsc.data
-        self.C, self.n = C, Xcsc.shape[0]
-        self.idx, self.val, self.first, self.nch = idx.reshape(T, C), val.reshape(T, C), first, nch
-        self.yv = np.asarray(y, dtype)[self.idx]  # the targets of every stored entry: one gather less per step
+        idx = idx.reshape(T, C)
+        self.C, self.n, self.first, self.nch, self.zero_row = C, Xcsc.shape[0], first, nch, T - 1
+        # on the device once per fit; working-set blocks select chunk rows inside the compiled solver
+        self.idx, self.val = jnp.asarray(idx), jnp.asarray(val.reshape(T, C))
+        self.yv = jnp.asarray(np.asarray(y, dtype)[idx])  # the targets of every entry: one gather less per step
 
     @staticmethod
     def chunk_size(Xcsc, step_cost: int = 256) -> int:
@@ -130,17 +132,22 @@ class ChunkedColumns:
 class SparseBlock:
     r"""Working-set columns in chunked form (:class:`ChunkedColumns`): column ``j`` of the block is the chunk rows
     ``cs[j] .. cs[j+1]-1`` of ``idx``/``val``/``yv`` (shape ``(T, C)``; ``yv`` the targets :math:`y_i` of the
-    entries) and ``col[t]`` the column of chunk row ``t``."""
+    entries) and ``col[t]`` the column of chunk row ``t``.
 
-    def __init__(self, idx, val, yv, cs, col, n):
-        self.idx, self.val, self.yv, self.cs, self.col, self.n = idx, val, yv, cs, col, n
+    As built by :meth:`gather` the arrays are those of the whole matrix and ``rows`` (length ``T``) selects the
+    block's chunk rows; :meth:`ready` (inside the compiled solver) makes the selection, so no entry data
+    crosses from the host per working set."""
+
+    def __init__(self, idx, val, yv, cs, col, n, rows=None):
+        self.idx, self.val, self.yv, self.cs, self.col, self.n, self.rows = idx, val, yv, cs, col, n, rows
 
     def tree_flatten(self):
-        return (self.idx, self.val, self.yv, self.cs, self.col), self.n
+        return (self.idx, self.val, self.yv, self.cs, self.col, self.rows), self.n
 
     @classmethod
     def tree_unflatten(cls, n, children):
-        return cls(*children, n)
+        idx, val, yv, cs, col, rows = children
+        return cls(idx, val, yv, cs, col, n, rows)
 
     @classmethod
     def gather(cls, cols: ChunkedColumns, ws: np.ndarray, K: int) -> "SparseBlock":
@@ -152,20 +159,17 @@ class SparseBlock:
         cs[ws.size + 1:] = cs[ws.size]
         used = int(cs[-1])
         T = size_class(max(used, 1))
-        rows = np.arange(used, dtype=np.int64) + np.repeat(cols.first[ws] - cs[: ws.size], nch)
-        idx = np.zeros((T, cols.C), np.int32)
-        val = np.zeros((T, cols.C), cols.val.dtype)
-        yv = np.zeros((T, cols.C), cols.val.dtype)
-        np.take(cols.idx, rows, axis=0, out=idx[:used])
-        np.take(cols.val, rows, axis=0, out=val[:used])
-        np.take(cols.yv, rows, axis=0, out=yv[:used])
+        rows = np.full(T, cols.zero_row, np.int32)
+        rows[:used] = np.arange(used, dtype=np.int64) + np.repeat(cols.first[ws] - cs[: ws.size], nch)
         col = np.zeros(T, np.int32)
         col[:used] = np.repeat(np.arange(ws.size, dtype=np.int32), nch)
-        return cls(jnp.asarray(idx), jnp.asarray(val), jnp.asarray(yv), jnp.asarray(cs.astype(np.int32)),
-                   jnp.asarray(col), cols.n)
+        return cls(cols.idx, cols.val, cols.yv, cs.astype(np.int32), col, cols.n, rows)
 
     def ready(self):
-        return self
+        """The block with its own chunk rows (inside jit: one row gather per array)."""
+        if self.rows is None:
+            return self
+        return SparseBlock(self.idx[self.rows], self.val[self.rows], self.yv[self.rows], self.cs, self.col, self.n)
 
     def grad_dot(self, j, loss, z, y):
         def step(t, acc):
