@@ -245,8 +245,8 @@ def glm(X, y, loss="least_squares", penalty=None, *, solver="cd", fit_intercept=
     for name, val, lo in (("tol", tol, 0), ("inner_ratio", inner_ratio, 0)):
         if not (np.isscalar(val) and np.isfinite(val) and val > lo):
             raise ValueError(f"glm: {name} must be a finite number > {lo}, got {val!r}")
-    for name, val, lo in (("max_iter", max_iter, 1), ("max_epochs", max_epochs, 1), ("p0", 1 if p0 is None else p0, 1),
-                          ("anderson", anderson, 0)):
+    for name, val, lo in (("max_iter", max_iter, 1), ("max_epochs", max_epochs, 1),
+                          ("p0", 1 if p0 is None else p0, 1), ("anderson", anderson, 0)):
         if not (isinstance(val, (int, np.integer)) and val >= lo):
             raise ValueError(f"glm: {name} must be an integer >= {lo}, got {val!r}")
     t0 = time.perf_counter()
