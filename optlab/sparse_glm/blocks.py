@@ -78,7 +78,7 @@ class DenseBlock:
         return w @ self.cols
 
     def add_matvec(self, w, z, k):
-        """:math:`z + X_{\mathcal W} w` (``k``, the number of real columns, unused: one BLAS product)."""
+        r""":math:`z + X_{\mathcal W} w` (``k``, the number of real columns, unused: one BLAS product)."""
         return z + w @ self.cols
 
     def rmatvec(self, v):
@@ -115,7 +115,7 @@ class ChunkedColumns:
 
     @staticmethod
     def chunk_size(Xcsc, step_cost: int = 256) -> int:
-        """The chunk length ``C`` (a power of two, 8 to 1,024) minimising the work of one pass over all columns,
+        r"""The chunk length ``C`` (a power of two, 8 to 1,024) minimising the work of one pass over all columns,
         counted in entries: the padded entries :math:`\sum_j C\lceil\text{nnz}_j/C\rceil` plus ``step_cost``
         per chunk step (the loop overhead of one step, measured on CPU at about the cost of 256 entries)."""
         lengths = np.diff(Xcsc.indptr).astype(np.int64)
@@ -163,7 +163,8 @@ class SparseBlock:
         rows[:used] = np.arange(used, dtype=np.int64) + np.repeat(cols.first[ws] - cs[: ws.size], nch)
         col = np.zeros(T, np.int32)
         col[:used] = np.repeat(np.arange(ws.size, dtype=np.int32), nch)
-        return cls(cols.idx, cols.val, cols.yv, cs.astype(np.int32), col, cols.n, rows)
+        return cls(cols.idx, cols.val, cols.yv, jnp.asarray(cs, jnp.int32), jnp.asarray(col), cols.n,
+                   jnp.asarray(rows))
 
     def ready(self):
         """The block with its own chunk rows (inside jit: one row gather per array)."""
@@ -184,7 +185,7 @@ class SparseBlock:
         return jnp.zeros(self.n, self.val.dtype).at[self.idx].add(w[self.col][:, None] * self.val)
 
     def add_matvec(self, w, z, k):
-        """:math:`z + X_{\mathcal W} w` column by column over the first ``k`` columns: columns with
+        r""":math:`z + X_{\mathcal W} w` column by column over the first ``k`` columns: columns with
         :math:`w_j = 0` cost nothing (few change in an extrapolation step or lie in the support)."""
         return lax.fori_loop(0, k, lambda j, z: self.axpy(j, w[j], z), z)
 

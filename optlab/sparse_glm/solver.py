@@ -96,7 +96,7 @@ def _check_inputs(X, y, loss, penalty):
         if np.ndim(leaf) == 1 and np.shape(leaf)[0] != p:
             raise ValueError(f"glm: per-feature penalty parameters must have length p = {p}, got {np.shape(leaf)}")
     dt = _float_dtype(X)
-    X = X.astype(dt) if sp.issparse(X) else np.asarray(X, dtype=dt)
+    X = X.astype(dt, copy=False) if sp.issparse(X) else np.asarray(X, dtype=dt)
     return X, y.astype(dt), loss, dt
 
 
@@ -276,6 +276,7 @@ def glm(X, y, loss="least_squares", penalty=None, *, solver="cd", fit_intercept=
     screened = np.zeros(p, bool)
     raw_fn, eval_fn = _raw_fn(loss, center), _evaluate_fn(loss, with_gap)
     static = (loss, center, with_gap)
+    y_dev, lips_dev, col_norms_dev = jnp.asarray(y), jnp.asarray(lips), jnp.asarray(col_norms)  # sent once
 
     meta = {"solver": "glm", "label": label or f"glm[{loss.name}+{penalty.name}]", "inner": solver,
             "loss": loss.name, "penalty": repr(penalty), "n": n, "p": p, "sparse": D.sparse,
@@ -286,12 +287,12 @@ def glm(X, y, loss="least_squares", penalty=None, *, solver="cd", fit_intercept=
     epochs = 0
     status, converged = "maxiter", False
     for outer in range(max_iter + 1):
-        (raw, raw_mean), secs = _run("outer", static, raw_fn, (z, y))
+        (raw, raw_mean), secs = _run("outer", static, raw_fn, (z, y_dev))
         compile_time += secs
         raw = np.asarray(raw)
         g = (D.rmatvec(raw) / n).astype(dt)
         (primal, scores, gap, drop), secs = _run("outer", static, eval_fn,
-                                                 (pen, w, z, y, g, raw, lips, col_norms, screened))
+                                                 (pen, w, z, y_dev, g, raw, lips_dev, col_norms_dev, screened))
         compile_time += secs
         scores = np.array(scores)
         if with_gap and screening:
@@ -327,7 +328,7 @@ def glm(X, y, loss="least_squares", penalty=None, *, solver="cd", fit_intercept=
         lips_ws[:ws_size] = lips[ws]
         tol_in = max(inner_ratio * kkt, float(np.finfo(dt).eps))
         (w_new, b_new, z_new, ep, _crit, _acc), secs = cd_solve(
-            loss, fit_intercept, anderson, block, y, w_ws, np.asarray(b, dt), z, lips_ws,
+            loss, fit_intercept, anderson, block, y_dev, w_ws, np.asarray(b, dt), z, lips_ws,
             np.int32(ws_size), _restrict(pen, ws, K), np.asarray(tol_in, dt), np.int32(max_epochs))
         compile_time += secs
         w = w.copy()
