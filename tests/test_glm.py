@@ -255,3 +255,97 @@ def test_check_estimator():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             check_estimator(est)
+
+
+def _skewed_sparse(n=400, p=60, seed=5):
+    """A sparse design whose column lengths range from 1 to n (like a9a's one-hot and count features)."""
+    rng = np.random.default_rng(seed)
+    cols = []
+    for j in range(p):
+        nnz = int(np.clip(round(n * 0.9 ** j), 1, n))  # 400, 360, ..., down to 1 entry
+        col = np.zeros(n)
+        col[rng.choice(n, nnz, replace=False)] = rng.standard_normal(nnz) + 1.0
+        cols.append(col)
+    X = sp.csc_matrix(np.column_stack(cols))
+    return X, rng
+
+
+def test_chunked_sparse_block_products():
+    """Every product of the chunked working-set block equals the dense float64 one, for columns of very
+    unequal length, chunk lengths that do and do not divide them, and padded (empty) block columns."""
+    import jax.numpy as jnp
+
+    from optlab.losses import get_loss
+    from optlab.sparse_glm.blocks import ChunkedColumns, SparseBlock
+
+    X, rng = _skewed_sparse()
+    n, p = X.shape
+    y = np.where(rng.standard_normal(n) > 0, 1.0, -1.0)
+    Xd = X.toarray()
+    ws = np.sort(rng.choice(p, 25, replace=False))
+    z = rng.standard_normal(n)
+    v = rng.standard_normal(n)
+    w = np.zeros(32)
+    w[:25] = rng.standard_normal(25)
+    w[::3] = 0.0  # zero coefficients are skipped by add_matvec
+    loss = get_loss("logistic")
+    raw = np.asarray(loss.grad(jnp.asarray(z), jnp.asarray(y)))
+    for chunk in (None, 1, 8, 64, 1024):
+        cols = ChunkedColumns(X, y, np.float64, chunk)
+        assert cols.C & (cols.C - 1) == 0 or chunk == 1  # a power of two by default
+        block = SparseBlock.gather(cols, ws, 32).ready()
+        for j in (0, 7, 24, 25, 31):  # real columns and padded (empty) ones
+            ref = Xd[:, ws[j]] @ raw if j < 25 else 0.0
+            np.testing.assert_allclose(float(block.grad_dot(j, loss, jnp.asarray(z), jnp.asarray(y))), ref,
+                                       rtol=1e-12, atol=1e-12)
+            ref_axpy = z + 0.7 * Xd[:, ws[j]] if j < 25 else z
+            np.testing.assert_allclose(np.asarray(block.axpy(j, 0.7, jnp.asarray(z))), ref_axpy, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(block.rmatvec(jnp.asarray(v)))[:25], Xd[:, ws].T @ v, atol=1e-11)
+        np.testing.assert_allclose(np.asarray(block.rmatvec(jnp.asarray(v)))[25:], 0.0)
+        np.testing.assert_allclose(np.asarray(block.add_matvec(jnp.asarray(w), jnp.asarray(z), 25)),
+                                   z + Xd[:, ws] @ w[:25], atol=1e-11)
+        np.testing.assert_allclose(np.asarray(block.matvec(jnp.asarray(w))), Xd[:, ws] @ w[:25], atol=1e-11)
+
+
+@pytest.mark.parametrize("loss", ["least_squares", "logistic"])
+def test_skewed_sparse_matches_sklearn(loss):
+    """Sparse input with column lengths from 1 to n: the objective of scikit-learn (coordinate descent /
+    liblinear run to 1e-12) is reached to 1e-9 relative, and the default first working set is max(10, p // 20)."""
+    X, rng = _skewed_sparse(seed=6)
+    n, p = X.shape
+    w_true = np.zeros(p)
+    w_true[[0, 3, 10, 30]] = [1.0, -2.0, 1.5, 3.0]
+    t = X @ w_true + 0.3 * rng.standard_normal(n)
+    y = t if loss == "least_squares" else np.where(t > np.median(t), 1.0, -1.0)
+    lam = 0.05 * lambda_max(X, y, loss)
+    res = ol.glm(X, y, loss, prox.l1(lam), tol=1e-12)
+    assert res.converged and res.trace["ws_size"][0] == min(max(10, p // 20), p)
+    w = res.params["w"]
+    z = X @ w
+    if loss == "least_squares":
+        ref = Lasso(alpha=lam, fit_intercept=False, tol=1e-14, max_iter=1_000_000).fit(X, y).coef_
+        f = lambda c: 0.5 * np.mean((y - X @ c) ** 2) + lam * np.abs(c).sum()  # noqa: E731
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = LogisticRegression(penalty="l1", C=1 / (n * lam), solver="liblinear", fit_intercept=False,
+                                     tol=1e-12, max_iter=100_000).fit(X, y).coef_.ravel()
+        f = lambda c: np.mean(np.logaddexp(0, -y * (X @ c))) + lam * np.abs(c).sum()  # noqa: E731
+    assert np.isfinite(z).all()
+    assert f(w) <= f(ref) * (1 + 1e-9)
+    np.testing.assert_allclose(w, ref, atol=1e-4)
+
+
+def test_bench_peers_cli_exit_status(monkeypatch, tmp_path):
+    """``optlab bench peers`` returns exit status 0 after writing its CSV (it used to fail on int(rows))."""
+    from optlab import cli
+    from optlab.experiments import bench_peers
+
+    X, y = _regression(n=50, p=12, k=3, seed=9)
+    prob = dict(name="tiny l1 LS", X=X, y=y, loss="least_squares", penalty="l1", lam=0.1 * lambda_max(X, y),
+                gamma=3.0)
+    monkeypatch.setattr(bench_peers, "synthetic_problems", lambda full: [prob])
+    monkeypatch.setattr(bench_peers, "real_problems", lambda: [])
+    monkeypatch.setattr(bench_peers, "TOLS", (1e-6,))
+    assert cli.main(["bench", "peers", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "bench_peers.csv").read_text().count("tiny l1 LS") >= 2  # ours and a peer

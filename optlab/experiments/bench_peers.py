@@ -16,13 +16,14 @@ Peers, each skipped with a message when it does not import: skglm (``Lasso``, ``
 ``LogisticRegression``), celer (``Lasso``, ``ElasticNet``, ``LogisticRegression``).
 
 Method. Every solver has its own stopping rule, so each is run along a ladder of tolerances
-(1e-3 … 1e-10) from loose to tight (a ladder stops after a fit longer than ``--budget`` seconds). The *target* is, for the convex rows, the best objective any solver reached,
-times (1 + 1e-6) (i.e. 1e-6 relative); for the nonconvex (MCP) rows, where solvers may stop at different
-stationary points, the *best common* objective: the worst of the final objectives, times (1 + 1e-6). A solver's
-time is the median wall time (``--repeats`` calls, after one warm-up call so that compilation — JAX or numba — is
-excluded) at the loosest tolerance of the ladder whose solution reaches the target. Objectives are evaluated by
-one NumPy formula for all. ``ratio`` = solver time / ``ol.glm`` time (> 1: ``ol.glm`` is faster).
-Writes ``bench_peers.csv``; the machine load (1-minute load average) is printed and stored.
+(1e-3 … 1e-10) from loose to tight (a ladder stops at a fit longer than ``--budget`` seconds also when repeated:
+the first fits of a solver include its compilation, JAX or numba). The *target* is, for the convex rows, the best
+objective any solver reached, times (1 + 1e-6) (i.e. 1e-6 relative); for the nonconvex (MCP) rows, where solvers
+may stop at different stationary points, the *best common* objective: the worst of the final objectives, times
+(1 + 1e-6). A solver's time is the median wall time (``--repeats`` calls, after one warm-up call so that
+compilation — JAX or numba — is excluded) at the loosest tolerance of the ladder whose solution reaches the target.
+Objectives are evaluated by one NumPy formula for all. ``ratio`` = solver time / ``ol.glm`` time (> 1: ``ol.glm``
+is faster). Writes ``bench_peers.csv``; the machine load (1-minute load average) is printed and stored.
 """
 from __future__ import annotations
 
@@ -189,9 +190,12 @@ def bench_problem(prob, repeats, budget):
             except Exception as exc:  # noqa: BLE001 - a failing peer is reported and left out
                 print(f"[skip] {name} on {prob['name']} (tol {tol}): {type(exc).__name__}: {exc}")
                 break
-            if time.perf_counter() - t0 > budget:  # tighter tolerances would only take longer
-                print(f"[note] {name} on {prob['name']}: tol {tol} took > {budget} s; tighter ones not run")
-                break
+            if time.perf_counter() - t0 > budget:  # timed again: the first fits include compilation
+                t0 = time.perf_counter()
+                _quiet(fit, tol)
+                if time.perf_counter() - t0 > budget:  # tighter tolerances would only take longer
+                    print(f"[note] {name} on {prob['name']}: tol {tol} took > {budget} s; tighter ones not run")
+                    break
         if ladder:
             ladders[name] = ladder
     finals = {name: lad[-1][1] for name, lad in ladders.items()}
@@ -226,7 +230,8 @@ def _fmt(rows):
     return out
 
 
-def main(argv=None):
+def main(argv=None) -> int:
+    """Run the benchmark from the command line ``argv``; the exit status (0), as ``optlab bench`` expects."""
     parser = argparse.ArgumentParser(prog="bench_peers", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also the 20,000×5,000 design")
     parser.add_argument("--out", default=".", help="directory for bench_peers.csv")
@@ -263,8 +268,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     write_long_csv(rows, out / "bench_peers.csv")
     print(f"wrote {out / 'bench_peers.csv'}")
-    return rows
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -11,6 +11,7 @@ from collections import Counter
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["compiled", "compile_count"]
 
@@ -18,9 +19,15 @@ _EXECUTABLES: dict = {}
 _COUNTS: Counter = Counter()
 
 
+def _leaf_signature(x):
+    if isinstance(x, (np.ndarray, np.generic, jax.Array)):  # the fast path: no dtype promotion machinery
+        return x.shape, x.dtype, bool(getattr(x, "weak_type", False))
+    return jnp.shape(x), jnp.result_type(x), True
+
+
 def _signature(args):
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    return treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+    return treedef, tuple(_leaf_signature(x) for x in leaves)
 
 
 def compiled(kind: str, static_key, jitted, args):

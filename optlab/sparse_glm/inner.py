@@ -55,7 +55,7 @@ def make_cd_solve(loss, fit_intercept: bool, anderson_m: int):
 
             def coord(j, wz):
                 w, z = wz
-                g = block.dot(j, loss.grad(z, y)) / n
+                g = block.grad_dot(j, loss, z, y) / n
                 step = 1 / lips[j]
                 old = w[j]
                 new = _at(pen, j).prox(old - g * step, step)
@@ -89,7 +89,7 @@ def make_cd_solve(loss, fit_intercept: bool, anderson_m: int):
             if anderson_m > 0:
                 x_acc, ok = extrapolate(hist)
                 w_acc, b_acc = jnp.where(mask, x_acc[:-1], 0), x_acc[-1] if fit_intercept else b
-                z_acc = z + block.matvec(w_acc - w) + (b_acc - b)
+                z_acc = block.add_matvec(w_acc - w, z, k) + (b_acc - b)
                 better = ok & (_objective(loss, pen, z_acc, y, w_acc) < _objective(loss, pen, z, y, w))
                 w, b, z = (jnp.where(better, w_acc, w), jnp.where(better, b_acc, b), jnp.where(better, z_acc, z))
                 acc = acc + better.astype(jnp.int32)
@@ -101,7 +101,7 @@ def make_cd_solve(loss, fit_intercept: bool, anderson_m: int):
 
         init = (jnp.zeros((), jnp.int32), w, b, z, jnp.asarray(jnp.inf, dt), jnp.zeros((), jnp.int32))
         ep, w, b, z, crit, acc = lax.while_loop(cond, body, init)
-        z = block.matvec(w) + b  # exact (no drift): every nonzero coefficient is in the working set
+        z = block.add_matvec(w, jnp.full_like(z, b), k)  # exact (no drift): the support is in the working set
         return w, b, z, ep, crit, acc
 
     return solve
