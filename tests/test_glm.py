@@ -347,5 +347,32 @@ def test_bench_peers_cli_exit_status(monkeypatch, tmp_path):
     monkeypatch.setattr(bench_peers, "synthetic_problems", lambda full: [prob])
     monkeypatch.setattr(bench_peers, "real_problems", lambda: [])
     monkeypatch.setattr(bench_peers, "TOLS", (1e-6,))
-    assert cli.main(["bench", "peers", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    assert cli.main(["bench", "peers", "--sections", "glm", "--repeats", "1", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "bench_peers.csv").read_text().count("tiny l1 LS") >= 2  # ours and a peer
+
+
+@pytest.mark.data
+def test_bench_peers_svm_section_on_heart_scale(tmp_path, capsys):
+    """The SVM section of ``optlab bench peers``: svm_admm's time to a 1e-4 gap against HiGHS (whose optimum is the
+    reference) and liblinear, in one table and a CSV."""
+    import csv
+
+    from optlab import cli
+    from optlab.data.api import local_files
+
+    if not all(local_files("heart_scale").values()):
+        pytest.skip("heart_scale is not in $OPTLAB_DATA")
+    assert cli.main(["bench", "peers", "--sections", "svm", "--only", "heart", "--repeats", "1",
+                     "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "l1-hinge SVM" in out and "x liblinear" in out
+    rows = list(csv.DictReader(open(tmp_path / "bench_peers_svm.csv")))
+    assert [r["dataset"] for r in rows] == ["heart_scale"]
+    assert 0 < float(rows[0]["admm_to_1e-4_s"]) < 60 and float(rows[0]["F_star"]) > 0
+
+
+def test_bench_peers_rejects_an_unknown_section():
+    from optlab.experiments import bench_peers
+
+    with pytest.raises(SystemExit):
+        bench_peers.main(["--sections", "glm,lasso"])

@@ -1,8 +1,15 @@
-"""Benchmark: ``ol.glm`` (working sets + compiled coordinate descent + Anderson) against the CPU specialists.
+"""Benchmark: optlab against the CPU specialists a researcher picks today, one run, one table per section.
 
-``optlab bench peers [--full] [--out DIR] [--repeats R] [--only TEXT,...] [--budget S]``
+``optlab bench peers [--sections glm,svm,epoch] [--full] [--out DIR] [--repeats R] [--only TEXT,...] [--budget S]``
 
-Problems (float64, no intercept, λ = 0.05·λmax where λmax = ‖Xᵀℓ'(0, y)‖∞/n):
+Sections: ``glm`` — ``ol.glm`` (working sets + compiled coordinate descent + Anderson) on sparse GLMs against
+skglm, scikit-learn and celer (below); ``svm`` — ℓ1-hinge SVM, ``svm_admm`` with default settings to a 1e-4
+relative gap against HiGHS and liblinear's own fit, on heart_scale, mushrooms, a9a, w8a (and the synthetic
+100,000×1,000 set with ``--full``), method in :mod:`optlab.experiments.bench_svm`; ``epoch`` — one per-sample epoch
+of SPDHG / STOC-ADMM on a9a (dense and CSR) against scikit-learn's ``SGDClassifier``, method in
+:mod:`optlab.experiments.bench_epoch`. ``--only`` filters every section by name.
+
+GLM problems (float64, no intercept, λ = 0.05·λmax where λmax = ‖Xᵀℓ'(0, y)‖∞/n):
 
 * Lasso, elastic net (ρ = 0.5), MCP (γ = 3) least squares on the synthetic AR(0.6)-correlated design of
   :func:`optlab.data.make_sparse_regression` (k = p/20 true nonzeros, noise 1), sizes 1,000×200 and 5,000×2,000
@@ -23,7 +30,7 @@ may stop at different stationary points, the *best common* objective: the worst 
 (1 + 1e-6). A solver's time is the median wall time (``--repeats`` calls, after one warm-up call so that
 compilation — JAX or numba — is excluded) at the loosest tolerance of the ladder whose solution reaches the target.
 Objectives are evaluated by one NumPy formula for all. ``ratio`` = solver time / ``ol.glm`` time (> 1: ``ol.glm``
-is faster). Writes ``bench_peers.csv``; the machine load (1-minute load average) is printed and stored.
+is faster). Writes ``bench_peers.csv`` (``_svm.csv``, ``_epoch.csv`` for the other sections); the machine load (1-minute load average) is printed and stored.
 """
 from __future__ import annotations
 
@@ -240,7 +247,15 @@ def main(argv=None) -> int:
                         help="run only problems whose name contains one of these comma-separated texts")
     parser.add_argument("--budget", type=float, default=10.0,
                         help="seconds: a solver whose fit takes longer stops its tolerance ladder there")
+    parser.add_argument("--sections", default="glm,svm,epoch",
+                        help="comma-separated: glm (sparse GLMs vs skglm/scikit-learn/celer), svm (l1-hinge SVM vs "
+                             "HiGHS and liblinear, optlab bench svm), epoch (one per-sample epoch vs SGDClassifier, "
+                             "optlab bench epoch)")
     args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}")
 
     import jax
 
@@ -249,26 +264,63 @@ def main(argv=None) -> int:
 
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, 1-min load average {load:.2f} at start")
-    probs = synthetic_problems(args.full) + real_problems()
-    if args.only:
-        keys = [k.strip() for k in args.only.split(",") if k.strip()]
-        probs = [p for p in probs if any(k in p["name"] for k in keys)]
-    rows = []
-    for prob in probs:
-        print(f"--- {prob['name']}", flush=True)
-        r = bench_problem(prob, args.repeats, args.budget)
-        print(format_table(_fmt(r)), flush=True)
-        rows += r
-    load_end = os.getloadavg()[0]
-    for r in rows:
-        r["load_start"], r["load_end"] = load, load_end
-    print("\n" + format_table(_fmt(rows)))
-    print(f"1-min load average: {load:.2f} at start, {load_end:.2f} at end")
+    keys = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_long_csv(rows, out / "bench_peers.csv")
-    print(f"wrote {out / 'bench_peers.csv'}")
+    tables = []
+    rows = []
+    if "glm" in sections:
+        probs = synthetic_problems(args.full) + real_problems()
+        if keys:
+            probs = [p for p in probs if any(k in p["name"] for k in keys)]
+        for prob in probs:
+            print(f"--- {prob['name']}", flush=True)
+            r = bench_problem(prob, args.repeats, args.budget)
+            print(format_table(_fmt(r)), flush=True)
+            rows += r
+        if rows:
+            tables.append(("sparse GLMs: time to the common target (ratio = solver time / ol.glm time)",
+                           format_table(_fmt(rows))))
+            write_long_csv(rows, out / "bench_peers.csv")
+    if "svm" in sections:
+        from .bench_svm import DATASETS, svm_rows
+
+        names = [d for d in DATASETS if (args.full or d != "synthetic") and (not keys or any(k in d for k in keys))]
+        svm = svm_rows(names, repeats=args.repeats) if names else []
+        if svm:
+            tables.append(("l1-hinge SVM, time to a 1e-4 relative gap (x > 1: svm_admm is faster)",
+                           format_table(_svm_table(svm))))
+            print(tables[-1][1], flush=True)
+            write_long_csv(svm, out / "bench_peers_svm.csv")
+    if "epoch" in sections and (not keys or any(k in "a9a" for k in keys)):
+        from .bench_epoch import a9a_rows, format_rows
+
+        epoch = a9a_rows(repeats=args.repeats)
+        if epoch:
+            tables.append(("one per-sample epoch, logistic loss (ratio = ours / SGDClassifier)",
+                           format_table(format_rows(epoch))))
+            print(tables[-1][1], flush=True)
+            write_long_csv(epoch, out / "bench_peers_epoch.csv")
+    load_end = os.getloadavg()[0]
+    for title, table in tables:
+        print(f"\n{title}\n{table}")
+    print(f"1-min load average: {load:.2f} at start, {load_end:.2f} at end")
+    print(f"wrote {', '.join(sorted(str(p) for p in out.glob('bench_peers*.csv')))}")
     return 0
+
+
+SECTIONS = ("glm", "svm", "epoch")
+
+
+def _svm_table(rows):
+    """The SVM section's columns: peers' times, ours to 1e-4, iterations and the two speed-ups."""
+    def g(v):
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.3g}"
+
+    return [{"data set": f"{r['dataset']} {r['n']}x{r['d']}", "HiGHS [s]": g(r["highs_s"]),
+             "liblinear [s]": g(r["liblinear_s"]), "svm_admm [s]": g(r["admm_to_1e-4_s"]),
+             "iterations": r["admm_iters_to_1e-4"], "x HiGHS": g(r["speedup_vs_highs"]),
+             "x liblinear": g(r["speedup_vs_liblinear"]), "load": g(r["load_avg_1min"])} for r in rows]
 
 
 if __name__ == "__main__":
