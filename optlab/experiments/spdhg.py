@@ -53,14 +53,30 @@ import numpy as np
 from optlab.experiments import register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
-from optlab.experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, test_accuracy,
-                                            write_table)
+from optlab.experiments import _tuning
+from optlab.experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, scale_grid,
+                                                   test_accuracy, tune_scale, write_table)
 
 DATASETS = ("a9a", "w8a", "mushrooms", "splice", "svmguide3", "20news_100word")
 QUICK_DATASETS = ("splice",)
 PROBLEMS = {"GGLR": (1e-5, 0.0), "GGRLR": (1e-5, 1e-2)}
 PAPER_SCALE = {"a9a": 0.125, "w8a": 0.125, "mushrooms": 0.125, "splice": 1.8, "svmguide3": 0.25,
                "20news_100word": 0.25}
+
+
+LPDHG = "LPDHG (batch; x = passes)"
+#: Rows at fixed published settings (not tuned), with the reason the tables give.
+UNTUNED = {"SPDHG-GC (paper)": "the paper's per-set scale and dual step 5e-5"}
+
+
+def grids(quick: bool, ds_name: str = "splice", gamma: float = PROBLEMS["GGRLR"][1]) -> dict:
+    """The tuning grid of every compared method (all but :data:`UNTUNED`), LPDHG included: ``{label: Grid}``."""
+    import optlab as ol
+
+    out = {label: scale_grid(fn, kw, quick) for label, (fn, kw) in _methods(ds_name, gamma).items()
+           if label not in UNTUNED}
+    out[LPDHG] = scale_grid(ol.lpdhg, {}, quick)
+    return out
 
 
 def _methods(ds_name, gamma):
@@ -75,6 +91,21 @@ def _methods(ds_name, gamma):
     m.update({"STOC-ADMM": (B.stoc_admm, {}), "OPG-ADMM": (B.opg_admm, {}), "RDA-ADMM": (B.rda_admm, {}),
               "SAG-ADMM": (B.sag_admm, {}), "Ada-SADMM (diag)": (B.ada_sadmm, {})})
     return m
+
+
+def summary_row(tr, tuned, *, dataset, data, problem, method, f_star, f_ref, graph) -> dict:
+    """One row of ``spdhg_summary.csv``: final gaps, test metrics, time per epoch, the reference, the graph and the
+    tuning columns (``tuned``: the method's :class:`~optlab.experiments._tuning.Tuned`, None for :data:`UNTUNED`)."""
+    n_ep = tr.iters[-1] / tr.meta.get("segments", 1)
+    return {"dataset": dataset, "data": data, "problem": problem, "method": method,
+            "rel_gap_final": fmt(tr.last("gap") / abs(f_star)), "abs_gap_final": fmt(tr.last("gap")),
+            "best_test_loss": fmt(np.nanmin(tr["test_loss"]), ".5f"),
+            "test_acc_final": fmt(tr.last("test_acc"), ".4f"),
+            "time_per_epoch_s": fmt(tr.times[-1] / max(n_ep, 1), ".4g"),
+            "f_cvxpy": fmt(f_ref, ".8g"),
+            "reference": "CVXPY" if np.isfinite(f_ref) else "best run (CVXPY failed)",
+            "graph_edges": len(graph.edges), "glasso_alpha": graph.alpha,
+            **(tuned.fields() if tuned is not None else _tuning.untuned_fields(UNTUNED[method]))}
 
 
 def _highprob(out: Path, quick: bool, seed: int, sets: DataSets | None = None):
@@ -140,7 +171,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     epochs, segments = (5, 5) if quick else (10, 20)
-    rows, summary, files, all_traces = [], [], [], {}
+    rows, summary, files, all_traces, tuning_rows = [], [], [], {}, []
     sets = DataSets(quick)
     ds_names = QUICK_DATASETS if quick else DATASETS
     # per data set and problem: the CVXPY reference, the stochastic methods and LPDHG; then the 3 high-probability runs
@@ -155,16 +186,28 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         for p_i, (prob, (mu, gamma)) in enumerate(PROBLEMS.items()):
             step(f"{label_ds} {prob}: CVXPY reference")
             f_ref = reference(X, y, F, mu, gamma)
-            traces = {}
+            traces, tuning = {}, {}
+            test = dict(X_test=Xt, y_test=yt, metrics={"test_acc": test_accuracy})
             for label, (fn, kw) in _methods(ds_name, gamma).items():
                 step(f"{label_ds} {prob}: {label}")
-                res = fn(X, y, F, mu, gamma, epochs=epochs, segments=segments, seed=seed, X_test=Xt, y_test=yt,
-                         metrics={"test_acc": test_accuracy}, progress=False, **kw)
+
+                def one(kw, n, final, fn=fn):
+                    return fn(X, y, F, mu, gamma, epochs=n, segments=segments, seed=seed, progress=False,
+                              **(test if final else {}), **kw)
+
+                if label in UNTUNED:
+                    res = one(kw, epochs, True)
+                else:
+                    res, tuning[label] = tune_scale(one, fn, kw, quick=quick, length=epochs)
                 traces[label] = res.trace
             step(f"{label_ds} {prob}: LPDHG")
-            res = ol.lpdhg(X, y, F, mu, gamma, maxiter=epochs, X_test=Xt, y_test=yt,
-                           metrics={"test_acc": test_accuracy}, progress=False)
-            traces["LPDHG (batch; x = passes)"] = res.trace
+            res, tuning[LPDHG] = tune_scale(
+                lambda kw, n, final: ol.lpdhg(X, y, F, mu, gamma, maxiter=n, progress=False,
+                                              **(test if final else {}), **kw),
+                ol.lpdhg, {}, quick=quick, length=epochs, unit="pass")
+            traces[LPDHG] = res.trace
+            for label, t in tuning.items():
+                tuning_rows += t.rows(dataset=label_ds, data=kind, problem=prob, method=label)
             best = min(np.nanmin(t["objective"]) for t in traces.values())
             f_star = min(f_ref, best) if np.isfinite(f_ref) else best
             for label, tr in traces.items():
@@ -173,16 +216,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                                 "f_star": f_star})
                 rows += long_rows(tr, every=1 if quick else 4, solver=label, dataset=label_ds, problem=prob,
                                   data=kind)
-                n_ep = tr.iters[-1] / tr.meta.get("segments", 1)
-                summary.append({"dataset": label_ds, "data": kind, "problem": prob, "method": label,
-                                "rel_gap_final": fmt(tr.last("gap") / abs(f_star)), "abs_gap_final": fmt(tr.last("gap")),
-                                "best_test_loss": fmt(np.nanmin(tr["test_loss"]), ".5f"),
-                                "test_acc_final": fmt(tr.last("test_acc"), ".4f"),
-                                "time_per_epoch_s": fmt(tr.times[-1] / max(n_ep, 1), ".4g"),
-                                "f_cvxpy": fmt(f_ref, ".8g"),
-                                "reference": "CVXPY" if np.isfinite(f_ref) else "best run (CVXPY failed)",
-                                "graph_edges": len(g.edges),
-                                "glasso_alpha": g.alpha})
+                summary.append(summary_row(tr, tuning.get(label), dataset=label_ds, data=kind, problem=prob,
+                                           method=label, f_star=f_star, f_ref=f_ref, graph=g))
             traces = {k: in_epochs(t) for k, t in traces.items()}
             all_traces[ds_name][prob] = traces
             ol.plot.convergence(traces, "gap", ax=axes[2 * p_i], best_so_far=True,
@@ -198,6 +233,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         files.append(path)
         write_long_csv(rows, out / "spdhg_traces.csv")          # after every data set: partial runs keep results
         write_table(summary, out / "spdhg_summary.csv")
+        write_table(tuning_rows, out / "spdhg_tuning.csv")
 
     import matplotlib.pyplot as plt
 
@@ -219,6 +255,6 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     files += _highprob(out, quick, seed, sets)
     write_long_csv(rows, out / "spdhg_traces.csv")
     table = write_table(summary, out / "spdhg_summary.csv")
-    files += [out / "spdhg_traces.csv", out / "spdhg_summary.csv"]
+    files += [out / "spdhg_traces.csv", out / "spdhg_summary.csv", out / "spdhg_tuning.csv"]
     print(table)
     return {"files": [str(f) for f in files], "table": table, "traces": all_traces}
