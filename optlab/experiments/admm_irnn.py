@@ -14,21 +14,24 @@ Tasks (data through ``optlab.data.load``; seeds: data split 0, weights ``seed``)
   training words plus "unknown" (index 0), one-hot inputs, the last 16 words (left-padded with zero vectors),
   classify from the last step; hidden 32.
 
-Methods: ADMMiRNN with its defaults, labelled "ADMMiRNN (default: re-projection + guard)" (primal–dual
-re-projection every iteration: auxiliaries onto the forward pass, multipliers onto their least-squares estimate;
-ρ = (1, 1, 1) with the adaptive step-length guard; Gauss–Seidel-over-time sweeps); the paper's iteration
-(``method="paper"``: dual ascent, no re-projection, constant ρ, no guard) at the authors' ρ (1 on the MNIST tasks
-and on sentiment, 0.025 on the character model), labelled "ADMMiRNN (paper: ...)", on every task of the default run
-and on ``char`` in quick mode (on the full-size MNIST rows it would add about 1.5 min to the quick run); in the
-default run also the ablations on MNIST rows: re-projection with the dual-ascent multipliers kept (the
-previous default) and plain ADMM without re-projection at its defaults ρ = (1000, 1000, 3) adaptive (plain ADMM at
-ρ = 1 constant, the trap, is the paper row). BPTT baselines full batch (one epoch = one step) with SGD 0.5, Adam
-1e-2, RMSProp 3e-3 (not tuned per task): each runs once with ``max_time`` = the default ADMMiRNN's solver time
-(compile excluded); its trace up to ADMMiRNN's iteration count is the "equal iterations" row, the whole trace the
-"equal time" row. Float32 throughout. Where a data set is missing (quick runs), a generated stand-in of the same
-shape is used (:mod:`optlab.data.standin`) and every task label, CSV row (column ``data``) and figure says
-"stand-in". Writes ``admm_irnn_traces.csv`` (long format, ≤ 60 points per run via ``Trace.thinned``),
-``admm_irnn_summary.csv``, ``admm_irnn_curves.png``, ``admm_irnn_stability.png``.
+Methods: ADMMiRNN with its defaults, labelled "ADMMiRNN (default: re-projection + guard)" (primal–dual re-projection
+every iteration: auxiliaries onto the forward pass, multipliers onto their least-squares estimate; ρ = (1, 1, 1)
+with the adaptive step-length guard; Gauss–Seidel-over-time sweeps); the paper's iteration (``method="paper"``: dual
+ascent, no re-projection, constant ρ, no guard) at the authors' ρ (1 on the MNIST tasks and on sentiment, 0.025 on
+the character model), labelled "ADMMiRNN (paper: ...)", on every task of the default run and on ``char`` in quick
+mode (on the full-size MNIST rows it would add about 1.5 min to the quick run); in the default run also the
+ablations on MNIST rows: re-projection with the dual-ascent multipliers kept (the previous default) and plain ADMM
+without re-projection at its defaults ρ = (1000, 1000, 3) adaptive (plain ADMM at ρ = 1 constant, the trap, is the
+paper row). BPTT baselines full batch (one epoch = one step). Tuning (:mod:`optlab.experiments._tuning`,
+:func:`grids`): the default ADMMiRNN's ρ and the baselines' learning rates (SGD 0.5, Adam 1e-2, RMSProp 3e-3) ×
+{1/4, 1/2, 1, 2, 4} (quick × {1/2, 1, 2}) for 1/5 of the task's iterations, chosen on the training loss there, per
+task; the paper row and the ablations are not tuned. Each baseline at its chosen rate runs once with ``max_time`` =
+the default ADMMiRNN's solver time (compile excluded); its trace up to ADMMiRNN's iteration count is the "equal
+iterations" row, the whole trace the "equal time" row. Float32 throughout. Where a data set is missing (quick runs),
+a generated stand-in of the same shape is used (:mod:`optlab.data.standin`) and every task label, CSV row (column
+``data``) and figure says "stand-in". Writes ``admm_irnn_traces.csv`` (long format, ≤ 60 points per run via
+``Trace.thinned``), ``admm_irnn_summary.csv`` (chosen values in column ``tuned``), ``admm_irnn_tuning.csv``,
+``admm_irnn_curves.png``, ``admm_irnn_stability.png``.
 """
 from __future__ import annotations
 

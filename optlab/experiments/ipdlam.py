@@ -11,7 +11,11 @@ batch)", one epoch of mini-batches of 128 for SGD / Adam / RMSProp):
 * **iPDLAM**: β = 0.8 constant, ρ0 = 1e-2, κ = 1.05, ρ_max = 10 (the issue's prototype settings), backtracked block
   constants (``c_shrink`` 0.5, ``c_grow`` 2, δ = 0.5, at most 30 growths), no regulariser;
 * **DLAM**: the same with β = 0;
-* ablations (full mode): β = 0.5 (with β = 0.8 and DLAM's β = 0); warm-up off: fixed ρ = ρ_max = 10 (κ = 1);
+* ablations (full mode, not tuned): β = 0.5 (with β = 0.8 and DLAM's β = 0); warm-up off: fixed ρ = ρ_max = 10
+  (κ = 1);
+* tuning (:mod:`optlab.experiments._tuning`, :func:`grids`): every compared method's knob (iPDLAM/DLAM ρ0 and ρ_max
+  together, BCD γ = ρ together, the optax learning rates) over default × {1/4, 1/2, 1, 2, 4} (quick × {1/2, 1, 2})
+  for 1/5 of its run, chosen on its training loss there; the values above are the defaults (the grid centres);
 * optax: SGD (lr 0.1), Adam (lr 1e-3), RMSProp (lr 1e-3), mini-batch 128, and Adam full batch (lr 1e-3);
 * BCD (Zeng et al. 2019, :mod:`optlab.solvers.baselines.bcd`): three-splitting, closed-form block updates, γ = ρ = 1,
   α = 5 (their MNIST values), squared loss on one-hot targets (their loss; so its training loss is not plotted with
@@ -26,7 +30,8 @@ penalty objective Φ_ρ is plotted separately (it is not comparable across metho
 variables a_l, and ρ changes during the warm-up). Results and discussion: ``experiments/README_ipdlam.md``.
 
 Writes ``ipdlam_traces.csv`` (long format), ``ipdlam_summary.csv`` (the table: test accuracy and training loss
-at equal iterations and at equal time, final values, seconds per iteration), ``ipdlam_mnist.png`` (all methods
+at equal iterations and at equal time, final values, seconds per iteration, the chosen value in column ``tuned``),
+``ipdlam_tuning.csv`` (every grid value's score), ``ipdlam_mnist.png`` (all methods
 vs iteration and time) and, in full mode, ``ipdlam_ablation.png`` (β and warm-up). Without the MNIST files (quick
 runs) a generated stand-in of the same shape is used (:mod:`optlab.data.standin`): the CSVs' ``data`` column, the
 data set name and the figure titles then say "stand-in".
@@ -76,8 +81,8 @@ def grids(quick: bool) -> dict:
 
 def _lengths(s) -> dict:
     """The run length of every method this mode runs, in its own unit (:data:`UNITS`)."""
-    out = {"iPDLAM (β=0.8)": s["iters"], "DLAM (β=0)": s["iters"], **{f"{k} (mb {BATCH})": s["epochs"] for k in OPTAX},
-           "BCD (Zeng et al.)": s["bcd_iters"]}
+    out = {"iPDLAM (β=0.8)": s["iters"], "DLAM (β=0)": s["iters"],
+           **{f"{k} (mb {BATCH})": s["epochs"] for k in OPTAX}, "BCD (Zeng et al.)": s["bcd_iters"]}
     if s["fb_iters"]:
         out[FULL_BATCH_ADAM] = s["fb_iters"]
     return out

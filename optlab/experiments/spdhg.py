@@ -9,8 +9,11 @@ Protocol (the paper's, from its released driver, with the deviations listed belo
   points per epoch (quick: 5; the paper logs every 1 %), sampling without replacement, seed 0;
 * methods: SPDHG-GC with our defaults (scale 1, dual step coupled to the primal step), SPDHG-GC with the paper's
   settings (per-set scale, constant dual step 5e-5), SPDHG-SC1/SC2 (GGRLR only), STOC-ADMM, OPG-ADMM, RDA-ADMM,
-  SAG-ADMM, Ada-SADMM (diag), all from x = 0 with their documented defaults (β = 1, scale 1), and batch LPDHG (one
-  iteration = one pass; its x axis is passes);
+  SAG-ADMM, Ada-SADMM (diag), all from x = 0 with their documented defaults (β = 1) and their step-size ``scale``
+  tuned by the experiments' protocol (:mod:`optlab.experiments._tuning`: default × {1/4, 1/2, 1, 2, 4}, quick
+  × {1/2, 1, 2}; 1/5 of the epochs; training objective at the averaged iterate; per data set and problem; every
+  method but "SPDHG-GC (paper)"), and batch LPDHG (one iteration = one pass; its x axis is passes; scale tuned
+  the same way);
 * metrics at the averaged iterate: training objective and test loss (mean logistic loss); curves are best-so-far,
   as in the paper; gaps are relative to the CVXPY (CLARABEL) optimum of the training problem, taken as
   min(CVXPY, best value any run reached) so the gap is never negative; also time per epoch (compile time excluded).
@@ -21,7 +24,9 @@ Figures: ``spdhg_<dataset>.png`` (rows GGLR, GGRLR; columns best-so-far objectiv
 epochs), ``spdhg_time_per_epoch.png``, ``spdhg_highprob.png`` (100 PRNG keys (quick: 20) of SPDHG on GGRLR splice (quick:
 svmguide3): median and 95 % quantile of the gap vs t, for GC/SC1/SC2, against c/√t, c·log t/t, c/t).
 CSV: ``spdhg_traces.csv`` (long format; iteration = epoch segments, see column ``segments_per_epoch``; full runs
-keep every 4th log point = 5 per epoch, and the metrics objective, gap, test_loss, test_acc), ``spdhg_summary.csv`` (final gaps, time per epoch), ``spdhg_highprob.csv``.
+keep every 4th log point = 5 per epoch, and the metrics objective, gap, test_loss, test_acc), ``spdhg_summary.csv``
+(final gaps, time per epoch, the chosen scale in column ``tuned``), ``spdhg_tuning.csv`` (every grid value's score),
+``spdhg_highprob.csv``.
 
 Deviations from the authors' released code (all deliberate):
 

@@ -11,7 +11,10 @@ Protocol (the paper's, from its released driver, with the deviations listed belo
   extragradient (``same_point``), SPDHG-GC with its defaults (on fused LR with the ℓ1 term stacked into F:
   ``5e-3‖[D; 0.1 I]x‖₁``, the same objective), SPDPEG with the paper's per-set scale and β = 1 (fused LR only, where the paper gives
   them), batch EGADM (one iteration = two passes; plotted against time like the others), SGADM, STOC-ADMM (GGRLR only:
-  its x-step is a linear solve that cannot carry the ℓ1 term), RDA-ADMM, OPG-ADMM, Ada-SADMM (diag);
+  its x-step is a linear solve that cannot carry the ℓ1 term), RDA-ADMM, OPG-ADMM, Ada-SADMM (diag); every method
+  but the paper-settings row has its step-size ``scale`` tuned by the experiments' protocol
+  (:mod:`optlab.experiments._tuning`: default × {1/4, 1/2, 1, 2, 4}, quick × {1/2, 1, 2}; 1/5 of the epochs or
+  passes; training objective at the averaged iterate) on fold 0's training rows, and runs every fold at that value;
 * metrics at the averaged iterate: training objective, test loss (mean logistic loss on the held-out fold) and test
   accuracy, vs CPU time (compile excluded), mean ± standard deviation over folds (x: mean time at each log point);
 * gap table: the objective after the last epoch relative to the CVXPY (CLARABEL) optimum, fold 0 only (the CVXPY
@@ -20,7 +23,8 @@ Protocol (the paper's, from its released driver, with the deviations listed belo
 
 Figures ``spdpeg_<problem>_<dataset>.png`` (objective, test loss, accuracy vs time with error bars); CSV
 ``spdpeg_traces.csv`` (long format, per fold; iteration = epoch segments; full runs keep every 5th log point = 2 per
-epoch, and the metrics objective, test_loss, test_acc), ``spdpeg_summary.csv``.
+epoch, and the metrics objective, test_loss, test_acc), ``spdpeg_summary.csv`` (the chosen scale in column ``tuned``),
+``spdpeg_tuning.csv`` (every grid value's score).
 
 Deviations from the authors' released code (Qiao et al. 2018; Lin et al. 2018):
 

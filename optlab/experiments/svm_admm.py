@@ -8,9 +8,10 @@ skipped.
 **Table 1 (one per data set), all at the data set's λ** (2⁻⁶ on heart_scale, the paper's SCAD setting; 0.01 on
 mushrooms), each method on the training split with its own objective:
 
-* ``ADMM-<penalty>`` (ours, :func:`optlab.svm_admm`, *all defaults*: problem-scaled ρ's, increasing penalty for
-  nonconvex P, tol = 1e-5 on the relative residuals, maxiter 10,000; quick: 1,000): hinge loss + P(w) for P in
-  ℓ1, SCAD (a = 3.7), MCP (γ = 3), LSP (θ = 0.5), capped-ℓ1 (θ = 0.5), started from zeros (as in the paper);
+* ``ADMM-<penalty>`` (ours, :func:`optlab.svm_admm`, defaults but the ρ's tuned (below): problem-scaled ρ's,
+  increasing penalty for nonconvex P, tol = 1e-5 on the relative residuals, maxiter 10,000; quick: 1,000): hinge
+  loss + P(w) for P in ℓ1, SCAD (a = 3.7), MCP (γ = 3), LSP (θ = 0.5), capped-ℓ1 (θ = 0.5), started from zeros (as
+  in the paper);
 * ``ADMM-<scad|mcp> (l1 start)``: the same, warm-started from the ADMM-ℓ1 state at the same λ (the initial
   estimator of the one-step/LLA literature: Zou & Li 2008; Fan, Xue & Zou 2014);
 * ``LQA-scad`` (:func:`optlab.solvers.baselines.scad_lqa.scad_lqa`, Zhang, Ahn, Lin & Park 2006): the same
@@ -21,6 +22,12 @@ mushrooms), each method on the training split with its own objective:
 * ``LIBLINEAR-l1`` (scikit-learn ``LinearSVC(penalty="l1", loss="squared_hinge", dual=False)``, external, not
   through the harness): C = 1/(n λ) with the data set's λ, intercept fitted (liblinear penalises it);
 * ``HiGHS-LP-l1``: the exact optimum of the ADMM-ℓ1 problem as a linear program (``scipy.optimize.linprog``).
+
+Tuning (:mod:`optlab.experiments._tuning`, :func:`grids`): ADMM's ρ scale (both problem-scaled ρ's), LQA's ε and
+GIST's step growth η over default × {1/4, 1/2, 1, 2, 4} (quick × {1/2, 1, 2}; for η the factor scales η − 1) for
+1/5 of the iteration limit, chosen on the method's own training objective there; the "(l1 start)" rows and the λ
+paths use their penalty's chosen value. LIBLINEAR and the LP are external solvers (untuned). Column ``tuned`` of
+every table holds the chosen value, ``svm_admm_tuning.csv`` every grid score.
 
 Columns: run time (solver seconds, compile time excluded for the JAX solvers; wall time of ``fit`` / ``linprog``
 for the external ones), iterations, status, final relative primal/dual residuals (ADMM), NZF % (nonzero weights,
@@ -88,8 +95,9 @@ LQA_ITERS = 500
 
 def grids(quick: bool) -> dict:
     """The tuning grid of every compared method of table 1 (:mod:`optlab.experiments._tuning`): each ADMM penalty
-    scales both problem-scaled default penalties ρ1, ρ2 together ("rho_scale", :func:`_rhos`), LQA its perturbation ε ("eps", default 1e-6), GIST its step growth η − 1 ("eta" = 1 + (η0 − 1)·f,
-    η0 = 2: the factor applies to the excess over 1, η must stay > 1). LIBLINEAR and the HiGHS LP are external
+    scales both problem-scaled default penalties ρ1, ρ2 together ("rho_scale", :func:`_rhos`), LQA its
+    perturbation ε ("eps", default 1e-6), GIST its step growth ("eta" = 1 + (η0 − 1)·f, η0 = 2: the factor
+    applies to the excess over 1, η must stay > 1). LIBLINEAR and the HiGHS LP are external
     solvers run to their tolerance (untuned rows)."""
     f = _tuning.factors(quick)
     out = {f"ADMM-{p}": _tuning.Grid.scaled("rho_scale", 1.0, quick) for p in PENALTIES}
