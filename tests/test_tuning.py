@@ -46,6 +46,7 @@ def test_divergence_scores_inf_ties_go_to_the_default_and_all_diverged_keeps_the
     assert "diverged" in dead.fields()[_tuning.COLUMN]
     rows = tuned.rows(method="m")
     assert [r["value"] for r in rows] == list(grid.values) and sum(r["chosen"] for r in rows) == 1
+    assert len(tuned.seconds) == len(grid.values) and all(r["wall_s"] >= 0 for r in rows)
 
 
 def test_grid_budget_and_bad_input():

@@ -18,7 +18,8 @@ Protocol (issue 18; used by ``spdhg``, ``spdpeg``, ``ipdlam``, ``admm-irnn`` and
 * the chosen value then runs the experiment's full budget (where the tuning budget *is* the full budget, the tuning
   run is reused). Its table/CSV rows carry the chosen value in column :data:`COLUMN` (``"scale=2"``) and the grid
   and budget in :data:`GRID_COLUMN`; rows at fixed published settings (the papers' own values, exact solvers) say
-  so there instead (:func:`untuned_fields`). Every grid score is written to the experiment's ``*_tuning.csv``.
+  so there instead (:func:`untuned_fields`). Every grid score is written to the experiment's ``*_tuning.csv``, with
+  the wall time of each grid run (``wall_s``, compile included: the cost of the protocol within the run).
 
 Choosing on the training objective measures what these comparisons are about (optimisation speed on the training
 problem) and costs nothing beyond the grid runs; it does not guard against a value that optimises fast but
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import Any, Callable
 
 __all__ = ["FACTORS", "QUICK_FACTORS", "TUNE_FRACTION", "COLUMN", "GRID_COLUMN", "Grid", "Tuned", "factors",
@@ -95,6 +97,7 @@ class Tuned:
     chosen: float
     budget: str
     result: Any = dataclasses.field(default=None, repr=False, compare=False)
+    seconds: tuple[float, ...] = dataclasses.field(default=(), compare=False)   # wall time of each grid run
 
     @property
     def all_diverged(self) -> bool:
@@ -107,9 +110,10 @@ class Tuned:
 
     def rows(self, **context) -> list[dict]:
         """One row per grid value (for the experiment's ``*_tuning.csv``)."""
+        secs = self.seconds or (float("nan"),) * len(self.scores)
         return [{**context, "knob": self.grid.knob, "value": v, "default": v == self.grid.default,
-                 "training_objective": s, "chosen": v == self.chosen, "budget": self.budget}
-                for v, s in zip(self.grid.values, self.scores)]
+                 "training_objective": s, "chosen": v == self.chosen, "budget": self.budget, "wall_s": t}
+                for v, s, t in zip(self.grid.values, self.scores, secs)]
 
 
 def untuned_fields(reason: str) -> dict:
@@ -136,14 +140,16 @@ def tune(run: Callable[[float], Any], grid: Grid, objective: Callable[[Any], flo
     """
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be a tuning.Grid, got {type(grid).__name__}; build one with Grid.scaled(...)")
-    scores, results = [], []
+    scores, results, seconds = [], [], []
     for v in grid.values:
         if on_value is not None:
             on_value(v)
+        t0 = time.perf_counter()
         try:
             r = run(v)
         except FloatingPointError:
             r = None
+        seconds.append(time.perf_counter() - t0)
         results.append(r)
         scores.append(math.inf if r is None else _score(objective(r)))
 
@@ -155,4 +161,4 @@ def tune(run: Callable[[float], Any], grid: Grid, objective: Callable[[Any], flo
         best = min(finite, key=lambda i: (scores[i], nearness(grid.values[i])))
     else:
         best = min(range(len(grid.values)), key=lambda i: nearness(grid.values[i]))
-    return Tuned(grid, tuple(scores), grid.values[best], budget, results[best])
+    return Tuned(grid, tuple(scores), grid.values[best], budget, results[best], tuple(seconds))
