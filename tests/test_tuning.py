@@ -41,6 +41,10 @@ def test_divergence_scores_inf_ties_go_to_the_default_and_all_diverged_keeps_the
                          budget="1 epoch")
     assert tuned.scores[2:] == (math.inf, math.inf)
     assert tuned.chosen == 1.0                      # 0.5 and 1 tie: the default is nearest
+    near = _tuning.tune(lambda v: 1.0 + 1e-9 * v, grid, lambda r: r, budget="1 epoch")   # noise-level differences
+    assert near.chosen == 1.0
+    clear = _tuning.tune(lambda v: 1.0 - 1e-3 * v, grid, lambda r: r, budget="1 epoch")
+    assert clear.chosen == 4.0
     dead = _tuning.tune(lambda v: float("nan"), grid, lambda r: r, budget="1 epoch")
     assert dead.all_diverged and dead.chosen == 1.0
     assert "diverged" in dead.fields()[_tuning.COLUMN]

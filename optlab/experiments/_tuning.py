@@ -13,7 +13,8 @@ Protocol (issue 18; used by ``spdhg``, ``spdpeg``, ``ipdlam``, ``admm-irnn`` and
   passes, sweeps, iterations; at least one), the same fraction for every method (:func:`budget`);
 * **criterion**: the method's own training objective at the end of the tuning budget (the quantity the comparison
   plots; cheap: no validation split, no test data touched). Lower is better; a run that diverges (NaN/inf) scores
-  +inf; ties go to the value nearest the default (in log ratio). If every value diverges the default is kept and
+  +inf; ties — scores within a relative :data:`TIE_RTOL` = 1e-6 of the best, differences that are solver noise,
+  not speed — go to the value nearest the default (in log ratio). If every value diverges the default is kept and
   the table says so;
 * the chosen value then runs the experiment's full budget (where the tuning budget *is* the full budget, the tuning
   run is reused). Its table/CSV rows carry the chosen value in column :data:`COLUMN` (``"scale=2"``) and the grid
@@ -33,12 +34,13 @@ import math
 import time
 from typing import Any, Callable
 
-__all__ = ["FACTORS", "QUICK_FACTORS", "TUNE_FRACTION", "COLUMN", "GRID_COLUMN", "Grid", "Tuned", "factors",
+__all__ = ["FACTORS", "QUICK_FACTORS", "TUNE_FRACTION", "TIE_RTOL", "COLUMN", "GRID_COLUMN", "Grid", "Tuned", "factors",
            "budget", "tune", "untuned_fields"]
 
 FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 QUICK_FACTORS = (0.5, 1.0, 2.0)
 TUNE_FRACTION = 0.2
+TIE_RTOL = 1e-6
 COLUMN = "tuned"
 GRID_COLUMN = "tuning_grid"
 
@@ -135,8 +137,9 @@ def tune(run: Callable[[float], Any], grid: Grid, objective: Callable[[Any], flo
 
     ``run`` runs the method at knob value ``v`` for the tuning budget (described by ``budget``, e.g. ``"1 epoch"``)
     and returns its result; ``objective`` reads the training objective from it (lower is better; NaN, inf or an
-    exception of the solver's own numerics count as divergence, +inf). Ties go to the value nearest the default in
-    log ratio; when every value diverges the default is kept. ``on_value(v)`` is called before each run (progress).
+    exception of the solver's own numerics count as divergence, +inf). Ties (within a relative :data:`TIE_RTOL` of
+    the best score) go to the value nearest the default in log ratio; when every value diverges the default is
+    kept. ``on_value(v)`` is called before each run (progress).
     """
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be a tuning.Grid, got {type(grid).__name__}; build one with Grid.scaled(...)")
@@ -158,7 +161,9 @@ def tune(run: Callable[[float], Any], grid: Grid, objective: Callable[[Any], flo
 
     finite = [i for i, s in enumerate(scores) if math.isfinite(s)]
     if finite:
-        best = min(finite, key=lambda i: (scores[i], nearness(grid.values[i])))
+        low = min(scores[i] for i in finite)
+        tied = [i for i in finite if scores[i] <= low + TIE_RTOL * abs(low)]
+        best = min(tied, key=lambda i: (nearness(grid.values[i]), scores[i]))
     else:
         best = min(range(len(grid.values)), key=lambda i: nearness(grid.values[i]))
     return Tuned(grid, tuple(scores), grid.values[best], budget, results[best], tuple(seconds))
