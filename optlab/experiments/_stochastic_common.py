@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from optlab._optional import require
+from optlab.experiments import _tuning
 from optlab.trace import write_table  # noqa: F401  (re-exported for the SPDHG/SPDPEG experiments)
 
 
@@ -81,3 +82,28 @@ def in_epochs(trace):
 
 def fmt(v, spec=".3e"):
     return "" if v is None or not np.isfinite(v) else format(float(v), spec)
+
+
+def scale_grid(fn, kw, quick: bool) -> "_tuning.Grid":
+    """The tuning grid of a stochastic/batch method (SPDHG, SPDPEG, EGADM, LPDHG, the stochastic ADMM family): its
+    step-size ``scale`` (``kw``'s, else ``fn``'s signature default, so it follows the solvers' defaults) × the
+    protocol's factors (:mod:`optlab.experiments._tuning`)."""
+    import inspect
+
+    default = kw.get("scale", inspect.signature(fn).parameters["scale"].default)
+    return _tuning.Grid.scaled("scale", default, quick)
+
+
+def tune_scale(run, fn, kw, *, quick: bool, length: int, unit: str = "epoch"):
+    """The tuning protocol on ``scale``: ``run(kw, n, final)`` runs ``fn`` with keywords ``kw`` for ``n`` units
+    (epochs or passes; ``final`` = with the test metrics of the table). Each grid value runs the tuning budget
+    (``_tuning.budget(length)``) and is scored by its training objective at the averaged iterate there; the chosen
+    value then runs ``length`` units (the tuning run itself when the budget is the whole run).
+    Returns ``(result, tuned)``."""
+    grid = scale_grid(fn, kw, quick)
+    n = _tuning.budget(length)
+    whole = n == length
+    tuned = _tuning.tune(lambda s: run({**kw, "scale": s}, n, whole), grid, lambda r: r.trace.last("objective"),
+                         budget=f"{n} {unit}{'s' if n != 1 else ''}")
+    res = tuned.result if whole else run({**kw, "scale": tuned.chosen}, length, True)
+    return res, tuned

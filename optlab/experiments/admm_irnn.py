@@ -14,21 +14,24 @@ Tasks (data through ``optlab.data.load``; seeds: data split 0, weights ``seed``)
   training words plus "unknown" (index 0), one-hot inputs, the last 16 words (left-padded with zero vectors),
   classify from the last step; hidden 32.
 
-Methods: ADMMiRNN with its defaults, labelled "ADMMiRNN (default: re-projection + guard)" (primal–dual
-re-projection every iteration: auxiliaries onto the forward pass, multipliers onto their least-squares estimate;
-ρ = (1, 1, 1) with the adaptive step-length guard; Gauss–Seidel-over-time sweeps); the paper's iteration
-(``method="paper"``: dual ascent, no re-projection, constant ρ, no guard) at the authors' ρ (1 on the MNIST tasks
-and on sentiment, 0.025 on the character model), labelled "ADMMiRNN (paper: ...)", on every task of the default run
-and on ``char`` in quick mode (on the full-size MNIST rows it would add about 1.5 min to the quick run); in the
-default run also the ablations on MNIST rows: re-projection with the dual-ascent multipliers kept (the
-previous default) and plain ADMM without re-projection at its defaults ρ = (1000, 1000, 3) adaptive (plain ADMM at
-ρ = 1 constant, the trap, is the paper row). BPTT baselines full batch (one epoch = one step) with SGD 0.5, Adam
-1e-2, RMSProp 3e-3 (not tuned per task): each runs once with ``max_time`` = the default ADMMiRNN's solver time
-(compile excluded); its trace up to ADMMiRNN's iteration count is the "equal iterations" row, the whole trace the
-"equal time" row. Float32 throughout. Where a data set is missing (quick runs), a generated stand-in of the same
-shape is used (:mod:`optlab.data.standin`) and every task label, CSV row (column ``data``) and figure says
-"stand-in". Writes ``admm_irnn_traces.csv`` (long format, ≤ 60 points per run via ``Trace.thinned``),
-``admm_irnn_summary.csv``, ``admm_irnn_curves.png``, ``admm_irnn_stability.png``.
+Methods: ADMMiRNN with its defaults, labelled "ADMMiRNN (default: re-projection + guard)" (primal–dual re-projection
+every iteration: auxiliaries onto the forward pass, multipliers onto their least-squares estimate; ρ = (1, 1, 1)
+with the adaptive step-length guard; Gauss–Seidel-over-time sweeps); the paper's iteration (``method="paper"``: dual
+ascent, no re-projection, constant ρ, no guard) at the authors' ρ (1 on the MNIST tasks and on sentiment, 0.025 on
+the character model), labelled "ADMMiRNN (paper: ...)", on every task of the default run and on ``char`` in quick
+mode (on the full-size MNIST rows it would add about 1.5 min to the quick run); in the default run also the
+ablations on MNIST rows: re-projection with the dual-ascent multipliers kept (the previous default) and plain ADMM
+without re-projection at its defaults ρ = (1000, 1000, 3) adaptive (plain ADMM at ρ = 1 constant, the trap, is the
+paper row). BPTT baselines full batch (one epoch = one step). Tuning (:mod:`optlab.experiments._tuning`,
+:func:`grids`): the default ADMMiRNN's ρ and the baselines' learning rates (SGD 0.5, Adam 1e-2, RMSProp 3e-3) ×
+{1/4, 1/2, 1, 2, 4} (quick × {1/2, 1, 2}) for 1/5 of the task's iterations, chosen on the training loss there, per
+task; the paper row and the ablations are not tuned. Each baseline at its chosen rate runs once with ``max_time`` =
+the default ADMMiRNN's solver time (compile excluded); its trace up to ADMMiRNN's iteration count is the "equal
+iterations" row, the whole trace the "equal time" row. Float32 throughout. Where a data set is missing (quick runs),
+a generated stand-in of the same shape is used (:mod:`optlab.data.standin`) and every task label, CSV row (column
+``data``) and figure says "stand-in". Writes ``admm_irnn_traces.csv`` (long format, ≤ 60 points per run via
+``Trace.thinned``), ``admm_irnn_summary.csv`` (chosen values in column ``tuned``), ``admm_irnn_tuning.csv``,
+``admm_irnn_curves.png``, ``admm_irnn_stability.png``.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlab.experiments import register
+from optlab.experiments import _tuning, register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
 
@@ -129,21 +132,50 @@ def _truncated(trace, k):
                  dict(trace.meta))
 
 
-def _runs(name, data, cfg, seed, paper_rho=None):
-    """ADMMiRNN (defaults), the paper's iteration at ``paper_rho`` (unless None), optionally the ablations, and each
-    BPTT baseline once, run for the default ADMMiRNN's solver time: its trace up to ADMMiRNN's iteration count is
-    the equal-iterations row, the whole trace the equal-time row. Returns ``{label: trace}``."""
+def grids(quick: bool) -> dict:
+    """The tuning grid of every compared method (:mod:`optlab.experiments._tuning`): the default ADMMiRNN scales its
+    penalties ρ = (1, 1, 1) ("rho", a number = the same value for all three), the BPTT baselines their learning
+    rate ("lr"). The paper row (the authors' ρ) and the ablations run at fixed settings."""
+    out = {DEFAULT_LABEL: _tuning.Grid.scaled("rho", 1.0, quick)}
+    out.update({label: _tuning.Grid.scaled("lr", lr, quick) for label, (_, lr) in BASELINES.items()})
+    return out
+
+
+def _tuned(name, label, grid, run, iters):
+    """The tuning protocol on ``run(v, n, final)``: every grid value for ``_tuning.budget(iters)`` iterations,
+    scored by the training loss (forward pass) there."""
+    n = _tuning.budget(iters)
+    step(f"{name}: {label}")
+    return _tuning.tune(lambda v: run(v, n, n == iters), grid, lambda r: r.trace.last("train_loss"),
+                        budget=f"{n} of {iters} iterations"), n == iters
+
+
+def _runs(name, data, cfg, seed, paper_rho=None, quick=False):
+    """ADMMiRNN (defaults, ρ tuned), the paper's iteration at ``paper_rho`` (unless None), optionally the ablations,
+    and each BPTT baseline (learning rate tuned) once, run for the default ADMMiRNN's solver time: its trace up to
+    ADMMiRNN's iteration count is the equal-iterations row, the whole trace the equal-time row.
+    Returns ``({label: trace}, {label: Tuned})``."""
     import optlab as ol
     from optlab.solvers.admm_irnn import bptt
 
     common = dict(X_test=data["X_test"], y_test=data["y_test"], task=data["task"], n_classes=data["n_classes"],
                   seed=seed, progress=False)
+    bare = {k: v for k, v in common.items() if k not in ("X_test", "y_test")}    # tuning runs: no test data
     iters = cfg["iters"]
     log_every = cfg.get("log_every", max(1, iters // 20))   # divides iters (the equal-iteration rows); each logged
     # point costs two forward passes over the training set and two over the test set
     admm = lambda **kw: ol.admm_irnn(data["X"], data["y"], cfg["hidden"], log_every=log_every, **common, **kw)  # noqa: E731
-    step(f"{name}: ADMMiRNN (default)")
-    out = {DEFAULT_LABEL: admm(iters=iters).trace}
+    grid = grids(quick)
+    tuning = {}
+
+    def admm_at(v, n, final):
+        if final:
+            return admm(iters=n, rho=v)
+        return ol.admm_irnn(data["X"], data["y"], cfg["hidden"], log_every=n, iters=n, rho=v, **bare)
+
+    tuning[DEFAULT_LABEL], whole = _tuned(name, DEFAULT_LABEL, grid[DEFAULT_LABEL], admm_at, iters)
+    out = {DEFAULT_LABEL: (tuning[DEFAULT_LABEL].result if whole else admm_at(tuning[DEFAULT_LABEL].chosen, iters,
+                                                                              True)).trace}
     if paper_rho is not None:
         step(f"{name}: ADMMiRNN (paper)")
         out[paper_label(paper_rho)] = admm(iters=iters, method="paper", rho=paper_rho).trace
@@ -157,12 +189,40 @@ def _runs(name, data, cfg, seed, paper_rho=None):
     for label, (opt, lr) in BASELINES.items():
         # fewer log points than ADMMiRNN (each evaluates a full-batch gradient norm and the test metrics, and the
         # equal-time runs take ~10x more iterations); iters // 5 still divides iters
-        step(f"{name}: {label} (BPTT)")
-        tr = bptt(data["X"], data["y"], cfg["hidden"], opt, learning_rate=lr, epochs=1000 * iters,
+        tuning[label], _ = _tuned(name, f"{label} (BPTT)", grid[label], lambda v, n, final, opt=opt: bptt(
+            data["X"], data["y"], cfg["hidden"], opt, learning_rate=v, epochs=n, log_every=n, **bare), iters)
+        tr = bptt(data["X"], data["y"], cfg["hidden"], opt, learning_rate=tuning[label].chosen, epochs=1000 * iters,
                   log_every=max(1, iters // 5), max_time=budget, **common).trace
         out[label] = _truncated(tr, iters)
         out[f"{label} (equal time)"] = tr
-    return out
+    return out, tuning
+
+
+def summary_row(tr, data, tuning, *, task, data_kind, method) -> dict:
+    """One row of ``admm_irnn_summary.csv``: budget, iterations, times, losses, accuracies, bits per character and
+    the tuning columns (``tuning``: ``{label: Tuned}`` of the task, see :func:`_tuning_fields`)."""
+    bits_train, bits_test = _bits(tr, data)
+    return {
+        "task": task, "data": data_kind, "method": method,
+        "budget": "equal time" if "equal time" in method else "equal iterations" if method in BASELINES
+        or _is_admm(method) else "",
+        "iterations": int(tr.iters[-1]), "solver_time_s": f"{tr.times[-1]:.3g}",
+        "compile_time_s": f"{tr.meta.get('compile_time', float('nan')):.3g}",
+        "train_loss": f"{tr.last('train_loss'):.4g}", "train_acc": f"{tr.last('train_acc'):.4f}",
+        "test_acc": f"{tr.last('test_acc'):.4f}",
+        "bits_per_char_train": f"{bits_train:.3f}", "bits_per_char_test": f"{bits_test:.3f}",
+        "unigram_entropy_bits": f"{data.get('entropy', float('nan')):.3f}",
+        "residual": f"{tr.last('residual'):.2e}" if "residual" in tr.metrics else "",
+        **_tuning_fields(method, tuning),
+    }
+
+
+def _tuning_fields(label, tuning):
+    """The tuning columns of a summary row: the chosen value of the method the row shows, else why it is untuned."""
+    base = label.removesuffix(" (equal time)")
+    if base in tuning:
+        return tuning[base].fields()
+    return _tuning.untuned_fields("the authors' ρ" if label.startswith("ADMMiRNN (paper") else "ablation")
 
 
 def _bits(tr, data):
@@ -181,37 +241,29 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     builders = {"mnist-rows": lambda c: _mnist(c, False, sets), "mnist-1step": lambda c: _mnist(c, True, sets),
                 "char": lambda c: _char(c, sets), "sentiment": lambda c: _sentiment(c, sets)}
     expect(sum(1 + cfg.get("paper", True) + 2 * bool(cfg.get("ablations")) + len(BASELINES) for cfg in cfgs.values()))
-    rows, summary, all_runs = [], [], {}
+    rows, summary, all_runs, tuning_rows = [], [], {}, []
     t_start = time.perf_counter()
     for task_key, cfg in cfgs.items():
         data = builders[task_key](cfg)
         task = sets.label(TASK_DATA[task_key], task_key)     # "mnist-rows (stand-in)" on stand-in data
         kind = sets.kind(TASK_DATA[task_key])
-        runs = _runs(task, data, cfg, seed, PAPER_RHO[task_key] if cfg.get("paper", True) else None)
+        runs, tuning = _runs(task, data, cfg, seed, PAPER_RHO[task_key] if cfg.get("paper", True) else None,
+                             quick=quick)
+        for label, t in tuning.items():
+            tuning_rows += t.rows(task=task, data=kind, method=label)
         all_runs[task] = (runs, data)
         for label, tr in runs.items():
             tr.meta.update({"label": label, "dataset": task, "data": kind})
             rows += tr.thinned(60).long(solver=label, dataset=task, data=kind)
-            bits_train, bits_test = _bits(tr, data)
-            summary.append({
-                "task": task, "data": kind, "method": label,
-                "budget": "equal time" if "equal time" in label else "equal iterations" if label in BASELINES
-                or _is_admm(label) else "",
-                "iterations": int(tr.iters[-1]), "solver_time_s": f"{tr.times[-1]:.3g}",
-                "compile_time_s": f"{tr.meta.get('compile_time', float('nan')):.3g}",
-                "train_loss": f"{tr.last('train_loss'):.4g}", "train_acc": f"{tr.last('train_acc'):.4f}",
-                "test_acc": f"{tr.last('test_acc'):.4f}",
-                "bits_per_char_train": f"{bits_train:.3f}", "bits_per_char_test": f"{bits_test:.3f}",
-                "unigram_entropy_bits": f"{data.get('entropy', float('nan')):.3f}",
-                "residual": f"{tr.last('residual'):.2e}" if "residual" in tr.metrics else "",
-            })
+            summary.append(summary_row(tr, data, tuning, task=task, data_kind=kind, method=label))
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "admm_irnn_traces.csv", out / "admm_irnn_summary.csv", out / "admm_irnn_curves.png",
-             out / "admm_irnn_stability.png"]
+             out / "admm_irnn_stability.png", out / "admm_irnn_tuning.csv"]
     write_long_csv(rows, files[0])
     table = write_table(summary, files[1])
+    write_table(tuning_rows, files[4])
 
     # curves: per task, training loss vs iteration and vs time, test accuracy vs iteration
     fig, axes = ol.plot.grid(3 * len(all_runs), ncols=3, panel_size=(4.6, 3.3))

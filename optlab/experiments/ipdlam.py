@@ -11,7 +11,11 @@ batch)", one epoch of mini-batches of 128 for SGD / Adam / RMSProp):
 * **iPDLAM**: β = 0.8 constant, ρ0 = 1e-2, κ = 1.05, ρ_max = 10 (the issue's prototype settings), backtracked block
   constants (``c_shrink`` 0.5, ``c_grow`` 2, δ = 0.5, at most 30 growths), no regulariser;
 * **DLAM**: the same with β = 0;
-* ablations (full mode): β = 0.5 (with β = 0.8 and DLAM's β = 0); warm-up off: fixed ρ = ρ_max = 10 (κ = 1);
+* ablations (full mode, not tuned): β = 0.5 (with β = 0.8 and DLAM's β = 0); warm-up off: fixed ρ = ρ_max = 10
+  (κ = 1);
+* tuning (:mod:`optlab.experiments._tuning`, :func:`grids`): every compared method's knob (iPDLAM/DLAM ρ0 and ρ_max
+  together, BCD γ = ρ together, the optax learning rates) over default × {1/4, 1/2, 1, 2, 4} (quick × {1/2, 1, 2})
+  for 1/5 of its run, chosen on its training loss there; the values above are the defaults (the grid centres);
 * optax: SGD (lr 0.1), Adam (lr 1e-3), RMSProp (lr 1e-3), mini-batch 128, and Adam full batch (lr 1e-3);
 * BCD (Zeng et al. 2019, :mod:`optlab.solvers.baselines.bcd`): three-splitting, closed-form block updates, γ = ρ = 1,
   α = 5 (their MNIST values), squared loss on one-hot targets (their loss; so its training loss is not plotted with
@@ -26,7 +30,8 @@ penalty objective Φ_ρ is plotted separately (it is not comparable across metho
 variables a_l, and ρ changes during the warm-up). Results and discussion: ``experiments/README_ipdlam.md``.
 
 Writes ``ipdlam_traces.csv`` (long format), ``ipdlam_summary.csv`` (the table: test accuracy and training loss
-at equal iterations and at equal time, final values, seconds per iteration), ``ipdlam_mnist.png`` (all methods
+at equal iterations and at equal time, final values, seconds per iteration, the chosen value in column ``tuned``),
+``ipdlam_tuning.csv`` (every grid value's score), ``ipdlam_mnist.png`` (all methods
 vs iteration and time) and, in full mode, ``ipdlam_ablation.png`` (β and warm-up). Without the MNIST files (quick
 runs) a generated stand-in of the same shape is used (:mod:`optlab.data.standin`): the CSVs' ``data`` column, the
 data set name and the figure titles then say "stand-in".
@@ -38,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlab.experiments import register
+from optlab.experiments import _tuning, register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
 
@@ -50,6 +55,37 @@ SETTINGS = {
 IPDLAM = {"rho0": 1e-2, "rho_max": 10.0, "activation": "relu", "loss": "cross_entropy"}
 OPTAX = {"SGD": ("sgd", 0.1), "Adam": ("adam", 1e-3), "RMSProp": ("rmsprop", 1e-3)}
 BATCH = 128
+FULL_BATCH_ADAM = "Adam (full batch)"
+UNITS = {"iPDLAM (β=0.8)": "sweeps", "DLAM (β=0)": "sweeps", "BCD (Zeng et al.)": "iterations",
+         FULL_BATCH_ADAM: "steps", **{f"{k} (mb {BATCH})": "epochs" for k in OPTAX}}
+
+
+def _optax_method(label):
+    """(optax name, batch size or None) of an optax row label."""
+    if label == FULL_BATCH_ADAM:
+        return "adam", None
+    return OPTAX[label.split(" (mb")[0]][0], BATCH
+
+
+def grids(quick: bool) -> dict:
+    """The tuning grid of every compared method (:mod:`optlab.experiments._tuning`): iPDLAM and DLAM scale their
+    penalty (ρ0 and ρ_max together, "rho_scale"), BCD its penalties γ = ρ together ("gamma=rho"), the optax
+    methods their learning rate ("lr"). Full-batch Adam is listed but only runs in full mode."""
+    G = _tuning.Grid.scaled
+    out = {"iPDLAM (β=0.8)": G("rho_scale", 1.0, quick), "DLAM (β=0)": G("rho_scale", 1.0, quick)}
+    out.update({f"{k} (mb {BATCH})": G("lr", lr, quick) for k, (_, lr) in OPTAX.items()})
+    out["BCD (Zeng et al.)"] = G("gamma=rho", 1.0, quick)
+    out[FULL_BATCH_ADAM] = G("lr", 1e-3, quick)
+    return out
+
+
+def _lengths(s) -> dict:
+    """The run length of every method this mode runs, in its own unit (:data:`UNITS`)."""
+    out = {"iPDLAM (β=0.8)": s["iters"], "DLAM (β=0)": s["iters"],
+           **{f"{k} (mb {BATCH})": s["epochs"] for k in OPTAX}, "BCD (Zeng et al.)": s["bcd_iters"]}
+    if s["fb_iters"]:
+        out[FULL_BATCH_ADAM] = s["fb_iters"]
+    return out
 
 
 def _value_at(tr, metric, *, iteration=None, time=None):
@@ -62,7 +98,9 @@ def _value_at(tr, metric, *, iteration=None, time=None):
     return float(tr[metric][idx[-1]]) if idx.size else float("nan")
 
 
-def _table(traces):
+def _table(traces, tuning=None, untuned=""):
+    """The summary rows of ``traces`` at equal iterations and equal time, with the tuning columns: each method's
+    chosen value from ``tuning`` (``{label: Tuned}``), or ``untuned`` as the reason it is not tuned."""
     k_eq = min(int(tr.iters[-1]) for tr in traces.values())
     t_eq = min(float(tr.times[-1]) for tr in traces.values())
     rows = []
@@ -80,6 +118,7 @@ def _table(traces):
             "solver_time_s": f"{tr.times[-1]:.2f}",
             "s_per_iter": f"{tr.times[-1] / max(1, tr.iters[-1]):.4f}",
             "compile_s": f"{tr.meta['compile_time']:.2f}",
+            **(tuning[label].fields() if tuning and label in tuning else _tuning.untuned_fields(untuned)),
         })
     return rows, k_eq, t_eq
 
@@ -89,44 +128,60 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     import optlab as ol
     from optlab.solvers.baselines.bcd import bcd
     from optlab.solvers.baselines.optax_train import train_mlp
-    from optlab.trace import write_long_csv
+    from optlab.trace import write_long_csv, write_table
 
     s = SETTINGS[bool(quick)]
     sets = DataSets(quick)
     ds = sets.load("mnist", seed=seed)
     dataset, kind = sets.label("mnist", "mnist-8k/2k"), sets.kind("mnist")
-    expect(2 + len(OPTAX) + 1 + bool(s["fb_iters"]) + 2 * s["ablations"])
+    expect(len(_lengths(s)) + 2 * s["ablations"])
     layers = [ds.X.shape[1], s["hidden"], 10]
     common = {"layers": layers, "seed": seed, "X_test": ds.X_test, "y_test": ds.y_test, "progress": False}
     log = max(1, s["iters"] // 40)
 
-    def pdlam(label, beta, kappa=s["kappa"], rho0=IPDLAM["rho0"], rho_max=IPDLAM["rho_max"]):
-        step(label)
-        return ol.ipdlam(ds.X, ds.y, iters=s["iters"], beta=beta, rho0=rho0, rho_growth=kappa, rho_max=rho_max,
-                         activation=IPDLAM["activation"], loss=IPDLAM["loss"], log_every=log, label=label, **common)
+    bare = {k: v for k, v in common.items() if k not in ("X_test", "y_test")}     # tuning runs: no test data
 
-    main = {}
-    main["iPDLAM (β=0.8)"] = pdlam("iPDLAM (β=0.8)", 0.8)
-    main["DLAM (β=0)"] = pdlam("DLAM (β=0)", 0.0)
-    for label, (name, lr) in OPTAX.items():
-        step(f"{label} (mb {BATCH})")
-        main[f"{label} (mb {BATCH})"] = train_mlp(ds.X, ds.y, optimizer=name, learning_rate=lr, batch_size=BATCH,
-                                                  epochs=s["epochs"], log_every=1, label=f"{label} (mb {BATCH})",
-                                                  **common)
-    step("BCD (Zeng et al.)")
-    res = bcd(ds.X, ds.y, iters=s["bcd_iters"], log_every=max(1, s["bcd_iters"] // 40), label="BCD (Zeng et al.)",
-              **common)
-    res.trace.metrics["train_sq_loss"] = res.trace.metrics.pop("train_loss")   # squared loss: not comparable
-    main["BCD (Zeng et al.)"] = res
-    if s["fb_iters"]:
-        step("Adam (full batch)")
-        main["Adam (full batch)"] = train_mlp(ds.X, ds.y, optimizer="adam", learning_rate=1e-3,
-                                              epochs=s["fb_iters"], log_every=log, label="Adam (full batch)", **common)
+    def pdlam(label, beta, kappa=s["kappa"], rho0=IPDLAM["rho0"], rho_max=IPDLAM["rho_max"], iters=s["iters"],
+              final=True):
+        return ol.ipdlam(ds.X, ds.y, iters=iters, beta=beta, rho0=rho0, rho_growth=kappa, rho_max=rho_max,
+                         activation=IPDLAM["activation"], loss=IPDLAM["loss"], log_every=log if final else iters,
+                         label=label, **(common if final else bare))
+
+    def runner(label, length):
+        """``run(v, n, final)`` of ``label`` at knob value ``v`` for ``n`` of its units (see :func:`grids`)."""
+        if "DLAM" in label:
+            beta = 0.8 if label.startswith("iPDLAM") else 0.0
+            return lambda v, n, final: pdlam(label, beta, rho0=IPDLAM["rho0"] * v, rho_max=IPDLAM["rho_max"] * v,
+                                             iters=n, final=final)
+        if label.startswith("BCD"):
+            return lambda v, n, final: bcd(ds.X, ds.y, iters=n, gamma=v, rho=v, label=label,
+                                           log_every=max(1, n // 40) if final else n, **(common if final else bare))
+        name, batch = _optax_method(label)
+        return lambda v, n, final: train_mlp(ds.X, ds.y, optimizer=name, learning_rate=v, epochs=n, label=label,
+                                             log_every=(1 if batch else log) if final else n,
+                                             **({"batch_size": batch} if batch else {}), **(common if final else bare))
+
+    lengths = _lengths(s)
+    main, tuning, tuning_rows = {}, {}, []
+    for label, grid in grids(bool(quick)).items():
+        if label not in lengths:
+            continue
+        step(label)
+        length, run_fn = lengths[label], runner(label, lengths[label])
+        n = _tuning.budget(length)
+        tuning[label] = _tuning.tune(lambda v: run_fn(v, n, n == length), grid,
+                                     lambda r: r.trace.last("train_loss"), budget=f"{n} of {length} {UNITS[label]}")
+        tuning_rows += tuning[label].rows(dataset=dataset, data=kind, method=label)
+        main[label] = tuning[label].result if n == length else run_fn(tuning[label].chosen, length, True)
+    bcd_label = "BCD (Zeng et al.)"
+    main[bcd_label].trace.metrics["train_sq_loss"] = main[bcd_label].trace.metrics.pop("train_loss")  # not comparable
     ablation = {}
     if s["ablations"]:
         ablation["iPDLAM (β=0.8)"] = main["iPDLAM (β=0.8)"]
         ablation["DLAM (β=0)"] = main["DLAM (β=0)"]
+        step("iPDLAM (β=0.5)")
         ablation["iPDLAM (β=0.5)"] = pdlam("iPDLAM (β=0.5)", 0.5)
+        step("iPDLAM fixed ρ=10")
         ablation["iPDLAM fixed ρ=10"] = pdlam("iPDLAM fixed ρ=10", 0.8, kappa=1.0, rho0=IPDLAM["rho_max"])
 
     out = Path(out)
@@ -137,11 +192,13 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         res.trace.meta.update({"label": label, "dataset": dataset, "data": kind, "hidden": s["hidden"],
                                "quick": bool(quick)})
         rows += res.trace.long(solver=label, dataset=dataset, data=kind)
-    files = [out / "ipdlam_traces.csv", out / "ipdlam_summary.csv", out / "ipdlam_mnist.png"]
+    files = [out / "ipdlam_traces.csv", out / "ipdlam_summary.csv", out / "ipdlam_mnist.png", out / "ipdlam_tuning.csv"]
     write_long_csv(rows, files[0])
-    table_rows, k_eq, t_eq = _table({k: r.trace for k, r in main.items()})
+    write_table(tuning_rows, files[3])
+    table_rows, k_eq, t_eq = _table({k: r.trace for k, r in main.items()}, tuning)
     if ablation:
-        abl_rows, _, _ = _table({k: r.trace for k, r in ablation.items() if k not in main})
+        abl_rows, _, _ = _table({k: r.trace for k, r in ablation.items() if k not in main},
+                                untuned="ablation at the prototype settings")
         table_rows += abl_rows
     for r in table_rows:
         r.update(dataset=dataset, data=kind)

@@ -9,8 +9,11 @@ Protocol (the paper's, from its released driver, with the deviations listed belo
   points per epoch (quick: 5; the paper logs every 1 %), sampling without replacement, seed 0;
 * methods: SPDHG-GC with our defaults (scale 1, dual step coupled to the primal step), SPDHG-GC with the paper's
   settings (per-set scale, constant dual step 5e-5), SPDHG-SC1/SC2 (GGRLR only), STOC-ADMM, OPG-ADMM, RDA-ADMM,
-  SAG-ADMM, Ada-SADMM (diag), all from x = 0 with their documented defaults (β = 1, scale 1), and batch LPDHG (one
-  iteration = one pass; its x axis is passes);
+  SAG-ADMM, Ada-SADMM (diag), all from x = 0 with their documented defaults (β = 1) and their step-size ``scale``
+  tuned by the experiments' protocol (:mod:`optlab.experiments._tuning`: default × {1/4, 1/2, 1, 2, 4}, quick
+  × {1/2, 1, 2}; 1/5 of the epochs; training objective at the averaged iterate; per data set and problem; every
+  method but "SPDHG-GC (paper)"), and batch LPDHG (one iteration = one pass; its x axis is passes; scale tuned
+  the same way);
 * metrics at the averaged iterate: training objective and test loss (mean logistic loss); curves are best-so-far,
   as in the paper; gaps are relative to the CVXPY (CLARABEL) optimum of the training problem, taken as
   min(CVXPY, best value any run reached) so the gap is never negative; also time per epoch (compile time excluded).
@@ -21,7 +24,9 @@ Figures: ``spdhg_<dataset>.png`` (rows GGLR, GGRLR; columns best-so-far objectiv
 epochs), ``spdhg_time_per_epoch.png``, ``spdhg_highprob.png`` (100 PRNG keys (quick: 20) of SPDHG on GGRLR splice (quick:
 svmguide3): median and 95 % quantile of the gap vs t, for GC/SC1/SC2, against c/√t, c·log t/t, c/t).
 CSV: ``spdhg_traces.csv`` (long format; iteration = epoch segments, see column ``segments_per_epoch``; full runs
-keep every 4th log point = 5 per epoch, and the metrics objective, gap, test_loss, test_acc), ``spdhg_summary.csv`` (final gaps, time per epoch), ``spdhg_highprob.csv``.
+keep every 4th log point = 5 per epoch, and the metrics objective, gap, test_loss, test_acc), ``spdhg_summary.csv``
+(final gaps, time per epoch, the chosen scale in column ``tuned``), ``spdhg_tuning.csv`` (every grid value's score),
+``spdhg_highprob.csv``.
 
 Deviations from the authors' released code (all deliberate):
 
@@ -53,8 +58,9 @@ import numpy as np
 from optlab.experiments import register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
-from optlab.experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, test_accuracy,
-                                            write_table)
+from optlab.experiments import _tuning
+from optlab.experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, scale_grid,
+                                                   test_accuracy, tune_scale, write_table)
 
 DATASETS = ("a9a", "w8a", "mushrooms", "splice", "svmguide3", "20news_100word")
 QUICK_DATASETS = ("splice",)
@@ -64,6 +70,21 @@ PROBLEMS = {"GGLR": (1e-5, 0.0), "GGRLR": (1e-5, 1e-2)}
 PAPER_RULE = {"step_decay": 1.0, "burn_in": 0.0}
 PAPER_SCALE = {"a9a": 0.125, "w8a": 0.125, "mushrooms": 0.125, "splice": 1.8, "svmguide3": 0.25,
                "20news_100word": 0.25}
+
+
+LPDHG = "LPDHG (batch; x = passes)"
+#: Rows at fixed published settings (not tuned), with the reason the tables give.
+UNTUNED = {"SPDHG-GC (paper)": "the paper's per-set scale and dual step 5e-5"}
+
+
+def grids(quick: bool, ds_name: str = "splice", gamma: float = PROBLEMS["GGRLR"][1]) -> dict:
+    """The tuning grid of every compared method (all but :data:`UNTUNED`), LPDHG included: ``{label: Grid}``."""
+    import optlab as ol
+
+    out = {label: scale_grid(fn, kw, quick) for label, (fn, kw) in _methods(ds_name, gamma).items()
+           if label not in UNTUNED}
+    out[LPDHG] = scale_grid(ol.lpdhg, {}, quick)
+    return out
 
 
 def _methods(ds_name, gamma):
@@ -79,6 +100,21 @@ def _methods(ds_name, gamma):
     m.update({"STOC-ADMM": (B.stoc_admm, {}), "OPG-ADMM": (B.opg_admm, {}), "RDA-ADMM": (B.rda_admm, {}),
               "SAG-ADMM": (B.sag_admm, {}), "Ada-SADMM (diag)": (B.ada_sadmm, {})})
     return m
+
+
+def summary_row(tr, tuned, *, dataset, data, problem, method, f_star, f_ref, graph) -> dict:
+    """One row of ``spdhg_summary.csv``: final gaps, test metrics, time per epoch, the reference, the graph and the
+    tuning columns (``tuned``: the method's :class:`~optlab.experiments._tuning.Tuned`, None for :data:`UNTUNED`)."""
+    n_ep = tr.iters[-1] / tr.meta.get("segments", 1)
+    return {"dataset": dataset, "data": data, "problem": problem, "method": method,
+            "rel_gap_final": fmt(tr.last("gap") / abs(f_star)), "abs_gap_final": fmt(tr.last("gap")),
+            "best_test_loss": fmt(np.nanmin(tr["test_loss"]), ".5f"),
+            "test_acc_final": fmt(tr.last("test_acc"), ".4f"),
+            "time_per_epoch_s": fmt(tr.times[-1] / max(n_ep, 1), ".4g"),
+            "f_cvxpy": fmt(f_ref, ".8g"),
+            "reference": "CVXPY" if np.isfinite(f_ref) else "best run (CVXPY failed)",
+            "graph_edges": len(graph.edges), "glasso_alpha": graph.alpha,
+            **(tuned.fields() if tuned is not None else _tuning.untuned_fields(UNTUNED[method]))}
 
 
 def _highprob(out: Path, quick: bool, seed: int, sets: DataSets | None = None):
@@ -144,7 +180,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     epochs, segments = (5, 5) if quick else (10, 20)
-    rows, summary, files, all_traces = [], [], [], {}
+    rows, summary, files, all_traces, tuning_rows = [], [], [], {}, []
     sets = DataSets(quick)
     ds_names = QUICK_DATASETS if quick else DATASETS
     # per data set and problem: the CVXPY reference, the stochastic methods and LPDHG; then the 3 high-probability runs
@@ -159,16 +195,28 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         for p_i, (prob, (mu, gamma)) in enumerate(PROBLEMS.items()):
             step(f"{label_ds} {prob}: CVXPY reference")
             f_ref = reference(X, y, F, mu, gamma)
-            traces = {}
+            traces, tuning = {}, {}
+            test = dict(X_test=Xt, y_test=yt, metrics={"test_acc": test_accuracy})
             for label, (fn, kw) in _methods(ds_name, gamma).items():
                 step(f"{label_ds} {prob}: {label}")
-                res = fn(X, y, F, mu, gamma, epochs=epochs, segments=segments, seed=seed, X_test=Xt, y_test=yt,
-                         metrics={"test_acc": test_accuracy}, progress=False, **kw)
+
+                def one(kw, n, final, fn=fn):
+                    return fn(X, y, F, mu, gamma, epochs=n, segments=segments, seed=seed, progress=False,
+                              **(test if final else {}), **kw)
+
+                if label in UNTUNED:
+                    res = one(kw, epochs, True)
+                else:
+                    res, tuning[label] = tune_scale(one, fn, kw, quick=quick, length=epochs)
                 traces[label] = res.trace
             step(f"{label_ds} {prob}: LPDHG")
-            res = ol.lpdhg(X, y, F, mu, gamma, maxiter=epochs, X_test=Xt, y_test=yt,
-                           metrics={"test_acc": test_accuracy}, progress=False)
-            traces["LPDHG (batch; x = passes)"] = res.trace
+            res, tuning[LPDHG] = tune_scale(
+                lambda kw, n, final: ol.lpdhg(X, y, F, mu, gamma, maxiter=n, progress=False,
+                                              **(test if final else {}), **kw),
+                ol.lpdhg, {}, quick=quick, length=epochs, unit="pass")
+            traces[LPDHG] = res.trace
+            for label, t in tuning.items():
+                tuning_rows += t.rows(dataset=label_ds, data=kind, problem=prob, method=label)
             best = min(np.nanmin(t["objective"]) for t in traces.values())
             f_star = min(f_ref, best) if np.isfinite(f_ref) else best
             for label, tr in traces.items():
@@ -177,16 +225,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                                 "f_star": f_star})
                 rows += long_rows(tr, every=1 if quick else 4, solver=label, dataset=label_ds, problem=prob,
                                   data=kind)
-                n_ep = tr.iters[-1] / tr.meta.get("segments", 1)
-                summary.append({"dataset": label_ds, "data": kind, "problem": prob, "method": label,
-                                "rel_gap_final": fmt(tr.last("gap") / abs(f_star)), "abs_gap_final": fmt(tr.last("gap")),
-                                "best_test_loss": fmt(np.nanmin(tr["test_loss"]), ".5f"),
-                                "test_acc_final": fmt(tr.last("test_acc"), ".4f"),
-                                "time_per_epoch_s": fmt(tr.times[-1] / max(n_ep, 1), ".4g"),
-                                "f_cvxpy": fmt(f_ref, ".8g"),
-                                "reference": "CVXPY" if np.isfinite(f_ref) else "best run (CVXPY failed)",
-                                "graph_edges": len(g.edges),
-                                "glasso_alpha": g.alpha})
+                summary.append(summary_row(tr, tuning.get(label), dataset=label_ds, data=kind, problem=prob,
+                                           method=label, f_star=f_star, f_ref=f_ref, graph=g))
             traces = {k: in_epochs(t) for k, t in traces.items()}
             all_traces[ds_name][prob] = traces
             ol.plot.convergence(traces, "gap", ax=axes[2 * p_i], best_so_far=True,
@@ -202,6 +242,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         files.append(path)
         write_long_csv(rows, out / "spdhg_traces.csv")          # after every data set: partial runs keep results
         write_table(summary, out / "spdhg_summary.csv")
+        write_table(tuning_rows, out / "spdhg_tuning.csv")
 
     import matplotlib.pyplot as plt
 
@@ -223,6 +264,6 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     files += _highprob(out, quick, seed, sets)
     write_long_csv(rows, out / "spdhg_traces.csv")
     table = write_table(summary, out / "spdhg_summary.csv")
-    files += [out / "spdhg_traces.csv", out / "spdhg_summary.csv"]
+    files += [out / "spdhg_traces.csv", out / "spdhg_summary.csv", out / "spdhg_tuning.csv"]
     print(table)
     return {"files": [str(f) for f in files], "table": table, "traces": all_traces}

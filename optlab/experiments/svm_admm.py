@@ -8,9 +8,10 @@ skipped.
 **Table 1 (one per data set), all at the data set's λ** (2⁻⁶ on heart_scale, the paper's SCAD setting; 0.01 on
 mushrooms), each method on the training split with its own objective:
 
-* ``ADMM-<penalty>`` (ours, :func:`optlab.svm_admm`, *all defaults*: problem-scaled ρ's, increasing penalty for
-  nonconvex P, tol = 1e-5 on the relative residuals, maxiter 10,000; quick: 1,000): hinge loss + P(w) for P in
-  ℓ1, SCAD (a = 3.7), MCP (γ = 3), LSP (θ = 0.5), capped-ℓ1 (θ = 0.5), started from zeros (as in the paper);
+* ``ADMM-<penalty>`` (ours, :func:`optlab.svm_admm`, defaults but the ρ's tuned (below): problem-scaled ρ's,
+  increasing penalty for nonconvex P, tol = 1e-5 on the relative residuals, maxiter 10,000; quick: 1,000): hinge
+  loss + P(w) for P in ℓ1, SCAD (a = 3.7), MCP (γ = 3), LSP (θ = 0.5), capped-ℓ1 (θ = 0.5), started from zeros (as
+  in the paper);
 * ``ADMM-<scad|mcp> (l1 start)``: the same, warm-started from the ADMM-ℓ1 state at the same λ (the initial
   estimator of the one-step/LLA literature: Zou & Li 2008; Fan, Xue & Zou 2014);
 * ``LQA-scad`` (:func:`optlab.solvers.baselines.scad_lqa.scad_lqa`, Zhang, Ahn, Lin & Park 2006): the same
@@ -21,6 +22,12 @@ mushrooms), each method on the training split with its own objective:
 * ``LIBLINEAR-l1`` (scikit-learn ``LinearSVC(penalty="l1", loss="squared_hinge", dual=False)``, external, not
   through the harness): C = 1/(n λ) with the data set's λ, intercept fitted (liblinear penalises it);
 * ``HiGHS-LP-l1``: the exact optimum of the ADMM-ℓ1 problem as a linear program (``scipy.optimize.linprog``).
+
+Tuning (:mod:`optlab.experiments._tuning`, :func:`grids`): ADMM's ρ scale (both problem-scaled ρ's), LQA's ε and
+GIST's step growth η over default × {1/4, 1/2, 1, 2, 4} (quick × {1/2, 1, 2}; for η the factor scales η − 1) for
+1/5 of the iteration limit, chosen on the method's own training objective there; the "(l1 start)" rows and the λ
+paths use their penalty's chosen value. LIBLINEAR and the LP are external solvers (untuned). Column ``tuned`` of
+every table holds the chosen value, ``svm_admm_tuning.csv`` every grid score.
 
 Columns: run time (solver seconds, compile time excluded for the JAX solvers; wall time of ``fit`` / ``linprog``
 for the external ones), iterations, status, final relative primal/dual residuals (ADMM), NZF % (nonzero weights,
@@ -49,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlab.experiments import register
+from optlab.experiments import _tuning, register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
 
@@ -81,6 +88,37 @@ def _admm_row(name, label, problem, lam, res, Xt, yt, f_lp=None):
             "dual_res": tr.last("dual_res"), "nzf_pct": 100 * np.mean(w != 0), "n_features": int(np.sum(w != 0)),
             "test_acc": _accuracy(Xt @ w + c, yt), "objective": tr.last("objective"),
             "gap_to_lp": (tr.last("objective") - f_lp) / f_lp if f_lp is not None else ""}
+
+
+LQA_ITERS = 500
+
+
+def grids(quick: bool) -> dict:
+    """The tuning grid of every compared method of table 1 (:mod:`optlab.experiments._tuning`): each ADMM penalty
+    scales both problem-scaled default penalties ρ1, ρ2 together ("rho_scale", :func:`_rhos`), LQA its
+    perturbation ε ("eps", default 1e-6), GIST its step growth ("eta" = 1 + (η0 − 1)·f, η0 = 2: the factor
+    applies to the excess over 1, η must stay > 1). LIBLINEAR and the HiGHS LP are external
+    solvers run to their tolerance (untuned rows)."""
+    f = _tuning.factors(quick)
+    out = {f"ADMM-{p}": _tuning.Grid.scaled("rho_scale", 1.0, quick) for p in PENALTIES}
+    out["LQA-scad"] = _tuning.Grid.scaled("eps", 1e-6, quick)
+    out["GIST-scad"] = _tuning.Grid("eta", 2.0, tuple(1.0 + (2.0 - 1.0) * v for v in f))
+    return out
+
+
+def _default_rhos(X):
+    """svm_admm's problem-scaled default (ρ1, ρ2) on the training matrix ``X``."""
+    import scipy.sparse as sp
+
+    from optlab.solvers.svm_linsolve import default_rhos
+
+    sq = float(X.multiply(X).sum()) if sp.issparse(X) else float(np.sum(np.asarray(X, np.float64) ** 2))
+    return default_rhos(sq, X.shape[0], X.shape[1])
+
+
+def _rhos(base, v) -> dict:
+    """``svm_admm`` keywords at ρ scale ``v``: the defaults ``base`` = :func:`_default_rhos` times ``v``."""
+    return {"rho1": v * base[0], "rho2": v * base[1]}
 
 
 def _n_path(quick: bool) -> int:
@@ -115,47 +153,65 @@ def run_dataset(name, lam, *, quick, sets: DataSets | None = None):
     f_lp, w_lp, c_lp = ol.references.svm_l1_hinge_lp(X, y, lam)
     t_lp = time.perf_counter() - t0
     l1_res = None
+    grid, base = grids(quick), _default_rhos(X)
+    tuning = {}
+
+    def tuned(label, run, length):
+        """The protocol on ``run(v, n)`` (value ``v`` for ``n`` iterations); returns the run at the chosen value for
+        ``length`` iterations."""
+        n = _tuning.budget(length)
+        tuning[label] = _tuning.tune(lambda v: run(v, n), grid[label], lambda r: r.trace.last("objective"),
+                                     budget=f"{n} of {length} iterations")
+        return tuning[label].result if n == length else run(tuning[label].chosen, length)
+
     for pen_name, extra in PENALTIES.items():
         pen = ol.prox.get(pen_name, lam=lam, **extra)
         label = f"ADMM-{pen_name}"
         step(f"{label_ds}: {label}")
-        res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False)
+        res = tuned(label, lambda v, it, pen=pen: ol.svm_admm(X, y, pen, maxiter=it, log_every=min(log_every, it),
+                                                              progress=False, **_rhos(base, v)), maxiter)
         res.trace.meta.update({"label": label, "dataset": label_ds, "data": kind, "lam": lam})
         traces[label] = res.trace
-        rows.append(_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt,
-                              f_lp if pen_name == "l1" else None))
+        rows.append({**_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt,
+                                 f_lp if pen_name == "l1" else None), **tuning[label].fields()})
         if pen_name == "l1":
             l1_res = res
     for pen_name in ("scad", "mcp"):
         pen = ol.prox.get(pen_name, lam=lam, **PENALTIES[pen_name])
         label = f"ADMM-{pen_name} (l1 start)"
         step(f"{label_ds}: {label}")
-        res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False, warm_start=l1_res)
+        own = tuning[f"ADMM-{pen_name}"]    # the same method from another start: its penalty's chosen ρ
+        res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False, warm_start=l1_res,
+                          **_rhos(base, own.chosen))
         traces[label] = res.trace
-        rows.append(_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt))
+        rows.append({**_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt), **own.fields()})
 
     # SCAD-SVM by LQA (Zhang et al. 2006): the same objective as ADMM-scad
     step(f"{label_ds}: LQA-scad")
-    res = scad_lqa(X, y, lam, 3.7, maxiter=500, tol=1e-6, log_every=1, progress=False)
+    res = tuned("LQA-scad", lambda v, it: scad_lqa(X, y, lam, 3.7, eps=v, maxiter=it, tol=1e-6, log_every=1,
+                                                   progress=False), LQA_ITERS)
     wq, cq = np.asarray(res.params["w"]), float(res.params["b"])
     traces["LQA-scad"] = res.trace
     rows.append({"dataset": label_ds, "method": "LQA-scad", "problem": "hinge + scad", "lam": lam,
                  "time_s": res.trace.times[-1], "iterations": res.n_iter, "status": res.status,
                  "nzf_pct": 100 * np.mean(wq != 0), "n_features": int(np.sum(wq != 0)),
-                 "test_acc": _accuracy(Xt @ wq + cq, yt), "objective": res.trace.last("objective")})
+                 "test_acc": _accuracy(Xt @ wq + cq, yt), "objective": res.trace.last("objective"),
+                 **tuning["LQA-scad"].fields()})
 
     # GIST: squared hinge + SCAD, intercept as a (penalised) constant column
     Xg = sp.hstack([X, np.ones((n, 1))], format="csr") if sp.issparse(X) else np.hstack([X, np.ones((n, 1))])
     f = ol.losses.squared_hinge_objective(Xg, y)
     step(f"{label_ds}: GIST-scad")
-    res = ol.gist(f, ol.prox.scad(2.0 ** -10, 3.7), np.zeros(d + 1), maxiter=maxiter, tol=1e-6,
-                  log_every=log_every, progress=False)
+    res = tuned("GIST-scad", lambda v, it: ol.gist(f, ol.prox.scad(2.0 ** -10, 3.7), np.zeros(d + 1), maxiter=it,
+                                                   eta=v, tol=1e-6, log_every=min(log_every, it), progress=False),
+                maxiter)
     wg = np.asarray(res.params)
     traces["GIST-scad"] = res.trace
     rows.append({"dataset": label_ds, "method": "GIST-scad", "problem": "sq. hinge + scad", "lam": 2.0 ** -10,
                  "time_s": res.trace.times[-1], "iterations": res.n_iter, "status": res.status,
                  "nzf_pct": 100 * np.mean(wg[:d] != 0), "n_features": int(np.sum(wg[:d] != 0)),
-                 "test_acc": _accuracy(Xt @ wg[:d] + wg[d], yt), "objective": res.trace.last("objective")})
+                 "test_acc": _accuracy(Xt @ wg[:d] + wg[d], yt), "objective": res.trace.last("objective"),
+                 **tuning["GIST-scad"].fields()})
 
     step(f"{label_ds}: LIBLINEAR-l1")
     t0 = time.perf_counter()
@@ -168,18 +224,21 @@ def run_dataset(name, lam, *, quick, sets: DataSets | None = None):
                  "time_s": t_svc, "iterations": int(np.max(svc.n_iter_)), "status": "",
                  "nzf_pct": 100 * np.mean(wl != 0), "n_features": int(np.sum(wl != 0)),
                  "test_acc": _accuracy(Xt @ wl + cl, yt),
-                 "objective": float(np.mean(np.maximum(1 - m, 0) ** 2) + lam * np.abs(wl).sum())})
+                 "objective": float(np.mean(np.maximum(1 - m, 0) ** 2) + lam * np.abs(wl).sum()),
+                 **_tuning.untuned_fields("external solver run to its tolerance")})
     rows.append({"dataset": label_ds, "method": "HiGHS-LP-l1", "problem": "hinge + l1", "lam": lam, "time_s": t_lp,
                  "status": "optimal", "nzf_pct": 100 * np.mean(np.abs(w_lp) > 1e-9),
                  "n_features": int(np.sum(np.abs(w_lp) > 1e-9)), "test_acc": _accuracy(Xt @ w_lp + c_lp, yt),
-                 "objective": f_lp, "gap_to_lp": 0.0})
+                 "objective": f_lp, "gap_to_lp": 0.0, **_tuning.untuned_fields("exact LP")})
     for r in rows:
         r["data"] = kind
-    return rows, traces, f_lp
+    return rows, traces, f_lp, tuning
 
 
-def run_path(name, *, quick, sets: DataSets | None = None):
-    """Every path method at every λ of the grid (see the module docstring); returns one row per run."""
+def run_path(name, *, quick, sets: DataSets | None = None, tuning: dict | None = None):
+    """Every path method at every λ of the grid (see the module docstring); returns one row per run. ``tuning``:
+    the table-1 tuning (``{label: Tuned}``) whose chosen values the path runs use (ADMM-scad/mcp from every start at
+    their penalty's ρ scale, LQA at its ε); without it, the defaults."""
     import jax
     import jax.numpy as jnp
 
@@ -195,32 +254,44 @@ def run_path(name, *, quick, sets: DataSets | None = None):
     lams = np.geomspace(hi, lo, _n_path(quick))          # decreasing: ℓ1 continuation
     maxiter = 1000 if quick else 10000
     rows = []
+    tuning = tuning or {}
+    base = _default_rhos(X)
+
+    def own(method):
+        """(svm_admm ρ keywords or LQA ε, table columns) of ``method`` (any start) from the table-1 tuning."""
+        key = method.split(" (")[0]
+        if key not in tuning:
+            return ({"eps": 1e-6} if key == "LQA-scad" else {}), _tuning.untuned_fields("no table-1 tuning")
+        t = tuning[key]
+        return ({"eps": t.chosen} if key == "LQA-scad" else _rhos(base, t.chosen)), t.fields()
 
     def add(method, lam, w, c, status, iters, t):
         w = np.asarray(w)
         rows.append({"dataset": label_ds, "data": kind, "method": method, "lam": float(lam),
                      "nzf_pct": 100 * np.mean(w != 0),
                      "n_features": int(np.sum(w != 0)), "test_acc": _accuracy(Xt @ w + float(c), yt),
-                     "status": status, "iterations": iters, "time_s": t})
+                     "status": status, "iterations": iters, "time_s": t, **own(method)[1]})
 
     prev = None
     own_path = {"scad": None, "mcp": None}   # the previous λ's solution of the same penalty (continuation)
     for lam in lams:
         step(f"{label_ds} path λ={lam:.3g}: ADMM-l1")
-        l1 = ol.svm_admm(X, y, ol.prox.l1(lam), maxiter=maxiter, progress=False, warm_start=prev)
+        l1 = ol.svm_admm(X, y, ol.prox.l1(lam), maxiter=maxiter, progress=False, warm_start=prev,
+                         **own("ADMM-l1")[0])
         prev = l1
         add("ADMM-l1", lam, l1.params["w"], l1.params["b"], l1.status, l1.n_iter, l1.trace.times[-1])
         for pen_name in ("scad", "mcp"):
             pen = ol.prox.get(pen_name, lam=jnp.asarray(lam), **PENALTIES[pen_name])
             for tag, ws in (("", None), (" (l1 start)", l1), (" (path)", own_path[pen_name])):
                 step(f"{label_ds} path λ={lam:.3g}: ADMM-{pen_name}{tag}")
-                r = ol.svm_admm(X, y, pen, maxiter=maxiter, progress=False, warm_start=ws)
+                r = ol.svm_admm(X, y, pen, maxiter=maxiter, progress=False, warm_start=ws,
+                                **own(f"ADMM-{pen_name}")[0])
                 add(f"ADMM-{pen_name}{tag}", lam, r.params["w"], r.params["b"], r.status, r.n_iter,
                     r.trace.times[-1])
                 if tag == " (path)":
                     own_path[pen_name] = r
         step(f"{label_ds} path λ={lam:.3g}: LQA-scad")
-        r = scad_lqa(X, y, lam, 3.7, maxiter=500, tol=1e-6, progress=False)
+        r = scad_lqa(X, y, lam, 3.7, maxiter=LQA_ITERS, tol=1e-6, progress=False, **own("LQA-scad")[0])
         add("LQA-scad", lam, r.params["w"], r.params["b"], r.status, r.n_iter, r.trace.times[-1])
     return rows
 
@@ -241,7 +312,8 @@ def matched_table(path_rows, ref_acc, ref_label):
             r = min(ok, key=lambda r: (r["n_features"], -r["test_acc"], -r["lam"]))
             out.append({"accuracy level": level, "target_acc": round(target, 2), "method": method,
                         "lam": r["lam"], "n_features": r["n_features"], "nzf_pct": r["nzf_pct"],
-                        "test_acc": r["test_acc"], "status": r["status"]})
+                        "test_acc": r["test_acc"], "status": r["status"],
+                        **{k: r[k] for k in (_tuning.COLUMN, _tuning.GRID_COLUMN) if k in r}})
     return out
 
 
@@ -278,12 +350,15 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files, tables, path_tables, all_traces, long_rows = [], {}, {}, {}, []
+    files, tables, path_tables, all_traces, long_rows, tuning_rows = [], {}, {}, {}, [], []
     sets = DataSets(quick)
     expect(len(DATASETS) * (RUNS_TABLE1 + RUNS_PER_LAMBDA * _n_path(quick)))
     for name, lam in DATASETS.items():
-        rows, traces, f_lp = run_dataset(name, lam, quick=quick, sets=sets)
+        rows, traces, f_lp, tuning = run_dataset(name, lam, quick=quick, sets=sets)
         label_ds, kind = sets.label(name), sets.kind(name)
+        for label, t in tuning.items():
+            tuning_rows += t.rows(dataset=label_ds, data=kind, method=label, lam=lam)
+        write_table(tuning_rows, out / "svm_admm_tuning.csv")
         all_traces[name] = traces
         for label, tr in traces.items():
             long_rows += tr.thinned(200).long(solver=label, dataset=label_ds, data=kind)
@@ -293,7 +368,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         print(f"\n== {label_ds} (λ = {lam:g}; n = {sets.load(name).X.shape[0]} train) ==")
         print(tables[name])
 
-        prow = run_path(name, quick=quick, sets=sets)
+        prow = run_path(name, quick=quick, sets=sets, tuning=tuning)
         path = out / f"svm_admm_path_{name}.csv"
         write_table([{k: _f(v) for k, v in r.items()} for r in prow], path)
         files.append(path)
@@ -323,5 +398,5 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         ol.plot.save(fig, png)
         files.append(png)
     write_long_csv(long_rows, out / "svm_admm_traces.csv")
-    files.append(out / "svm_admm_traces.csv")
+    files += [out / "svm_admm_traces.csv", out / "svm_admm_tuning.csv"]
     return {"files": [str(p) for p in files], "tables": tables, "path_tables": path_tables, "traces": all_traces}

@@ -1,0 +1,169 @@
+"""The tuning protocol of the comparison experiments: every compared method gets the same grid over its own knob and
+the same budget, and the value it runs at is chosen on its **training objective at a fixed budget**.
+
+Protocol (issue 18; used by ``spdhg``, ``spdpeg``, ``ipdlam``, ``admm-irnn`` and ``svm-admm``):
+
+* **knob**: the method's step-size scale where it has one (``scale`` of SPDHG, SPDPEG, EGADM and the stochastic ADMM
+  family, the learning rate of SGD/Adam/RMSProp), otherwise its natural knob (the penalty ρ of the ADMM-type and
+  penalty methods, the perturbation ε of LQA, the step growth η of GIST); each experiment's ``grids(quick)`` names
+  it per method;
+* **grid**: the method's default value times :data:`FACTORS` = ×{1/4, 1/2, 1, 2, 4} (quick mode: :data:`QUICK_FACTORS`
+  = ×{1/2, 1, 2}), the same factors for every method, so the default itself is always a candidate;
+* **budget**: :data:`TUNE_FRACTION` = 1/5 of the method's run in the experiment, in the method's own unit (epochs,
+  passes, sweeps, iterations; at least one), the same fraction for every method (:func:`budget`);
+* **criterion**: the method's own training objective at the end of the tuning budget (the quantity the comparison
+  plots; cheap: no validation split, no test data touched). Lower is better; a run that diverges (NaN/inf) scores
+  +inf; ties — scores within a relative :data:`TIE_RTOL` = 1e-6 of the best, differences that are solver noise,
+  not speed — go to the value nearest the default (in log ratio). If every value diverges the default is kept and
+  the table says so;
+* the chosen value then runs the experiment's full budget (where the tuning budget *is* the full budget, the tuning
+  run is reused). Its table/CSV rows carry the chosen value in column :data:`COLUMN` (``"scale=2"``) and the grid
+  and budget in :data:`GRID_COLUMN`; rows at fixed published settings (the papers' own values, exact solvers) say
+  so there instead (:func:`untuned_fields`). Every grid score is written to the experiment's ``*_tuning.csv``, with
+  the wall time of each grid run (``wall_s``, compile included: the cost of the protocol within the run).
+
+Choosing on the training objective measures what these comparisons are about (optimisation speed on the training
+problem) and costs nothing beyond the grid runs; it does not guard against a value that optimises fast but
+generalises worse, which the test columns of the tables show separately. Short tuning budgets favour aggressive
+values (the short-horizon bias of step-size tuning); 1/5 of the run is the compromise between that and cost.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable
+
+__all__ = ["FACTORS", "QUICK_FACTORS", "TUNE_FRACTION", "TIE_RTOL", "COLUMN", "GRID_COLUMN", "Grid", "Tuned", "factors",
+           "budget", "tune", "untuned_fields"]
+
+FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+QUICK_FACTORS = (0.5, 1.0, 2.0)
+TUNE_FRACTION = 0.2
+TIE_RTOL = 1e-6
+COLUMN = "tuned"
+GRID_COLUMN = "tuning_grid"
+
+
+def factors(quick: bool) -> tuple[float, ...]:
+    """The multipliers of each method's default: :data:`QUICK_FACTORS` in quick mode, else :data:`FACTORS`."""
+    return QUICK_FACTORS if quick else FACTORS
+
+
+def budget(run_length: int) -> int:
+    """The tuning budget for a run of ``run_length`` units: ``round(TUNE_FRACTION · run_length)``, at least 1."""
+    if not isinstance(run_length, int) or isinstance(run_length, bool) or run_length < 1:
+        raise ValueError(f"run_length must be a positive integer (epochs, passes or iterations), got {run_length!r}")
+    return max(1, round(TUNE_FRACTION * run_length))
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """The candidate values of one knob; ``default`` is the value the method runs at untuned."""
+
+    knob: str
+    default: float
+    values: tuple[float, ...]
+
+    def __post_init__(self):
+        if not self.values:
+            raise ValueError(f"grid of {self.knob!r} is empty; pass at least one value")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in self.values):
+            raise ValueError(f"grid of {self.knob!r} holds a non-finite value: {self.values}")
+
+    @classmethod
+    def scaled(cls, knob: str, default: float, quick: bool) -> "Grid":
+        """``default × factors(quick)`` (``default`` must be a positive number)."""
+        try:
+            d = float(default)
+        except (TypeError, ValueError):
+            raise ValueError(f"the default of {knob!r} is {default!r}, not a number: pass the method's numeric "
+                             "default to scale") from None
+        if not (math.isfinite(d) and d > 0):
+            raise ValueError(f"the default of {knob!r} must be positive and finite to be scaled, got {default!r}")
+        return cls(knob, d, tuple(d * f for f in factors(quick)))
+
+    def text(self, value: float) -> str:
+        return f"{self.knob}={value:.3g}"
+
+    def describe(self, budget_text: str) -> str:
+        return f"{self.knob} ∈ {{{', '.join(f'{v:.3g}' for v in self.values)}}}, {budget_text}, training objective"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuned:
+    """The outcome of :func:`tune`: the grid, each value's score, the chosen value and the run at it."""
+
+    grid: Grid
+    scores: tuple[float, ...]
+    chosen: float
+    budget: str
+    result: Any = dataclasses.field(default=None, repr=False, compare=False)
+    seconds: tuple[float, ...] = dataclasses.field(default=(), compare=False)   # wall time of each grid run
+
+    @property
+    def all_diverged(self) -> bool:
+        return not any(math.isfinite(s) for s in self.scores)
+
+    def fields(self) -> dict:
+        """The table columns: the chosen value (:data:`COLUMN`) and the grid with its budget (:data:`GRID_COLUMN`)."""
+        chosen = self.grid.text(self.chosen) + (" (every value diverged: default kept)" if self.all_diverged else "")
+        return {COLUMN: chosen, GRID_COLUMN: self.grid.describe(self.budget)}
+
+    def rows(self, **context) -> list[dict]:
+        """One row per grid value (for the experiment's ``*_tuning.csv``)."""
+        secs = self.seconds or (float("nan"),) * len(self.scores)
+        return [{**context, "knob": self.grid.knob, "value": v, "default": v == self.grid.default,
+                 "training_objective": s, "chosen": v == self.chosen, "budget": self.budget, "wall_s": t}
+                for v, s, t in zip(self.grid.values, self.scores, secs)]
+
+
+def untuned_fields(reason: str) -> dict:
+    """The table columns of a row that is not tuned, saying why (``"paper's settings"``, ``"exact solver"``)."""
+    return {COLUMN: f"untuned ({reason})", GRID_COLUMN: ""}
+
+
+def _score(value) -> float:
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    return s if math.isfinite(s) else math.inf
+
+
+def tune(run: Callable[[float], Any], grid: Grid, objective: Callable[[Any], float], *, budget: str,
+         on_value: Callable[[float], None] | None = None) -> Tuned:
+    """Run ``run(v)`` for every ``v`` in ``grid`` and keep the value with the lowest ``objective(run(v))``.
+
+    ``run`` runs the method at knob value ``v`` for the tuning budget (described by ``budget``, e.g. ``"1 epoch"``)
+    and returns its result; ``objective`` reads the training objective from it (lower is better; NaN, inf or an
+    exception of the solver's own numerics count as divergence, +inf). Ties (within a relative :data:`TIE_RTOL` of
+    the best score) go to the value nearest the default in log ratio; when every value diverges the default is
+    kept. ``on_value(v)`` is called before each run (progress).
+    """
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid must be a tuning.Grid, got {type(grid).__name__}; build one with Grid.scaled(...)")
+    scores, results, seconds = [], [], []
+    for v in grid.values:
+        if on_value is not None:
+            on_value(v)
+        t0 = time.perf_counter()
+        try:
+            r = run(v)
+        except FloatingPointError:
+            r = None
+        seconds.append(time.perf_counter() - t0)
+        results.append(r)
+        scores.append(math.inf if r is None else _score(objective(r)))
+
+    def nearness(v):
+        return abs(math.log(v / grid.default)) if v > 0 and grid.default > 0 else abs(v - grid.default)
+
+    finite = [i for i, s in enumerate(scores) if math.isfinite(s)]
+    if finite:
+        low = min(scores[i] for i in finite)
+        tied = [i for i in finite if scores[i] <= low + TIE_RTOL * abs(low)]
+        best = min(tied, key=lambda i: (nearness(grid.values[i]), scores[i]))
+    else:
+        best = min(range(len(grid.values)), key=lambda i: nearness(grid.values[i]))
+    return Tuned(grid, tuple(scores), grid.values[best], budget, results[best], tuple(seconds))

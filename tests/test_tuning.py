@@ -1,0 +1,240 @@
+"""The tuning protocol of the comparison experiments (optlab/experiments/_tuning.py, issue 18).
+
+Fast: the protocol itself against closed forms and brute force on tiny problems, every experiment's quick-mode grids
+against the methods it compares, and every summary-row builder carrying the chosen value. Slow (real runs): the
+SVM experiment's table 1 on heart_scale and the quick SPDHG experiment's summary CSV.
+"""
+import csv
+import math
+import os
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optlab.experiments import _tuning
+from optlab.trace import Trace, write_table
+
+
+# ------------------------------------------------------------------------------------------- the protocol
+def _gd_quadratic(step, k=5, x0=3.0, curvature=0.8):
+    """k gradient steps on f(x) = (c/2) x²: x_k = (1 − c·step)^k x0, f(x_k) in closed form."""
+    return 0.5 * curvature * ((1 - curvature * step) ** k * x0) ** 2
+
+
+def test_tune_picks_the_argmin_of_the_closed_form_objective():
+    grid = _tuning.Grid.scaled("step", 1.0, quick=False)          # 0.25 .. 4
+    tuned = _tuning.tune(lambda v: _gd_quadratic(v), grid, lambda r: r, budget="5 steps")
+    expected = [_gd_quadratic(v) for v in grid.values]
+    assert tuned.scores == pytest.approx(expected)
+    assert tuned.chosen == grid.values[int(np.argmin(expected))] == 1.0     # 1 − 0.8·1 = 0.2 is the fastest
+    assert tuned.result == pytest.approx(min(expected))
+    f = tuned.fields()
+    assert f[_tuning.COLUMN] == "step=1"
+    assert "0.25" in f[_tuning.GRID_COLUMN] and "5 steps" in f[_tuning.GRID_COLUMN]
+
+
+def test_divergence_scores_inf_ties_go_to_the_default_and_all_diverged_keeps_the_default():
+    grid = _tuning.Grid("lr", 1.0, (0.5, 1.0, 2.0, 4.0))
+    tuned = _tuning.tune(lambda v: {4.0: float("nan"), 2.0: float("inf")}.get(v, 1.0), grid, lambda r: r,
+                         budget="1 epoch")
+    assert tuned.scores[2:] == (math.inf, math.inf)
+    assert tuned.chosen == 1.0                      # 0.5 and 1 tie: the default is nearest
+    near = _tuning.tune(lambda v: 1.0 + 1e-9 * v, grid, lambda r: r, budget="1 epoch")   # noise-level differences
+    assert near.chosen == 1.0
+    clear = _tuning.tune(lambda v: 1.0 - 1e-3 * v, grid, lambda r: r, budget="1 epoch")
+    assert clear.chosen == 4.0
+    dead = _tuning.tune(lambda v: float("nan"), grid, lambda r: r, budget="1 epoch")
+    assert dead.all_diverged and dead.chosen == 1.0
+    assert "diverged" in dead.fields()[_tuning.COLUMN]
+    rows = tuned.rows(method="m")
+    assert [r["value"] for r in rows] == list(grid.values) and sum(r["chosen"] for r in rows) == 1
+    assert len(tuned.seconds) == len(grid.values) and all(r["wall_s"] >= 0 for r in rows)
+
+
+def test_grid_budget_and_bad_input():
+    assert _tuning.Grid.scaled("scale", 2.0, quick=True).values == (1.0, 2.0, 4.0)
+    assert _tuning.Grid.scaled("scale", 2.0, quick=False).values == (0.5, 1.0, 2.0, 4.0, 8.0)
+    assert [_tuning.budget(n) for n in (1, 3, 5, 10, 100, 1000)] == [1, 1, 1, 2, 20, 200]
+    with pytest.raises(ValueError, match="run_length"):
+        _tuning.budget(0)
+    with pytest.raises(ValueError, match="not a number"):
+        _tuning.Grid.scaled("scale", "auto", quick=True)
+    with pytest.raises(ValueError, match="positive"):
+        _tuning.Grid.scaled("scale", -1.0, quick=True)
+    with pytest.raises(TypeError, match="Grid"):
+        _tuning.tune(lambda v: v, (1, 2), lambda r: r, budget="x")
+    assert _tuning.untuned_fields("exact LP") == {_tuning.COLUMN: "untuned (exact LP)", _tuning.GRID_COLUMN: ""}
+
+
+def _tiny_gglr(n=60, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.where(X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
+    F = np.eye(d)[1:] - np.eye(d)[:-1]
+    return X, y, F
+
+
+def test_tune_scale_on_a_tiny_stochastic_admm_problem_matches_brute_force():
+    """The experiments' scale tuning (shared helper of spdhg/spdpeg) on a 60 x 6 GGLR problem: the chosen scale is
+    the argmin of independent runs at each scale for the tuning budget, and the returned run has the full length
+    at that scale."""
+    from optlab.experiments._stochastic_common import tune_scale
+    from optlab.solvers.baselines import stochastic_admm as B
+
+    X, y, F = _tiny_gglr()
+
+    def one(kw, n, final):
+        return B.opg_admm(X, y, F, 1e-3, 0.0, epochs=n, seed=0, progress=False, **kw)
+
+    res, tuned = tune_scale(one, B.opg_admm, {}, quick=True, length=5)
+    assert tuned.grid.values == (0.5, 1.0, 2.0) and tuned.budget == "1 epoch"
+    brute = [B.opg_admm(X, y, F, 1e-3, 0.0, epochs=1, seed=0, progress=False, scale=s).trace.last("objective")
+             for s in tuned.grid.values]
+    assert tuned.scores == pytest.approx(brute, rel=1e-10)
+    assert tuned.chosen == tuned.grid.values[int(np.argmin(brute))]
+    assert res.trace.meta.get("scale", tuned.chosen) == tuned.chosen
+    full = B.opg_admm(X, y, F, 1e-3, 0.0, epochs=5, seed=0, progress=False, scale=tuned.chosen)
+    assert res.trace.last("objective") == pytest.approx(full.trace.last("objective"), rel=1e-10)
+
+
+# ------------------------------------------------------------------------------------------- the experiments
+def test_spdhg_quick_grids_cover_every_compared_method():
+    from optlab.experiments import spdhg
+
+    for gamma in (0.0, 1e-2):
+        compared = set(spdhg._methods("splice", gamma)) | {spdhg.LPDHG}
+        g = spdhg.grids(True, "splice", gamma)
+        assert compared - set(spdhg.UNTUNED) <= set(g), compared - set(g)
+        assert all(grid.knob == "scale" and len(grid.values) == len(_tuning.QUICK_FACTORS) for grid in g.values())
+    assert "STOC-ADMM" in spdhg.grids(True) and "RDA-ADMM" in spdhg.grids(True)
+
+
+def test_spdpeg_quick_grids_cover_every_compared_method():
+    from optlab.experiments import spdpeg
+
+    for problem in ("fused", "ggrlr"):
+        compared = set(spdpeg._methods(problem, "splice")) | {spdpeg.EGADM}
+        g = spdpeg.grids(True, problem, "splice")
+        assert compared - set(spdpeg.UNTUNED) <= set(g), compared - set(g)
+    assert {"SGADM", "EGADM (batch)", "SPDPEG"} <= set(spdpeg.grids(True))
+    assert "STOC-ADMM" in spdpeg.grids(True, "ggrlr")
+
+
+def test_ipdlam_admm_irnn_svm_quick_grids_cover_every_compared_method():
+    from optlab.experiments import admm_irnn, ipdlam, svm_admm
+
+    assert set(ipdlam._lengths(ipdlam.SETTINGS[True])) <= set(ipdlam.grids(True))
+    assert set(ipdlam._lengths(ipdlam.SETTINGS[False])) <= set(ipdlam.grids(False))
+    assert {"iPDLAM (β=0.8)", "DLAM (β=0)", "BCD (Zeng et al.)", "SGD (mb 128)"} <= set(ipdlam.grids(True))
+    assert {admm_irnn.DEFAULT_LABEL, *admm_irnn.BASELINES} <= set(admm_irnn.grids(True))
+    assert {f"ADMM-{p}" for p in svm_admm.PENALTIES} | {"LQA-scad", "GIST-scad"} <= set(svm_admm.grids(True))
+    for mod in (ipdlam, admm_irnn, svm_admm):
+        assert all(len(g.values) == len(_tuning.QUICK_FACTORS) for g in mod.grids(True).values())
+        assert all(len(g.values) == len(_tuning.FACTORS) for g in mod.grids(False).values())
+        assert all(g.default in g.values for g in mod.grids(True).values())
+
+
+def _fake_trace(metrics, n=3, meta=None):
+    return Trace(np.arange(n), np.linspace(0.0, 1.0, n), {k: np.full(n, v, float) for k, v in metrics.items()},
+                 {"compile_time": 0.1, **(meta or {})})
+
+
+def _tuned(knob="scale"):
+    return _tuning.tune(lambda v: abs(v - 2.0), _tuning.Grid.scaled(knob, 1.0, quick=True), lambda r: r,
+                        budget="1 epoch")
+
+
+def _csv_header_and_rows(rows, tmp_path):
+    path = tmp_path / "summary.csv"
+    write_table(rows, path)
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_summary_writers_carry_the_chosen_value(tmp_path):
+    """Every experiment's summary-row builder puts the chosen value (or why a row is untuned) in the CSV."""
+    from optlab.experiments import admm_irnn, ipdlam, spdhg, spdpeg
+
+    t = _tuned()
+    tr = _fake_trace({"objective": 1.0, "gap": 1e-3, "test_loss": 0.5, "test_acc": 0.9}, meta={"segments": 1})
+    graph = types.SimpleNamespace(edges=[(0, 1)], alpha=0.005)
+    rows = [spdhg.summary_row(tr, t, dataset="d", data="real", problem="GGLR", method="STOC-ADMM", f_star=0.9,
+                              f_ref=0.9, graph=graph),
+            spdhg.summary_row(tr, None, dataset="d", data="real", problem="GGLR", method="SPDHG-GC (paper)",
+                              f_star=0.9, f_ref=0.9, graph=graph)]
+    out = _csv_header_and_rows(rows, tmp_path)
+    assert out[0][_tuning.COLUMN] == "scale=2" and out[1][_tuning.COLUMN].startswith("untuned (the paper")
+
+    row = spdpeg.summary_row([tr, tr], t, problem="fused", dataset="d", data="real", method="SGADM", f_ref=0.9,
+                             ref0=0.9)
+    assert _csv_header_and_rows([row], tmp_path)[0][_tuning.COLUMN] == "scale=2"
+
+    mlp = _fake_trace({"train_loss": 0.3, "test_acc": 0.9, "train_acc": 0.95})
+    rows, _, _ = ipdlam._table({"SGD (mb 128)": mlp, "x": mlp}, {"SGD (mb 128)": _tuned("lr")}, untuned="ablation")
+    out = _csv_header_and_rows(rows, tmp_path)
+    assert out[0][_tuning.COLUMN] == "lr=2" and out[1][_tuning.COLUMN] == "untuned (ablation)"
+
+    rnn = _fake_trace({"train_loss": 0.3, "test_acc": 0.9, "train_acc": 0.95, "test_loss": 0.4})
+    data = {"task": "classify"}
+    tuning = {"SGD": _tuned("lr")}
+    rows = [admm_irnn.summary_row(rnn, data, tuning, task="t", data_kind="real", method=m)
+            for m in ("SGD", "SGD (equal time)", admm_irnn.paper_label(1.0))]
+    out = _csv_header_and_rows(rows, tmp_path)
+    assert [r[_tuning.COLUMN] for r in out[:2]] == ["lr=2", "lr=2"]
+    assert out[2][_tuning.COLUMN] == "untuned (the authors' ρ)"
+
+
+def test_svm_default_rhos_reproduce_the_solver_default():
+    """rho_scale = 1 is the solver's own default: svm_admm at _rhos(_default_rhos(X), 1) equals svm_admm()."""
+    import jax
+
+    import optlab as ol
+    from optlab.experiments import svm_admm
+
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 5))
+    y = np.where(X[:, 0] + 0.5 * rng.standard_normal(40) > 0, 1.0, -1.0)
+    pen = ol.prox.l1(0.05)
+    a = ol.svm_admm(X, y, pen, maxiter=50, tol=0.0, progress=False)
+    b = ol.svm_admm(X, y, pen, maxiter=50, tol=0.0, progress=False, **svm_admm._rhos(svm_admm._default_rhos(X), 1.0))
+    np.testing.assert_allclose(np.asarray(a.params["w"]), np.asarray(b.params["w"]), rtol=1e-12, atol=1e-14)
+    assert svm_admm._rhos((2.0, 3.0), 0.5) == {"rho1": 1.0, "rho2": 1.5}
+
+
+# ------------------------------------------------------------------------------------------- real runs (slow)
+def _data_file(*parts):
+    root = os.environ.get("OPTLAB_DATA")
+    return root is not None and Path(root, *parts).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_svm_table1_on_heart_scale_is_tuned(tmp_path):
+    if not _data_file("libsvm", "heart_scale"):
+        pytest.skip("heart_scale not under $OPTLAB_DATA")
+    from optlab.experiments import svm_admm
+
+    rows, _, _, tuning = svm_admm.run_dataset("heart_scale", 2.0 ** -6, quick=True)
+    assert set(svm_admm.grids(True)) == set(tuning)
+    by = {r["method"]: r for r in rows}
+    for label, t in tuning.items():
+        assert by[label][_tuning.COLUMN] == t.fields()[_tuning.COLUMN]
+        best = min(t.scores)
+        assert t.scores[t.grid.values.index(t.chosen)] <= best + _tuning.TIE_RTOL * abs(best)
+    assert by["HiGHS-LP-l1"][_tuning.COLUMN] == "untuned (exact LP)"
+
+
+@pytest.mark.slow
+def test_spdhg_quick_run_writes_the_chosen_values(tmp_path):
+    from optlab.experiments import get
+
+    get("spdhg").run(tmp_path, quick=True)
+    with open(tmp_path / "spdhg_summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r[_tuning.COLUMN] for r in rows)
+    tuned = [r for r in rows if not r[_tuning.COLUMN].startswith("untuned")]
+    assert {r["method"] for r in tuned} >= {"STOC-ADMM", "OPG-ADMM", "RDA-ADMM", "SPDHG-GC"}
+    assert (tmp_path / "spdhg_tuning.csv").exists()
