@@ -66,9 +66,7 @@ for label, res in {**runs, "linearised PDHG (batch)": lin}.items():
 # Against epochs (one epoch = n sampled rows; a batch PDHG iteration reads all n rows, so it counts as one epoch):
 
 # %%
-traces = {label: res.trace for label, res in runs.items()}
-for tr in traces.values():
-    tr.iters = tr.iters / tr.meta["segments"]          # harness steps are epoch segments
+traces = {label: res.trace.in_epochs() for label, res in runs.items()}   # harness steps are epoch segments
 traces["linearised PDHG (batch)"] = lin.trace
 fig, axes = ol.plot.grid(2, ncols=2)
 ol.plot.convergence(traces, "objective", reference=P_star, relative=True, best_so_far=True, ax=axes[0],

@@ -64,9 +64,7 @@ for label, res in {**runs, "EGADM (batch)": eg}.items():
           f"test acc = {test_accuracy(res.params['w']):.3f}  {tr.times[-1]:.2f}s (compile {tr.meta['compile_time']:.1f}s)")
 
 # %%
-traces = {label: res.trace for label, res in runs.items()}
-for tr in traces.values():
-    tr.iters = tr.iters / tr.meta["segments"]          # epochs
+traces = {label: res.trace.in_epochs() for label, res in runs.items()}
 traces["EGADM (batch)"] = eg.trace                      # one iteration reads all rows: one epoch
 fig, axes = ol.plot.grid(2, ncols=2)
 ol.plot.convergence(traces, "objective", reference=P_star, relative=True, best_so_far=True, ax=axes[0],

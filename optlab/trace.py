@@ -66,6 +66,12 @@ class Trace:
         """The last logged value of metric ``name``."""
         return float(self.metrics[name][-1])
 
+    def in_epochs(self) -> "Trace":
+        """A copy whose iteration axis counts epochs: the stochastic solvers run ``segments`` harness steps per epoch
+        (``meta["segments"]``, 1 when absent), so ``iters / segments`` is the number of passes over the data."""
+        segments = self.meta.get("segments", 1)
+        return Trace(np.asarray(self.iters, float) / segments, self.times, dict(self.metrics), dict(self.meta))
+
     @classmethod
     def empty(cls, names, meta=None) -> "Trace":
         return cls(np.zeros(0, np.int64), np.zeros(0), {n: np.zeros(0) for n in names}, dict(meta or {}))

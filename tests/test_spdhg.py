@@ -223,3 +223,18 @@ def test_reference_is_cached_without_pickle(tmp_path, monkeypatch):
     assert v1 == v2 and np.array_equal(x1, x2)
     v3, _ = structured_optimum(X, y, F, 2e-2, 0.1)                    # other parameters: another entry
     assert v3 != v1 and len(list(files[0].parent.glob("*.npz"))) == 2
+
+
+def test_trace_in_epochs_counts_passes_over_the_data():
+    """With segments=k the harness logs k times per epoch: ``Trace.in_epochs`` puts the log points at 1/k, 2/k, ...
+    epochs, and a run of E epochs ends at exactly E."""
+    import optlab as ol
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    y = np.sign(rng.normal(size=60))
+    res = ol.spdhg(X, y, np.eye(5)[1:] - np.eye(5)[:-1], 1e-2, epochs=3, segments=4, seed=0, progress=False)
+    ep = res.trace.in_epochs()
+    np.testing.assert_allclose(ep.iters, res.trace.iters / 4)
+    assert ep.iters[-1] == 3.0 and res.trace.iters[-1] == 12
+    np.testing.assert_array_equal(ep["objective"], res.trace["objective"])

@@ -72,14 +72,6 @@ def long_rows(trace, every: int = 1, metrics=CSV_METRICS, **extra) -> list[dict]
     return sub.long(segments_per_epoch=trace.meta.get("segments", 1), **extra)
 
 
-def in_epochs(trace):
-    """A copy of ``trace`` whose iteration axis is in epochs (``iters / segments``)."""
-    from optlab.trace import Trace
-
-    seg = trace.meta.get("segments", 1)
-    return Trace(np.asarray(trace.iters, float) / seg, trace.times, dict(trace.metrics), dict(trace.meta))
-
-
 def fmt(v, spec=".3e"):
     return "" if v is None or not np.isfinite(v) else format(float(v), spec)
 

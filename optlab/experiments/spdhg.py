@@ -59,7 +59,7 @@ from optlab.experiments import register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
 from optlab.experiments import _tuning
-from optlab.experiments._stochastic_common import (fmt, graph_F, in_epochs, long_rows, reference, scale_grid,
+from optlab.experiments._stochastic_common import (fmt, graph_F, long_rows, reference, scale_grid,
                                                    test_accuracy, tune_scale, write_table)
 
 DATASETS = ("a9a", "w8a", "mushrooms", "splice", "svmguide3", "20news_100word")
@@ -227,7 +227,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                                   data=kind)
                 summary.append(summary_row(tr, tuning.get(label), dataset=label_ds, data=kind, problem=prob,
                                            method=label, f_star=f_star, f_ref=f_ref, graph=g))
-            traces = {k: in_epochs(t) for k, t in traces.items()}
+            traces = {k: t.in_epochs() for k, t in traces.items()}
             all_traces[ds_name][prob] = traces
             ol.plot.convergence(traces, "gap", ax=axes[2 * p_i], best_so_far=True,
                                 title=f"{label_ds} {prob}: objective", ylabel="best-so-far P(x̄) − P*")
