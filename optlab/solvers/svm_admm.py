@@ -343,7 +343,10 @@ def init(problem: SVMADMMProblem, warm_start=None, anderson: int = 0) -> SVMADMM
     Anderson history of ``anderson`` + 1 rows when ``anderson > 0`` (see :func:`make_step`)."""
     st = _init_iterates(problem, warm_start)
     if problem.eig is not None:                     # rho_rule="balance": rho1 / rho2 starts at its base value
-        st = st._replace(ratio=jnp.ones((), st.z.dtype))
+        if st.ratio is None:                        # (or where a warm start of this rule left it)
+            st = st._replace(ratio=jnp.ones((), st.z.dtype))
+    elif st.ratio is not None:                      # a "balance" state into a fixed-ratio problem: u1 at base rho1
+        st = st._replace(u1=st.u1 * st.ratio, ratio=None)
     if anderson <= 0:
         return st._replace(acc=None)
     n, d = problem.A.shape

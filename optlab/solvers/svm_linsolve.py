@@ -30,8 +30,8 @@ from jax.experimental import sparse as jsparse
 
 from .. import operators
 
-__all__ = ["METHODS", "default_rhos", "choose_method", "cholesky", "factorise", "spectral", "split_blocks", "Av", "ATv",
-           "cg", "make_msolve"]
+__all__ = ["METHODS", "default_rhos", "choose_method", "cholesky", "factorise", "spectral", "split_blocks", "Av",
+           "ATv", "cg", "make_msolve"]
 
 METHODS = ("cholesky", "woodbury", "cg")
 
