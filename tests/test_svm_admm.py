@@ -125,7 +125,8 @@ def test_warm_start_across_rho_rules_keeps_the_multipliers():
     """A converged run warm-starts either rule at its solution, with the scaled dual u1 carried over at the right
     ρ1 (a "balance" state's ρ1 is rho1 × ratio): into "balance" (same penalties) it stops at once; into "fixed"
     (ρ1 32× the balanced one, so the relative residuals start above tol) it needs fewer iterations than with u1
-    left unscaled (here 521 against 1,197), and every run ends at the same objective (to 1e-4, as tol = 1e-5 allows)."""
+    left unscaled (here 521 against 1,197), and every run ends at the same objective (to 1e-4, as tol = 1e-5
+    allows)."""
     X, y = synthetic(seed=3)
     pen = ol.prox.l1(0.01)
     kw = dict(tol=1e-5, maxiter=5000, progress=False)      # here: balance 2,731 iterations (ratio 1/32), fixed 1,943
