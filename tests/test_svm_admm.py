@@ -72,6 +72,89 @@ def test_anderson_reaches_the_lp_optimum_and_its_safeguard_holds(sparse):
     assert plain.state.acc is None and 0 < int(acc.state.acc.accepted) <= acc.n_iter // 3
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_balanced_ratio_reaches_the_lp_optimum_and_logs_rho1(sparse):
+    """rho_rule="balance" (ρ1/ρ2 adapted by residual balancing, then frozen) converges to the HiGHS optimum from a
+    badly scaled start (ρ1 100× too large); every change of ρ1 is a factor 2 at a multiple of 10 iterations up to
+    iteration 1,000 and shows in the trace; the fixed rule keeps ρ1 and ends farther from the optimum."""
+    X, y = synthetic(seed=1, standardise=True)
+    X[np.abs(X) < 0.5] = 0.0
+    lam = 0.01
+    f_star, _, _ = svm_l1_hinge_lp(X, y, lam)
+    Xin = sp.csr_matrix(X) if sparse else X
+    base = ol.svm_admm(Xin, y, ol.prox.l1(lam), maxiter=1, progress=False).trace.meta["rho1"]
+    kw = dict(rho1=100 * base, maxiter=5000, tol=1e-9, progress=False, log_every=1)
+    res = ol.svm_admm(Xin, y, ol.prox.l1(lam), rho_rule="balance", **kw)
+    fixed = ol.svm_admm(Xin, y, ol.prox.l1(lam), **kw)
+    # here (dense): gap 1.3e-5 after 5,000 iterations, ρ1 ends near 0.1× the default; fixed: 1.1e-4
+    assert abs(rel_gap(res, f_star)) <= 1e-4, (res.status, rel_gap(res, f_star))
+    assert abs(rel_gap(res, f_star)) < abs(rel_gap(fixed, f_star))
+    keep = np.isfinite(res.trace["rho1"])                     # the log point before the first iteration: NaN
+    rho1, it = np.asarray(res.trace["rho1"])[keep], np.asarray(res.trace.iters)[keep]
+    assert np.all(np.diff(it) == 1) and rho1[0] == 100 * base
+    changed = np.flatnonzero(rho1[1:] != rho1[:-1]) + 1        # ρ1 of iteration it[i] differs from the previous
+    assert changed.size > 0 and res.trace.meta["rho_rule"] == "balance"
+    ratios = rho1[changed] / rho1[changed - 1]
+    assert np.all(np.isclose(ratios, 2.0) | np.isclose(ratios, 0.5)), ratios
+    assert np.all((it[changed] - 1) % 10 == 0) and np.all(it[changed] - 1 <= 1000), it[changed]
+    rho1_fixed = np.asarray(fixed.trace["rho1"])
+    assert np.all(rho1_fixed[np.isfinite(rho1_fixed)] == 100 * base)
+
+
+def test_balanced_ratio_spectral_solve_matches_cholesky():
+    """With ρ1 unchanged (adaptation off after iteration 0), the eigendecomposition solve of the balance rule gives
+    the iterates of the fixed rule's Cholesky solve."""
+    from optlab.solvers import svm_admm as mod
+
+    X, y = synthetic(seed=3)
+    b = np.where(y > 0, 1.0, -1.0)
+    pen = ol.prox.l1(0.01)
+    pf, _ = mod.build_problem(X, b, pen, dtype=np.float64)
+    pb, _ = mod.build_problem(X, b, pen, dtype=np.float64, rho_rule="balance", ratio_until=0)
+    step = mod.make_step("cholesky", True)
+    sf, sb = mod.init(pf), mod.init(pb)
+    assert sf.ratio is None and float(sb.ratio) == 1.0
+    for _ in range(50):
+        sf, _ = step(sf, pf, None)
+        sb, _ = step(sb, pb, None)
+    np.testing.assert_allclose(sb.w, sf.w, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(sb.c, sf.c, rtol=1e-9, atol=1e-10)
+
+
+def test_warm_start_across_rho_rules_keeps_the_multipliers():
+    """A converged run warm-starts either rule at its solution, with the scaled dual u1 carried over at the right
+    ρ1 (a "balance" state's ρ1 is rho1 × ratio): into "balance" (same penalties) it stops at once; into "fixed"
+    (ρ1 32× the balanced one, so the relative residuals start above tol) it needs fewer iterations than with u1
+    left unscaled (here 521 against 1,197), and every run ends at the same objective (to 1e-4, as tol = 1e-5
+    allows)."""
+    X, y = synthetic(seed=3)
+    pen = ol.prox.l1(0.01)
+    kw = dict(tol=1e-5, maxiter=5000, progress=False)      # here: balance 2,731 iterations (ratio 1/32), fixed 1,943
+    bal = ol.svm_admm(X, y, pen, rho_rule="balance", **kw)
+    fix = ol.svm_admm(X, y, pen, **kw)
+    assert bal.status == fix.status == "converged" and float(bal.state.ratio) != 1.0
+    f_ref = fix.trace.last("objective")
+    for first in (bal, fix):
+        again = ol.svm_admm(X, y, pen, rho_rule="balance", warm_start=first, **kw)
+        assert again.status == "converged" and again.n_iter <= 5, again.n_iter
+        assert abs(again.trace.last("objective") - f_ref) <= 1e-4 * abs(f_ref)
+    to_fixed = ol.svm_admm(X, y, pen, warm_start=bal, **kw)
+    unscaled = ol.svm_admm(X, y, pen, warm_start=bal.state._replace(ratio=None), **kw)
+    assert to_fixed.status == "converged" and to_fixed.n_iter < unscaled.n_iter, (to_fixed.n_iter, unscaled.n_iter)
+    assert abs(to_fixed.trace.last("objective") - f_ref) <= 1e-4 * abs(f_ref)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"rho_rule": "spectral"}, "rho_rule must be one of"),
+    ({"rho_rule": "balance", "anderson": 3}, "cannot be combined"),
+    ({"rho_rule": "balance", "linsolve": "cg"}, "needs the Cholesky solver"),
+])
+def test_rho_rule_bad_input(kw, match):
+    X, y = synthetic(n=60, d=5)
+    with pytest.raises(ValueError, match=match):
+        ol.svm_admm(X, y, ol.prox.l1(0.01), maxiter=2, progress=False, **kw)
+
+
 def test_default_is_the_plain_iteration():
     """The default (anderson=0) runs the paper's iteration: its first iterate from zeros equals a hand-written
     ADMM step (w-step by a dense solve of the KKT system, soft-threshold z-step, slack prox, dual updates)."""

@@ -19,7 +19,7 @@ informative features, so almost every row sees the signal).
   float64, ``tol=0``, a log point every 10 iterations, stopped by a callback at the first log point with
   (F − F*)/F* ≤ 1e-4; the time to 1e-4 is the solver time there (compile time and metric evaluation excluded,
   see :mod:`optlab.harness`). Beside it the same with ``anderson=5`` (safeguarded Anderson acceleration;
-  ``admm_aa5_*`` columns);
+  ``admm_aa5_*`` columns) and with ``rho_rule="balance"`` (adaptive ρ1/ρ2; ``admm_bal_*`` columns);
 * liblinear: scikit-learn ``LinearSVC(penalty="l1", loss="squared_hinge", dual=False, C=1/(nλ))`` — a different
   loss (squared hinge), so this is the time of liblinear's own fit to its default tolerance, not a time to the
   same optimum;
@@ -129,7 +129,7 @@ def bench_dataset(name, repeats, repeats_lp, maxiter, highs_limit):
     nnz = X.nnz if hasattr(X, "nnz") else n * d
     row = {"dataset": name, "n": n, "d": d, "nnz": nnz, "lam": lam, "F_star": f_star, "F_star_from": ref,
            "highs_s": float(np.median(t_lp)), "liblinear_s": float(np.median(t_lib))}
-    for prefix, kw in (("admm", {}), ("admm_aa5", {"anderson": 5})):
+    for prefix, kw in (("admm", {}), ("admm_aa5", {"anderson": 5}), ("admm_bal", {"rho_rule": "balance"})):
         row.update(_time_to_gap(ol, X, y, lam, f_star, repeats, maxiter, prefix, kw))
     row.update({"bytes_per_iter": 2 * nnz * (8 + 8), "load_avg_1min": load_avg})
     return row
@@ -165,6 +165,7 @@ def svm_rows(datasets=DATASETS, repeats=3, repeats_lp=None, maxiter=3000, highs_
         row["speedup_vs_highs"] = row["highs_s"] / row["admm_to_1e-4_s"]
         row["speedup_vs_liblinear"] = row["liblinear_s"] / row["admm_to_1e-4_s"]
         row["aa5_speedup"] = row["admm_to_1e-4_s"] / row["admm_aa5_to_1e-4_s"]
+        row["bal_speedup"] = row["admm_to_1e-4_s"] / row["admm_bal_to_1e-4_s"]
         rows.append(row)
     return rows
 

@@ -30,8 +30,8 @@ from jax.experimental import sparse as jsparse
 
 from .. import operators
 
-__all__ = ["METHODS", "default_rhos", "choose_method", "cholesky", "factorise", "split_blocks", "Av", "ATv",
-           "cg", "make_msolve"]
+__all__ = ["METHODS", "default_rhos", "choose_method", "cholesky", "factorise", "spectral", "split_blocks", "Av",
+           "ATv", "cg", "make_msolve"]
 
 METHODS = ("cholesky", "woodbury", "cg")
 
@@ -91,6 +91,15 @@ def factorise(X, b, rho: float, method: str):
         return L, minv
     op = spla.LinearOperator((d, d), matvec=lambda x: X.T @ (X @ x) + rho * x, dtype=np.float64)
     return np.zeros((1, 1)), lambda r: spla.cg(op, r, rtol=1e-12, maxiter=20 * d)[0]
+
+
+def spectral(X):
+    """``(V, λ)``: the eigendecomposition ``XᵀX = V diag(λ) Vᵀ`` in float64 (``λ`` clipped at 0), for a penalty
+    ratio ρ that changes during the run (``M⁻¹ = V diag(1/(λ + ρ)) Vᵀ`` for every ρ > 0, no refactorisation).
+    ``X``: a float64 NumPy array or SciPy sparse matrix (the ``d × d`` Gram matrix is formed)."""
+    G = (X.T @ X).toarray() if sp.issparse(X) else X.T @ X
+    lam, V = np.linalg.eigh(np.asarray(G, np.float64))
+    return V, np.maximum(lam, 0.0)
 
 
 def split_blocks(X: np.ndarray, b: np.ndarray, n_blocks: int):
