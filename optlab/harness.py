@@ -108,7 +108,7 @@ def _nan_value(s):
 def _nan_info(step, state, problem):
     """An info dict of the right shapes and dtypes, NaN (or 0 for integers) before the first step (traceable:
     :func:`run_jit` calls it inside its compiled loop)."""
-    _, shapes = jax.eval_shape(step, state, problem)
+    _, shapes = jax.eval_shape(_traced_once(step), state, problem)
     return jax.tree.map(lambda s: jnp.full(s.shape, _nan_value(s), s.dtype), shapes)
 
 
@@ -135,7 +135,7 @@ def _info_shapes(step, state, problem):
         return jax.eval_shape(step, state, problem)[1]
     shapes = _INFO_SHAPES.get(key)
     if shapes is None:
-        shapes = jax.eval_shape(step, state, problem)[1]
+        shapes = jax.eval_shape(_traced_once(step), state, problem)[1]   # the trace the chunk reuses
         if len(_INFO_SHAPES) >= _INFO_SHAPES_MAX:
             _INFO_SHAPES.pop(next(iter(_INFO_SHAPES)))
         _INFO_SHAPES[key] = shapes
@@ -160,11 +160,31 @@ def _match_mesh(info, state):
 
 
 # ---------------------------------------------------------------------------------- the chunk loop
-def _chunk(step, stop_metric, state, info, problem, n_steps, tol):
-    """Run up to ``n_steps`` iterations of ``step``; stop early on tolerance or a non-finite state.
+def _traced_once(step):
+    """``jax.jit(step)``, one per step: every call of it inside a trace (the chunk's two loops, the info shapes of
+    :func:`_info_shapes`) reuses JAX's one trace of ``step`` per input signature instead of tracing it again. The
+    compiled chunk calls it as a nested program, which XLA inlines (the same operations as a direct call)."""
+    try:
+        return _jitted_step(step)
+    except TypeError:           # an unhashable step: a new wrapper (JAX then traces it per use)
+        return jax.jit(step)
 
-    Returns ``(state, info, steps_taken, status)``; on divergence ``state`` is the last finite one.
-    """
+
+@functools.lru_cache(maxsize=512)
+def _jitted_step(step):
+    return jax.jit(step)
+
+
+def _float_sum(tree):
+    """The sum of every entry of every floating leaf: finite only if all of them are (an ``inf`` or ``NaN`` entry
+    makes it ``inf`` or ``NaN``). It can also overflow on finite entries, so a non-finite sum is only an alarm."""
+    sums = [jnp.sum(x) for x in jax.tree.leaves(tree) if _is_float(x)]
+    return functools.reduce(jnp.add, sums) if sums else jnp.zeros(())
+
+
+def _checked_loop(step, stop_metric, state, info, problem, n_steps, tol):
+    """The reference loop: every iteration checks every state entry for finiteness (:func:`all_finite`) and keeps
+    the last finite state; returns ``(state, info, steps_taken, status)``."""
     def cond(carry):
         i, status, _, _ = carry
         return (i < n_steps) & (status == RUNNING)
@@ -187,6 +207,41 @@ def _chunk(step, stop_metric, state, info, problem, n_steps, tol):
     init = (jnp.zeros((), jnp.int32), jnp.array(RUNNING, jnp.int32), state, info)
     steps, status, state, info = lax.while_loop(cond, body, init)
     return state, info, steps, status
+
+
+def _chunk(step, stop_metric, state, info, problem, n_steps, tol):
+    """Run up to ``n_steps`` iterations of ``step``; stop early on tolerance or a non-finite state.
+
+    Returns ``(state, info, steps_taken, status)``; on divergence ``state`` is the last finite one.
+
+    Two loops give that result. The fast one tests per iteration only the finiteness of one number, the sum of
+    every floating state entry (:func:`_float_sum`), and stops at the first non-finite sum. A finite sum means every
+    entry is finite, so when the fast loop ends without an alarm its result is exactly the reference loop's
+    (:func:`_checked_loop`). After an alarm (a state entry became ``inf``/``NaN``, or the sum overflowed) the chunk
+    is run again from its start by the reference loop, which tests every entry and keeps the last finite state.
+    The per-entry test and the select that keeps the finite state cost about as much as a whole iteration of a
+    small problem (the SVM ADMM on heart_scale: 8 µs per iteration instead of 15 µs on a CPU).
+    """
+    step = _traced_once(step)
+
+    def cond(carry):
+        i, done, alarm, _, _ = carry
+        return (i < n_steps) & ~done & ~alarm
+
+    def body(carry):
+        i, _, _, state, info = carry
+        new_state, new_info = step(state, problem)
+        new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, state)
+        new_info = jax.tree.map(lambda new, old: jnp.asarray(new).astype(old.dtype), new_info, info)
+        alarm = ~jnp.isfinite(_float_sum(new_state))
+        done = jnp.array(False) if stop_metric is None else new_info[stop_metric] <= tol
+        return i + 1, done, alarm, new_state, new_info
+
+    init = (jnp.zeros((), jnp.int32), jnp.array(False), jnp.array(False), state, info)
+    steps, done, alarm, new_state, new_info = lax.while_loop(cond, body, init)
+    status = jnp.where(done, CONVERGED, RUNNING).astype(jnp.int32)
+    return lax.cond(alarm, lambda: _checked_loop(step, stop_metric, state, info, problem, n_steps, tol),
+                    lambda: (new_state, new_info, steps, status))
 
 
 def _float_dtype():
