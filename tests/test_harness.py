@@ -103,6 +103,47 @@ def test_divergence_keeps_last_finite_state():
     assert not np.all(np.isfinite(x_next))
 
 
+def _blowup_step(state, problem):
+    """x <- x * problem["f"] entrywise (float32): one entry overflows to inf at a known iteration."""
+    x = state["x"] * problem["f"]
+    return {"x": x, "k": state["k"] + 1}, {"res": jnp.max(x), "k": state["k"] + 1}
+
+
+@pytest.mark.parametrize("n_steps", [1, 5, 8, 40])
+def test_chunk_stops_at_the_last_finite_state_like_a_per_entry_reference(n_steps):
+    # entry 1 doubles from 1e36: 2e36, ..., 1.28e38 after 7 steps, inf at step 8; entries 0 and 2 stay finite
+    x0 = np.array([3e37, 1e36, -3e37], np.float32)
+    f = np.array([1.0, 2.0, 1.0], np.float32)
+    state = {"x": jnp.asarray(x0), "k": jnp.zeros((), jnp.int32)}
+    info = {"res": jnp.full((), np.nan, np.float32), "k": jnp.zeros((), jnp.int32)}
+    out, out_info, steps, status = harness._chunk_plain(_blowup_step, None, state, info, {"f": jnp.asarray(f)},
+                                                        np.int32(n_steps), np.float32(0.0))
+    # reference: NumPy, entry by entry, stop before the first non-finite state
+    x, taken = x0.copy(), 0
+    with np.errstate(over="ignore"):
+        while taken < n_steps and np.all(np.isfinite(x * f)):
+            x, taken = x * f, taken + 1
+    diverged = taken < n_steps
+    assert int(steps) == taken and int(out["k"]) == taken
+    np.testing.assert_array_equal(np.asarray(out["x"]), x)
+    assert int(status) == (harness.DIVERGED if diverged else harness.RUNNING)
+    if taken:
+        assert float(out_info["res"]) == x.max() and int(out_info["k"]) == taken
+    else:
+        assert np.isnan(float(out_info["res"]))
+
+
+def test_chunk_huge_finite_state_is_not_divergence():
+    # every entry near float32's maximum: their sum overflows, the state is finite, the run goes on
+    big = np.full(64, 3e38, np.float32)
+    state = {"x": jnp.asarray(big), "k": jnp.zeros((), jnp.int32)}
+    info = {"res": jnp.full((), np.nan, np.float32), "k": jnp.zeros((), jnp.int32)}
+    out, _, steps, status = harness._chunk_plain(_blowup_step, "res", state, info, {"f": jnp.ones(64, jnp.float32)},
+                                                 np.int32(10), np.float32(0.0))
+    assert int(steps) == 10 and int(status) == harness.RUNNING
+    np.testing.assert_array_equal(np.asarray(out["x"]), big)
+
+
 def test_checkpoint_resume_is_exact(tmp_path):
     prob, state, _ = make_problem()
     ckpt = tmp_path / "run.npz"

@@ -361,10 +361,14 @@ def _init_iterates(problem: SVMADMMProblem, warm_start) -> SVMADMMState:
     A, b = problem.A, problem.b
     n, d = A.shape
     dt = b.dtype
-    zd, zn = jnp.zeros(d, dt), jnp.zeros(n, dt)
     if warm_start is None:
-        return SVMADMMState(w=zd, c=jnp.zeros((), dt), z=zd, xi=zn, s=zn, u1=zd, u2=zn, hte=zd, htu=zd,
-                            tau=jnp.ones((), dt), k=jnp.zeros((), jnp.int32))
+        # built in NumPy: no eager JAX operations (each is a small program that a fresh process compiles or loads,
+        # and dispatches per fit); moved in one transfer except on a CPU, whose compiled loop takes NumPy arrays
+        zd, zn = (lambda: np.zeros(d, dt)), (lambda: np.zeros(n, dt))      # no shared buffers
+        st = SVMADMMState(w=zd(), c=np.zeros((), dt), z=zd(), xi=zn(), s=zn(), u1=zd(), u2=zn(), hte=zd(), htu=zd(),
+                          tau=np.ones((), dt), k=np.zeros((), np.int32))
+        return st if jax.default_backend() == "cpu" else jax.device_put(st)
+    zd, zn = jnp.zeros(d, dt), jnp.zeros(n, dt)
     ws = getattr(warm_start, "state", warm_start)
     if isinstance(ws, SVMADMMState):
         if ws.w.shape != (d,) or ws.u2.shape != (n,):
