@@ -3,10 +3,10 @@
 Every figure states what its axes are: the x axis is iterations or solver seconds (compile time
 excluded, as in the traces), and a suboptimality axis says which reference value it subtracts.
 
-One style map for every figure (:func:`style`): a method keeps its colour and marker in every panel and every
-figure — the known methods of the library and its baselines have fixed styles, variants of a method
-("SPDHG-GC (paper)") keep the method's colour and differ in line style, and other labels take the next free style
-in the order they are first drawn in the process. Legends with more than four entries sit outside the axes;
+One style map for every figure (:func:`style`): a run keeps its colour and marker in every panel and every
+figure — the known methods of the library and its baselines have fixed styles, other names ("ADMM-scad",
+"SPDHG-GC") take the next free colour in the order first drawn, and annotated variants of a name ("SPDHG-GC
+(paper)") keep its colour and differ in line style. Legends with more than four entries sit outside the axes;
 ``logx`` defaults to log-x when the runs' lengths differ by more than 10×; suboptimality curves stop where they
 reach the floating-point floor; :func:`save` writes a 150-dpi PNG and a PDF.
 """
@@ -43,13 +43,14 @@ _METHOD_STYLES = {
 _METHODS = tuple(_METHOD_STYLES)
 _ALIASES = {"admm_irnn": "ADMMiRNN", "svm_admm": "ADMM", "proxgrad": "ISTA", "spdhg": "SPDHG", "spdpeg": "SPDPEG",
             "ipdlam": "iPDLAM", "pig": "PIG", "fista": "FISTA", "ista": "ISTA", "gist": "GIST"}
-# colours for labels of no known method (sweeps such as "β=0.4"): tab10 from its far end, then darker tones
-_COLOURS = (_CYAN, _OLIVE, _GRAY, _PINK, _BROWN, _PURPLE, _RED, _GREEN, _ORANGE, _BLUE, "#393b79", "#637939",
-            "#8c6d31", "#843c39", "#7b4173")
+# colours for names of no known method ("ADMM-scad", "SPDHG-GC", sweeps such as "β=0.4"): ColorBrewer's Dark2, then
+# darker tones, none of them tab10's, so they do not meet a known method's colour in one panel
+_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#393b79",
+            "#843c39", "#637939", "#7b4173", "#8c6d31")
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "<", ">", "p")
 _LINESTYLES = ("-", "--", "-.", ":")
-_seen_variants: dict[str, list[str]] = {}   # method -> its variant labels in the order first drawn
-_seen_other: list[str] = []                  # labels of no known method, in the order first drawn
+_seen_variants: dict[str, list[str]] = {}   # name -> its labels in the order first drawn
+_seen_other: list[str] = []                  # names of no known method, in the order first drawn
 
 
 def _method_of(label: str) -> str | None:
@@ -62,27 +63,39 @@ def _method_of(label: str) -> str | None:
     return _ALIASES.get(head)
 
 
+def _identity(label: str) -> str:
+    """A run's name without its annotations: the label up to ``" ("`` or ``", "`` (``"SPDHG-GC (paper)"`` ->
+    ``"SPDHG-GC"``); runs with one identity differ only in line style."""
+    cuts = [i for i in (label.find(" ("), label.find(", ")) if i > 0]
+    return label[: min(cuts)].strip() if cuts else label.strip()
+
+
 def style(label: str) -> dict:
     """Matplotlib keyword arguments (``color``, ``marker``, ``linestyle``) of the run called ``label``.
 
-    The same label always gets the same style in one process; a known method (``SPDHG``, ``FISTA``, ``Adam``, …,
-    matched as the label's first word) always has the same colour and marker, in every process.
+    The same label always gets the same style in one process. A label whose name (before any ``" (..."`` or
+    ``", ..."`` annotation) is a known method (``SPDHG``, ``FISTA``, ``Adam``, ``svm_admm``, …) has that method's fixed
+    colour and marker in every process; other names (``"SPDHG-GC"``, ``"ADMM-scad"``, ``"β=0.4"``) get a colour of
+    their own in the order first drawn (keeping a known method's marker: ``"ADMM-scad"`` has ADMM's). Annotated
+    variants of one name keep its colour and change line style.
     """
-    method = _method_of(label)
-    if method is not None:
+    ident = _identity(label)
+    method = _method_of(ident)
+    if method is not None and (ident.lower() == method.lower() or ident.lower() in _ALIASES):
         colour, marker = _METHOD_STYLES[method]
-        variants = _seen_variants.setdefault(method, [])
-        if label not in variants:
-            variants.append(label)
-        v = variants.index(label)
-        if v:
-            marker = _MARKERS[(_MARKERS.index(marker) + v) % len(_MARKERS)]
-        return {"color": colour, "marker": marker, "linestyle": _LINESTYLES[v % len(_LINESTYLES)]}
-    if label not in _seen_other:
-        _seen_other.append(label)
-    j = _seen_other.index(label)
-    return {"color": _COLOURS[j % len(_COLOURS)], "marker": _MARKERS[j % len(_MARKERS)],
-            "linestyle": _LINESTYLES[(j // len(_COLOURS)) % len(_LINESTYLES)]}
+    else:
+        if ident not in _seen_other:
+            _seen_other.append(ident)
+        j = _seen_other.index(ident)
+        colour = _COLOURS[j % len(_COLOURS)]
+        marker = _METHOD_STYLES[method][1] if method is not None else _MARKERS[j % len(_MARKERS)]
+    variants = _seen_variants.setdefault(ident, [])
+    if label not in variants:
+        variants.append(label)
+    v = variants.index(label)
+    if v:
+        marker = _MARKERS[(_MARKERS.index(marker) + v) % len(_MARKERS)]
+    return {"color": colour, "marker": marker, "linestyle": _LINESTYLES[v % len(_LINESTYLES)]}
 
 
 def legend(ax, fontsize="small", **kwargs):

@@ -89,3 +89,16 @@ def test_save_writes_png_at_150_dpi_and_a_pdf(tmp_path):
 def test_unknown_metric_names_the_columns():
     with pytest.raises(KeyError, match="has no metric 'loss'"):
         plot.convergence({"a": _trace([1, 2])}, "loss")
+
+
+def test_names_of_one_method_with_different_suffixes_get_different_colours():
+    """"ADMM-l1", "ADMM-scad", ... (one solver, several penalties) must be told apart in one panel; each keeps ADMM's
+    marker, and an annotated variant keeps its name's colour."""
+    names = ["ADMM-l1", "ADMM-scad", "ADMM-mcp", "ADMM-lsp", "ADMM-capped_l1"]
+    styles = [plot.style(n) for n in names]
+    assert len({s["color"] for s in styles}) == len(names)
+    assert {s["marker"] for s in styles} == {plot.style("ADMM")["marker"]}
+    assert plot.style("ADMM-scad (l1 start)")["color"] == plot.style("ADMM-scad")["color"]
+    assert plot.style("ADMM-scad (l1 start)")["linestyle"] != plot.style("ADMM-scad")["linestyle"]
+    known = {plot.style(m)["color"] for m in ("SPDHG", "SPDPEG", "STOC-ADMM", "LPDHG", "EGADM", "SGADM")}
+    assert plot.style("SPDHG-GC")["color"] not in known

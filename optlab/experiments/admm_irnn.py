@@ -275,7 +275,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                             ylabel=ylab)
         if "entropy" in data:
             axes[3 * i].axhline(data["entropy"] * np.log(2), color="k", ls=":", lw=1, label="unigram entropy")
-            axes[3 * i].legend(fontsize=6)
+            ol.plot.legend(axes[3 * i], fontsize=6)
         ol.plot.convergence(time_runs, "train_loss", x="time", ax=axes[3 * i + 1],
                             title=f"{task}: loss vs time (equal budget)", ylabel=ylab)
         ol.plot.convergence(it_runs, "test_acc", x="iter", ax=axes[3 * i + 2], logy=False,
@@ -297,7 +297,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                 ax.semilogy(tr.iters, tr["grad_norm"], ls="--", label=f"{label}: ‖∇ loss‖")
         ax.set_title(f"{task}: stability")
         ax.set_xlabel("iteration")
-        ax.legend(fontsize=6)
+        ol.plot.legend(ax, fontsize=6)
     sets.mark(fig)
     ol.plot.save(fig, files[3])
 

@@ -235,7 +235,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                                 title=f"{label_ds} {prob}: test loss", ylabel="best-so-far test loss")
         for ax in axes:
             ax.set_xlabel("epochs")
-            ax.legend(fontsize=6)
+            ol.plot.legend(ax, fontsize=6)
         sets.mark(fig, [ds_name])
         path = out / f"spdhg_{ds_name}.png"
         ol.plot.save(fig, path)
@@ -257,7 +257,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
     ax.set_yscale("log")
     ax.set_ylabel("seconds per epoch (GGRLR, compile excluded)")
-    ax.legend(fontsize=6, ncol=2)
+    ol.plot.legend(ax, fontsize=6, ncol=2)
     sets.mark(fig, ds_names)
     ol.plot.save(fig, out / "spdhg_time_per_epoch.png")
     files.append(out / "spdhg_time_per_epoch.png")

@@ -200,7 +200,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.grid(True, which="both", alpha=0.3)
         axes[0].set_yscale("log")
-        axes[0].legend(fontsize=6)
+        ol.plot.legend(axes[0], fontsize=6)
         sets.mark(fig, [ds_name])
         path = out / f"spdpeg_{problem}_{ds_name}.png"
         ol.plot.save(fig, path)

@@ -334,7 +334,7 @@ def _path_figure(name, path_rows, out, sets: DataSets | None = None):
     axes[1].set(xscale="symlog", xlabel="nonzero features", ylabel="test accuracy %", xlim=(0, None),
                 ylim=(accs[len(accs) // 10] - 2, accs[-1] + 1),
                 title=f"{label_ds}: test accuracy vs features (every path run;\nthe worst 10 % of runs below the axis)")
-    axes[0].legend(fontsize=7)
+    ol.plot.legend(axes[0], fontsize=7)
     if sets:
         sets.mark(fig, [name])
     png = out / f"svm_admm_path_{name}.png"
@@ -392,7 +392,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
                             ylabel="(F − F_LP)/F_LP")
         ol.plot.convergence(admm, "kkt", x="iter", ax=axes[3], title=f"{label_ds}: max relative residual (tol 1e-5)",
                             ylabel="max(primal, dual) relative residual")
-        axes[0].legend(fontsize=7)
+        ol.plot.legend(axes[0], fontsize=7)
         sets.mark(fig, [name])
         png = out / f"svm_admm_{name}.png"
         ol.plot.save(fig, png)
