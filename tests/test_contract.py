@@ -8,6 +8,8 @@ import pytest
 from optlab import harness
 from optlab.solvers.registry import SOLVERS
 
+from _lowerings import lowerings
+
 CASES = sorted(SOLVERS)
 
 
@@ -31,32 +33,11 @@ def test_float32_preserved_and_close(name):
     assert abs(res.trace.last(case.objective) - case.reference) <= 1e-3 * abs(case.reference)
 
 
-def _lowerings(fn):
-    """How many programs JAX lowers to MLIR while ``fn()`` runs (jax.monitoring events; counts, not seconds, so the
-    test does not depend on the machine's load)."""
-    import jax.monitoring as jm
-
-    events, recording = [], [True]
-
-    def listener(name, duration, **kw):
-        if recording[0] and name == "/jax/core/compile/jaxpr_to_mlir_module_duration":
-            events.append(name)
-
-    jm.register_event_duration_secs_listener(listener)
-    try:
-        fn()
-    finally:
-        recording[0] = False   # older JAX (the declared minimum) has no way to unregister a listener
-        if hasattr(jm, "unregister_event_duration_listener"):
-            jm.unregister_event_duration_listener(listener)
-    return len(events)
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_second_call_does_not_recompile(name):
     SOLVERS[name].make(seed=2).solve(maxiter=20, progress=False)
     case = SOLVERS[name].make(seed=3)
-    assert _lowerings(lambda: case.solve(maxiter=20, progress=False)) == 0
+    assert lowerings(lambda: case.solve(maxiter=20, progress=False)) == 0
 
 
 @pytest.mark.parametrize("name", CASES)

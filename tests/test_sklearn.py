@@ -146,29 +146,13 @@ def test_padded_fit_equals_unpadded_fit(penalty, init, sparse):
 def test_padded_refits_on_new_row_counts_do_not_recompile():
     """Fits on 210, 215 and 222 rows share the 224-row bucket: after the first, nothing is lowered or compiled
     (jax.monitoring events); without padding each new row count lowers the solver anew."""
-    import jax.monitoring as jm
+    from _lowerings import lowerings
 
-    events, recording = [], [True]
-
-    def listener(name, duration, **kw):
-        if recording[0]:
-            events.append(name)
-
-    jm.register_event_duration_secs_listener(listener)
-    try:
-        X, y = _data(seed=5, n=230, d=7)
-        lowered = {}
-        for pad in (True, False):
-            counts = []
-            for n in (210, 215, 222):
-                events.clear()
-                NonconvexSVC(lam=0.01, pad_rows=pad, max_iter=20, tol=1e-12).fit(X[:n], y[:n])
-                counts.append(sum(e == "/jax/core/compile/jaxpr_to_mlir_module_duration" for e in events))
-            lowered[pad] = counts
-    finally:
-        recording[0] = False   # older JAX (the declared minimum) has no way to unregister a listener
-        if hasattr(jm, "unregister_event_duration_listener"):
-            jm.unregister_event_duration_listener(listener)
+    X, y = _data(seed=5, n=230, d=7)
+    lowered = {}
+    for pad in (True, False):
+        fit = lambda n: NonconvexSVC(lam=0.01, pad_rows=pad, max_iter=20, tol=1e-12).fit(X[:n], y[:n])  # noqa: E731
+        lowered[pad] = [lowerings(lambda: fit(n)) for n in (210, 215, 222)]
     assert lowered[True][1:] == [0, 0], lowered
     assert min(lowered[False]) > 0, lowered
 
@@ -257,29 +241,17 @@ def test_warm_start_falls_back_to_a_cold_start():
 def test_pad_rows_to_a_row_count_shares_one_program_with_the_refit():
     """pad_rows=N: folds of 184 rows and the refit on 230 share the bucket of 230 (one lowering, then none); the fit
     equals the unpadded one; a bad value is a clear error."""
-    import jax.monitoring as jm
+    from _lowerings import lowerings
 
     from optlab.sklearn import bucket_size
 
-    events, recording = [], [True]
-
-    def listener(name, duration, **kw):
-        if recording[0]:
-            events.append(name)
-
-    jm.register_event_duration_secs_listener(listener)
     X, y = _data(seed=10, n=230, d=7)
-    try:
-        counts = []
-        for n in (184, 230):
-            events.clear()
-            clf = NonconvexSVC(lam=0.01, pad_rows=230, max_iter=30, tol=1e-12).fit(X[:n], y[:n])
-            counts.append(sum(e == "/jax/core/compile/jaxpr_to_mlir_module_duration" for e in events))
-            assert clf.result_.state.u2.shape == (bucket_size(230),)
-    finally:
-        recording[0] = False
-        if hasattr(jm, "unregister_event_duration_listener"):
-            jm.unregister_event_duration_listener(listener)
+    counts = []
+    for n in (184, 230):
+        fitted = []
+        counts.append(lowerings(lambda: fitted.append(
+            NonconvexSVC(lam=0.01, pad_rows=230, max_iter=30, tol=1e-12).fit(X[:n], y[:n]))))
+        assert fitted[0].result_.state.u2.shape == (bucket_size(230),)
     assert counts[1] == 0, counts
     ref = NonconvexSVC(lam=0.01, pad_rows=False, max_iter=30, tol=1e-12).fit(X[:184], y[:184])
     padded = NonconvexSVC(lam=0.01, pad_rows=230, max_iter=30, tol=1e-12).fit(X[:184], y[:184])

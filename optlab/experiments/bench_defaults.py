@@ -238,13 +238,7 @@ def main(argv=None) -> int:
           f"worst SPDPEG {max(r['spdpeg_gap'] for r in rows):.3e}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    import csv
-
-    with open(out / "bench_defaults.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys + ["load_average"])
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "load_average": load})
+    ol.trace.write_long_csv([{**{k: r.get(k, "") for k in keys}, "load_average": load} for r in rows], out / "bench_defaults.csv")
     return 0 if n_ok == len(rows) else 1
 
 

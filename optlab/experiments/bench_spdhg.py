@@ -172,13 +172,7 @@ def main(argv=None) -> int:
     print(ol.trace.format_table([{k: fmt(r.get(k, "")) for k in keys} for r in rows]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    import csv
-
-    with open(out / "bench_spdhg.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys + ["load_average"])
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "load_average": load})
+    ol.trace.write_long_csv([{**{k: r.get(k, "") for k in keys}, "load_average": load} for r in rows], out / "bench_spdhg.csv")
     return 0
 
 
