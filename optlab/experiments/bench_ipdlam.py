@@ -94,7 +94,7 @@ def main(argv=None) -> int:
             tx = ot.optimizer("adam", 1e-3)
             loss = ot._loss_fn("cross_entropy")
             n = X.shape[0]
-            step = jax.jit(ot.make_step(ot._mlp_apply("relu"), loss, tx, None, bs or 0, n // bs if bs else 1))
+            step = jax.jit(ot.make_step(mlp.predictor("relu"), loss, tx, None, bs or 0, n // bs if bs else 1))
             prob = ot.OptaxProblem(jax.numpy.asarray(X), jax.numpy.asarray(y), None, None)
             state = ot.OptaxState(params0, tx.init(params0), jax.random.PRNGKey(0), jax.numpy.zeros((), "int32"))
             calls[label] = (lambda s, step=step, prob=prob: step(s, prob)[0], state)

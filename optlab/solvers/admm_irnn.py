@@ -12,34 +12,29 @@ time (the baselines). The measurements behind the defaults are in ``experiments/
 **Data-parallel** (``parallel=Sync(n)`` or ``SimulatedAsync(n, max_delay)``) [ours]. The per-sample auxiliaries
 and multipliers :math:`A, S, O, \Lambda^1, \Lambda^2, \Lambda^3` are carried with their rows
 (:class:`AdmmIrnnCarry`: an :class:`optlab.algorithm.Rows`, sample-major), so each worker holds those of its
-samples; padding rows carry weight 0 in every sum. The :math:`O` prox steps, the :math:`S_t, A_t` updates, the
-multiplier update and the re-projection act on each sample alone given the weights. The two weight blocks are
-least-squares problems over all samples, solved from normal equations whose Gram matrix and right-hand side are
-sums over rows,
+samples; padding rows carry weight 0 in every sum. The :math:`O`, :math:`S_t`, :math:`A_t` and multiplier updates
+and the re-projection act on each sample alone given the weights. The two weight blocks are least-squares problems
+over all samples, solved from normal equations whose Gram matrix and right-hand side are sums over rows,
 
 .. math:: \Bigl(\rho\sum_w Z_w^\top D_w Z_w + \varepsilon I\Bigr)\theta = \rho\sum_w Z_w^\top D_w Y_w
           + \varepsilon\theta_k \qquad (D_w\text{: the row weights of worker } w),
 
-each a ``comm.reduce`` of its own: ``vc_backward_gram``/``vc_backward_rhs``, ``uwb_gram``/``uwb_rhs``,
-``vc_forward_gram``/``vc_forward_rhs``; so are the residual sums of the trace (``residual_sq``) and, with the adaptive
-schedule, the loss sums that the trap detector and the step-length guard compare (``aux_loss_sum``; without
-re-projection every iteration also ``forward_loss_sum``). ``Sync``: the serial iterates up to the order of the sums.
+each a ``comm.reduce`` of its own (``vc_backward_gram``/``vc_backward_rhs``, ``uwb_gram``/``uwb_rhs``,
+``vc_forward_gram``/``vc_forward_rhs``), as are the residual sums of the trace (``residual_sq``) and, with the
+adaptive schedule, the loss sums of the guard (``aux_loss_sum``; without re-projection every iteration also
+``forward_loss_sum``). ``Sync``: the serial iterates up to the order of the sums.
 
 ``SimulatedAsync``: no name is a barrier (:attr:`optlab.algorithm.Algorithm.fresh` is empty), so its rounds stay
 asynchronous. An arriving worker runs the whole iteration at the shared state it last read (weights, ρ, the previous
 forward loss) on its own rows and delivers its Gram/right-hand-side terms and its residual and loss sums; the server
 solves the three weight systems with the totals of the table (an absent worker's last delivered terms, at most
-``max_delay`` iterations old) around its current weights. The guard therefore judges a *delayed* forward loss — the
-sum of each worker's loss at the weights that worker computed — and the server accepts or rejects its weights (and
-doubles ρ1, ρ2) on that total; a worker's rows go back to the start of its round when its own reading of the guard
-(the same totals against the previous loss it read) rejects. With ``max_delay=0`` every worker reads the current
-state, all readings agree and every round is the synchronous one, bit for bit. The loss sums are not barriers on
-purpose: the guard's decision puts per-row state back, and per-row state must not depend on a barrier total (that
-total exists only in the server's update); barriers would also make every round synchronous. This is the
-stale-synchronous parameter server (Ho et al., NIPS 2013) applied to ADMM's global least-squares blocks, as
-asynchronous ADMM keeps absent workers' last contributions (Zhang & Kwok, ICML 2014); for this nonconvex method it
-carries no convergence guarantee (tests/parallel/test_admm_irnn_parallel.py checks that ``max_delay=3`` reaches the
-synchronous test accuracy within one point on a small sequence-classification problem).
+``max_delay`` iterations old) around its current weights. The guard therefore judges a *delayed* forward loss, and
+the server accepts or rejects its weights (and doubles ρ1, ρ2) on that total; a worker's rows go back to the start
+of its round when its own reading of the guard rejects. With ``max_delay=0`` every round is the synchronous one, bit
+for bit. The loss sums are not barriers on purpose: the guard's decision puts per-row state back, which must not
+depend on a barrier total (it exists only in the server's update). This is the stale-synchronous parameter server
+(Ho et al., NIPS 2013) applied to ADMM's global least-squares blocks, keeping absent workers' last contributions as
+asynchronous ADMM does (Zhang & Kwok, ICML 2014); for this nonconvex method it carries no convergence guarantee.
 """
 from __future__ import annotations
 
@@ -327,7 +322,7 @@ def update_uwb(state, problem, comm: Comm = serial_comm):
 
 
 def update_s(state, problem):
-    """All S_t at once (they are decoupled): the h×h SPD systems of the module docstring."""
+    """All S_t at once (they are decoupled): the h×h SPD systems of :func:`admm_irnn`."""
     T = state.S.shape[0]
     To = state.O.shape[0]
     r1, r2, r3 = state.rho[0], state.rho[1], state.rho[2]
@@ -397,8 +392,7 @@ def _s_systems(state):
     seq = To == T
     H_mid = r2 * eye + r1 * (state.W @ state.W.T) + (r3 * VVt if seq else 0.0)
     H_last = r2 * eye + r3 * VVt
-    inv = lambda H: jnp.linalg.inv(H)  # noqa: E731  (cho_solve's triangular solves are slow on XLA-CPU)
-    return inv(H_mid), inv(H_last), seq
+    return jnp.linalg.inv(H_mid), jnp.linalg.inv(H_last), seq   # cho_solve's triangular solves: slow on XLA-CPU
 
 
 def update_as_backward(state, problem, steps: int = 2, halvings: int = 3):
@@ -510,13 +504,9 @@ def penalty_schedule(start, f, aux, problem, adaptive: bool, reproject: bool, in
     """The end-of-iteration penalty rule. ``start`` is the state at the start of the iteration, ``f`` / ``aux`` the
     forward-pass / auxiliary training loss after it (None unless ``adaptive``). Returns ``(rho, f_prev, reject)``:
     the next penalties, the loss to remember, and (adaptive with re-projection only, else None) whether to undo the
-    iteration; adds ``forward_gap`` / ``rejected`` to ``info``.
-
-    ρ ← min(γρ, ρ_max); adaptive: ρ1, ρ2 double when (i) the forward pass explains the data worse than the
-    auxiliaries by more than δ(1 + aux) (the trap detector) or (ii) the forward loss rose (the step-length guard;
-    never relaxed, see experiments/README_admm_irnn.md). With re-projection a rise also rejects the step — the
-    caller puts the whole state back to ``start`` and the next iteration retries with the doubled ρ1, ρ2 — unless ρ1
-    is at its cap."""
+    iteration; adds ``forward_gap`` / ``rejected`` to ``info``. The rule: ρ ← min(γρ, ρ_max) and the adaptive
+    doubling and rejection of :func:`admm_irnn` (**Penalty schedule**); the guard is never relaxed (see
+    experiments/README_admm_irnn.md)."""
     rho = start.rho * problem.rho_growth
     if not adaptive:
         return jnp.minimum(rho, problem.rho_max), start.f_prev, None
@@ -727,7 +717,7 @@ def _check_seq(name, X_seq, dtype=None):
     return X_seq
 
 
-def _check_labels(name, y, n, T, task, n_classes=None):
+def _check_labels(name, y, n, T, task):
     y = np.asarray(y)
     want = (n,) if task == "classify" else (n, T)
     if y.shape != want:
@@ -738,9 +728,6 @@ def _check_labels(name, y, n, T, task, n_classes=None):
     y = y.astype(np.int64)
     if y.size and y.min() < 0:
         raise ValueError(f"{name} holds a negative label ({y.min()}); labels must be class indices 0..C-1")
-    if n_classes is not None and y.size and y.max() >= n_classes:
-        raise ValueError(f"{name} holds label {y.max()} outside the class range 0..{n_classes - 1} "
-                         f"(n_classes={n_classes})")
     return y
 
 
@@ -794,9 +781,9 @@ def _check_data(task, X_seq, y, X_test, y_test, n_classes, dtype):
         yt = _check_labels("y_test", y_test, Xt.shape[0], T, task)
     C = n_classes if n_classes is not None else int(max(y.max(), yt.max() if yt is not None else 0)) + 1
     C = validate.count("n_classes", C, minimum=2)
-    _check_labels("y", y, n, T, task, C)
-    if yt is not None:
-        _check_labels("y_test", yt, Xt.shape[0], T, task, C)
+    for name, labels in (("y", y), ("y_test", yt)):
+        if labels is not None and labels.size and labels.max() >= C:
+            raise ValueError(f"{name} holds label {labels.max()} outside the class range 0..{C - 1} (n_classes={C})")
     return X, y, Xt, yt, C
 
 
@@ -905,21 +892,18 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
       ``multiplier_estimate=False``; giving any of these with another value is an error. The residuals stay
       nonzero, so the auxiliaries can fit the labels while the forward pass does not (the small-ρ trap,
       ``experiments/README_admm_irnn.md``).
-    * ``"default"`` [ours] — a primal–dual re-projection and a guarded penalty after the dual step:
+    * ``"default"`` [ours] — the three additions above after the dual step (ρ = (1, 1, 1) to start):
 
       .. math:: z_{k+1} = \mathrm{forward}(\theta_{k+1}),\qquad \Lambda_{k+1} = \hat\Lambda(z_{k+1},
                 \theta_{k+1}),
 
-      where :math:`\hat\Lambda` is :func:`multiplier_estimate` (:math:`\Lambda^3_t = -\nabla\ell(O_t)`,
-      :math:`\Lambda^2_t = [t<T]\Lambda^1_{t+1}W^\top + [t\in\mathcal T]\Lambda^3_tV^\top`,
-      :math:`\Lambda^1_t = \Lambda^2_t\odot(1-\tanh^2A_t)`), and, when :math:`f(\theta_{k+1}) > f(\theta_k)`,
-      the iteration is undone and :math:`\rho_1, \rho_2 \leftarrow 2\rho_1, 2\rho_2` (the adaptive schedule;
-      ρ = (1, 1, 1) to start). Every sweep then starts at
-      a feasible point with minus the BPTT adjoints as multipliers, so one iteration is a preconditioned BPTT step
-      on :math:`\theta` with a monotone guard on :math:`f` — not the paper's algorithm, but the one that trains
-      reliably (measurements in ``experiments/README_admm_irnn.md``). Its options (``reproject_every``,
-      ``rho_schedule``, ``multiplier_estimate``, ``rho``) can each be changed; ``reproject_every=0,
-      rho_schedule=None, multiplier_estimate=False`` with ``rho=PAPER_RHO`` is ``method="paper"`` bit for bit.
+      where :math:`\hat\Lambda` is :func:`multiplier_estimate`, and, when :math:`f(\theta_{k+1}) > f(\theta_k)`,
+      the iteration is undone and :math:`\rho_1, \rho_2 \leftarrow 2\rho_1, 2\rho_2`. Every sweep then starts at a
+      feasible point with minus the BPTT adjoints as multipliers, so one iteration is a preconditioned BPTT step on
+      :math:`\theta` with a monotone guard on :math:`f` — not the paper's algorithm, but the one that trains
+      reliably. Its options (``reproject_every``, ``rho_schedule``, ``multiplier_estimate``, ``rho``) can each be
+      changed; ``reproject_every=0, rho_schedule=None, multiplier_estimate=False`` with ``rho=PAPER_RHO`` is
+      ``method="paper"`` bit for bit.
 
     Args:
         X_seq: (n, T, d_in) input sequences (NumPy or JAX; its float dtype is the working dtype unless
@@ -946,7 +930,6 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
             ``method="paper"``).
         multiplier_estimate: replace the multipliers at each re-projection by their least-squares estimate
             (default: True when ``reproject_every >= 1``; needs re-projection; ``method="paper"``: False).
-            ``False`` (the dual-ascent multipliers) generalised better on the one-step model (T = 1).
         warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run).
         ls_prox: relative proximal weight of the least-squares blocks (default 1e-8 float64, 1e-5 float32).
         tol: stop when the relative weight change ``rel_change <= tol`` (default 0: run all iterations).

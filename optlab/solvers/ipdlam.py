@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, row_risk, validate
+from .. import harness, pytree, row_risk, validate
 from .. import prox as prox_mod
 from ..algorithm import Algorithm, Comm, Rows, serial_comm
 from . import mlp
@@ -136,10 +136,6 @@ def objective(cfg: Config, net: Net, X, y, rho, regs, sums: Sums = SERIAL):
 
 
 # ------------------------------------------------------------------------------------------- block update
-def _sqnorm(tree):
-    return sum(jnp.vdot(x, x) for x in jax.tree.leaves(tree))
-
-
 def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, sums: Sums, name: str,
            weights: bool):
     """One inertial proximal-linearised block step with a capped backtracking search for its constant.
@@ -157,7 +153,8 @@ def _block(prob: IPDLAMProblem, f, reg_value, prox_fn, B, B_prev, c_prev, beta, 
 
     def trial(c):
         B_new = prox_fn(jax.tree.map(lambda x, gx: x - gx / c, B_hat, g), 1 / c)
-        d2 = _sqnorm(jax.tree.map(lambda a, b: a - b, B_new, B_hat))
+        step = jax.tree.map(lambda a, b: a - b, B_new, B_hat)
+        d2 = pytree.vdot(step, step)
         if not weights:
             d2 = sums.total("step_" + name, d2)
         phi_new = sums.total("trial_" + name, f(B_new)) + reg_value(B_new)
@@ -295,9 +292,7 @@ def _beta_k(cfg: Config, beta, k):
 def _rel_change(new: Net, old: Net, rejected):
     """‖(W, b)^{k+1} − (W, b)^k‖ / ‖(W, b)^{k+1}‖; +inf after a sweep in which a search hit its cap (a block that
     stayed at B̂ is no evidence of convergence: with β = 0 it would read 0 and stop a run at any ``tol``)."""
-    num = _sqnorm(jax.tree.map(lambda a, b: a - b, (new.W, new.b), (old.W, old.b)))
-    den = jnp.maximum(_sqnorm((new.W, new.b)), jnp.finfo(new.W[0].dtype).tiny)
-    return jnp.where(rejected > 0, jnp.inf, jnp.sqrt(num / den))
+    return jnp.where(rejected > 0, jnp.inf, mlp.rel_change((new.W, new.b), (old.W, old.b)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -420,17 +415,10 @@ def _stationarity(cfg: Config):
 
 
 @functools.lru_cache(maxsize=None)
-def _predict_fn(activation: str):
-    def predict(params, X):
-        return mlp.apply(params, jnp.asarray(X, params["W"][0].dtype), activation)
-    return predict
-
-
-@functools.lru_cache(maxsize=None)
 def algorithm(cfg: Config, with_test: bool = False, with_train: bool = True) -> Algorithm:
     """iPDLAM (DLAM: β = 0 in the problem) as an :class:`optlab.algorithm.Algorithm` (cached per configuration)."""
     return Algorithm(name="ipdlam", step=make_step(cfg), metrics=_metrics(cfg, with_test, with_train), params=_params,
-                     stop_metric="rel_change", fresh=_fresh_names(cfg.n_layers), predict=_predict_fn(cfg.activation),
+                     stop_metric="rel_change", fresh=_fresh_names(cfg.n_layers), predict=mlp.predictor(cfg.activation),
                      stationarity=_stationarity(cfg))
 
 
@@ -443,7 +431,7 @@ def init(cfg: Config, prob: IPDLAMProblem, params: dict, rho0: float, seed: int)
     n = X.shape[0]
     L = cfg.n_layers
     A = mlp.hidden(params, X, cfg.activation)
-    lip = mlp.activation_lipschitz(cfg.activation)
+    lip = mlp.ACTIVATION_LIPSCHITZ[cfg.activation]
     smooth = mlp.loss_smoothness(cfg.loss)
     c_W, c_A = [], []
     for i in range(L):

@@ -12,18 +12,21 @@ the batch.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import losses, operators, validate
+from .. import losses, operators, pytree, validate
 
-__all__ = ["ACTIVATIONS", "LOSSES", "activation", "init_params", "start_params", "apply", "mean_loss", "row_loss",
-           "loss_smoothness", "fit_metrics", "check_labels", "check_layers", "check_data"]
+__all__ = ["ACTIVATIONS", "ACTIVATION_LIPSCHITZ", "LOSSES", "activation", "init_params", "start_params", "apply",
+           "predictor", "mean_loss", "row_loss", "loss_smoothness", "rel_change", "fit_metrics", "check_labels",
+           "check_data"]
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
 #: Lipschitz constants of the activations (used only for initial step-constant guesses).
-_ACT_LIP = {"relu": 1.0, "tanh": 1.0, "sigmoid": 0.25}
+ACTIVATION_LIPSCHITZ = {"relu": 1.0, "tanh": 1.0, "sigmoid": 0.25}
 LOSSES = ("cross_entropy", "squared")
 
 
@@ -31,10 +34,6 @@ def activation(name: str):
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]
-
-
-def activation_lipschitz(name: str) -> float:
-    return _ACT_LIP[name]
 
 
 def init_params(layers, activation_name: str, seed: int, dtype) -> dict:
@@ -73,6 +72,15 @@ def apply(params, X, activation_name: str = "relu"):
     return a @ params["W"][-1] + params["b"][-1]
 
 
+@functools.lru_cache(maxsize=None)
+def predictor(activation_name: str):
+    """``predict(params, X)``: :func:`apply` with ``X`` cast to the weights' dtype (a trainer's ``Result.predict``;
+    one function object per activation, so that it keys compilation once)."""
+    def predict(params, X):
+        return apply(params, jnp.asarray(X, params["W"][0].dtype), activation_name)
+    return predict
+
+
 def row_loss(loss_name: str, z, y):
     """Per-sample loss ``loss_name`` on scores ``z`` (n, C) and integer labels ``y`` (shape (n,))."""
     if loss_name == "cross_entropy":
@@ -91,6 +99,12 @@ def mean_loss(loss_name: str, z, y):
 def loss_smoothness(loss_name: str) -> float:
     """Lipschitz constant of the per-sample loss gradient in the scores."""
     return {"cross_entropy": losses.softmax_cross_entropy.smoothness, "squared": 1.0}[loss_name]
+
+
+def rel_change(new, old):
+    """‖new − old‖ / ‖new‖ over all leaves of two weight pytrees (the trainers' tolerance-test quantity)."""
+    diff = jax.tree.map(lambda a, b: a - b, new, old)
+    return jnp.sqrt(pytree.vdot(diff, diff) / jnp.maximum(pytree.vdot(new, new), jnp.finfo(pytree.dtype(new)).tiny))
 
 
 def accuracy(z, y):
@@ -123,11 +137,6 @@ def fit_metrics(scores, loss_name: str, with_test: bool, test_loss: bool = True)
 
     test = ((("test_loss", test_loss_fn),) if test_loss else ()) + (("test_acc", test_acc),)
     return (("train_loss", train_loss), ("train_acc", train_acc)) + (test if with_test else ())
-
-
-def check_layers(layers, d: int) -> tuple[int, ...]:
-    """Layer widths ``[d, h_1, ..., C]``: integers >= 1 (``4.5`` is an error, never truncated), ``layers[0] = d``."""
-    return tuple(validate.widths("layers", layers, first=d))
 
 
 def check_params(name: str, params, layers, dtype) -> dict:
@@ -168,7 +177,7 @@ def check_data(X, y, layers, X_test=None, y_test=None, *, solver: str):
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(jnp.float32)
     operators.check_finite("X", X)      # again after the cast: float64 data beyond float32's range
-    layers = check_layers(layers, X.shape[1])
+    layers = tuple(validate.widths("layers", layers, first=X.shape[1]))   # integers >= 1 (4.5 is an error)
     y = jnp.asarray(check_labels("y", y, X.shape[0], layers[-1]))
     if (X_test is None) != (y_test is None):
         raise ValueError("give both X_test and y_test, or neither")

@@ -72,13 +72,6 @@ def _solve_spd(M, B):
     return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(M), B)
 
 
-def _rel_change(new, old):
-    """‖W^{k+1} − W^k‖ / ‖W^{k+1}‖ over all weight blocks (the tolerance test's quantity)."""
-    num = sum(jnp.vdot(a - b, a - b) for a, b in zip(new, old))
-    den = jnp.maximum(sum(jnp.vdot(a, a) for a in new), jnp.finfo(new[0].dtype).tiny)
-    return jnp.sqrt(num / den)
-
-
 def stationarity(state: BCDState, prob: BCDProblem, comm: Comm = serial_comm):
     r"""The first-order optimality residual of the split objective :math:`\Psi(W, V, U)` of :func:`bcd`: the norm
     of its (least-norm) gradient over all blocks, zero exactly at its stationary points.
@@ -135,7 +128,7 @@ def make_step(n_layers: int):
                 eye = jnp.eye(A.shape[0], dtype=A.dtype)
                 rhs = g * jax.nn.relu(U[i - 1]) + a * V[i - 1] + r * (U[i] - b) @ A.T
                 V[i - 1] = _solve_spd((g + a) * eye + r * A @ A.T, rhs.T).T
-        return BCDState(tuple(W), Rows(V=tuple(V), U=tuple(U))), {"rel_change": _rel_change(W, state.W)}
+        return BCDState(tuple(W), Rows(V=tuple(V), U=tuple(U))), {"rel_change": mlp.rel_change(tuple(W), state.W)}
 
     step.__name__ = f"bcd{n_layers}_step"
     return step
@@ -145,12 +138,8 @@ def _params(state: BCDState):
     return {"W": tuple(w[:-1] for w in state.W), "b": tuple(w[-1] for w in state.W)}
 
 
-def _predict(params, X):
-    return mlp.apply(params, jnp.asarray(X, params["W"][0].dtype), "relu")
-
-
 def _scores(state, X):
-    return _predict(_params(state), X)
+    return mlp.predictor("relu")(_params(state), X)
 
 
 @functools.lru_cache(maxsize=None)
@@ -159,7 +148,7 @@ def algorithm(n_layers: int, with_test: bool = False) -> Algorithm:
     ``rel_change`` <= ``tol``, and then is ``"converged"`` only if :func:`stationarity` fell (else ``"stalled"``)."""
     metrics = (("objective", objective),) + mlp.fit_metrics(_scores, "squared", with_test, test_loss=False)
     return Algorithm(name="bcd", step=make_step(n_layers), metrics=metrics, params=_params,
-                     stop_metric="rel_change", predict=_predict, stationarity=stationarity)
+                     stop_metric="rel_change", predict=mlp.predictor("relu"), stationarity=stationarity)
 
 
 def bcd(X, y, *, layers, iters=100, gamma=1.0, rho=1.0, alpha=5.0, seed=0, params0=None, X_test=None, y_test=None,

@@ -214,13 +214,6 @@ def _apply_predict(model_apply):
     return predict
 
 
-@functools.lru_cache(maxsize=None)
-def _mlp_apply(activation: str):
-    def apply(params, X):
-        return mlp.apply(params, X, activation)
-    return apply
-
-
 def train_mlp(X, y, *, layers, activation="relu", optimizer="adam", learning_rate=1e-3, params0=None, seed=0,
               X_test=None, y_test=None, epochs=100, **kwargs):
     """:func:`train` on the MLP of :mod:`optlab.solvers.mlp` (same seeded initialisation as :func:`optlab.ipdlam`,
@@ -230,6 +223,6 @@ def train_mlp(X, y, *, layers, activation="relu", optimizer="adam", learning_rat
     seed = validate.seed("seed", seed)
     params0 = mlp.start_params(params0, layers, activation, seed, X.dtype)
     kwargs.setdefault("label", optimizer if isinstance(optimizer, str) else None)
-    return train(_mlp_apply(activation), params0, X, y, optimizer, learning_rate=learning_rate, seed=seed,
+    return train(mlp.predictor(activation), params0, X, y, optimizer, learning_rate=learning_rate, seed=seed,
                  X_test=X_test, y_test=y_test, epochs=epochs,
                  meta={"layers": list(layers), "activation": activation}, **kwargs)
