@@ -887,11 +887,10 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
       .. math:: z_{k+1} = \tilde z_{k+1},\qquad \Lambda^i_{k+1} = \Lambda^i_k + \rho_i R^i(z_{k+1},
                 \theta_{k+1}),\qquad \rho_{k+1} = \rho_k,
 
-      with :math:`\rho` = (1, 1, 1) unless given (:data:`PAPER_RHO`: the authors' code uses ρ = 1 on MNIST; their
-      character model used 0.025). It sets ``reproject_every=0``, ``rho_schedule=None``,
-      ``multiplier_estimate=False``; giving any of these with another value is an error. The residuals stay
-      nonzero, so the auxiliaries can fit the labels while the forward pass does not (the small-ρ trap,
-      ``experiments/README_admm_irnn.md``).
+      with :math:`\rho` = (1, 1, 1) unless given (:data:`PAPER_RHO`, the authors' MNIST value). It sets
+      ``reproject_every=0``, ``rho_schedule=None``, ``multiplier_estimate=False``; giving any of these with another
+      value is an error. The residuals stay nonzero, so the auxiliaries can fit the labels while the forward pass
+      does not (the small-ρ trap).
     * ``"default"`` [ours] — the three additions above after the dual step (ρ = (1, 1, 1) to start):
 
       .. math:: z_{k+1} = \mathrm{forward}(\theta_{k+1}),\qquad \Lambda_{k+1} = \hat\Lambda(z_{k+1},
@@ -917,7 +916,7 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
             for ``method="paper"``, (1000, 1000, 3) with ``reproject_every=0`` under ``method="default"``.
         method: ``"default"`` (re-projection + multiplier estimate + guard) or ``"paper"`` (the paper's dual-ascent
             iteration); see **Methods**. Recorded in ``trace.meta["method"]``.
-        rho_schedule: ``"adaptive"`` (default; ``method="paper"``: None), None (constant), a growth factor γ ≥ 1,
+        rho_schedule: ``"adaptive"`` (default), None (constant), a growth factor γ ≥ 1,
             or ``{"growth": γ, "max": ρ_max, "adaptive": bool, "gap_tol": δ}``: ρ ← min(γρ, ρ_max) after every
             iteration, plus the adaptive rule above (ρ_max default 1000·ρ, δ = 0.05); logs ``forward_gap`` and
             (with re-projection) ``rejected``.
@@ -926,10 +925,9 @@ def admm_irnn(X_seq, y, hidden: int = 128, *, task: str = "classify", iters: int
         n_classes: C (default: 1 + the largest label in y and y_test).
         o_steps, a_steps, a_halvings: inner iterations of the O and A block updates.
         sweep: ``"sequential"`` (default) or ``"jacobi"``.
-        reproject_every: re-project after every k-th iteration (default 1; 0 = plain ADMM, fixed by
-            ``method="paper"``).
+        reproject_every: re-project after every k-th iteration (default 1; 0 = plain ADMM).
         multiplier_estimate: replace the multipliers at each re-projection by their least-squares estimate
-            (default: True when ``reproject_every >= 1``; needs re-projection; ``method="paper"``: False).
+            (default: True when ``reproject_every >= 1``; needs re-projection).
         warm_start: initial weights ``{"U", "W", "b", "V", "c"}`` (e.g. ``Result.params`` of a :func:`bptt` run).
         ls_prox: relative proximal weight of the least-squares blocks (default 1e-8 float64, 1e-5 float32).
         tol: stop when the relative weight change ``rel_change <= tol`` (default 0: run all iterations).

@@ -381,8 +381,7 @@ def _stationarity(cfg: Config):
     mode: the same for the regularised training loss as a function of :math:`(W, b)` (the objective it logs). One
     forward-backward pass: each weight gradient is a sum over samples (``comm.reduce("stationarity_W<l>")``), each
     :math:`a_l` gradient is row-local and only its squared norm is summed. The harness compares it with its value at
-    the start: weights that stop moving while it has not fallen (e.g. data scaled by 1e150, whose backtracked
-    constants make every step round to zero) end ``"stalled"``, not ``"converged"``."""
+    the start (weights that stop moving while it has not fallen end ``"stalled"``: :func:`optlab.harness.run`)."""
 
     def fn(state: IPDLAMState, prob: IPDLAMProblem, comm: Comm):
         sums = _sums(prob, comm)
@@ -470,10 +469,8 @@ def build(X, y, *, layers, activation="relu", loss="cross_entropy", beta=0.8, be
     ``weighted=True`` gives the samples per-row weights (ones) and the global count ``n``, as a parallel executor
     needs (it pads the rows with zero-weight rows); the serial problem has none and keeps the plain means."""
     mlp.activation(activation)
-    if loss not in mlp.LOSSES:
-        raise ValueError(f"loss must be one of {mlp.LOSSES}, got {loss!r}")
-    if beta_schedule not in _SCHEDULES:
-        raise ValueError(f"beta_schedule must be one of {_SCHEDULES}, got {beta_schedule!r}")
+    validate.choice("loss", loss, mlp.LOSSES)
+    validate.choice("beta_schedule", beta_schedule, _SCHEDULES)
     validate.in_interval("beta", beta, 0.0, 1.0, high_open=True, hint="beta=0 is DLAM")
     validate.positive("rho0", rho0, example="1e-2")
     validate.in_interval("rho_growth", rho_growth, 1.0, hint="rho_growth (κ) >= 1; 1 = fixed ρ")
