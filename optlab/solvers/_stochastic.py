@@ -49,9 +49,9 @@ from .. import operators, validate
 from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
-           "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "solve", "margins",
-           "spread", "minibatch_grad", "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale",
-           "resolve_scale", "SCALE_GRID"]
+           "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "batch_algorithm",
+           "solve", "margins", "spread", "minibatch_grad", "full_grad", "average", "objective_at", "resolve_scale",
+           "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.
 SCALE_GRID = tuple(2.0 ** p for p in range(-4, 4))
@@ -152,10 +152,6 @@ def prepare_data(X, y, loss, dtype, *, name="X", layout="auto") -> LinData:
     return LinData(jnp.asarray(vals), jnp.asarray(cols), jnp.asarray(y, dtype))
 
 
-def row_sq_norms(data: LinData) -> np.ndarray:
-    return np.asarray(jnp.sum(data.vals * data.vals, axis=1))
-
-
 def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
     """Validate ``F`` (dense or SciPy sparse, ``d`` columns) and return ``(Op, ‖F‖₂²)``."""
     if F is None:
@@ -172,9 +168,7 @@ def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
         csr.sum_duplicates()
         rc, rv = _ell(csr, dtype)
         cc, cv = _ell(csr.T, dtype)
-        # a gather costs several multiply-adds inside the compiled loop (measured on a9a's graph: dense 123 x 123
-        # products 2.7x faster than padded rows with 35 entries per row), so padded rows only pay off when they are
-        # much smaller than the dense matrix (e.g. difference matrices: 2 entries per row)
+        # a gather costs several multiply-adds inside the compiled loop: padded rows only when >= 4x smaller
         if m * d <= max_dense and 4 * (rc.size + cc.size) > m * d:
             return Op(jnp.asarray(csr.toarray(), dtype), None, None, None, None, (m, d)), norm2
         return Op(None, jnp.asarray(rc), jnp.asarray(rv), jnp.asarray(cc), jnp.asarray(cv), (m, d)), norm2
@@ -250,8 +244,9 @@ def check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks=1):
 
 
 # ----------------------------------------------------------------------------------- sample access
-def margins(data, x, b):
-    """:math:`a_i^\\top x` for the row indices ``b`` (``data``: :class:`LinData` or the training :class:`Rows`)."""
+def margins(data, x, b=slice(None)):
+    """:math:`a_i^\\top x` for the row indices ``b`` (default: all rows; ``data``: :class:`LinData` or the training
+    :class:`Rows`)."""
     v = data.vals[b]
     if data.cols is None:
         return v @ x
@@ -280,27 +275,16 @@ def minibatch_grad(loss, rows: Rows, x, b, total: int, comm, name: str = "grad")
     return g
 
 
-def all_margins(data, x):
-    if data.cols is None:
-        return data.vals @ x
-    return jnp.sum(data.vals * x[data.cols], axis=1)
-
-
 def full_grad(loss, rows: Rows, x, n: int, comm, name: str = "grad"):
     """:math:`\\frac1n\\sum_i w_i\\ell'(a_i^\\top x, b_i)a_i` over all rows (the batch methods)."""
-    c = loss.grad(all_margins(rows, x), rows.y)
+    c = loss.grad(margins(rows, x), rows.y)
     if rows.weight is not None:
         c = c * rows.weight
-    c = c / n
-    if rows.cols is None:
-        local = c @ rows.vals
-    else:
-        local = jnp.zeros(x.shape[0], x.dtype).at[rows.cols].add(rows.vals * c[:, None])
-    return comm.reduce(name, local)
+    return comm.reduce(name, spread(rows, slice(None), c / n, x.shape[0]))
 
 
 def mean_loss(loss, data: LinData, x):
-    return jnp.mean(loss.value(all_margins(data, x), data.y))
+    return jnp.mean(loss.value(margins(data, x), data.y))
 
 
 def average(xbar, wsum, x, w, active=True):
@@ -407,7 +391,7 @@ def _block_permutations(seed, epoch, first_block, n_local_blocks: int, n_b: int)
 
 
 @functools.lru_cache(maxsize=None)
-def make_step(update: Callable, batch_size: int, segments: int, block_size: int, info: Callable | None = None,
+def make_step(update: Callable, batch_size: int, segments: int, block_size: int, info: Callable,
               with_rel_change: bool = False):
     """``step(state, problem, comm)`` running one segment of an epoch of
     ``update(core, rows_state, problem, b, comm) -> (core, rows_state)`` (``b``: this worker's rows of the
@@ -445,10 +429,7 @@ def make_step(update: Callable, batch_size: int, segments: int, block_size: int,
             core_new, rows = lax.fori_loop(start, end, lambda j, c: update(c[0], c[1], problem, batch(j), comm),
                                            (core, rows))
         smp = Sampler((smp.seg + 1) % S, jnp.where(new_epoch, smp.epoch + jnp.uint32(1), smp.epoch), smp.seed)
-        diag = info(core_new) if info is not None else {}
-        if with_rel_change:
-            diag = {**diag, "rel_change": rel_change(core.xbar, core_new.xbar)}
-        return StochState(core_new, rows, smp), diag
+        return StochState(core_new, rows, smp), diagnostics(info, core, core_new, with_rel_change)
 
     step.__name__ = f"{getattr(update, '__name__', 'stochastic')}_step"
     return step
@@ -459,7 +440,7 @@ def objective_at(loss, x, problem, comm, n: int):
     """:math:`P(x)` with the problem's ``mu``, ``gamma``, ``F`` and (if present) extra penalty ``r``; the loss sum
     over the rows is ``comm.reduce("loss_sum", ·)``."""
     rows = problem.data
-    v = loss.value(all_margins(rows, x), rows.y)
+    v = loss.value(margins(rows, x), rows.y)
     if rows.weight is not None:
         v = v * rows.weight
     val = comm.reduce("loss_sum", jnp.sum(v)) / n + 0.5 * problem.gamma * jnp.vdot(x, x)
@@ -468,11 +449,6 @@ def objective_at(loss, x, problem, comm, n: int):
     if r is not None:
         val = val + r._value(x)
     return val
-
-
-def test_loss_at(loss, x, problem):
-    """Mean loss on the test set (shared by every worker: no reduce)."""
-    return mean_loss(loss, problem.test, x)
 
 
 @functools.lru_cache(maxsize=None)
@@ -488,11 +464,12 @@ def objective_metric(loss_name: str, n: int, at: str = "xbar"):
 
 @functools.lru_cache(maxsize=None)
 def test_loss_metric(loss_name: str):
+    """``fn(state, problem, comm)``: the mean loss on the test set at the averaged iterate (shared: no reduce)."""
     loss = get_loss(loss_name)
 
     def fn(state, problem, comm):
         del comm
-        return test_loss_at(loss, _core(state).xbar, problem)
+        return mean_loss(loss, problem.test, _core(state).xbar)
 
     return fn
 
@@ -533,6 +510,24 @@ def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool
                      stop_metric="rel_change" if stop else None, fresh=frozenset(fresh), growth_limit=GROWTH_LIMIT)
 
 
+def batch_algorithm(name: str, update: Callable, info: Callable, loss_name: str, n: int, with_test: bool, stop: bool,
+                    extra_metrics: tuple = ()) -> Algorithm:
+    """:func:`algorithm` of a batch reference method (LPDHG, EGADM): one harness step is one full-gradient iteration
+    ``update(core, problem, comm) -> core``, diagnostics ``info``; ``stop`` adds ``rel_change`` (for ``tol``)."""
+    def step(core, problem, comm):
+        new = update(core, problem, comm)
+        return new, diagnostics(info, core, new, stop)
+
+    step.__name__ = f"{update.__name__}_step"
+    return algorithm(name, step, loss_name, n, with_test, frozenset(), extra_metrics, stop)
+
+
+def diagnostics(info: Callable, old, new, with_rel_change: bool) -> dict:
+    """A step's diagnostics ``info(new)``, plus the averaged iterate's relative change when ``with_rel_change``."""
+    diag = info(new)
+    return {**diag, "rel_change": rel_change(old.xbar, new.xbar)} if with_rel_change else diag
+
+
 class Sampling(NamedTuple):
     """The checked sampling arguments of a stochastic solver (:func:`sampling`)."""
 
@@ -570,60 +565,46 @@ def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_ep
     meta.update({"epochs": smp.epochs, "seed": seed_meta(smp.seed), "key": smp.keyed, "n_blocks": NB,
                  "rows_per_block": smp.block_size, "padding_rows": smp.block_size * NB - smp.n, "batch_size": B,
                  "global_batch": NB * B, "iters_per_epoch": smp.block_size // B, "segments": segs})
-    pb = resolve_scale(scale, make_alg, lambda rows: init_state(core, rows, NB, smp.seed), pb, unpadded(pb.data, smp.n),
-                       NB, meta, pilot_epochs, segs, pilot_samples, smp.seed)
+    pb = resolve_scale(scale, make_alg, core, pb, smp, meta, pilot_epochs, pilot_samples)
     alg = make_alg(smp.block_size, smp.n, pb.test is not None, bool(smp.tol and smp.tol > 0))
     state = init_state(core, smp.block_size * NB, NB, smp.seed, **(per_row or {}))
     return harness.solve(alg, state, pb, executor=parallel, maxiter=smp.epochs * segs if maxiter is None else maxiter,
                          tol=smp.tol, meta=meta, **(run or {}))
 
 
-def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, epochs, segments, n_sub, seed):
-    """Pick ``scale`` from ``grid`` by short serial pilot runs on ``n_sub`` rows of ``data`` (a seeded choice).
-
-    ``make_alg(block_size, n_rows, False, False)`` builds the algorithm for that many rows (no test set, no
-    stopping test), ``make_state(n_padded_rows)`` its
-    initial state. Returns ``(best scale, {scale: objective at the averaged iterate})``."""
-    n = data.y.shape[0]
-    if n_sub < n:
-        rows = np.sort(np.random.default_rng(seed).permutation(n)[:n_sub])
-        data = LinData(data.vals[rows], None if data.cols is None else data.cols[rows], data.y[rows])
-    sub = block_rows(data, n_blocks)
-    pb = pb._replace(data=sub)
-    alg = make_alg(sub.y.shape[0] // n_blocks, data.y.shape[0], False, False)
-    state = make_state(sub.y.shape[0])
-    objective = jax.jit(functools.partial(alg.metric_dict()["objective"], comm=serial_comm))
-    best, best_val, values = None, np.inf, {}
-    for s in grid:
-        p = pb._replace(scale=jnp.asarray(s, pb.scale.dtype))
-        out = harness.solve(alg, state, p, jit=True, maxiter=epochs * segments, log_every=epochs * segments)
-        val = float(objective(out.state, p))
-        values[s] = val
-        if np.isfinite(val) and val < best_val:
-            best, best_val = s, val
-    if best is None:
-        raise RuntimeError("scale='auto': every pilot run diverged; pass a small scale explicitly")
-    return best, values
-
-
-def resolve_scale(scale, make_alg, make_state, pb, data: LinData, n_blocks, meta, pilot_epochs, segments,
-                  pilot_samples, seed):
-    """``scale="auto"``: pick the step multiplier by :func:`pilot_scale` over :data:`SCALE_GRID` and record the
-    pilots in ``meta``; a number is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set."""
+def resolve_scale(scale, make_alg, core, pb, smp: Sampling, meta: dict, pilot_epochs, pilot_samples):
+    """``scale="auto"``: pick the step multiplier from :data:`SCALE_GRID` by short serial pilot runs
+    (``pilot_epochs`` epochs from ``core``, no test set, no stopping test) on at most ``pilot_samples`` rows (a
+    seeded choice), keeping the best objective at the averaged iterate, and record the pilots in ``meta``; a number
+    is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set."""
     if scale == "auto":
-        seed = seed_meta(seed)
+        seed = seed_meta(smp.seed)
         if seed is None:
             raise ValueError("scale='auto' picks the step by pilot runs on a seeded subsample, which needs a concrete "
                              "seed or key; under jax.vmap over keys pass a number as scale")
         pilot_epochs = validate.count("pilot_epochs", pilot_epochs, minimum=1)
         pilot_samples = validate.count("pilot_samples", pilot_samples, minimum=1)
         t0 = time.perf_counter()
-        best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, pilot_epochs,
-                                   int(segments), min(pilot_samples, data.y.shape[0]), seed)
-        pb = pb._replace(scale=jnp.asarray(best, pb.scale.dtype))
+        data = unpadded(pb.data, smp.n)
+        if pilot_samples < smp.n:
+            rows = np.sort(np.random.default_rng(seed).permutation(smp.n)[:pilot_samples])
+            data = LinData(data.vals[rows], None if data.cols is None else data.cols[rows], data.y[rows])
+        sub = block_rows(data, smp.n_blocks)
+        alg = make_alg(sub.y.shape[0] // smp.n_blocks, data.y.shape[0], False, False)
+        state = init_state(core, sub.y.shape[0], smp.n_blocks, smp.seed)
+        objective = jax.jit(functools.partial(alg.metric_dict()["objective"], comm=serial_comm))
+        steps, values = pilot_epochs * smp.segments, {}
+        for s in SCALE_GRID:
+            p = pb._replace(data=sub, scale=jnp.asarray(s, pb.scale.dtype))
+            values[s] = float(objective(harness.solve(alg, state, p, jit=True, maxiter=steps, log_every=steps).state,
+                                        p))
+        finite = {s: v for s, v in values.items() if np.isfinite(v)}
+        if not finite:
+            raise RuntimeError("scale='auto': every pilot run diverged; pass a small scale explicitly")
+        scale = min(finite, key=finite.get)
+        pb = pb._replace(scale=jnp.asarray(scale, pb.scale.dtype))
         meta.update({"pilot_time": time.perf_counter() - t0,
                      "pilot_objectives": {str(k): v for k, v in values.items()}})
-        scale = best
     meta["scale"] = float(scale)
     return pb
 
@@ -634,8 +615,7 @@ VARIANTS = ("gc", "sc_uniform", "sc_nonuniform")
 
 #: a logged objective above F0 + GROWTH_LIMIT·|F0| (F0: at the start) ends the run as "diverged". The averaged
 #: iterate of a stable run stays near or below its start (these problems are convex, the averages converge); a
-#: step far outside the stable range (e.g. spdhg with scale=1e4 on logistic data: 100-1000x log 2 within the first
-#: epoch) sends it up by orders of magnitude.
+#: step far outside the stable range sends it up by orders of magnitude.
 GROWTH_LIMIT = 1e2
 
 
@@ -690,7 +670,7 @@ def rel_change(old, new):
 
 def lipschitz_max_row(loss, data: LinData) -> float:
     """:math:`L = \\beta\\max_i\\|a_i\\|^2` (β = loss smoothness): the per-sample gradient Lipschitz bound."""
-    return float(loss.smoothness) * float(np.max(row_sq_norms(data)))
+    return float(loss.smoothness) * float(np.max(np.asarray(jnp.sum(data.vals * data.vals, axis=1))))
 
 
 def get_loss(loss):

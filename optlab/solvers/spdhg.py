@@ -75,50 +75,36 @@ def _info(c):
 
 
 @functools.lru_cache(maxsize=None)
-def _update(loss_name: str, variant: str, auto_dual: bool, total: int):
-    loss = S.get_loss(loss_name)
+def algorithm(loss_name: str, variant: str, auto_dual: bool, batch_size: int, segments: int, n_blocks: int,
+              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
+    """SPDHG as an :class:`optlab.algorithm.Algorithm`: one harness step = one segment of an epoch over ``n`` rows
+    in ``n_blocks`` blocks of ``block_size`` (padded) rows; ``stop`` adds ``rel_change`` (for ``tol``)."""
+    loss, total = S.get_loss(loss_name), n_blocks * batch_size
 
     def update(c, rows_state, pb, b, comm):
         return _pd_update(variant, auto_dual, pb, c, S.minibatch_grad(loss, pb.data, c.x, b, total, comm)), rows_state
 
     update.__name__ = f"spdhg_{variant}"
-    return update
-
-
-@functools.lru_cache(maxsize=None)
-def algorithm(loss_name: str, variant: str, auto_dual: bool, batch_size: int, segments: int, n_blocks: int,
-              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
-    """SPDHG as an :class:`optlab.algorithm.Algorithm`: one harness step = one segment of an epoch over ``n`` rows
-    in ``n_blocks`` blocks of ``block_size`` (padded) rows; ``stop`` adds ``rel_change`` (for ``tol``)."""
-    return S.segment_algorithm("spdhg", _update(loss_name, variant, auto_dual, n_blocks * batch_size), _info,
-                               loss_name, batch_size, segments, block_size, n, with_test, stop)
-
-
-@functools.lru_cache(maxsize=None)
-def _batch_step(loss_name: str, variant: str, auto_dual: bool, n: int, stop: bool):
-    loss = S.get_loss(loss_name)
-
-    def step(c, pb, comm):
-        new = _pd_update(variant, auto_dual, pb, c, S.full_grad(loss, pb.data, c.x, n, comm))
-        info = _info(new)
-        return new, ({**info, "rel_change": S.rel_change(c.xbar, new.xbar)} if stop else info)
-
-    step.__name__ = f"lpdhg_{variant}_step"
-    return step
+    return S.segment_algorithm("spdhg", update, _info, loss_name, batch_size, segments, block_size, n, with_test, stop)
 
 
 @functools.lru_cache(maxsize=None)
 def batch_algorithm(loss_name: str, variant: str, auto_dual: bool, n: int, with_test: bool = False,
                     stop: bool = False) -> Algorithm:
     """LPDHG as an :class:`optlab.algorithm.Algorithm` (one harness step = one full-gradient iteration)."""
-    return S.algorithm("lpdhg", _batch_step(loss_name, variant, auto_dual, n, stop), loss_name, n, with_test,
-                       frozenset(), (), stop)
+    loss = S.get_loss(loss_name)
+
+    def update(c, pb, comm):
+        return _pd_update(variant, auto_dual, pb, c, S.full_grad(loss, pb.data, c.x, n, comm))
+
+    update.__name__ = f"lpdhg_{variant}"
+    return S.batch_algorithm("lpdhg", update, _info, loss_name, n, with_test, stop)
 
 
 def margins_on_test_set(state, problem):
     """:math:`a_i^\\top\\bar x` on the test rows at the averaged iterate (for test metrics ``fn(state, problem)``
     of any solver of this family)."""
-    return S.all_margins(problem.test, S._core(state).xbar)
+    return S.margins(problem.test, S._core(state).xbar)
 
 
 def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="auto", coupling=0.5,

@@ -97,50 +97,37 @@ def _info(c):
 
 
 @functools.lru_cache(maxsize=None)
-def _update(loss_name: str, variant: str, extragradient: str, total: int):
-    loss = S.get_loss(loss_name)
-    same_point = extragradient == "same_point"
+def algorithm(loss_name: str, variant: str, extragradient: str, batch_size: int, segments: int, n_blocks: int,
+              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
+    """SPDPEG as an :class:`optlab.algorithm.Algorithm` (one harness step = one segment of an epoch; see
+    :func:`optlab.solvers.spdhg.algorithm` for the arguments)."""
+    loss, total = S.get_loss(loss_name), n_blocks * batch_size
 
     def update(c, rows_state, pb, b, comm):
         def grad_fn(x, name):
             return S.minibatch_grad(loss, pb.data, x, b, total, comm, name)
 
-        return _eg_update(variant, same_point, pb, c, grad_fn, _eta(variant, pb, c.k)), rows_state
+        return _eg_update(variant, extragradient == "same_point", pb, c, grad_fn, _eta(variant, pb, c.k)), rows_state
 
     update.__name__ = f"spdpeg_{variant}_{extragradient}"
-    return update
-
-
-@functools.lru_cache(maxsize=None)
-def algorithm(loss_name: str, variant: str, extragradient: str, batch_size: int, segments: int, n_blocks: int,
-              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
-    """SPDPEG as an :class:`optlab.algorithm.Algorithm` (one harness step = one segment of an epoch; see
-    :func:`optlab.solvers.spdhg.algorithm` for the arguments)."""
-    return S.segment_algorithm("spdpeg", _update(loss_name, variant, extragradient, n_blocks * batch_size), _info,
-                               loss_name, batch_size, segments, block_size, n, with_test, stop, GRAD_NAMES)
-
-
-@functools.lru_cache(maxsize=None)
-def _batch_step(loss_name: str, n: int, stop: bool):
-    loss = S.get_loss(loss_name)
-
-    def step(c, pb, comm):
-        def grad_fn(x, name):
-            return S.full_grad(loss, pb.data, x, n, comm, name)
-
-        new = _eg_update("gc", False, pb, c, grad_fn, pb.scale / pb.C)
-        info = _info(new)
-        return new, ({**info, "rel_change": S.rel_change(c.xbar, new.xbar)} if stop else info)
-
-    step.__name__ = "egadm_step"
-    return step
+    return S.segment_algorithm("spdpeg", update, _info, loss_name, batch_size, segments, block_size, n, with_test,
+                               stop, GRAD_NAMES)
 
 
 @functools.lru_cache(maxsize=None)
 def batch_algorithm(loss_name: str, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
     """EGADM as an :class:`optlab.algorithm.Algorithm`; logs ``objective_last`` (at the last iterate) as well."""
-    return S.algorithm("egadm", _batch_step(loss_name, n, stop), loss_name, n, with_test, frozenset(),
-                       (("objective_last", S.objective_metric(loss_name, n, "x")),), stop)
+    loss = S.get_loss(loss_name)
+
+    def update(c, pb, comm):
+        def grad_fn(x, name):
+            return S.full_grad(loss, pb.data, x, n, comm, name)
+
+        return _eg_update("gc", False, pb, c, grad_fn, pb.scale / pb.C)
+
+    update.__name__ = "egadm"
+    return S.batch_algorithm("egadm", update, _info, loss_name, n, with_test, stop,
+                             (("objective_last", S.objective_metric(loss_name, n, "x")),))
 
 
 def build_problem(X, y, F, mu, gamma, r=None, *, loss="logistic", beta=1.0, scale=1.0, X_test=None, y_test=None,
