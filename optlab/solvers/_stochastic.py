@@ -20,11 +20,9 @@ What lives here (so that every solver module only writes its update):
   .. math:: G_k = \frac{\sum_{i\in I_k} w_i\,\ell'(a_i^\top x_k, b_i)\,a_i}{\sum_{i\in I_k} w_i}.
 
   An epoch is :math:`\lfloor n_b/B\rfloor` iterations (the rows past the last whole batch of a block are skipped that
-  epoch, different ones each epoch). ``n_blocks = 1`` is plain sampling without replacement (block 0's permutation
-  is the single-block one, so the default runs draw what they always drew). The sums over :math:`I_k` go through
-  ``comm.reduce``: a data-parallel executor with ``W`` workers (``W`` dividing ``n_blocks``) gives each worker
-  ``n_blocks / W`` whole blocks, so ``parallel=Sync(W)`` draws the same samples as the serial run with the same
-  ``n_blocks`` and gives its iterates up to rounding;
+  epoch, different ones each epoch). ``n_blocks = 1`` is plain sampling without replacement. The sums over
+  :math:`I_k` go through ``comm.reduce``; a data-parallel executor gives each worker whole blocks (the data-parallel
+  paragraph of :func:`optlab.spdhg`);
 * one harness step is one *segment* of an epoch (``segments`` per epoch); a segment of several iterations is one
   compiled ``fori_loop`` whose reduces are barriers (``Algorithm.fresh``), while ``segments`` = iterations per epoch
   makes every harness step one iteration, whose reduces a simulated asynchronous executor may serve stale (a worker
@@ -283,10 +281,6 @@ def full_grad(loss, rows: Rows, x, n: int, comm, name: str = "grad"):
     return comm.reduce(name, spread(rows, slice(None), c / n, x.shape[0]))
 
 
-def mean_loss(loss, data: LinData, x):
-    return jnp.mean(loss.value(margins(data, x), data.y))
-
-
 def average(xbar, wsum, x, w, active=True):
     """Online weighted average: returns the new average and the new weight sum. While ``active`` is False
     (burn-in) the "average" simply follows ``x`` and no weight is accumulated."""
@@ -317,12 +311,9 @@ class StochState(NamedTuple):
 
 def sampling_seed(seed=None, key=None):
     r"""The 32-bit sampling seed from exactly one of ``seed`` (an integer, default 0) and ``key`` (a JAX PRNG key:
-    new-style ``jax.random.key(i)`` or raw ``uint32[2]`` from ``jax.random.PRNGKey(i)``).
-
-    A key maps to the seed ``jax.random.bits(key, (), uint32)``, so a run with ``key=k`` is the run with
-    ``seed=int(jax.random.bits(k, (), jnp.uint32))``; ``key`` may be traced (``jax.vmap`` over
-    ``jax.random.split(key, R)`` batches ``R`` runs in jit mode). Returns a Python int for an integer seed, else a
-    ``uint32`` scalar array."""
+    new-style ``jax.random.key(i)`` or raw ``uint32[2]`` from ``jax.random.PRNGKey(i)``), as the ``key`` argument of
+    :func:`optlab.spdhg` describes. Returns a Python int for an integer seed, else a ``uint32`` scalar array (from a
+    key: ``jax.random.bits(key, (), uint32)``; the key may be traced)."""
     if seed is not None and key is not None:
         raise ValueError("pass either seed= (an integer) or key= (a JAX PRNG key), not both")
     if key is None:
@@ -382,9 +373,6 @@ def _permutation(seed, epoch, n):
 def _block_permutations(seed, epoch, first_block, n_local_blocks: int, n_b: int):
     """The epoch's permutations of this worker's blocks, concatenated: block ``j`` uses the seed
     ``seed xor (j·0x9E3779B9)`` (block 0: the seed itself)."""
-    if n_local_blocks == 1:
-        block_seed = seed ^ (jnp.asarray(first_block).astype(jnp.uint32) * jnp.uint32(0x9E3779B9))
-        return _permutation(block_seed, epoch, n_b)
     blocks = jnp.asarray(first_block).astype(jnp.uint32) + lax.iota(jnp.uint32, n_local_blocks)
     perms = jax.vmap(lambda j: _permutation(seed ^ (j * jnp.uint32(0x9E3779B9)), epoch, n_b))(blocks)
     return perms.reshape(-1)
@@ -416,8 +404,6 @@ def make_step(update: Callable, batch_size: int, segments: int, block_size: int,
         rows = rows.replace(perm=perm, tag=tag)
 
         def batch(j):
-            if L == 1:
-                return lax.dynamic_slice(perm, (j * B,), (B,))
             p = lax.dynamic_slice_in_dim(perm.reshape(L, n_b), j * B, B, axis=1)
             return (p + (jnp.arange(L, dtype=p.dtype) * n_b)[:, None]).reshape(-1)
 
@@ -469,7 +455,7 @@ def test_loss_metric(loss_name: str):
 
     def fn(state, problem, comm):
         del comm
-        return mean_loss(loss, problem.test, _core(state).xbar)
+        return jnp.mean(loss.value(margins(problem.test, _core(state).xbar), problem.test.y))
 
     return fn
 
@@ -494,7 +480,7 @@ def segment_algorithm(name: str, update: Callable, info: Callable, loss_name: st
     (:func:`make_step`, diagnostics ``info``): the reduces of one iteration (``grad_names``) are barriers unless a
     step is a single iteration; the ``barrier`` names always are."""
     step = make_step(update, batch_size, segments, block_size, info, stop)
-    single = one_iteration_per_step(block_size, batch_size, segments)
+    single = -(-(block_size // batch_size) // segments) == 1      # segments = iterations per epoch
     return algorithm(name, step, loss_name, n, with_test, barrier | (frozenset() if single else grad_names), (), stop)
 
 
@@ -546,14 +532,16 @@ class Sampling(NamedTuple):
 
 def sampling(X, mu, gamma, *, epochs, batch_size, n_blocks, segments, burn_in, parallel, tol, seed, key) -> Sampling:
     """The checks and the block/epoch arithmetic every stochastic solver shares (:func:`check_options`,
-    :func:`optlab.validate.blocks`, :func:`check_common`, :func:`avg_start`, :func:`sampling_seed`)."""
+    :func:`optlab.validate.blocks`, :func:`check_common`, :func:`sampling_seed`; ``burn_in`` epochs become the
+    iteration ``avg_start``)."""
     executor, tol, seed = check_options(parallel, tol, seed)
     X = as_matrix(X)
     n = X.shape[0]
     n_blocks = validate.blocks(n_blocks, executor, n)
     n_b, per_epoch = check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks)
-    return Sampling(X, n, n_blocks, n_b, int(batch_size), int(segments), int(epochs), avg_start(burn_in, per_epoch),
-                    tol, sampling_seed(seed, key), key is not None)
+    avg_start = int(round(validate.nonnegative("burn_in", burn_in, example="1.0 (epochs)") * per_epoch))
+    return Sampling(X, n, n_blocks, n_b, int(batch_size), int(segments), int(epochs), avg_start, tol,
+                    sampling_seed(seed, key), key is not None)
 
 
 def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_epochs=1, pilot_samples=5000,
@@ -585,10 +573,9 @@ def resolve_scale(scale, make_alg, core, pb, smp: Sampling, meta: dict, pilot_ep
         pilot_epochs = validate.count("pilot_epochs", pilot_epochs, minimum=1)
         pilot_samples = validate.count("pilot_samples", pilot_samples, minimum=1)
         t0 = time.perf_counter()
-        data = unpadded(pb.data, smp.n)
-        if pilot_samples < smp.n:
-            rows = np.sort(np.random.default_rng(seed).permutation(smp.n)[:pilot_samples])
-            data = LinData(data.vals[rows], None if data.cols is None else data.cols[rows], data.y[rows])
+        rows, n = pb.data, smp.n        # the real rows (no padding), or a seeded subsample of them
+        idx = slice(n) if pilot_samples >= n else np.sort(np.random.default_rng(seed).permutation(n)[:pilot_samples])
+        data = LinData(rows.vals[idx], None if rows.cols is None else rows.cols[idx], rows.y[idx])
         sub = block_rows(data, smp.n_blocks)
         alg = make_alg(sub.y.shape[0] // smp.n_blocks, data.y.shape[0], False, False)
         state = init_state(core, sub.y.shape[0], smp.n_blocks, smp.seed)
@@ -628,6 +615,18 @@ def check_options(parallel, tol, seed=None):
     return validate.executor(parallel), validate.tolerance("tol", tol), seed
 
 
+def batch_options(solver: str, X, mu, gamma, scale, parallel, tol):
+    """The checks of a batch reference method (LPDHG, EGADM): ``scale`` a number, ``parallel``, ``tol``, ``mu``,
+    ``gamma``. Returns ``(executor, tol, X as a matrix)``."""
+    check_scale(scale)
+    if scale == "auto":
+        raise ValueError(f"{solver}: scale='auto' is only offered by the stochastic solvers; pass a number")
+    executor, tol, _ = check_options(parallel, tol)
+    X = as_matrix(X)
+    check_common(mu, gamma, 1, 1, X.shape[0], 1)
+    return executor, tol, X
+
+
 def start_point(x0, d: int, dtype):
     """The starting point ``x0`` (default 0) as a finite ``(d,)`` array of the working dtype."""
     if x0 is None:
@@ -645,23 +644,6 @@ def check_variant(variant, gamma):
 def check_scale(scale):
     if not (scale == "auto" if isinstance(scale, str) else np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
-
-
-def avg_start(burn_in, per_epoch: int) -> int:
-    """The iteration at which averaging starts (``burn_in`` epochs)."""
-    return int(round(validate.nonnegative("burn_in", burn_in, example="1.0 (epochs)") * per_epoch))
-
-
-def unpadded(rows: Rows, n: int) -> LinData:
-    """The first ``n`` (real) training rows as :class:`LinData`."""
-    if rows.weight is None:
-        return LinData(rows.vals, rows.cols, rows.y)
-    return LinData(rows.vals[:n], None if rows.cols is None else rows.cols[:n], rows.y[:n])
-
-
-def one_iteration_per_step(block_size: int, batch_size: int, segments: int) -> bool:
-    """Whether a harness step is a single iteration (``segments`` = iterations per epoch)."""
-    return -(-(block_size // batch_size) // segments) == 1
 
 
 def rel_change(old, new):

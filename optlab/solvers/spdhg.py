@@ -164,13 +164,12 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     ``sc_nonuniform``: :math:`r_k = 2\,\text{scale}/(\gamma(k+2) + 2L)`, weight :math:`k+1` on :math:`x_{k+1}`,
     :math:`O(1/t)`.
 
-    **Default step rule [ours]** (issue 18: ≤ 1 % relative gap after 30 epochs on problems nobody tuned for; table:
-    ``optlab bench defaults``). ``step_decay="auto"``: :math:`\omega = L/\sqrt{K}` with :math:`K` = one epoch of
-    iterations, so :math:`r_k = \text{scale}/\bigl(L(1 + \sqrt{(k+1)/K})\bigr)`, the same :math:`O(1/\sqrt k)` decay
-    counted in epochs instead of samples (the paper's :math:`\sqrt{k+1}` outgrows :math:`L` within a few hundred
-    steps on small problems; :func:`optlab.solvers._step_rules.step_decay`); a number is :math:`\omega`.
-    ``burn_in="auto"``: the output averages the last half of the run (α-suffix averaging; the paper averages from
-    the start, ``burn_in=0``). ``step_decay=1, burn_in=0`` is the paper's iteration.
+    **Default step rule [ours]** (the reasons: :mod:`optlab.solvers._step_rules`). ``step_decay="auto"``:
+    :math:`\omega = L/\sqrt{K}` with :math:`K` = one epoch of iterations, so
+    :math:`r_k = \text{scale}/\bigl(L(1 + \sqrt{(k+1)/K})\bigr)`, the :math:`O(1/\sqrt k)` decay counted in epochs
+    instead of samples; a number is :math:`\omega`. ``burn_in="auto"``: the output averages the last half of the run
+    (α-suffix averaging; the paper averages from the start, ``burn_in=0``). ``step_decay=1, burn_in=0`` is the
+    paper's iteration.
 
     **Dual step [ours].** ``dual_step="auto"`` keeps the pair in the PDHG stability region
     :math:`s_k r_k\|\mu F\|_2^2 = \theta < 1`: :math:`s_k = \theta/(r_k\mu^2\|F\|_2^2)`, ``coupling``
@@ -260,13 +259,8 @@ def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, 
         20
     """
     S.check_variant(variant, gamma)
-    S.check_scale(scale)
-    if scale == "auto":
-        raise ValueError("lpdhg: scale='auto' is only offered by the stochastic solvers; pass a number")
-    executor, tol, _ = S.check_options(parallel, tol)
-    X = S.as_matrix(X)
+    executor, tol, X = S.batch_options("lpdhg", X, mu, gamma, scale, parallel, tol)
     n = X.shape[0]
-    S.check_common(mu, gamma, 1, 1, n, 1)
     pb, loss_obj, auto, meta = build_problem(X, y, F, mu, gamma, loss=loss, scale=scale, dual_step=dual_step,
                                              coupling=coupling, X_test=X_test, y_test=y_test,
                                              n_blocks=executor.n_workers, step_decay=step_decay)

@@ -272,13 +272,8 @@ def egadm(X, y, F, mu=5e-3, r=None, gamma=0.0, *, maxiter=100, scale=DEFAULT_SCA
         >>> ol.egadm(X, y, ol.operators.first_difference(5), mu=1e-2, maxiter=20, progress=False).n_iter
         20
     """
-    S.check_scale(scale)
-    if scale == "auto":
-        raise ValueError("egadm: scale='auto' is only offered by the stochastic solvers; pass a number")
-    executor, tol, _ = S.check_options(parallel, tol)
-    X = S.as_matrix(X)
+    executor, tol, X = S.batch_options("egadm", X, mu, gamma, scale, parallel, tol)
     n = X.shape[0]
-    S.check_common(mu, gamma, 1, 1, n, 1)
     pb, loss_obj, meta = build_problem(X, y, F, mu, gamma, r, loss=loss, beta=beta, scale=scale, X_test=X_test,
                                        y_test=y_test, n_blocks=executor.n_workers)
     meta.update({"scale": float(scale), "mu": float(mu), "gamma": float(gamma)})
