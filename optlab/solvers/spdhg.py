@@ -43,15 +43,6 @@ class SPDHGProblem(NamedTuple):
     decay: jax.Array     # () weight omega of sqrt(k+1) in the GC step (1: the paper's rule)
 
 
-def _primal_step(variant, pb, k):
-    kf = k.astype(pb.scale.dtype)
-    if variant == "gc":
-        return pb.scale / (jnp.sqrt(kf + 1) * pb.decay + pb.L)
-    if variant == "sc_uniform":
-        return pb.scale / (pb.gamma * (kf + 1) + pb.L)
-    return 2 * pb.scale / (pb.gamma * (kf + 2) + 2 * pb.L)
-
-
 def _dual_step(auto, pb, eta):
     if auto:
         # no structured penalty (mu = 0 or F = 0): the dual term is 0 whatever the step; take 0 (theta / (eta * tiny)
@@ -61,7 +52,7 @@ def _dual_step(auto, pb, eta):
 
 
 def _pd_update(variant, auto, pb, c: SPDHGCore, grad):
-    eta = _primal_step(variant, pb, c.k)
+    eta = R.primal_step(variant, pb.scale, pb.decay, pb.gamma, pb.L, c.k, 1)
     sig = _dual_step(auto, pb, eta)
     u = jnp.clip(c.u + (sig * pb.mu) * (pb.F @ c.x), -1, 1)
     x = c.x - eta * (grad + pb.gamma * c.x + pb.mu * pb.F.rmatvec(u))

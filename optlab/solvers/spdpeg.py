@@ -3,7 +3,6 @@ Zhang, Neurocomputing 2018), and its batch reference EGADM (:func:`egadm`; Lin, 
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -48,12 +47,7 @@ class SPDPEGProblem(NamedTuple):
 
 
 def _eta(variant, pb, k):
-    kf = k.astype(pb.scale.dtype)
-    if variant == "gc":
-        return pb.scale / (jnp.sqrt(kf + 1) * pb.decay + pb.C)
-    if variant == "sc_uniform":
-        return 2 * pb.scale / (pb.gamma * (kf + 1) + 2 * pb.C)
-    return 4 * pb.scale / (pb.gamma * (kf + 2) + 4 * pb.C)
+    return R.primal_step(variant, pb.scale, pb.decay, pb.gamma, pb.C, k, 2)
 
 
 def check_step(pb, variant, extragradient, step_check, meta):
@@ -63,12 +57,8 @@ def check_step(pb, variant, extragradient, step_check, meta):
     eta0 = float(_eta(variant, pb, jnp.zeros((), jnp.int32)))
     kappa = R.extragradient_condition(eta0, meta["L"], float(pb.beta), meta["normF"] ** 2,
                                       extragradient == "same_point")
-    factor = R.check_extragradient(kappa, step_check)
+    factor = R.check_extragradient(kappa, step_check, float(pb.scale), float(pb.beta))
     if factor != 1.0:
-        warnings.warn(f"spdpeg: scale {float(pb.scale):.4g} with beta {float(pb.beta):.4g} violates the "
-                      f"extragradient step condition (kappa = {kappa:.4g} >= 1, the iterates would blow up); damped "
-                      f"to scale {float(pb.scale) * factor:.4g} (kappa = {kappa * factor:.3g}). Pass a smaller scale "
-                      "or beta, or step_check='off' to run as given", RuntimeWarning, stacklevel=3)
         meta["scale_damped_from"] = float(pb.scale)
         pb = pb._replace(scale=pb.scale * factor)
     meta["step_condition"] = kappa * factor
