@@ -12,10 +12,8 @@ from .. import validate
 
 
 def primal_step(variant: str, scale, decay, gamma, L, k, a: int):
-    r"""The step at iteration ``k`` (int32): ``gc`` :math:`\text{scale}/(\omega\sqrt{k+1} + L)` (``decay`` =
-    :math:`\omega`), ``sc_uniform`` :math:`a\,\text{scale}/(\gamma(k+1) + aL)`, ``sc_nonuniform``
-    :math:`2a\,\text{scale}/(\gamma(k+2) + 2aL)`; SPDHG has :math:`a = 1`, SPDPEG :math:`a = 2` (and :math:`C` for
-    :math:`L`)."""
+    """The step at iteration ``k`` (int32) of the variants of :func:`optlab.spdhg` (``a = 1``, ``decay`` = ω) and of
+    :func:`optlab.spdpeg` (``a = 2``, ``L`` = C), whose docstrings give the formulas."""
     kf = k.astype(scale.dtype)
     if variant == "gc":
         return scale / (jnp.sqrt(kf + 1) * decay + L)
