@@ -23,10 +23,9 @@ What lives here (so that every solver module only writes its update):
   epoch, different ones each epoch). ``n_blocks = 1`` is plain sampling without replacement. The sums over
   :math:`I_k` go through ``comm.reduce``; a data-parallel executor gives each worker whole blocks (the data-parallel
   paragraph of :func:`optlab.spdhg`);
-* one harness step is one *segment* of an epoch (``segments`` per epoch); a segment of several iterations is one
-  compiled ``fori_loop`` whose reduces are barriers (``Algorithm.fresh``), while ``segments`` = iterations per epoch
-  makes every harness step one iteration, whose reduces a simulated asynchronous executor may serve stale (a worker
-  then computes at the iterate, and on the batch, of the iteration it last read);
+* one harness step is one *segment* of an epoch (``segments`` per epoch): one compiled ``fori_loop`` whose reduces
+  are barriers (``Algorithm.fresh``) unless the segment is a single iteration (what a simulated asynchronous
+  executor then does: the data-parallel paragraph of :func:`optlab.spdhg`);
 * online averages (uniform or weighted) and the objective / test-loss metrics evaluated at the averaged iterate.
 """
 from __future__ import annotations

@@ -160,9 +160,8 @@ def init(pb: SPDPEGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="resample", epochs=10, batch_size=1,
            n_blocks=None, burn_in="auto", scale=DEFAULT_SCALE, step_decay="auto", beta="auto", step_check="damp",
-           loss="logistic", seed=None, key=None,
-           segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1,
-           tol=0.0, parallel=None, **run):
+           loss="logistic", seed=None, key=None, segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1,
+           pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, parallel=None, **run):
     r"""SPDPEG, stochastic primal-dual proximal extragradient (Lin, Qiao, Zhang, Feng & Zhang, Neurocomputing 2018)
     for
 

@@ -60,8 +60,8 @@ the sampling (``n_blocks`` strata, ``batch_size`` rows of each per iteration), a
   :math:`L_\beta` at :math:`(x_k, y_{k+1})`, then :math:`u_{k+1} = u_k + Fx_{k+1} - y_{k+1}`;
   :math:`\eta_k = \text{scale}/(\sqrt{k+1} + L_1)`, :math:`L_1 = \beta\lambda_{\max}(F^\top F) + L + \gamma`.
 
-Defaults: ``beta = 1``, ``scale = 1``. None of these reproduces the defects of the SPDHG authors' released driver: steps decay
-where the papers decay them, SAG-ADMM uses its table, and every method sees the same F.
+Defaults: ``beta = 1``, ``scale = 1`` (how these differ from the SPDHG authors' released baselines:
+experiments/README_spdhg.md).
 """
 from __future__ import annotations
 
