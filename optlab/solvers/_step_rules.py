@@ -1,10 +1,26 @@
-r"""Default step rules of the stochastic primal-dual solvers (SPDHG, SPDPEG): the problem-scaled decay of the GC
-step (:func:`step_decay`) and the stability check of the SPDPEG extragradient (:func:`extragradient_condition`)."""
+r"""Step rules of the stochastic primal-dual solvers (SPDHG, SPDPEG): the steps of the three variants
+(:func:`primal_step`), the problem-scaled decay of the GC step (:func:`step_decay`) and the stability check of the
+SPDPEG extragradient (:func:`extragradient_condition`)."""
 from __future__ import annotations
 
+import warnings
+
+import jax.numpy as jnp
 import numpy as np
 
 from .. import validate
+
+
+def primal_step(variant: str, scale, decay, gamma, L, k, a: int):
+    """The step at iteration ``k`` (int32) of the variants of :func:`optlab.spdhg` (``a = 1``, ``decay`` = ω) and of
+    :func:`optlab.spdpeg` (``a = 2``, ``L`` = C), whose docstrings give the formulas."""
+    kf = k.astype(scale.dtype)
+    if variant == "gc":
+        return scale / (jnp.sqrt(kf + 1) * decay + L)
+    if variant == "sc_uniform":
+        return a * scale / (gamma * (kf + 1) + a * L)
+    return 2 * a * scale / (gamma * (kf + 2) + 2 * a * L)
+
 
 #: ``step_decay="auto"``: the GC step falls to half its start after this many epochs (see :func:`step_decay`).
 DECAY_EPOCHS = 1.0
@@ -72,10 +88,11 @@ def extragradient_condition(eta0: float, L: float, beta: float, normF2: float, s
     return max(eta0 * L / (2.0 if same_point else 1.0), eta0 * beta * normF2)
 
 
-def check_extragradient(kappa: float, step_check: str) -> float:
+def check_extragradient(kappa: float, step_check: str, scale: float = 1.0, beta: float = 1.0) -> float:
     """The factor to multiply ``scale`` by so that the SPDPEG step condition holds (1.0 when it holds):
-    ``"damp"`` returns ``DAMPED / kappa`` at or beyond the edge, ``"raise"`` raises a ``ValueError`` naming
-    ``scale`` and ``beta``, ``"off"`` returns 1.0 (run as given, e.g. to reproduce a blow-up)."""
+    ``"damp"`` returns ``DAMPED / kappa`` at or beyond the edge (with a ``RuntimeWarning`` naming ``scale`` and
+    ``beta``), ``"raise"`` raises a ``ValueError``, ``"off"`` returns 1.0 (run as given, e.g. to reproduce a
+    blow-up)."""
     if step_check not in STEP_CHECKS:
         raise ValueError(f"step_check must be one of {STEP_CHECKS}, got {step_check!r}")
     if step_check == "off" or not kappa >= STABLE_EDGE:
@@ -85,4 +102,9 @@ def check_extragradient(kappa: float, step_check: str) -> float:
                          f"{STABLE_EDGE:g}; see optlab.solvers._step_rules.extragradient_condition): the iterates "
                          f"would blow up. Pass a smaller scale (at most {DAMPED / kappa:.4g} x the given one) or a "
                          "smaller beta (beta='auto' balances it), or step_check='damp' to scale the step down")
-    return DAMPED / kappa
+    factor = DAMPED / kappa
+    warnings.warn(f"spdpeg: scale {scale:.4g} with beta {beta:.4g} violates the extragradient step condition (kappa = "
+                  f"{kappa:.4g} >= {STABLE_EDGE:g}, the iterates would blow up); damped to scale {scale * factor:.4g} "
+                  f"(kappa = {kappa * factor:.3g}). Pass a smaller scale or beta, or step_check='off' to run as given",
+                  RuntimeWarning, stacklevel=4)
+    return factor

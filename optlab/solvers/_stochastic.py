@@ -20,15 +20,12 @@ What lives here (so that every solver module only writes its update):
   .. math:: G_k = \frac{\sum_{i\in I_k} w_i\,\ell'(a_i^\top x_k, b_i)\,a_i}{\sum_{i\in I_k} w_i}.
 
   An epoch is :math:`\lfloor n_b/B\rfloor` iterations (the rows past the last whole batch of a block are skipped that
-  epoch, different ones each epoch). ``n_blocks = 1`` is plain sampling without replacement (block 0's permutation
-  is the single-block one, so the default runs draw what they always drew). The sums over :math:`I_k` go through
-  ``comm.reduce``: a data-parallel executor with ``W`` workers (``W`` dividing ``n_blocks``) gives each worker
-  ``n_blocks / W`` whole blocks, so ``parallel=Sync(W)`` draws the same samples as the serial run with the same
-  ``n_blocks`` and gives its iterates up to rounding;
-* one harness step is one *segment* of an epoch (``segments`` per epoch); a segment of several iterations is one
-  compiled ``fori_loop`` whose reduces are barriers (``Algorithm.fresh``), while ``segments`` = iterations per epoch
-  makes every harness step one iteration, whose reduces a simulated asynchronous executor may serve stale (a worker
-  then computes at the iterate, and on the batch, of the iteration it last read);
+  epoch, different ones each epoch). ``n_blocks = 1`` is plain sampling without replacement. The sums over
+  :math:`I_k` go through ``comm.reduce``; a data-parallel executor gives each worker whole blocks (the data-parallel
+  paragraph of :func:`optlab.spdhg`);
+* one harness step is one *segment* of an epoch (``segments`` per epoch): one compiled ``fori_loop`` whose reduces
+  are barriers (``Algorithm.fresh``) unless the segment is a single iteration (what a simulated asynchronous
+  executor then does: the data-parallel paragraph of :func:`optlab.spdhg`);
 * online averages (uniform or weighted) and the objective / test-loss metrics evaluated at the averaged iterate.
 """
 from __future__ import annotations
@@ -49,9 +46,9 @@ from .. import operators, validate
 from ..algorithm import Algorithm, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
-           "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "solve", "margins",
-           "spread", "minibatch_grad", "full_grad", "average", "objective_at", "test_loss_at", "pilot_scale",
-           "resolve_scale", "SCALE_GRID"]
+           "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "batch_algorithm",
+           "solve", "margins", "spread", "minibatch_grad", "full_grad", "average", "objective_at", "resolve_scale",
+           "SCALE_GRID"]
 
 #: Step multipliers tried by ``scale="auto"``.
 SCALE_GRID = tuple(2.0 ** p for p in range(-4, 4))
@@ -152,10 +149,6 @@ def prepare_data(X, y, loss, dtype, *, name="X", layout="auto") -> LinData:
     return LinData(jnp.asarray(vals), jnp.asarray(cols), jnp.asarray(y, dtype))
 
 
-def row_sq_norms(data: LinData) -> np.ndarray:
-    return np.asarray(jnp.sum(data.vals * data.vals, axis=1))
-
-
 def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
     """Validate ``F`` (dense or SciPy sparse, ``d`` columns) and return ``(Op, ‖F‖₂²)``."""
     if F is None:
@@ -172,9 +165,7 @@ def prepare_F(F, d, dtype, *, max_dense=1_000_000) -> tuple[Op, float]:
         csr.sum_duplicates()
         rc, rv = _ell(csr, dtype)
         cc, cv = _ell(csr.T, dtype)
-        # a gather costs several multiply-adds inside the compiled loop (measured on a9a's graph: dense 123 x 123
-        # products 2.7x faster than padded rows with 35 entries per row), so padded rows only pay off when they are
-        # much smaller than the dense matrix (e.g. difference matrices: 2 entries per row)
+        # a gather costs several multiply-adds inside the compiled loop: padded rows only when >= 4x smaller
         if m * d <= max_dense and 4 * (rc.size + cc.size) > m * d:
             return Op(jnp.asarray(csr.toarray(), dtype), None, None, None, None, (m, d)), norm2
         return Op(None, jnp.asarray(rc), jnp.asarray(rv), jnp.asarray(cc), jnp.asarray(cv), (m, d)), norm2
@@ -250,8 +241,9 @@ def check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks=1):
 
 
 # ----------------------------------------------------------------------------------- sample access
-def margins(data, x, b):
-    """:math:`a_i^\\top x` for the row indices ``b`` (``data``: :class:`LinData` or the training :class:`Rows`)."""
+def margins(data, x, b=slice(None)):
+    """:math:`a_i^\\top x` for the row indices ``b`` (default: all rows; ``data``: :class:`LinData` or the training
+    :class:`Rows`)."""
     v = data.vals[b]
     if data.cols is None:
         return v @ x
@@ -280,27 +272,12 @@ def minibatch_grad(loss, rows: Rows, x, b, total: int, comm, name: str = "grad")
     return g
 
 
-def all_margins(data, x):
-    if data.cols is None:
-        return data.vals @ x
-    return jnp.sum(data.vals * x[data.cols], axis=1)
-
-
 def full_grad(loss, rows: Rows, x, n: int, comm, name: str = "grad"):
     """:math:`\\frac1n\\sum_i w_i\\ell'(a_i^\\top x, b_i)a_i` over all rows (the batch methods)."""
-    c = loss.grad(all_margins(rows, x), rows.y)
+    c = loss.grad(margins(rows, x), rows.y)
     if rows.weight is not None:
         c = c * rows.weight
-    c = c / n
-    if rows.cols is None:
-        local = c @ rows.vals
-    else:
-        local = jnp.zeros(x.shape[0], x.dtype).at[rows.cols].add(rows.vals * c[:, None])
-    return comm.reduce(name, local)
-
-
-def mean_loss(loss, data: LinData, x):
-    return jnp.mean(loss.value(all_margins(data, x), data.y))
+    return comm.reduce(name, spread(rows, slice(None), c / n, x.shape[0]))
 
 
 def average(xbar, wsum, x, w, active=True):
@@ -333,12 +310,9 @@ class StochState(NamedTuple):
 
 def sampling_seed(seed=None, key=None):
     r"""The 32-bit sampling seed from exactly one of ``seed`` (an integer, default 0) and ``key`` (a JAX PRNG key:
-    new-style ``jax.random.key(i)`` or raw ``uint32[2]`` from ``jax.random.PRNGKey(i)``).
-
-    A key maps to the seed ``jax.random.bits(key, (), uint32)``, so a run with ``key=k`` is the run with
-    ``seed=int(jax.random.bits(k, (), jnp.uint32))``; ``key`` may be traced (``jax.vmap`` over
-    ``jax.random.split(key, R)`` batches ``R`` runs in jit mode). Returns a Python int for an integer seed, else a
-    ``uint32`` scalar array."""
+    new-style ``jax.random.key(i)`` or raw ``uint32[2]`` from ``jax.random.PRNGKey(i)``), as the ``key`` argument of
+    :func:`optlab.spdhg` describes. Returns a Python int for an integer seed, else a ``uint32`` scalar array (from a
+    key: ``jax.random.bits(key, (), uint32)``; the key may be traced)."""
     if seed is not None and key is not None:
         raise ValueError("pass either seed= (an integer) or key= (a JAX PRNG key), not both")
     if key is None:
@@ -398,16 +372,13 @@ def _permutation(seed, epoch, n):
 def _block_permutations(seed, epoch, first_block, n_local_blocks: int, n_b: int):
     """The epoch's permutations of this worker's blocks, concatenated: block ``j`` uses the seed
     ``seed xor (j·0x9E3779B9)`` (block 0: the seed itself)."""
-    if n_local_blocks == 1:
-        block_seed = seed ^ (jnp.asarray(first_block).astype(jnp.uint32) * jnp.uint32(0x9E3779B9))
-        return _permutation(block_seed, epoch, n_b)
     blocks = jnp.asarray(first_block).astype(jnp.uint32) + lax.iota(jnp.uint32, n_local_blocks)
     perms = jax.vmap(lambda j: _permutation(seed ^ (j * jnp.uint32(0x9E3779B9)), epoch, n_b))(blocks)
     return perms.reshape(-1)
 
 
 @functools.lru_cache(maxsize=None)
-def make_step(update: Callable, batch_size: int, segments: int, block_size: int, info: Callable | None = None,
+def make_step(update: Callable, batch_size: int, segments: int, block_size: int, info: Callable,
               with_rel_change: bool = False):
     """``step(state, problem, comm)`` running one segment of an epoch of
     ``update(core, rows_state, problem, b, comm) -> (core, rows_state)`` (``b``: this worker's rows of the
@@ -432,8 +403,6 @@ def make_step(update: Callable, batch_size: int, segments: int, block_size: int,
         rows = rows.replace(perm=perm, tag=tag)
 
         def batch(j):
-            if L == 1:
-                return lax.dynamic_slice(perm, (j * B,), (B,))
             p = lax.dynamic_slice_in_dim(perm.reshape(L, n_b), j * B, B, axis=1)
             return (p + (jnp.arange(L, dtype=p.dtype) * n_b)[:, None]).reshape(-1)
 
@@ -445,10 +414,7 @@ def make_step(update: Callable, batch_size: int, segments: int, block_size: int,
             core_new, rows = lax.fori_loop(start, end, lambda j, c: update(c[0], c[1], problem, batch(j), comm),
                                            (core, rows))
         smp = Sampler((smp.seg + 1) % S, jnp.where(new_epoch, smp.epoch + jnp.uint32(1), smp.epoch), smp.seed)
-        diag = info(core_new) if info is not None else {}
-        if with_rel_change:
-            diag = {**diag, "rel_change": rel_change(core.xbar, core_new.xbar)}
-        return StochState(core_new, rows, smp), diag
+        return StochState(core_new, rows, smp), diagnostics(info, core, core_new, with_rel_change)
 
     step.__name__ = f"{getattr(update, '__name__', 'stochastic')}_step"
     return step
@@ -459,7 +425,7 @@ def objective_at(loss, x, problem, comm, n: int):
     """:math:`P(x)` with the problem's ``mu``, ``gamma``, ``F`` and (if present) extra penalty ``r``; the loss sum
     over the rows is ``comm.reduce("loss_sum", ·)``."""
     rows = problem.data
-    v = loss.value(all_margins(rows, x), rows.y)
+    v = loss.value(margins(rows, x), rows.y)
     if rows.weight is not None:
         v = v * rows.weight
     val = comm.reduce("loss_sum", jnp.sum(v)) / n + 0.5 * problem.gamma * jnp.vdot(x, x)
@@ -468,11 +434,6 @@ def objective_at(loss, x, problem, comm, n: int):
     if r is not None:
         val = val + r._value(x)
     return val
-
-
-def test_loss_at(loss, x, problem):
-    """Mean loss on the test set (shared by every worker: no reduce)."""
-    return mean_loss(loss, problem.test, x)
 
 
 @functools.lru_cache(maxsize=None)
@@ -488,11 +449,12 @@ def objective_metric(loss_name: str, n: int, at: str = "xbar"):
 
 @functools.lru_cache(maxsize=None)
 def test_loss_metric(loss_name: str):
+    """``fn(state, problem, comm)``: the mean loss on the test set at the averaged iterate (shared: no reduce)."""
     loss = get_loss(loss_name)
 
     def fn(state, problem, comm):
         del comm
-        return test_loss_at(loss, _core(state).xbar, problem)
+        return jnp.mean(loss.value(margins(problem.test, _core(state).xbar), problem.test.y))
 
     return fn
 
@@ -517,7 +479,7 @@ def segment_algorithm(name: str, update: Callable, info: Callable, loss_name: st
     (:func:`make_step`, diagnostics ``info``): the reduces of one iteration (``grad_names``) are barriers unless a
     step is a single iteration; the ``barrier`` names always are."""
     step = make_step(update, batch_size, segments, block_size, info, stop)
-    single = one_iteration_per_step(block_size, batch_size, segments)
+    single = -(-(block_size // batch_size) // segments) == 1      # segments = iterations per epoch
     return algorithm(name, step, loss_name, n, with_test, barrier | (frozenset() if single else grad_names), (), stop)
 
 
@@ -531,6 +493,24 @@ def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool
         metrics += (("test_loss", test_loss_metric(loss_name)),)
     return Algorithm(name=name, step=step, metrics=metrics + tuple(extra_metrics), params=_params,
                      stop_metric="rel_change" if stop else None, fresh=frozenset(fresh), growth_limit=GROWTH_LIMIT)
+
+
+def batch_algorithm(name: str, update: Callable, info: Callable, loss_name: str, n: int, with_test: bool, stop: bool,
+                    extra_metrics: tuple = ()) -> Algorithm:
+    """:func:`algorithm` of a batch reference method (LPDHG, EGADM): one harness step is one full-gradient iteration
+    ``update(core, problem, comm) -> core``, diagnostics ``info``; ``stop`` adds ``rel_change`` (for ``tol``)."""
+    def step(core, problem, comm):
+        new = update(core, problem, comm)
+        return new, diagnostics(info, core, new, stop)
+
+    step.__name__ = f"{update.__name__}_step"
+    return algorithm(name, step, loss_name, n, with_test, frozenset(), extra_metrics, stop)
+
+
+def diagnostics(info: Callable, old, new, with_rel_change: bool) -> dict:
+    """A step's diagnostics ``info(new)``, plus the averaged iterate's relative change when ``with_rel_change``."""
+    diag = info(new)
+    return {**diag, "rel_change": rel_change(old.xbar, new.xbar)} if with_rel_change else diag
 
 
 class Sampling(NamedTuple):
@@ -551,14 +531,16 @@ class Sampling(NamedTuple):
 
 def sampling(X, mu, gamma, *, epochs, batch_size, n_blocks, segments, burn_in, parallel, tol, seed, key) -> Sampling:
     """The checks and the block/epoch arithmetic every stochastic solver shares (:func:`check_options`,
-    :func:`optlab.validate.blocks`, :func:`check_common`, :func:`avg_start`, :func:`sampling_seed`)."""
+    :func:`optlab.validate.blocks`, :func:`check_common`, :func:`sampling_seed`; ``burn_in`` epochs become the
+    iteration ``avg_start``)."""
     executor, tol, seed = check_options(parallel, tol, seed)
     X = as_matrix(X)
     n = X.shape[0]
     n_blocks = validate.blocks(n_blocks, executor, n)
     n_b, per_epoch = check_common(mu, gamma, epochs, batch_size, n, segments, n_blocks)
-    return Sampling(X, n, n_blocks, n_b, int(batch_size), int(segments), int(epochs), avg_start(burn_in, per_epoch),
-                    tol, sampling_seed(seed, key), key is not None)
+    avg_start = int(round(validate.nonnegative("burn_in", burn_in, example="1.0 (epochs)") * per_epoch))
+    return Sampling(X, n, n_blocks, n_b, int(batch_size), int(segments), int(epochs), avg_start, tol,
+                    sampling_seed(seed, key), key is not None)
 
 
 def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_epochs=1, pilot_samples=5000,
@@ -570,60 +552,45 @@ def solve(make_alg, core, pb, smp: Sampling, meta: dict, *, scale=None, pilot_ep
     meta.update({"epochs": smp.epochs, "seed": seed_meta(smp.seed), "key": smp.keyed, "n_blocks": NB,
                  "rows_per_block": smp.block_size, "padding_rows": smp.block_size * NB - smp.n, "batch_size": B,
                  "global_batch": NB * B, "iters_per_epoch": smp.block_size // B, "segments": segs})
-    pb = resolve_scale(scale, make_alg, lambda rows: init_state(core, rows, NB, smp.seed), pb, unpadded(pb.data, smp.n),
-                       NB, meta, pilot_epochs, segs, pilot_samples, smp.seed)
+    pb = resolve_scale(scale, make_alg, core, pb, smp, meta, pilot_epochs, pilot_samples)
     alg = make_alg(smp.block_size, smp.n, pb.test is not None, bool(smp.tol and smp.tol > 0))
     state = init_state(core, smp.block_size * NB, NB, smp.seed, **(per_row or {}))
     return harness.solve(alg, state, pb, executor=parallel, maxiter=smp.epochs * segs if maxiter is None else maxiter,
                          tol=smp.tol, meta=meta, **(run or {}))
 
 
-def pilot_scale(make_alg, make_state, pb, data: LinData, n_blocks: int, grid, epochs, segments, n_sub, seed):
-    """Pick ``scale`` from ``grid`` by short serial pilot runs on ``n_sub`` rows of ``data`` (a seeded choice).
-
-    ``make_alg(block_size, n_rows, False, False)`` builds the algorithm for that many rows (no test set, no
-    stopping test), ``make_state(n_padded_rows)`` its
-    initial state. Returns ``(best scale, {scale: objective at the averaged iterate})``."""
-    n = data.y.shape[0]
-    if n_sub < n:
-        rows = np.sort(np.random.default_rng(seed).permutation(n)[:n_sub])
-        data = LinData(data.vals[rows], None if data.cols is None else data.cols[rows], data.y[rows])
-    sub = block_rows(data, n_blocks)
-    pb = pb._replace(data=sub)
-    alg = make_alg(sub.y.shape[0] // n_blocks, data.y.shape[0], False, False)
-    state = make_state(sub.y.shape[0])
-    objective = jax.jit(functools.partial(alg.metric_dict()["objective"], comm=serial_comm))
-    best, best_val, values = None, np.inf, {}
-    for s in grid:
-        p = pb._replace(scale=jnp.asarray(s, pb.scale.dtype))
-        out = harness.solve(alg, state, p, jit=True, maxiter=epochs * segments, log_every=epochs * segments)
-        val = float(objective(out.state, p))
-        values[s] = val
-        if np.isfinite(val) and val < best_val:
-            best, best_val = s, val
-    if best is None:
-        raise RuntimeError("scale='auto': every pilot run diverged; pass a small scale explicitly")
-    return best, values
-
-
-def resolve_scale(scale, make_alg, make_state, pb, data: LinData, n_blocks, meta, pilot_epochs, segments,
-                  pilot_samples, seed):
-    """``scale="auto"``: pick the step multiplier by :func:`pilot_scale` over :data:`SCALE_GRID` and record the
-    pilots in ``meta``; a number is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set."""
+def resolve_scale(scale, make_alg, core, pb, smp: Sampling, meta: dict, pilot_epochs, pilot_samples):
+    """``scale="auto"``: pick the step multiplier from :data:`SCALE_GRID` by short serial pilot runs
+    (``pilot_epochs`` epochs from ``core``, no test set, no stopping test) on at most ``pilot_samples`` rows (a
+    seeded choice), keeping the best objective at the averaged iterate, and record the pilots in ``meta``; a number
+    is kept. Returns the problem with the chosen scale; ``meta["scale"]`` is set."""
     if scale == "auto":
-        seed = seed_meta(seed)
+        seed = seed_meta(smp.seed)
         if seed is None:
             raise ValueError("scale='auto' picks the step by pilot runs on a seeded subsample, which needs a concrete "
                              "seed or key; under jax.vmap over keys pass a number as scale")
         pilot_epochs = validate.count("pilot_epochs", pilot_epochs, minimum=1)
         pilot_samples = validate.count("pilot_samples", pilot_samples, minimum=1)
         t0 = time.perf_counter()
-        best, values = pilot_scale(make_alg, make_state, pb, data, n_blocks, SCALE_GRID, pilot_epochs,
-                                   int(segments), min(pilot_samples, data.y.shape[0]), seed)
-        pb = pb._replace(scale=jnp.asarray(best, pb.scale.dtype))
+        rows, n = pb.data, smp.n        # the real rows (no padding), or a seeded subsample of them
+        idx = slice(n) if pilot_samples >= n else np.sort(np.random.default_rng(seed).permutation(n)[:pilot_samples])
+        data = LinData(rows.vals[idx], None if rows.cols is None else rows.cols[idx], rows.y[idx])
+        sub = block_rows(data, smp.n_blocks)
+        alg = make_alg(sub.y.shape[0] // smp.n_blocks, data.y.shape[0], False, False)
+        state = init_state(core, sub.y.shape[0], smp.n_blocks, smp.seed)
+        objective = jax.jit(functools.partial(alg.metric_dict()["objective"], comm=serial_comm))
+        steps, values = pilot_epochs * smp.segments, {}
+        for s in SCALE_GRID:
+            p = pb._replace(data=sub, scale=jnp.asarray(s, pb.scale.dtype))
+            values[s] = float(objective(harness.solve(alg, state, p, jit=True, maxiter=steps, log_every=steps).state,
+                                        p))
+        finite = {s: v for s, v in values.items() if np.isfinite(v)}
+        if not finite:
+            raise RuntimeError("scale='auto': every pilot run diverged; pass a small scale explicitly")
+        scale = min(finite, key=finite.get)
+        pb = pb._replace(scale=jnp.asarray(scale, pb.scale.dtype))
         meta.update({"pilot_time": time.perf_counter() - t0,
                      "pilot_objectives": {str(k): v for k, v in values.items()}})
-        scale = best
     meta["scale"] = float(scale)
     return pb
 
@@ -634,8 +601,7 @@ VARIANTS = ("gc", "sc_uniform", "sc_nonuniform")
 
 #: a logged objective above F0 + GROWTH_LIMIT·|F0| (F0: at the start) ends the run as "diverged". The averaged
 #: iterate of a stable run stays near or below its start (these problems are convex, the averages converge); a
-#: step far outside the stable range (e.g. spdhg with scale=1e4 on logistic data: 100-1000x log 2 within the first
-#: epoch) sends it up by orders of magnitude.
+#: step far outside the stable range sends it up by orders of magnitude.
 GROWTH_LIMIT = 1e2
 
 
@@ -646,6 +612,18 @@ def check_options(parallel, tol, seed=None):
     if seed is not None and (validate.is_key(seed) or not isinstance(seed, jax.Array)):
         seed = validate.seed("seed", seed)
     return validate.executor(parallel), validate.tolerance("tol", tol), seed
+
+
+def batch_options(solver: str, X, mu, gamma, scale, parallel, tol):
+    """The checks of a batch reference method (LPDHG, EGADM): ``scale`` a number, ``parallel``, ``tol``, ``mu``,
+    ``gamma``. Returns ``(executor, tol, X as a matrix)``."""
+    check_scale(scale)
+    if scale == "auto":
+        raise ValueError(f"{solver}: scale='auto' is only offered by the stochastic solvers; pass a number")
+    executor, tol, _ = check_options(parallel, tol)
+    X = as_matrix(X)
+    check_common(mu, gamma, 1, 1, X.shape[0], 1)
+    return executor, tol, X
 
 
 def start_point(x0, d: int, dtype):
@@ -667,30 +645,13 @@ def check_scale(scale):
         raise ValueError(f"scale must be a positive number or 'auto', got {scale!r}")
 
 
-def avg_start(burn_in, per_epoch: int) -> int:
-    """The iteration at which averaging starts (``burn_in`` epochs)."""
-    return int(round(validate.nonnegative("burn_in", burn_in, example="1.0 (epochs)") * per_epoch))
-
-
-def unpadded(rows: Rows, n: int) -> LinData:
-    """The first ``n`` (real) training rows as :class:`LinData`."""
-    if rows.weight is None:
-        return LinData(rows.vals, rows.cols, rows.y)
-    return LinData(rows.vals[:n], None if rows.cols is None else rows.cols[:n], rows.y[:n])
-
-
-def one_iteration_per_step(block_size: int, batch_size: int, segments: int) -> bool:
-    """Whether a harness step is a single iteration (``segments`` = iterations per epoch)."""
-    return -(-(block_size // batch_size) // segments) == 1
-
-
 def rel_change(old, new):
     return jnp.linalg.norm(new - old) / jnp.maximum(jnp.linalg.norm(new), jnp.finfo(new.dtype).tiny)
 
 
 def lipschitz_max_row(loss, data: LinData) -> float:
     """:math:`L = \\beta\\max_i\\|a_i\\|^2` (β = loss smoothness): the per-sample gradient Lipschitz bound."""
-    return float(loss.smoothness) * float(np.max(row_sq_norms(data)))
+    return float(loss.smoothness) * float(np.max(np.asarray(jnp.sum(data.vals * data.vals, axis=1))))
 
 
 def get_loss(loss):

@@ -43,15 +43,6 @@ class SPDHGProblem(NamedTuple):
     decay: jax.Array     # () weight omega of sqrt(k+1) in the GC step (1: the paper's rule)
 
 
-def _primal_step(variant, pb, k):
-    kf = k.astype(pb.scale.dtype)
-    if variant == "gc":
-        return pb.scale / (jnp.sqrt(kf + 1) * pb.decay + pb.L)
-    if variant == "sc_uniform":
-        return pb.scale / (pb.gamma * (kf + 1) + pb.L)
-    return 2 * pb.scale / (pb.gamma * (kf + 2) + 2 * pb.L)
-
-
 def _dual_step(auto, pb, eta):
     if auto:
         # no structured penalty (mu = 0 or F = 0): the dual term is 0 whatever the step; take 0 (theta / (eta * tiny)
@@ -61,7 +52,7 @@ def _dual_step(auto, pb, eta):
 
 
 def _pd_update(variant, auto, pb, c: SPDHGCore, grad):
-    eta = _primal_step(variant, pb, c.k)
+    eta = R.primal_step(variant, pb.scale, pb.decay, pb.gamma, pb.L, c.k, 1)
     sig = _dual_step(auto, pb, eta)
     u = jnp.clip(c.u + (sig * pb.mu) * (pb.F @ c.x), -1, 1)
     x = c.x - eta * (grad + pb.gamma * c.x + pb.mu * pb.F.rmatvec(u))
@@ -75,50 +66,36 @@ def _info(c):
 
 
 @functools.lru_cache(maxsize=None)
-def _update(loss_name: str, variant: str, auto_dual: bool, total: int):
-    loss = S.get_loss(loss_name)
+def algorithm(loss_name: str, variant: str, auto_dual: bool, batch_size: int, segments: int, n_blocks: int,
+              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
+    """SPDHG as an :class:`optlab.algorithm.Algorithm`: one harness step = one segment of an epoch over ``n`` rows
+    in ``n_blocks`` blocks of ``block_size`` (padded) rows; ``stop`` adds ``rel_change`` (for ``tol``)."""
+    loss, total = S.get_loss(loss_name), n_blocks * batch_size
 
     def update(c, rows_state, pb, b, comm):
         return _pd_update(variant, auto_dual, pb, c, S.minibatch_grad(loss, pb.data, c.x, b, total, comm)), rows_state
 
     update.__name__ = f"spdhg_{variant}"
-    return update
-
-
-@functools.lru_cache(maxsize=None)
-def algorithm(loss_name: str, variant: str, auto_dual: bool, batch_size: int, segments: int, n_blocks: int,
-              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
-    """SPDHG as an :class:`optlab.algorithm.Algorithm`: one harness step = one segment of an epoch over ``n`` rows
-    in ``n_blocks`` blocks of ``block_size`` (padded) rows; ``stop`` adds ``rel_change`` (for ``tol``)."""
-    return S.segment_algorithm("spdhg", _update(loss_name, variant, auto_dual, n_blocks * batch_size), _info,
-                               loss_name, batch_size, segments, block_size, n, with_test, stop)
-
-
-@functools.lru_cache(maxsize=None)
-def _batch_step(loss_name: str, variant: str, auto_dual: bool, n: int, stop: bool):
-    loss = S.get_loss(loss_name)
-
-    def step(c, pb, comm):
-        new = _pd_update(variant, auto_dual, pb, c, S.full_grad(loss, pb.data, c.x, n, comm))
-        info = _info(new)
-        return new, ({**info, "rel_change": S.rel_change(c.xbar, new.xbar)} if stop else info)
-
-    step.__name__ = f"lpdhg_{variant}_step"
-    return step
+    return S.segment_algorithm("spdhg", update, _info, loss_name, batch_size, segments, block_size, n, with_test, stop)
 
 
 @functools.lru_cache(maxsize=None)
 def batch_algorithm(loss_name: str, variant: str, auto_dual: bool, n: int, with_test: bool = False,
                     stop: bool = False) -> Algorithm:
     """LPDHG as an :class:`optlab.algorithm.Algorithm` (one harness step = one full-gradient iteration)."""
-    return S.algorithm("lpdhg", _batch_step(loss_name, variant, auto_dual, n, stop), loss_name, n, with_test,
-                       frozenset(), (), stop)
+    loss = S.get_loss(loss_name)
+
+    def update(c, pb, comm):
+        return _pd_update(variant, auto_dual, pb, c, S.full_grad(loss, pb.data, c.x, n, comm))
+
+    update.__name__ = f"lpdhg_{variant}"
+    return S.batch_algorithm("lpdhg", update, _info, loss_name, n, with_test, stop)
 
 
 def margins_on_test_set(state, problem):
     """:math:`a_i^\\top\\bar x` on the test rows at the averaged iterate (for test metrics ``fn(state, problem)``
     of any solver of this family)."""
-    return S.all_margins(problem.test, S._core(state).xbar)
+    return S.margins(problem.test, S._core(state).xbar)
 
 
 def build_problem(X, y, F, mu, gamma, *, loss="logistic", scale=1.0, dual_step="auto", coupling=0.5,
@@ -178,13 +155,12 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     ``sc_nonuniform``: :math:`r_k = 2\,\text{scale}/(\gamma(k+2) + 2L)`, weight :math:`k+1` on :math:`x_{k+1}`,
     :math:`O(1/t)`.
 
-    **Default step rule [ours]** (issue 18: ≤ 1 % relative gap after 30 epochs on problems nobody tuned for; table:
-    ``optlab bench defaults``). ``step_decay="auto"``: :math:`\omega = L/\sqrt{K}` with :math:`K` = one epoch of
-    iterations, so :math:`r_k = \text{scale}/\bigl(L(1 + \sqrt{(k+1)/K})\bigr)`, the same :math:`O(1/\sqrt k)` decay
-    counted in epochs instead of samples (the paper's :math:`\sqrt{k+1}` outgrows :math:`L` within a few hundred
-    steps on small problems; :func:`optlab.solvers._step_rules.step_decay`); a number is :math:`\omega`.
-    ``burn_in="auto"``: the output averages the last half of the run (α-suffix averaging; the paper averages from
-    the start, ``burn_in=0``). ``step_decay=1, burn_in=0`` is the paper's iteration.
+    **Default step rule [ours]** (the reasons: :mod:`optlab.solvers._step_rules`). ``step_decay="auto"``:
+    :math:`\omega = L/\sqrt{K}` with :math:`K` = one epoch of iterations, so
+    :math:`r_k = \text{scale}/\bigl(L(1 + \sqrt{(k+1)/K})\bigr)`, the :math:`O(1/\sqrt k)` decay counted in epochs
+    instead of samples; a number is :math:`\omega`. ``burn_in="auto"``: the output averages the last half of the run
+    (α-suffix averaging; the paper averages from the start, ``burn_in=0``). ``step_decay=1, burn_in=0`` is the
+    paper's iteration.
 
     **Dual step [ours].** ``dual_step="auto"`` keeps the pair in the PDHG stability region
     :math:`s_k r_k\|\mu F\|_2^2 = \theta < 1`: :math:`s_k = \theta/(r_k\mu^2\|F\|_2^2)`, ``coupling``
@@ -274,13 +250,8 @@ def lpdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", maxiter=100, scale=1.0, 
         20
     """
     S.check_variant(variant, gamma)
-    S.check_scale(scale)
-    if scale == "auto":
-        raise ValueError("lpdhg: scale='auto' is only offered by the stochastic solvers; pass a number")
-    executor, tol, _ = S.check_options(parallel, tol)
-    X = S.as_matrix(X)
+    executor, tol, X = S.batch_options("lpdhg", X, mu, gamma, scale, parallel, tol)
     n = X.shape[0]
-    S.check_common(mu, gamma, 1, 1, n, 1)
     pb, loss_obj, auto, meta = build_problem(X, y, F, mu, gamma, loss=loss, scale=scale, dual_step=dual_step,
                                              coupling=coupling, X_test=X_test, y_test=y_test,
                                              n_blocks=executor.n_workers, step_decay=step_decay)

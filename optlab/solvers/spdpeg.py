@@ -3,7 +3,6 @@ Zhang, Neurocomputing 2018), and its batch reference EGADM (:func:`egadm`; Lin, 
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -48,12 +47,7 @@ class SPDPEGProblem(NamedTuple):
 
 
 def _eta(variant, pb, k):
-    kf = k.astype(pb.scale.dtype)
-    if variant == "gc":
-        return pb.scale / (jnp.sqrt(kf + 1) * pb.decay + pb.C)
-    if variant == "sc_uniform":
-        return 2 * pb.scale / (pb.gamma * (kf + 1) + 2 * pb.C)
-    return 4 * pb.scale / (pb.gamma * (kf + 2) + 4 * pb.C)
+    return R.primal_step(variant, pb.scale, pb.decay, pb.gamma, pb.C, k, 2)
 
 
 def check_step(pb, variant, extragradient, step_check, meta):
@@ -63,12 +57,8 @@ def check_step(pb, variant, extragradient, step_check, meta):
     eta0 = float(_eta(variant, pb, jnp.zeros((), jnp.int32)))
     kappa = R.extragradient_condition(eta0, meta["L"], float(pb.beta), meta["normF"] ** 2,
                                       extragradient == "same_point")
-    factor = R.check_extragradient(kappa, step_check)
+    factor = R.check_extragradient(kappa, step_check, float(pb.scale), float(pb.beta))
     if factor != 1.0:
-        warnings.warn(f"spdpeg: scale {float(pb.scale):.4g} with beta {float(pb.beta):.4g} violates the "
-                      f"extragradient step condition (kappa = {kappa:.4g} >= 1, the iterates would blow up); damped "
-                      f"to scale {float(pb.scale) * factor:.4g} (kappa = {kappa * factor:.3g}). Pass a smaller scale "
-                      "or beta, or step_check='off' to run as given", RuntimeWarning, stacklevel=3)
         meta["scale_damped_from"] = float(pb.scale)
         pb = pb._replace(scale=pb.scale * factor)
     meta["step_condition"] = kappa * factor
@@ -97,50 +87,37 @@ def _info(c):
 
 
 @functools.lru_cache(maxsize=None)
-def _update(loss_name: str, variant: str, extragradient: str, total: int):
-    loss = S.get_loss(loss_name)
-    same_point = extragradient == "same_point"
+def algorithm(loss_name: str, variant: str, extragradient: str, batch_size: int, segments: int, n_blocks: int,
+              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
+    """SPDPEG as an :class:`optlab.algorithm.Algorithm` (one harness step = one segment of an epoch; see
+    :func:`optlab.solvers.spdhg.algorithm` for the arguments)."""
+    loss, total = S.get_loss(loss_name), n_blocks * batch_size
 
     def update(c, rows_state, pb, b, comm):
         def grad_fn(x, name):
             return S.minibatch_grad(loss, pb.data, x, b, total, comm, name)
 
-        return _eg_update(variant, same_point, pb, c, grad_fn, _eta(variant, pb, c.k)), rows_state
+        return _eg_update(variant, extragradient == "same_point", pb, c, grad_fn, _eta(variant, pb, c.k)), rows_state
 
     update.__name__ = f"spdpeg_{variant}_{extragradient}"
-    return update
-
-
-@functools.lru_cache(maxsize=None)
-def algorithm(loss_name: str, variant: str, extragradient: str, batch_size: int, segments: int, n_blocks: int,
-              block_size: int, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
-    """SPDPEG as an :class:`optlab.algorithm.Algorithm` (one harness step = one segment of an epoch; see
-    :func:`optlab.solvers.spdhg.algorithm` for the arguments)."""
-    return S.segment_algorithm("spdpeg", _update(loss_name, variant, extragradient, n_blocks * batch_size), _info,
-                               loss_name, batch_size, segments, block_size, n, with_test, stop, GRAD_NAMES)
-
-
-@functools.lru_cache(maxsize=None)
-def _batch_step(loss_name: str, n: int, stop: bool):
-    loss = S.get_loss(loss_name)
-
-    def step(c, pb, comm):
-        def grad_fn(x, name):
-            return S.full_grad(loss, pb.data, x, n, comm, name)
-
-        new = _eg_update("gc", False, pb, c, grad_fn, pb.scale / pb.C)
-        info = _info(new)
-        return new, ({**info, "rel_change": S.rel_change(c.xbar, new.xbar)} if stop else info)
-
-    step.__name__ = "egadm_step"
-    return step
+    return S.segment_algorithm("spdpeg", update, _info, loss_name, batch_size, segments, block_size, n, with_test,
+                               stop, GRAD_NAMES)
 
 
 @functools.lru_cache(maxsize=None)
 def batch_algorithm(loss_name: str, n: int, with_test: bool = False, stop: bool = False) -> Algorithm:
     """EGADM as an :class:`optlab.algorithm.Algorithm`; logs ``objective_last`` (at the last iterate) as well."""
-    return S.algorithm("egadm", _batch_step(loss_name, n, stop), loss_name, n, with_test, frozenset(),
-                       (("objective_last", S.objective_metric(loss_name, n, "x")),), stop)
+    loss = S.get_loss(loss_name)
+
+    def update(c, pb, comm):
+        def grad_fn(x, name):
+            return S.full_grad(loss, pb.data, x, n, comm, name)
+
+        return _eg_update("gc", False, pb, c, grad_fn, pb.scale / pb.C)
+
+    update.__name__ = "egadm"
+    return S.batch_algorithm("egadm", update, _info, loss_name, n, with_test, stop,
+                             (("objective_last", S.objective_metric(loss_name, n, "x")),))
 
 
 def build_problem(X, y, F, mu, gamma, r=None, *, loss="logistic", beta=1.0, scale=1.0, X_test=None, y_test=None,
@@ -183,9 +160,8 @@ def init(pb: SPDPEGProblem, n_blocks: int = 1, seed=0, x0=None) -> S.StochState:
 
 def spdpeg(X, y, F, mu=5e-3, r=None, gamma=0.0, *, variant="gc", extragradient="resample", epochs=10, batch_size=1,
            n_blocks=None, burn_in="auto", scale=DEFAULT_SCALE, step_decay="auto", beta="auto", step_check="damp",
-           loss="logistic", seed=None, key=None,
-           segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1, pilot_samples=5000, maxiter=None, log_every=1,
-           tol=0.0, parallel=None, **run):
+           loss="logistic", seed=None, key=None, segments=1, X_test=None, y_test=None, x0=None, pilot_epochs=1,
+           pilot_samples=5000, maxiter=None, log_every=1, tol=0.0, parallel=None, **run):
     r"""SPDPEG, stochastic primal-dual proximal extragradient (Lin, Qiao, Zhang, Feng & Zhang, Neurocomputing 2018)
     for
 
@@ -285,13 +261,8 @@ def egadm(X, y, F, mu=5e-3, r=None, gamma=0.0, *, maxiter=100, scale=DEFAULT_SCA
         >>> ol.egadm(X, y, ol.operators.first_difference(5), mu=1e-2, maxiter=20, progress=False).n_iter
         20
     """
-    S.check_scale(scale)
-    if scale == "auto":
-        raise ValueError("egadm: scale='auto' is only offered by the stochastic solvers; pass a number")
-    executor, tol, _ = S.check_options(parallel, tol)
-    X = S.as_matrix(X)
+    executor, tol, X = S.batch_options("egadm", X, mu, gamma, scale, parallel, tol)
     n = X.shape[0]
-    S.check_common(mu, gamma, 1, 1, n, 1)
     pb, loss_obj, meta = build_problem(X, y, F, mu, gamma, r, loss=loss, beta=beta, scale=scale, X_test=X_test,
                                        y_test=y_test, n_blocks=executor.n_workers)
     meta.update({"scale": float(scale), "mu": float(mu), "gamma": float(gamma)})

@@ -60,8 +60,8 @@ the sampling (``n_blocks`` strata, ``batch_size`` rows of each per iteration), a
   :math:`L_\beta` at :math:`(x_k, y_{k+1})`, then :math:`u_{k+1} = u_k + Fx_{k+1} - y_{k+1}`;
   :math:`\eta_k = \text{scale}/(\sqrt{k+1} + L_1)`, :math:`L_1 = \beta\lambda_{\max}(F^\top F) + L + \gamma`.
 
-Defaults: ``beta = 1``, ``scale = 1``. None of these reproduces the defects of the SPDHG authors' released driver: steps decay
-where the papers decay them, SAG-ADMM uses its table, and every method sees the same F.
+Defaults: ``beta = 1``, ``scale = 1`` (how these differ from the SPDHG authors' released baselines:
+experiments/README_spdhg.md).
 """
 from __future__ import annotations
 
@@ -116,15 +116,17 @@ def _soft(v, t):
     return jnp.sign(v) * jnp.maximum(jnp.abs(v) - t, 0)
 
 
-def _aug_grad(pb, x, y, u):
-    return pb.beta * pb.F.rmatvec(pb.F @ x - y + u)
+def _linearised(pb, c, G, step, y):
+    """The linearised x-step :math:`\\operatorname{prox}_{\\text{step}\\,r}(x_k - \\text{step}\\,(G + \\gamma x_k +
+    \\beta F^\\top(Fx_k - y + u_k)))` (``step`` a scalar or a diagonal metric)."""
+    return pb.r._prox(c.x - step * (G + pb.gamma * c.x + pb.beta * pb.F.rmatvec(pb.F @ c.x - y + c.u)), step)
 
 
-def _finish(pb, c, x, y_old, u, eta, aux):
-    """Common y- and u-steps after the x-step, and the average."""
+def _finish(pb, c, x, eta, aux, y=None):
+    """The y-step (unless ``y`` is given: SGADM takes it first) and u-step after the x-step, and the average."""
     Fx = pb.F @ x
-    y = _soft(Fx + u, pb.mu / pb.beta)
-    u = u + Fx - y
+    y = _soft(Fx + c.u, pb.mu / pb.beta) if y is None else y
+    u = c.u + Fx - y
     xbar, wsum = S.average(c.xbar, c.wsum, x, jnp.ones((), x.dtype), c.k >= pb.avg_start)
     return ADMMCore(x, y, u, xbar, wsum, c.k + 1, eta, aux)
 
@@ -135,57 +137,34 @@ def _sag_update(loss, n, c: ADMMCore, rs: Rows, pb: ADMMProblem, b, comm):
     if rows.weight is not None:
         cb = cb * rows.weight[b]
     gsum = c.aux + comm.reduce("sag_delta", S.spread(rows, b, cb - rs.table[b], c.x.shape[0]))
-    G = gsum / n
-    eta = pb.eta0
-    x = pb.r._prox(c.x - eta * (G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)), eta)
-    return _finish(pb, c, x, c.y, c.u, eta, gsum), rs.replace(table=rs.table.at[b].set(cb))
+    x = _linearised(pb, c, gsum / n, pb.eta0, c.y)
+    return _finish(pb, c, x, pb.eta0, gsum), rs.replace(table=rs.table.at[b].set(cb))
 
 
 def _x_update(method, c: ADMMCore, pb: ADMMProblem, G, schedule="sqrt"):
     kf = (c.k + 1).astype(c.x.dtype)
     if method == "opg_admm":
         eta = pb.eta0 / jnp.sqrt(kf)
-        x = pb.r._prox(c.x - eta * (G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)), eta)
-        return _finish(pb, c, x, c.y, c.u, eta, c.aux)
+        return _finish(pb, c, _linearised(pb, c, G, eta, c.y), eta, c.aux)
     if method == "stoc_admm":
         eta = pb.eta0 / jnp.sqrt(kf) if schedule == "sqrt" else pb.eta0 / kf
         rhs = c.x / eta - G + pb.beta * pb.F.rmatvec(c.y - c.u)
         V = pb.eigvec
         x = V @ ((V.T @ rhs) / (1 / eta + pb.gamma + pb.beta * pb.eigval))
-        return _finish(pb, c, x, c.y, c.u, eta, c.aux)
+        return _finish(pb, c, x, eta, c.aux)
     if method == "rda_admm":
         x0, gsum = c.aux
-        gsum = gsum + G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)
+        gsum = gsum + G + pb.gamma * c.x + pb.beta * pb.F.rmatvec(pb.F @ c.x - c.y + c.u)
         alpha = pb.eta0 / jnp.sqrt(kf)
-        x = pb.r._prox(x0 - alpha * gsum, kf * alpha)
-        return _finish(pb, c, x, c.y, c.u, alpha, (x0, gsum))
+        return _finish(pb, c, pb.r._prox(x0 - alpha * gsum, kf * alpha), alpha, (x0, gsum))
     if method == "ada_sadmm":
         hsum = c.aux + G * G
-        H = 1.0 + jnp.sqrt(hsum)
-        step = pb.eta0 / H
-        x = pb.r._prox(c.x - step * (G + pb.gamma * c.x + _aug_grad(pb, c.x, c.y, c.u)), step)
-        return _finish(pb, c, x, c.y, c.u, pb.eta0, hsum)
+        return _finish(pb, c, _linearised(pb, c, G, pb.eta0 / (1.0 + jnp.sqrt(hsum)), c.y), pb.eta0, hsum)
     if method == "sgadm":
         eta = pb.scale / (jnp.sqrt(kf) + pb.L1)
         y = _soft(pb.F @ c.x + c.u, pb.mu / pb.beta)
-        x = pb.r._prox(c.x - eta * (G + pb.gamma * c.x + _aug_grad(pb, c.x, y, c.u)), eta)
-        u = c.u + pb.F @ x - y
-        xbar, wsum = S.average(c.xbar, c.wsum, x, jnp.ones((), x.dtype), c.k >= pb.avg_start)
-        return ADMMCore(x, y, u, xbar, wsum, c.k + 1, eta, c.aux)
+        return _finish(pb, c, _linearised(pb, c, G, eta, y), eta, c.aux, y)
     raise ValueError(method)
-
-
-@functools.lru_cache(maxsize=None)
-def _update(method: str, loss_name: str, total: int, n: int, schedule: str = "sqrt"):
-    loss = S.get_loss(loss_name)
-
-    def update(c, rs, pb, b, comm):
-        if method == "sag_admm":
-            return _sag_update(loss, n, c, rs, pb, b, comm)
-        return _x_update(method, c, pb, S.minibatch_grad(loss, pb.data, c.x, b, total, comm), schedule), rs
-
-    update.__name__ = method
-    return update
 
 
 def _info(c):
@@ -197,8 +176,15 @@ def algorithm(method: str, loss_name: str, batch_size: int, segments: int, n_blo
               with_test: bool = False, stop: bool = False, schedule: str = "sqrt") -> Algorithm:
     """The stochastic ADMM ``method`` as an :class:`optlab.algorithm.Algorithm` (arguments as
     :func:`optlab.solvers.spdhg.algorithm`)."""
+    loss, total = S.get_loss(loss_name), n_blocks * batch_size
     sag = method == "sag_admm"    # its table sum's update is always a barrier (a stale change must not add twice)
-    update = _update(method, loss_name, n_blocks * batch_size, n, schedule)
+
+    def update(c, rs, pb, b, comm):
+        if sag:
+            return _sag_update(loss, n, c, rs, pb, b, comm)
+        return _x_update(method, c, pb, S.minibatch_grad(loss, pb.data, c.x, b, total, comm), schedule), rs
+
+    update.__name__ = method
     return S.segment_algorithm(method, update, _info, loss_name, batch_size, segments, block_size, n, with_test, stop,
                                frozenset() if sag else S.GRAD_NAMES, frozenset({"sag_delta"} if sag else ()))
 
@@ -208,14 +194,13 @@ def _solve(method, X, y, F, mu, gamma, r, *, scale, beta, loss, X_test, y_test, 
     loss = S.get_loss(loss)
     smp = S.sampling(X, mu, gamma, parallel=parallel, **sampling)
     schedule = check_schedule(schedule, gamma)
-    X = smp.X
     r = _prox.zero() if r is None else r
     if method == "stoc_admm" and getattr(r, "name", "zero") != "zero":
         raise ValueError("stoc_admm: its x-step is a linear solve, so r must be None (use gamma for the ℓ2 term)")
     validate.positive("scale", scale)
     validate.positive("beta", beta)
-    rows, test, Fop, normF2, L, dtype, meta = S.prepare(X, y, F, loss, X_test, y_test, smp.n_blocks)
-    d, m = Fop.shape[1], Fop.shape[0]
+    rows, test, Fop, normF2, L, dtype, meta = S.prepare(smp.X, y, F, loss, X_test, y_test, smp.n_blocks)
+    m, d = Fop.shape
     eta0 = scale / L if method == "stoc_admm" else scale / (L + gamma + beta * normF2)
     if schedule == "strongly_convex":
         eta0 = scale / gamma            # eta_k = eta0 / k (Ouyang et al. 2013, Theorem 2)
