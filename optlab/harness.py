@@ -94,13 +94,17 @@ def _select(pred, on_true, on_false):
 def _strong(tree):
     """Arrays with fixed (non-weak) dtypes, so the compiled loop carry has a stable type. A JAX array that already
     has one is kept as it is (arrays are immutable; :func:`run` copies before donating buffers)."""
+    on_host = _host_backend()
+
     def fix(x):
+        if isinstance(x, np.ndarray):   # never weak, never a key; on a CPU the compiled loop takes them as they are
+            if on_host and x.dtype == jax.dtypes.canonicalize_dtype(x.dtype):
+                return x
+            return jnp.array(x, dtype=jnp.result_type(x))
         if jax.dtypes.issubdtype(jnp.result_type(x), jax.dtypes.prng_key):
             return x
         if isinstance(x, jax.Array) and not x.weak_type:
             return x
-        if isinstance(x, np.ndarray) and _host_backend() and x.dtype == jax.dtypes.canonicalize_dtype(x.dtype):
-            return x        # NumPy arrays are never weak; on a CPU the compiled loop takes them as they are
         return jnp.array(x, dtype=jnp.result_type(x))
     return jax.tree.map(fix, tree)
 
@@ -325,9 +329,14 @@ def _metric_items(metrics) -> tuple:
 
 
 def _to_host_scalars(tree: dict) -> dict[str, float]:
-    host = jax.device_get(tree)
-    return {k: float(np.asarray(v).reshape(-1)[0]) if np.size(v) == 1 else float("nan")
-            for k, v in host.items()}
+    """``name -> float`` of a dict of scalars (NaN for a non-scalar). On a CPU each array is read directly (what
+    ``jax.device_get`` does there too, less its tree walk and its asynchronous copies, which only help a device)."""
+    host = tree if _host_backend() else jax.device_get(tree)
+    values = {}
+    for k, v in host.items():
+        v = np.asarray(v)
+        values[k] = float(v.reshape(-1)[0]) if v.size == 1 else float("nan")
+    return values
 
 
 # ------------------------------------------------------------------------------------ checkpoints
