@@ -587,7 +587,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     compile_time = time.perf_counter() - t0
     if warm and warm_key is not None:
         if len(_WARM_CHUNKS) >= _WARM_CHUNKS_MAX:
-            _WARM_CHUNKS.pop(next(iter(_WARM_CHUNKS)))
+            _WARM_CHUNKS.pop(next(iter(_WARM_CHUNKS)), None)
         _WARM_CHUNKS[warm_key] = True
     recheck = not warm        # the first chunk: was it compiled after all?
     trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + compile_time
