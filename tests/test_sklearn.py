@@ -260,3 +260,28 @@ def test_pad_rows_to_a_row_count_shares_one_program_with_the_refit():
         NonconvexSVC(pad_rows=0).fit(X, y)
     with pytest.raises(TypeError, match="pad_rows must be an integer"):
         NonconvexSVC(pad_rows="yes").fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_grid_refits_run_one_chunk_each_and_fit_the_same(monkeypatch):
+    """A grid search's refits (other folds, other penalty values, one row bucket) make one call of the compiled loop
+    each: the harness's warm-up call only for the first (optlab.harness._WARM_CHUNKS); the coefficients are the
+    same bit for bit as a fit made with the warm-up call."""
+    from optlab import harness
+
+    if harness._donating_backend():
+        pytest.skip("accelerators always warm up")
+    calls = []
+    real = harness._chunk_plain
+
+    def chunk(step, stop_metric, state, info, problem, n_steps, tol):
+        calls.append(int(n_steps))
+        return real(step, stop_metric, state, info, problem, n_steps, tol)
+
+    monkeypatch.setattr(harness, "_chunk_plain", chunk)       # a new program key: the first fit warms up
+    X, y = _data(seed=11, n=150, d=6)
+    fits = [NonconvexSVC(lam=lam, gamma=g, pad_rows=150, max_iter=40).fit(X[rows], y[rows])
+            for lam, g, rows in [(0.01, 3.0, slice(0, 120)), (0.03, 2.0, slice(30, 150)), (0.01, 3.0, slice(0, 120))]]
+    assert calls == [0, 40, 40, 40], calls
+    assert np.array_equal(fits[2].coef_, fits[0].coef_) and np.array_equal(fits[2].intercept_, fits[0].intercept_)
+    assert fits[2].n_iter_ == fits[0].n_iter_ and fits[2].result_.status == fits[0].result_.status

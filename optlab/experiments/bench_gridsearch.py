@@ -16,7 +16,9 @@ Each repeat starts a new Python process per tolerance that imports optlab, loads
 calls (``time.perf_counter``; LinearSVC first). A first, untimed process fills JAX's persistent compilation cache
 (:mod:`optlab._config`), so the timed processes measure a *fresh process with a warm cache*: every program is traced
 and lowered again but loaded from disk instead of compiled (the seconds JAX spent tracing, lowering and compiling or
-loading during our grid are reported, from :mod:`jax.monitoring`). After the timed part each process refits the 60
+loading during our grid are reported, from :mod:`jax.monitoring`, with their counts: traces / lowerings / compiles
+or cache loads; measured with a warm cache: 3 / 2 / 2, the step, the chunk and the metrics traced, the chunk and the
+metrics programs lowered and loaded, once each for all 61 fits). After the timed part each process refits the 60
 cross-validation fits untimed to count their ADMM iterations. Prints per process: the two times, their ratio, our
 time per fit, the mean iterations per fit, JAX's tracing/lowering/compiling seconds and the 1-minute load average
 (the machine may be shared: compare the ratio, measured in the same process; the ratio of the processes' CPU times,
@@ -56,11 +58,12 @@ def _child(pad: str, tol: float) -> dict:
 
     import jax.monitoring as jm
 
-    spent = {"on": False, "s": 0.0}
+    spent = {"on": False, "s": 0.0, **{phase: 0 for phase in _JAX_PHASES}}
 
     def listener(name, duration, **kw):
         if spent["on"] and name in _JAX_PHASES:
             spent["s"] += duration
+            spent[name] += 1
 
     jm.register_event_duration_secs_listener(listener)
 
@@ -91,7 +94,8 @@ def _child(pad: str, tol: float) -> dict:
     folds = list(check_cv(5, y, classifier=True).split(X, y))         # the folds GridSearchCV used
     iters = [clone(est).set_params(**p).fit(X[tr], y[tr]).n_iter_ for p in ParameterGrid(grid) for tr, _ in folds]
     return {"linear_s": t_lin, "ours_s": t_ours, "linear_cpu_s": c_lin, "ours_cpu_s": c_ours,
-            "jax_compile_side_s": spent["s"], "iters_mean": float(np.mean(iters)), "n_fits": len(iters) + 1,
+            "jax_compile_side_s": spent["s"], "jax_counts": [spent[phase] for phase in _JAX_PHASES],
+            "iters_mean": float(np.mean(iters)), "n_fits": len(iters) + 1,
             "linear_score": float(lin.best_score_), "ours_score": float(ours.best_score_), "ours_best": ours.best_params_,
             "load": load}
 
@@ -129,14 +133,15 @@ def main(argv=None) -> int:
     _run_child(pad, args.tols[0])
     rows = {tol: [] for tol in args.tols}
     print(f"{'repeat':>6} {'tol':>6} {'NonconvexSVC [s]':>17} {'LinearSVC [s]':>14} {'ratio':>6} {'CPU ratio':>10} "
-          f"{'per fit [ms]':>13} {'iters/fit':>10} {'JAX trace+lower+compile [s]':>28} {'load':>5}")
+          f"{'per fit [ms]':>13} {'iters/fit':>10} {'JAX trace+lower+compile [s]':>28} {'counts':>9} {'load':>5}")
     for i in range(args.repeats):
         for tol in args.tols:
             r = _run_child(pad, tol)
             rows[tol].append(r)
             print(f"{i:>6} {tol:>6g} {r['ours_s']:>17.2f} {r['linear_s']:>14.3f} {r['ours_s'] / r['linear_s']:>6.1f} "
                   f"{r['ours_cpu_s'] / r['linear_cpu_s']:>10.1f} {1e3 * r['ours_s'] / r['n_fits']:>13.1f} "
-                  f"{r['iters_mean']:>10.0f} {r['jax_compile_side_s']:>28.2f} {r['load']:>5.1f}", flush=True)
+                  f"{r['iters_mean']:>10.0f} {r['jax_compile_side_s']:>28.2f} {'/'.join(map(str, r['jax_counts'])):>9} "
+                  f"{r['load']:>5.1f}", flush=True)
     for tol, rs in rows.items():
         ours = float(np.median([r["ours_s"] for r in rs]))
         lin = float(np.median([r["linear_s"] for r in rs]))
