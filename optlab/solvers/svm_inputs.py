@@ -1,5 +1,5 @@
 """Input checks and the model of the linear SVM solvers (:func:`optlab.svm_admm`, :func:`optlab.svm_consensus_admm`):
-data matrix, two-valued labels, penalty, ADMM penalties, working dtype, and ``predict``."""
+data matrix, two-valued labels, penalty, ADMM penalties, working dtype; the slack prox, ``nzf`` and ``predict``."""
 from __future__ import annotations
 
 import jax
@@ -11,7 +11,7 @@ from jax.experimental import sparse as jsparse
 from .. import operators
 from .svm_linsolve import Av
 
-__all__ = ["encode_labels", "check_X", "check_data", "check_rho", "check_penalty", "predict"]
+__all__ = ["encode_labels", "check_X", "check_data", "check_rho", "check_penalty", "slack_prox", "nzf", "predict"]
 
 
 def encode_labels(y):
@@ -93,6 +93,17 @@ def check_rho(name, value):
     if not (np.ndim(v) == 0 and np.isreal(v) and np.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a finite scalar > 0, got {value!r} (or None for the problem-scaled default)")
     return value
+
+
+def slack_prox(v, kappa, mask):
+    """``e = ξ − s`` of the slack step (step 3 of :func:`optlab.svm_admm`): the prox of ``κ(·)₊`` split into its
+    positive and negative parts, ``v − κ`` above ``κ``, 0 on ``[0, κ]``, ``v`` below 0; 0 where ``mask`` is 0."""
+    return jnp.where(v > kappa, v - kappa, jnp.where(v < 0, v, 0)) * mask
+
+
+def nzf(state, problem, comm=None):
+    """Percentage of nonzero features of the returned model ``state.z``."""
+    return 100.0 * jnp.mean((state.z != 0).astype(state.z.dtype))
 
 
 def predict(params, X):
