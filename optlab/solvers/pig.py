@@ -40,7 +40,9 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import operator
 import warnings
 from typing import Any, Callable, NamedTuple
 
@@ -48,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, losses, operators, pytree, row_risk
+from .. import harness, losses, operators, pytree, row_risk, validate
 from ..algorithm import Algorithm, Comm
 from .pig_jacobi import check_blocks, pig_jacobi
 
@@ -100,7 +102,7 @@ def _check_beta(beta, where="beta"):
         raise ValueError(f"{where} must lie in [0, 1), got {beta}")
 
 
-def _beta_sup(beta, schedule, power, maxiter):
+def _beta_sup(beta, schedule, maxiter):
     """Supremum of β_k over the run (concrete float), for the step condition."""
     if schedule in _SCHEDULES:
         b = operators.concrete(beta)
@@ -224,10 +226,7 @@ def objective_avg(state, problem, comm: Comm):
 
 
 stationarity = row_risk.composite_stationarity
-
-
-def _params(state):
-    return state.x
+_params = operator.attrgetter("x")              # Result.params: the iterate x_k
 
 
 @functools.lru_cache(maxsize=None)
@@ -281,25 +280,18 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
     _check_smooth(f, x0)
     _check_schedule(beta_schedule)
     _check_beta(beta)
-    if step is not None and operators.concrete(step) is not None and not np.all(np.asarray(step) > 0):
-        raise ValueError(f"step must be > 0, got {step}")
-    beta_sup = _beta_sup(beta, beta_schedule, beta_power, maxiter)
-    if beta_sup is None:
-        if step is None:
-            raise ValueError("pig: beta is traced (e.g. under jax.vmap), so the default step (1 − β)/L cannot be "
-                             "formed; pass step= explicitly")
-        L = None
-    elif step is None:
+    beta_sup = _beta_sup(beta, beta_schedule, maxiter)
+    if beta_sup is None and step is None:
+        raise ValueError("pig: beta is traced (e.g. under jax.vmap), so the default step (1 − β)/L cannot be "
+                         "formed; pass step= explicitly")
+    L = None                                      # None: nothing to check the step against
+    if beta_sup is not None and step is None:
         L = _lipschitz(f, x0, "pig")
         step = (1 - beta_sup) / L
-    elif not allow_unsafe_step:
-        try:
+    elif beta_sup is not None and not allow_unsafe_step:
+        with contextlib.suppress(losses.LipschitzUnknownError):     # a user step with no known L stays unchecked
             L = _maybe_float(f.lipschitz())
-        except losses.LipschitzUnknownError:
-            L = None  # a user step with no known L: nothing to check against
-    else:
-        L = None
-    if operators.concrete(step) is not None:
+    if operators.concrete(step) is not None:        # (the step check also refuses step <= 0)
         _check_step(step, beta_sup, L, allow_unsafe_step)
 
     dt = pytree.dtype(x0)
@@ -421,8 +413,7 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
         ``rel_change`` (and ``gap``).
     """
-    if order not in ("cyclic", "random"):
-        raise ValueError(f"order must be 'cyclic' or 'random', got {order!r}")
+    validate.choice("order", order, ("cyclic", "random"))
     risk = f if isinstance(f, losses.EmpiricalRisk) else None
     x0s = check_blocks(gs, x0s, risk)
     dt, s = x0s[0].dtype, len(x0s)

@@ -157,18 +157,6 @@ def check_blocks(gs, x0s, risk=None) -> tuple:
     return x0s
 
 
-def _check_inputs(f, gs, x0s):
-    if not isinstance(f, losses.EmpiricalRisk):
-        raise TypeError("pig_jacobi needs f to be an optlab.losses.empirical_risk (e.g. least_squares_objective(A, b)) "
-                        "on the concatenated 1-D blocks: the blocks own column blocks of its A")
-    if not isinstance(f.A, jax.Array) or f.A.ndim != 2:
-        raise TypeError("pig_jacobi supports a dense 2-d A; pass A.toarray()")
-    if f.loss.smoothness is None:
-        raise ValueError(f"pig_jacobi: the {f.loss.name} loss is not smooth; use a smooth loss")
-    x0s = check_blocks(gs, x0s, f)
-    return x0s, tuple(int(x.shape[0]) for x in x0s)
-
-
 def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_star=None, allow_unsafe_step=False,
                parallel=None, **run):
     r"""Jacobi multi-block proximal inertial gradient (module docstring for the update and the step conditions).
@@ -188,7 +176,15 @@ def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_st
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
         ``rel_change`` (and ``gap``).
     """
-    x0s, sizes = _check_inputs(f, gs, x0s)
+    if not isinstance(f, losses.EmpiricalRisk):
+        raise TypeError("pig_jacobi needs f to be an optlab.losses.empirical_risk (e.g. least_squares_objective(A, b)) "
+                        "on the concatenated 1-D blocks: the blocks own column blocks of its A")
+    if not isinstance(f.A, jax.Array) or f.A.ndim != 2:
+        raise TypeError("pig_jacobi supports a dense 2-d A; pass A.toarray()")
+    if f.loss.smoothness is None:
+        raise ValueError(f"pig_jacobi: the {f.loss.name} loss is not smooth; use a smooth loss")
+    x0s = check_blocks(gs, x0s, f)
+    sizes = tuple(int(x.shape[0]) for x in x0s)
     s, dt = len(sizes), x0s[0].dtype
     executor = as_executor(parallel)
     delay = int(getattr(executor, "max_delay", 0))

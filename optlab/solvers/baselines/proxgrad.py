@@ -20,7 +20,7 @@ until :math:`f(p) \le f(y) + \langle\nabla f(y), p - y\rangle + \|p - y\|^2/(2s)
 :math:`p`; the step never grows again, so the :math:`O(1/k)` / :math:`O(1/k^2)` guarantees hold.
 The test allows a slack of a few ulps of :math:`f(y)`, and the search is capped at ``max_backtracks``
 halvings per iteration: near the optimum, rounding alone can make the exact test fail, which would
-shrink the step for no reason (seen in float64 on Lasso as a gap creeping back up to 1e-12).
+shrink the step for no reason.
 
 Both methods are baselines for the inertial methods (proximal inertial gradient) and the proof of the harness.
 
@@ -50,6 +50,7 @@ A pytree iterate, e.g. weights and an unpenalised intercept (a penalty per leaf;
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Any, NamedTuple
 
 import jax
@@ -88,8 +89,6 @@ def _backtrack(f, g, y, fy, grad_y, step, shrink, max_backtracks, comm):
         p = g.prox(jax.tree.map(lambda a, b: a - s * b, y, grad_y), s)
         d = jax.tree.map(lambda a, b: a - b, p, y)
         bound = fy + pytree.vdot(grad_y, d) + pytree.vdot(d, d) / (2 * s)
-        # slack of a few ulps of f(y): near the optimum rounding alone can fail the exact test and
-        # would shrink the step for no reason
         slack = 8 * jnp.finfo(fy.dtype).eps * jnp.abs(fy)
         return p, row_risk.value(f, p, comm, "trial_value") <= bound + slack
 
@@ -136,13 +135,8 @@ def make_step(accelerated: bool, backtracking: bool, max_backtracks: int = 40):
 
 
 objective, gap = row_risk.composite_objective, row_risk.composite_gap
-
-
 stationarity = row_risk.composite_stationarity
-
-
-def _params(state):
-    return state.x
+_params = operator.attrgetter("x")              # Result.params: the iterate x_k
 
 
 @functools.lru_cache(maxsize=None)
