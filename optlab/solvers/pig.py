@@ -130,9 +130,8 @@ def _check_schedule(beta_schedule):
 
 
 def _check_smooth(f, x0, what="x0"):
-    """f must map x0 to a real scalar and be differentiable by JAX."""
-    if not callable(f):
-        raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
+    """f (callable: row_risk.composite_inputs or losses.smooth checked it) must map x0 to a real scalar and be
+    differentiable by JAX."""
     try:
         out = jax.eval_shape(f, x0)
     except Exception as err:  # noqa: BLE001 - report any tracing failure as a clear input error
@@ -441,22 +440,15 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
         if risk.loss.smoothness is None:
             raise ValueError(f"pig_blocks: the {risk.loss.name} loss is not smooth; pass step= and lipschitz=")
         bounds = np.cumsum([0] + [x.shape[0] for x in x0s])
-        Ls = []
-        for i in range(s):
-            Ai = risk.A[:, bounds[i]:bounds[i + 1]]
-            sig = float(operators.spectral_norm(Ai))
-            margin = max(1e-6, 16 * float(jnp.finfo(dt).eps))
-            Ls.append(risk.loss.smoothness * sig**2 * (1 + margin) / risk.n + risk.l2)
+        sigmas = [float(operators.spectral_norm(risk.A[:, lo:hi])) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        margin = max(1e-6, 16 * float(jnp.finfo(dt).eps))
+        Ls = [risk.loss.smoothness * sig**2 * (1 + margin) / risk.n + risk.l2 for sig in sigmas]
     else:
-        Ls = []
-        for i in range(s):
-            Ls.append(hessian_norm(lambda xi, i=i: fb(x0s[:i] + (xi,) + x0s[i + 1:]), x0s[i]))
+        Ls = [hessian_norm(lambda xi, i=i: fb(x0s[:i] + (xi,) + x0s[i + 1:]), x0s[i]) for i in range(s)]
     if Ls is not None and any(not (np.isfinite(v) and v > 0) for v in Ls):
         raise ValueError(f"block Lipschitz constants must be finite and > 0, got {Ls}; pass lipschitz= or step=")
-    if step is None:
-        steps = [(1 - b) / L for b, L in zip(betas, Ls)]
-    else:
-        steps = [float(v) for v in np.broadcast_to(np.asarray(step, float), (s,))]
+    steps = ([(1 - b) / L for b, L in zip(betas, Ls)] if step is None
+             else [float(v) for v in np.broadcast_to(np.asarray(step, float), (s,))])
     for i in range(s):
         _check_step(steps[i], betas[i], None if Ls is None else Ls[i], allow_unsafe_step, f"step[{i}]")
 

@@ -567,8 +567,8 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
             "rho_rule='balance' is not available; pass rho_rule='fixed'": rho_rule != "fixed",
             "adaptive_rho=True is not available (fixed penalties only); drop it or pass rho1/rho2": adaptive_rho,
             f"over-relaxation is not available, alpha must be 1 (got {alpha})": float(alpha) != 1.0,
-            f"rho_growth must be 1 (fixed penalties), got {rho_growth}": rho_growth is not None
-            and float(rho_growth) != 1.0,
+            f"rho_growth must be 1 (fixed penalties), got {rho_growth}": (rho_growth is not None
+                                                                          and float(rho_growth) != 1.0),
             "warm_start is not available; drop it": warm_start is not None}
         for message, present in unavailable.items():
             if present:

@@ -39,22 +39,13 @@ def check_X(X):
     (integers promoted; float64 becomes float32 when JAX runs without x64)."""
     if isinstance(X, jsparse.BCOO):
         raise TypeError("X: pass a SciPy sparse matrix (CSR/CSC) or a dense array, not a BCOO")
-    if sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError("X must be 2-d")
-        if X.dtype.kind not in "fiub":
-            raise TypeError(f"X must be numeric, got dtype {X.dtype}")
-        operators.check_finite("X", X)
-        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))
-    else:
-        arr = X if isinstance(X, jax.Array) else np.asarray(X)
-        if arr.dtype.kind == "c" or arr.dtype.kind == "O" or arr.dtype.kind not in "fiub":
-            raise TypeError(f"X must be a real numeric array, got dtype {arr.dtype}")
-        if arr.ndim != 2:
-            raise ValueError(f"X must be a 2-d array (n_samples, n_features), got shape {arr.shape}")
-        operators.check_finite("X", arr)
-        dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(jnp.result_type(float))
-        X = np.asarray(arr)
+    X = X if sp.issparse(X) else np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"X must be a real numeric array, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-d array (n_samples, n_features), got shape {X.shape}")
+    operators.check_finite("X", X)
+    dtype = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))
     if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
         dtype = np.dtype(np.float32)
     return X, dtype
@@ -109,4 +100,6 @@ def nzf(state, problem, comm=None):
 def predict(params, X):
     """±1 labels ``sign(X w + b)`` of the model ``params = {"w", "b"}``."""
     X = operators.as_jax(X) if sp.issparse(X) else jnp.asarray(X)
+    if not jnp.issubdtype(X.dtype, jnp.floating):     # integer data: promote X (casting w would truncate it)
+        X = X.astype(params["w"].dtype)
     return jnp.sign(Av(X, params["w"].astype(X.dtype)) + params["b"])
