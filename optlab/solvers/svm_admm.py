@@ -119,9 +119,8 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
 
 
 def _second_block(zeta_w, zeta_m, tau, pb: SVMADMMProblem):
-    """``(z, e, u1, u2)`` from the Douglas–Rachford variable ``ζ = (ŵ + u1, m̂ + u2)`` (the inputs of steps 2–4 of
-    :func:`svm_admm`; ``ŵ, m̂`` the over-relaxed ``w`` and margins): ``z = prox_{P/ρ1}(ζ_w)``, ``u1 = ζ_w − z``,
-    ``e`` the slack prox at ``1 − ζ_m``, ``u2 = ζ_m + e − 1`` (0 on masked rows)."""
+    """``(z, e, u1, u2)`` from the Douglas–Rachford variable ``ζ`` of :func:`make_step`: ``z = prox_{P/ρ1}(ζ_w)``,
+    ``u1 = ζ_w − z``, ``e`` the slack prox at ``1 − ζ_m``, ``u2 = ζ_m + e − 1`` (0 on masked rows)."""
     mask = pb.b * pb.b
     rho1, rho2 = tau * pb.rho1, tau * pb.rho2
     z = pb.penalty.prox(zeta_w, 1 / rho1)

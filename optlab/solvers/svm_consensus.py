@@ -75,10 +75,7 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
         B = pb.n_blocks
         z = pb.penalty.prox(comm.reduce("consensus_w", jnp.sum(blocks.w + blocks.u1, axis=0)) / B, 1 / (B * rho1))
         dt = z.dtype
-        if fit_intercept:
-            cz = comm.reduce("consensus_c", jnp.sum(blocks.c + blocks.uc)) / B
-        else:
-            cz = jnp.zeros((), dt)
+        cz = comm.reduce("consensus_c", jnp.sum(blocks.c + blocks.uc)) / B if fit_intercept else jnp.zeros((), dt)
         # residuals of the consensus problem (Boyd et al. 2011, §3.3 and §7.1), summed over the blocks
         w, c, e, u1, uc, u2 = blocks.w, blocks.c, blocks.e, blocks.u1, blocks.uc, blocks.u2
         mask = pb.blocks.mask
@@ -138,15 +135,14 @@ def build(X, b, penalty, n_blocks: int, *, rho1=None, rho2=None, linsolve="auto"
     r1, r2 = default_rhos(sq_norm, n, d, rho1, rho2)
     rho = r1 / r2
     method = choose_method(linsolve, per, d, max_dense)
-    factors, qs, gs, schurs = [], [], [], []
-    for Xj, bj, mj in zip(Xb, bb, maskb):
+
+    def factor_block(Xj, bj, mj):                   # (L, q, g, schur) of one block
         L, minv = factorise(Xj, bj, rho, method)
         q = Xj.T @ (bj * bj)
         g = np.asarray(minv(q), np.float64).ravel()
-        factors.append(L)
-        qs.append(q)
-        gs.append(g)
-        schurs.append(float(mj.sum()) + rho - q @ g)
+        return L, q, g, float(mj.sum()) + rho - q @ g
+
+    factors, qs, gs, schurs = zip(*map(factor_block, Xb, bb, maskb))
     f = lambda x: jnp.asarray(x, dtype)  # noqa: E731
     problem = ConsensusProblem(
         blocks=Rows(A=f(Xb), b=f(bb), mask=f(maskb), factor=f(np.stack(factors)), q=f(np.stack(qs)),
