@@ -52,7 +52,7 @@ import numpy as np
 
 from .. import harness, losses, operators, pytree, row_risk, validate
 from ..algorithm import Algorithm, Comm
-from .pig_jacobi import check_blocks, pig_jacobi
+from .pig_jacobi import check_beta, check_blocks, check_step, pig_jacobi
 
 __all__ = ["pig", "pig_blocks", "PigState", "PigProblem", "PigBlocksState", "PigBlocksProblem", "make_step",
            "make_blocks_step", "algorithm", "blocks_algorithm", "hessian_norm"]
@@ -91,15 +91,6 @@ def hessian_norm(fun: Callable, x, *, iters: int = 200, tol: float = 1e-10, seed
             break
         est = new
     return est * (1 + 1e-6)
-
-
-def _check_beta(beta, where="beta"):
-    b = operators.concrete(beta)
-    if b is None:
-        return
-    b = np.asarray(b, float)
-    if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(b >= 1):
-        raise ValueError(f"{where} must lie in [0, 1), got {beta}")
 
 
 def _beta_sup(beta, schedule, maxiter):
@@ -145,18 +136,6 @@ def _check_smooth(f, x0, what="x0"):
     except Exception as err:  # noqa: BLE001
         raise TypeError(f"f is not differentiable by JAX at {what} ({type(err).__name__}: {err}); pig needs "
                         "a smooth f (put nonsmooth terms in g)") from err
-
-
-def _check_step(step, beta_sup, L, allow_unsafe_step, where="step"):
-    s = np.asarray(step, float)
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"{where} must be > 0 and finite, got {step}")
-    if L is None or allow_unsafe_step or operators.concrete(L) is None:
-        return  # nothing known (or traced inside jit) to check against
-    bound = 2 * (1 - np.asarray(beta_sup, float)) / np.asarray(L, float)
-    if np.any(s >= bound):
-        raise ValueError(f"{where}={step} violates the convergence condition 0 < step < 2(1 − β)/L = {bound} "
-                         f"(β = {beta_sup}, L = {L}); lower the step or β, or pass allow_unsafe_step=True")
 
 
 def _maybe_float(v):
@@ -278,7 +257,7 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
     f, g, x0, risk = row_risk.composite_inputs("pig", f, g, x0, parallel)
     _check_smooth(f, x0)
     _check_schedule(beta_schedule)
-    _check_beta(beta)
+    check_beta(beta)
     beta_sup = _beta_sup(beta, beta_schedule, maxiter)
     if beta_sup is None and step is None:
         raise ValueError("pig: beta is traced (e.g. under jax.vmap), so the default step (1 − β)/L cannot be "
@@ -291,7 +270,7 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
         with contextlib.suppress(losses.LipschitzUnknownError):     # a user step with no known L stays unchecked
             L = _maybe_float(f.lipschitz())
     if operators.concrete(step) is not None:        # (the step check also refuses step <= 0)
-        _check_step(step, beta_sup, L, allow_unsafe_step)
+        check_step(step, beta_sup, L, allow_unsafe_step)
 
     dt = pytree.dtype(x0)
     problem = PigProblem(f=risk, g=g, beta=jnp.asarray(beta, dt), beta_power=jnp.asarray(beta_power, dt),
@@ -431,7 +410,7 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
 
     betas = [float(b) for b in np.broadcast_to(np.asarray(beta, float), (s,))]
     for i, b in enumerate(betas):
-        _check_beta(b, f"beta[{i}]")
+        check_beta(b, f"beta[{i}]")
     if lipschitz is not None:
         Ls = [float(v) for v in np.broadcast_to(np.asarray(lipschitz, float), (s,))]
     elif step is not None and allow_unsafe_step:
@@ -450,7 +429,7 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
     steps = ([(1 - b) / L for b, L in zip(betas, Ls)] if step is None
              else [float(v) for v in np.broadcast_to(np.asarray(step, float), (s,))])
     for i in range(s):
-        _check_step(steps[i], betas[i], None if Ls is None else Ls[i], allow_unsafe_step, f"step[{i}]")
+        check_step(steps[i], betas[i], None if Ls is None else Ls[i], allow_unsafe_step, f"step[{i}]")
 
     problem = PigBlocksProblem(f=fb, gs=tuple(gs), steps=tuple(jnp.asarray(v, dt) for v in steps),
                                betas=tuple(jnp.asarray(v, dt) for v in betas),
