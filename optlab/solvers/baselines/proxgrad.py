@@ -150,31 +150,6 @@ def algorithm(accelerated: bool, backtracking: bool = False, max_backtracks: int
                      stationarity=stationarity)
 
 
-def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backtracks, maxiter, tol, f_star,
-           parallel, run):
-    f, g, x0, risk = row_risk.composite_inputs(name, f, g, x0, parallel)
-    if step is not None and operators.concrete(step) is not None and not np.all(operators.concrete(step) > 0):
-        raise ValueError(f"step must be > 0, got {step}")
-    dt = pytree.dtype(x0)
-    if not 0 < shrink < 1:
-        raise ValueError(f"shrink must be in (0, 1), got {shrink}")
-    if step is None:
-        try:
-            step = 1.0 / f.lipschitz()
-        except (ValueError, NotImplementedError) as err:
-            if not backtracking:
-                raise ValueError(f"{name}: no step given and f has no Lipschitz constant ({err}); pass "
-                                 "step=1/L or backtracking=True") from err
-            step = 1.0
-    problem = ProxGradProblem(f=risk, g=g, shrink=jnp.asarray(shrink, dt),
-                              f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
-    alg = algorithm(accelerated, bool(backtracking), int(max_backtracks), f_star is not None)
-    step_value = operators.concrete(step)
-    meta = {"step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
-            "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
-    return harness.solve(alg, init(x0, step), problem, executor=parallel, maxiter=maxiter, tol=tol, meta=meta, **run)
-
-
 _DOC_ARGS = """
     Args:
         f: the smooth part: an :class:`optlab.losses.Smooth` (e.g. ``least_squares_objective(A, b)``; its
@@ -208,9 +183,28 @@ _DOC_ARGS = """
 def _public(name: str, accelerated: bool, summary: str):
     def solver(f, g, x0, *, step=None, backtracking=False, shrink=0.5, max_backtracks=40, maxiter=1000, tol=1e-10,
                f_star=None, parallel=None, **run):
-        return _solve(name, accelerated, f, g, x0, step=step, backtracking=backtracking, shrink=shrink,
-                      max_backtracks=max_backtracks, maxiter=maxiter, tol=tol, f_star=f_star, parallel=parallel,
-                      run=run)
+        f, g, x0, risk = row_risk.composite_inputs(name, f, g, x0, parallel)
+        if step is not None and operators.concrete(step) is not None and not np.all(operators.concrete(step) > 0):
+            raise ValueError(f"step must be > 0, got {step}")
+        dt = pytree.dtype(x0)
+        if not 0 < shrink < 1:
+            raise ValueError(f"shrink must be in (0, 1), got {shrink}")
+        if step is None:
+            try:
+                step = 1.0 / f.lipschitz()
+            except (ValueError, NotImplementedError) as err:
+                if not backtracking:
+                    raise ValueError(f"{name}: no step given and f has no Lipschitz constant ({err}); pass "
+                                     "step=1/L or backtracking=True") from err
+                step = 1.0
+        problem = ProxGradProblem(f=risk, g=g, shrink=jnp.asarray(shrink, dt),
+                                  f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
+        alg = algorithm(accelerated, bool(backtracking), int(max_backtracks), f_star is not None)
+        step_value = operators.concrete(step)
+        meta = {"step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
+                "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
+        return harness.solve(alg, init(x0, step), problem, executor=parallel, maxiter=maxiter, tol=tol, meta=meta,
+                             **run)
 
     solver.__name__ = solver.__qualname__ = name
     solver.__doc__ = summary + "\n" + _DOC_ARGS
