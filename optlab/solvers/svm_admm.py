@@ -232,10 +232,7 @@ def _make_plain_step(msolve, fit_intercept: bool):
         r_rel, s_rel = r_norm / pri_scale, s_norm / dual_scale
         # residual balancing on the common scale tau (no refactorisation: M depends on rho1/rho2 only)
         k = st.k + 1
-        due = (k % pb.adapt_every == 0) & (k <= pb.adapt_until)
-        up = due & (r_rel > pb.adapt_mu * s_rel)
-        down = due & (s_rel > pb.adapt_mu * r_rel)
-        f = jnp.where(up, 2.0, jnp.where(down, 0.5, 1.0)).astype(dt)
+        f = _balance_factor(k, r_rel, s_rel, pb.adapt_mu, pb.adapt_every, pb.adapt_until)
         # increasing penalty for nonconvex P: tau *= growth after growth_start while the relative primal residual
         # exceeds growth_tol (growing rho forces w - z -> 0, but it also slows the multipliers, so it then stops)
         f = f * jnp.where((k > pb.growth_start) & (st.tau * pb.growth <= pb.tau_max) & (r_rel > pb.growth_tol),
@@ -281,10 +278,15 @@ def _balance_ratio(pb: SVMADMMProblem, k, w, z, z_old, u1):
     tiny = jnp.finfo(w.dtype).tiny
     r = jnp.linalg.norm(w - z) / jnp.maximum(jnp.maximum(jnp.linalg.norm(w), jnp.linalg.norm(z)), tiny)
     s = jnp.linalg.norm(z - z_old) / jnp.maximum(jnp.linalg.norm(u1), tiny)
-    due = (k % pb.ratio_every == 0) & (k <= pb.ratio_until)
-    up = due & (r > pb.ratio_mu * s)
-    down = due & (s > pb.ratio_mu * r)
-    return jnp.where(up, 2.0, jnp.where(down, 0.5, 1.0)).astype(w.dtype)
+    return _balance_factor(k, r, s, pb.ratio_mu, pb.ratio_every, pb.ratio_until)
+
+
+def _balance_factor(k, r, s, mu, every, until):
+    """Residual balancing (Boyd et al. 2011, §3.4.1) of relative residuals ``r`` (primal), ``s`` (dual): the
+    factor 2 if ``r > mu·s``, 1/2 if ``s > mu·r``, else 1, at iterations ``k`` that are multiples of ``every`` up to
+    ``until`` (1 at the others)."""
+    due = (k % every == 0) & (k <= until)
+    return jnp.where(due & (r > mu * s), 2.0, jnp.where(due & (s > mu * r), 0.5, 1.0)).astype(r.dtype)
 
 
 # --------------------------------------------------------------------------------------------------- metrics
