@@ -369,6 +369,18 @@ def test_bad_input_errors(case, err, match):
         ol.svm_admm(X, y, pen, maxiter=5, progress=False, **kw)
 
 
+def test_predict_on_integer_data_matches_float_data():
+    """predict with an integer X gives the labels of the same X as floats (w is not truncated to integers)."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(-30, 31, size=(100, 5))
+    y = np.where(X[:, 0] + X[:, 1] > 0, 1, -1)
+    res = ol.svm_admm(X, y, ol.prox.l1(0.001), maxiter=300, progress=False)
+    assert np.max(np.abs(res.params["w"])) < 1                        # casting w to int would zero it
+    expected = np.sign(X.astype(float) @ np.asarray(res.params["w"], float) + float(res.params["b"]))
+    np.testing.assert_array_equal(np.asarray(res.predict(X)), expected)
+    np.testing.assert_array_equal(np.asarray(res.predict(sp.csr_matrix(X))), expected)
+
+
 def test_all_zero_rows_are_allowed():
     X, y = synthetic(seed=13)
     X[:5] = 0.0

@@ -40,7 +40,9 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import operator
 import warnings
 from typing import Any, Callable, NamedTuple
 
@@ -48,9 +50,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import harness, losses, operators, pytree, row_risk
+from .. import harness, losses, operators, pytree, row_risk, validate
 from ..algorithm import Algorithm, Comm
-from .pig_jacobi import check_blocks, pig_jacobi
+from .pig_jacobi import check_beta, check_blocks, check_step, pig_jacobi
 
 __all__ = ["pig", "pig_blocks", "PigState", "PigProblem", "PigBlocksState", "PigBlocksProblem", "make_step",
            "make_blocks_step", "algorithm", "blocks_algorithm", "hessian_norm"]
@@ -91,16 +93,7 @@ def hessian_norm(fun: Callable, x, *, iters: int = 200, tol: float = 1e-10, seed
     return est * (1 + 1e-6)
 
 
-def _check_beta(beta, where="beta"):
-    b = operators.concrete(beta)
-    if b is None:
-        return
-    b = np.asarray(b, float)
-    if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(b >= 1):
-        raise ValueError(f"{where} must lie in [0, 1), got {beta}")
-
-
-def _beta_sup(beta, schedule, power, maxiter):
+def _beta_sup(beta, schedule, maxiter):
     """Supremum of β_k over the run (concrete float), for the step condition."""
     if schedule in _SCHEDULES:
         b = operators.concrete(beta)
@@ -128,9 +121,8 @@ def _check_schedule(beta_schedule):
 
 
 def _check_smooth(f, x0, what="x0"):
-    """f must map x0 to a real scalar and be differentiable by JAX."""
-    if not callable(f):
-        raise TypeError("f must be a smooth function x -> scalar (a callable or an optlab.losses.Smooth)")
+    """f (callable: row_risk.composite_inputs or losses.smooth checked it) must map x0 to a real scalar and be
+    differentiable by JAX."""
     try:
         out = jax.eval_shape(f, x0)
     except Exception as err:  # noqa: BLE001 - report any tracing failure as a clear input error
@@ -144,18 +136,6 @@ def _check_smooth(f, x0, what="x0"):
     except Exception as err:  # noqa: BLE001
         raise TypeError(f"f is not differentiable by JAX at {what} ({type(err).__name__}: {err}); pig needs "
                         "a smooth f (put nonsmooth terms in g)") from err
-
-
-def _check_step(step, beta_sup, L, allow_unsafe_step, where="step"):
-    s = np.asarray(step, float)
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"{where} must be > 0 and finite, got {step}")
-    if L is None or allow_unsafe_step or operators.concrete(L) is None:
-        return  # nothing known (or traced inside jit) to check against
-    bound = 2 * (1 - np.asarray(beta_sup, float)) / np.asarray(L, float)
-    if np.any(s >= bound):
-        raise ValueError(f"{where}={step} violates the convergence condition 0 < step < 2(1 − β)/L = {bound} "
-                         f"(β = {beta_sup}, L = {L}); lower the step or β, or pass allow_unsafe_step=True")
 
 
 def _maybe_float(v):
@@ -224,10 +204,7 @@ def objective_avg(state, problem, comm: Comm):
 
 
 stationarity = row_risk.composite_stationarity
-
-
-def _params(state):
-    return state.x
+_params = operator.attrgetter("x")              # Result.params: the iterate x_k
 
 
 @functools.lru_cache(maxsize=None)
@@ -280,27 +257,20 @@ def pig(f, g, x0, *, step=None, beta=0.5, beta_schedule="constant", beta_power=1
     f, g, x0, risk = row_risk.composite_inputs("pig", f, g, x0, parallel)
     _check_smooth(f, x0)
     _check_schedule(beta_schedule)
-    _check_beta(beta)
-    if step is not None and operators.concrete(step) is not None and not np.all(np.asarray(step) > 0):
-        raise ValueError(f"step must be > 0, got {step}")
-    beta_sup = _beta_sup(beta, beta_schedule, beta_power, maxiter)
-    if beta_sup is None:
-        if step is None:
-            raise ValueError("pig: beta is traced (e.g. under jax.vmap), so the default step (1 − β)/L cannot be "
-                             "formed; pass step= explicitly")
-        L = None
-    elif step is None:
+    check_beta(beta)
+    beta_sup = _beta_sup(beta, beta_schedule, maxiter)
+    if beta_sup is None and step is None:
+        raise ValueError("pig: beta is traced (e.g. under jax.vmap), so the default step (1 − β)/L cannot be "
+                         "formed; pass step= explicitly")
+    L = None                                      # None: nothing to check the step against
+    if beta_sup is not None and step is None:
         L = _lipschitz(f, x0, "pig")
         step = (1 - beta_sup) / L
-    elif not allow_unsafe_step:
-        try:
+    elif beta_sup is not None and not allow_unsafe_step:
+        with contextlib.suppress(losses.LipschitzUnknownError):     # a user step with no known L stays unchecked
             L = _maybe_float(f.lipschitz())
-        except losses.LipschitzUnknownError:
-            L = None  # a user step with no known L: nothing to check against
-    else:
-        L = None
-    if operators.concrete(step) is not None:
-        _check_step(step, beta_sup, L, allow_unsafe_step)
+    if operators.concrete(step) is not None:        # (the step check also refuses step <= 0)
+        check_step(step, beta_sup, L, allow_unsafe_step)
 
     dt = pytree.dtype(x0)
     problem = PigProblem(f=risk, g=g, beta=jnp.asarray(beta, dt), beta_power=jnp.asarray(beta_power, dt),
@@ -421,8 +391,7 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
         ``rel_change`` (and ``gap``).
     """
-    if order not in ("cyclic", "random"):
-        raise ValueError(f"order must be 'cyclic' or 'random', got {order!r}")
+    validate.choice("order", order, ("cyclic", "random"))
     risk = f if isinstance(f, losses.EmpiricalRisk) else None
     x0s = check_blocks(gs, x0s, risk)
     dt, s = x0s[0].dtype, len(x0s)
@@ -441,7 +410,7 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
 
     betas = [float(b) for b in np.broadcast_to(np.asarray(beta, float), (s,))]
     for i, b in enumerate(betas):
-        _check_beta(b, f"beta[{i}]")
+        check_beta(b, f"beta[{i}]")
     if lipschitz is not None:
         Ls = [float(v) for v in np.broadcast_to(np.asarray(lipschitz, float), (s,))]
     elif step is not None and allow_unsafe_step:
@@ -450,24 +419,17 @@ def pig_blocks(f, gs, x0s, *, order="cyclic", seed=0, step=None, beta=0.5, lipsc
         if risk.loss.smoothness is None:
             raise ValueError(f"pig_blocks: the {risk.loss.name} loss is not smooth; pass step= and lipschitz=")
         bounds = np.cumsum([0] + [x.shape[0] for x in x0s])
-        Ls = []
-        for i in range(s):
-            Ai = risk.A[:, bounds[i]:bounds[i + 1]]
-            sig = float(operators.spectral_norm(Ai))
-            margin = max(1e-6, 16 * float(jnp.finfo(dt).eps))
-            Ls.append(risk.loss.smoothness * sig**2 * (1 + margin) / risk.n + risk.l2)
+        sigmas = [float(operators.spectral_norm(risk.A[:, lo:hi])) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        margin = max(1e-6, 16 * float(jnp.finfo(dt).eps))
+        Ls = [risk.loss.smoothness * sig**2 * (1 + margin) / risk.n + risk.l2 for sig in sigmas]
     else:
-        Ls = []
-        for i in range(s):
-            Ls.append(hessian_norm(lambda xi, i=i: fb(x0s[:i] + (xi,) + x0s[i + 1:]), x0s[i]))
+        Ls = [hessian_norm(lambda xi, i=i: fb(x0s[:i] + (xi,) + x0s[i + 1:]), x0s[i]) for i in range(s)]
     if Ls is not None and any(not (np.isfinite(v) and v > 0) for v in Ls):
         raise ValueError(f"block Lipschitz constants must be finite and > 0, got {Ls}; pass lipschitz= or step=")
-    if step is None:
-        steps = [(1 - b) / L for b, L in zip(betas, Ls)]
-    else:
-        steps = [float(v) for v in np.broadcast_to(np.asarray(step, float), (s,))]
+    steps = ([(1 - b) / L for b, L in zip(betas, Ls)] if step is None
+             else [float(v) for v in np.broadcast_to(np.asarray(step, float), (s,))])
     for i in range(s):
-        _check_step(steps[i], betas[i], None if Ls is None else Ls[i], allow_unsafe_step, f"step[{i}]")
+        check_step(steps[i], betas[i], None if Ls is None else Ls[i], allow_unsafe_step, f"step[{i}]")
 
     problem = PigBlocksProblem(f=fb, gs=tuple(gs), steps=tuple(jnp.asarray(v, dt) for v in steps),
                                betas=tuple(jnp.asarray(v, dt) for v in betas),

@@ -55,7 +55,7 @@ from .. import harness, losses, operators
 from ..algorithm import Algorithm, Comm, Rows
 from ..parallel import as_executor
 
-__all__ = ["pig_jacobi", "JacobiState", "JacobiProblem", "algorithm", "check_blocks"]
+__all__ = ["pig_jacobi", "JacobiState", "JacobiProblem", "algorithm", "check_blocks", "check_beta", "check_step"]
 
 
 class JacobiState(NamedTuple):
@@ -157,16 +157,30 @@ def check_blocks(gs, x0s, risk=None) -> tuple:
     return x0s
 
 
-def _check_inputs(f, gs, x0s):
-    if not isinstance(f, losses.EmpiricalRisk):
-        raise TypeError("pig_jacobi needs f to be an optlab.losses.empirical_risk (e.g. least_squares_objective(A, b)) "
-                        "on the concatenated 1-D blocks: the blocks own column blocks of its A")
-    if not isinstance(f.A, jax.Array) or f.A.ndim != 2:
-        raise TypeError("pig_jacobi supports a dense 2-d A; pass A.toarray()")
-    if f.loss.smoothness is None:
-        raise ValueError(f"pig_jacobi: the {f.loss.name} loss is not smooth; use a smooth loss")
-    x0s = check_blocks(gs, x0s, f)
-    return x0s, tuple(int(x.shape[0]) for x in x0s)
+def check_beta(beta, where="beta"):
+    """An inertia β of the PIG solvers (:func:`optlab.pig`, :func:`optlab.pig_blocks`, :func:`pig_jacobi`) in
+    [0, 1) (a traced β is not checked)."""
+    b = operators.concrete(beta)
+    if b is None:
+        return
+    b = np.asarray(b, float)
+    if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(b >= 1):
+        raise ValueError(f"{where} must lie in [0, 1), got {beta}")
+
+
+def check_step(step, beta_sup, L, allow_unsafe_step, where="step", L_name="L"):
+    """A PIG step: finite and > 0, and below iPiano's bound 2(1 − β)/L unless ``allow_unsafe_step`` (``L`` None or
+    traced: nothing to check against). ``L_name`` names ``L`` in the message (:func:`pig_jacobi`: the delay-scaled
+    constant)."""
+    s = np.asarray(step, float)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"{where} must be > 0 and finite, got {step}")
+    if L is None or allow_unsafe_step or operators.concrete(L) is None:
+        return
+    bound = 2 * (1 - np.asarray(beta_sup, float)) / np.asarray(L, float)
+    if np.any(s >= bound):
+        raise ValueError(f"{where}={step} violates the convergence condition 0 < step < 2(1 − β)/{L_name} = {bound} "
+                         f"(β = {beta_sup}, {L_name} = {L}); lower the step or β, or pass allow_unsafe_step=True")
 
 
 def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_star=None, allow_unsafe_step=False,
@@ -188,24 +202,27 @@ def pig_jacobi(f, gs, x0s, *, step=None, beta=0.5, maxiter=1000, tol=1e-10, f_st
         :class:`optlab.Result` with ``params`` the list of blocks; the trace logs ``objective``, ``step_norm``,
         ``rel_change`` (and ``gap``).
     """
-    x0s, sizes = _check_inputs(f, gs, x0s)
+    if not isinstance(f, losses.EmpiricalRisk):
+        raise TypeError("pig_jacobi needs f to be an optlab.losses.empirical_risk (e.g. least_squares_objective(A, b)) "
+                        "on the concatenated 1-D blocks: the blocks own column blocks of its A")
+    if not isinstance(f.A, jax.Array) or f.A.ndim != 2:
+        raise TypeError("pig_jacobi supports a dense 2-d A; pass A.toarray()")
+    if f.loss.smoothness is None:
+        raise ValueError(f"pig_jacobi: the {f.loss.name} loss is not smooth; use a smooth loss")
+    x0s = check_blocks(gs, x0s, f)
+    sizes = tuple(int(x.shape[0]) for x in x0s)
     s, dt = len(sizes), x0s[0].dtype
     executor = as_executor(parallel)
     delay = int(getattr(executor, "max_delay", 0))
     betas = [float(b) for b in np.broadcast_to(np.asarray(beta, float), (s,))]
-    if any(not 0 <= b < 1 for b in betas):
-        raise ValueError(f"beta must lie in [0, 1), got {beta}")
+    for i, b in enumerate(betas):
+        check_beta(b, f"beta[{i}]")
     L = float(f.lipschitz())                      # the full constant: Jacobi moves every block at once
     L_eff = L * (1 + 2 * delay)
     steps = ([(1 - b) / L_eff for b in betas] if step is None
              else [float(v) for v in np.broadcast_to(np.asarray(step, float), (s,))])
     for i, (st, b) in enumerate(zip(steps, betas)):
-        if not (np.isfinite(st) and st > 0):
-            raise ValueError(f"step[{i}] must be > 0 and finite, got {st}")
-        if not allow_unsafe_step and st >= 2 * (1 - b) / L_eff:
-            raise ValueError(f"step[{i}]={st} violates 0 < step < 2(1 − β)/(L(1 + 2·max_delay)) = "
-                             f"{2 * (1 - b) / L_eff} (β = {b}, L = {L}, max_delay = {delay}); lower it or pass "
-                             "allow_unsafe_step=True")
+        check_step(st, b, L_eff, allow_unsafe_step, f"step[{i}]", "(L(1 + 2·max_delay))")
     D = max(sizes)
     cols = np.cumsum((0,) + sizes)
     A_host = np.asarray(f.A, dtype=dt)

@@ -55,8 +55,8 @@ class SolverCase:
 
 @functools.lru_cache(maxsize=None)
 def _lasso_data(seed: int, size: str):
-    """``(A, b, λ, F*)`` of :func:`_lasso_problem`, computed once per (seed, size): the scikit-learn reference is
-    the expensive part and every dtype/test reuses it."""
+    """A seeded Lasso (5 true nonzeros, λ = 0.1·λ_max): ``(A, b, λ, F*)`` with F* from scikit-learn, computed once
+    per (seed, size): the reference is the expensive part and every dtype/test reuses it."""
     from optlab.references import lasso_optimum
 
     n, d = {"small": (60, 30), "medium": (2000, 500), "large": (20000, 2000)}[size]
@@ -70,23 +70,16 @@ def _lasso_data(seed: int, size: str):
     return A, b, lam, f_ref
 
 
-def _lasso_problem(seed: int, dtype, size: str):
-    """A seeded Lasso (5 true nonzeros, λ = 0.1·λ_max): ``(f, λ, d, F*)`` with F* from scikit-learn."""
-    import optlab as ol
-
-    A, b, lam, f_ref = _lasso_data(seed, size)
-    return ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype)), lam, A.shape[1], f_ref
-
-
 def _lasso_case(solver_name: str, n_blocks: int | None = None, **solver_kw):
-    """The Lasso of :func:`_lasso_problem` for ``solver(f, ℓ1, x0, **kw)``; with ``n_blocks``, its coefficients
+    """The Lasso of :func:`_lasso_data` for ``solver(f, ℓ1, x0, **kw)``; with ``n_blocks``, its coefficients
     split into that many column blocks (``solver(f, [ℓ1] * n_blocks, blocks, **kw)``)."""
     def make(seed: int = 0, dtype=np.float64, size: str = "small") -> Case:
         import optlab as ol
 
-        f, lam, d, f_ref = _lasso_problem(seed, dtype, size)
+        A, b, lam, f_ref = _lasso_data(seed, size)
+        f = ol.losses.least_squares_objective(A.astype(dtype), b.astype(dtype))
         fn = getattr(ol, solver_name)
-        g, x0 = ol.prox.l1(lam), np.zeros(d, dtype)
+        g, x0 = ol.prox.l1(lam), np.zeros(A.shape[1], dtype)
         if n_blocks is not None:
             g, x0 = [g] * n_blocks, np.array_split(x0, n_blocks)
 
@@ -279,14 +272,13 @@ SOLVERS: dict[str, SolverCase] = {
                                                async_kwargs={"batch_size": 5, "segments": 10}, async_maxiter=10 * 400)),
     "stoc_admm": SolverCase("stoc_admm", "stochastic ADMM, exact augmented term (baseline)",
                             "Ouyang, He, Tran & Gray, ICML 2013", _structured_case("stoc_admm", 150, 1e-3),
-                            # O(1/sqrt(t)) decaying steps: under delay (batch 5 per block, one iteration per harness
-                            # step) the gap is 7e-3 after 1,500 iterations (Sync(4): 6e-4 after 150 epochs)
+                            # O(1/sqrt(t)) decaying steps: a looser async_rtol (experiments/README_parallel.md)
                             parallel=ParallelCase(serial_kwargs={"n_blocks": 4},
                                                   async_kwargs={"batch_size": 5, "segments": 10},
                                                   async_maxiter=10 * 150, async_rtol=1e-2)),
     "opg_admm": SolverCase("opg_admm", "online proximal-gradient (linearised) stochastic ADMM (baseline)",
                            "Suzuki, ICML 2013", _structured_case("opg_admm", 150, 1e-3),
-                           # as stoc_admm: 2.0e-2 after 1,500 delayed iterations (Sync(4): 2.3e-3 after 150 epochs)
+                           # as stoc_admm
                            parallel=ParallelCase(serial_kwargs={"n_blocks": 4},
                                                  async_kwargs={"batch_size": 5, "segments": 10},
                                                  async_maxiter=10 * 150, async_rtol=3e-2)),
@@ -306,7 +298,7 @@ SOLVERS: dict[str, SolverCase] = {
     "fista": SolverCase("fista", "accelerated proximal gradient, optional backtracking (baseline)",
                         "Beck & Teboulle 2009", _lasso_case("fista"),
                         # FISTA's momentum (t_k - 1)/t_{k+1} -> 1 amplifies delayed gradients: with max_delay=3 it
-                        # diverges at steps 1/(7L), 1/(15L) and 1/(30L) (objective 1e155, 1e82, 1e38 after 2,000 it.)
+                        # diverges even at small steps (experiments/README_parallel.md)
                         parallel=ParallelCase(async_rtol=None)),
     "fista_bt": SolverCase("fista_bt", "FISTA with backtracking line search (baseline)", "Beck & Teboulle 2009",
                            _lasso_case("fista", backtracking=True),

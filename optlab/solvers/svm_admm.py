@@ -18,11 +18,11 @@ from jax import lax
 
 from .. import harness, operators, validate
 from ..algorithm import Algorithm, Comm
-from ..parallel import Serial, as_executor
+from ..parallel import Serial
 from ..sparse_glm.anderson import extrapolate
 from .svm_consensus import svm_consensus_admm
-from .svm_inputs import check_data, check_penalty, check_rho, encode_labels, predict
-from .svm_linsolve import ATv, Av, choose_method, default_rhos, factorise, make_msolve, spectral
+from .svm_inputs import check_data, check_penalty, check_rho, encode_labels, nzf, predict, slack_prox
+from .svm_linsolve import ATv, Av, choose_method, default_rhos, factored_solve, factorise, make_msolve, spectral
 
 __all__ = ["svm_admm", "algorithm", "SVMADMMState", "AndersonBuffer", "SVMADMMProblem", "make_step", "init",
            "build_problem", "encode_labels", "objective", "nzf"]
@@ -119,24 +119,17 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
 
 
 def _second_block(zeta_w, zeta_m, tau, pb: SVMADMMProblem):
-    """``(z, e, u1, u2)`` from the Douglas–Rachford variable ``ζ = (ŵ + u1, m̂ + u2)`` (the inputs of steps 2–4 of
-    :func:`svm_admm`; ``ŵ, m̂`` the over-relaxed ``w`` and margins): ``z = prox_{P/ρ1}(ζ_w)``, ``u1 = ζ_w − z``,
-    ``e`` the slack prox at ``1 − ζ_m``, ``u2 = ζ_m + e − 1`` (0 on masked rows)."""
+    """``(z, e, u1, u2)`` from the Douglas–Rachford variable ``ζ`` of :func:`make_step`: ``z = prox_{P/ρ1}(ζ_w)``,
+    ``u1 = ζ_w − z``, ``e`` the slack prox at ``1 − ζ_m``, ``u2 = ζ_m + e − 1`` (0 on masked rows)."""
     mask = pb.b * pb.b
     rho1, rho2 = tau * pb.rho1, tau * pb.rho2
     z = pb.penalty.prox(zeta_w, 1 / rho1)
-    kappa = 1 / (jnp.sum(mask) * rho2)
-    vv = 1 - zeta_m
-    e = jnp.where(vv > kappa, vv - kappa, jnp.where(vv < 0, vv, 0)) * mask
+    e = slack_prox(1 - zeta_m, 1 / (jnp.sum(mask) * rho2), mask)
     return z, e, zeta_w - z, (zeta_m + e - 1) * mask
 
 
 def _make_anderson_step(plain, M: int):
     """The accelerated step of :func:`make_step` (``M`` = history length)."""
-    keys = ("primal_res", "dual_res", "r_abs", "s_abs", "kkt", "rho1", "rho2")
-
-    def weighted(zeta_w, zeta_m, tau, pb):
-        return jnp.concatenate([jnp.sqrt(tau * pb.rho1) * zeta_w, jnp.sqrt(tau * pb.rho2) * zeta_m])
 
     def step(st: SVMADMMState, pb: SVMADMMProblem, comm: Comm):
         del comm
@@ -157,7 +150,7 @@ def _make_anderson_step(plain, M: int):
 
         cand, x_bar, ok = lax.cond(full, extrapolated, unchanged, acc.hist)
         y, info, (yw, ym) = plain(cand, pb)
-        x_y = weighted(yw, ym, st.tau, pb)
+        x_y = jnp.concatenate([s1 * yw, s2 * ym])
         same_tau = y.tau == st.tau
         # safeguard: the extrapolated point's fixed-point residual must not exceed the last plain one's; if it
         # does, this iteration is dropped (state and diagnostics of the previous one) and the history restarts
@@ -165,7 +158,7 @@ def _make_anderson_step(plain, M: int):
         res_prev = jnp.linalg.norm(acc.hist[M] - acc.hist[M - 1])
         take = jnp.logical_not(full) | (ok & same_tau & jnp.isfinite(res_bar) & (res_bar <= res_prev))
         out = jax.tree.map(lambda a, b: jnp.where(take, a, b), y, st._replace(k=y.k))
-        info = {k: jnp.where(take, info[k], acc.info[k]) for k in keys}
+        info = {k: jnp.where(take, v, acc.info[k]) for k, v in info.items()}
         # history: after an extrapolation restart from (zeta_bar, T(zeta_bar)) or, if dropped, from the last
         # plain zeta; otherwise append T(zeta); a change of tau (adaptive or growing penalty) empties it
         row = jnp.where(full, jnp.where(take, 1, 0), acc.cnt)
@@ -190,12 +183,9 @@ def _make_plain_step(msolve, fit_intercept: bool):
         mask = b * b                                # 1 on data rows, 0 on masked (padding) rows (label 0)
         n = jnp.sum(mask)
         balance = st.ratio is not None              # rho_rule="balance": rho1 / rho2 adapted (see _balance_ratio)
-        if balance:
-            rho1, rho2 = st.tau * pb.rho1 * st.ratio, st.tau * pb.rho2
-            rho = pb.rho1 * st.ratio / pb.rho2
-        else:
-            rho1, rho2 = st.tau * pb.rho1, st.tau * pb.rho2
-            rho = pb.rho1 / pb.rho2
+        ratio = st.ratio if balance else 1.0
+        rho1, rho2 = st.tau * pb.rho1 * ratio, st.tau * pb.rho2
+        rho = pb.rho1 * ratio / pb.rho2
         # 1. (w, c): M w + q c = rho (z - u1) + H^T t,  q^T w + n c = b^T t,  t = 1 - (xi - s) - u2
         e_old = st.xi - st.s
         t = 1 - e_old - st.u2
@@ -203,7 +193,7 @@ def _make_plain_step(msolve, fit_intercept: bool):
         if balance:
             w, c = _spectral_solve(pb, rho, rw, jnp.sum(b * t), n, fit_intercept)
         else:
-            w, c = _factored_solve(msolve, pb, rho, rw, jnp.sum(b * t), st.w, fit_intercept)
+            w, c = factored_solve(msolve, pb, rho, rw, jnp.sum(b * t), st.w, fit_intercept)
         m = b * (Av(A, w) + c)                      # margins H w + c b
         # over-relaxation (Boyd et al. 2011, §3.4.3): alpha (w, m) + (1 - alpha) (z_k, 1 - e_k)
         al = pb.alpha
@@ -212,10 +202,7 @@ def _make_plain_step(msolve, fit_intercept: bool):
         # 2. z: exact prox of P / rho1
         z = pb.penalty.prox(w_h + st.u1, 1 / rho1)
         # 3. (xi, s): prox of (1/(n rho2)) (.)_+ at v, split into its positive and negative parts
-        kappa = 1 / (n * rho2)
-        vv = 1 - m_h - st.u2
-        e = jnp.where(vv > kappa, vv - kappa, jnp.where(vv < 0, vv, 0))
-        e = e * mask
+        e = slack_prox(1 - m_h - st.u2, 1 / (n * rho2), mask)
         xi, s = jnp.maximum(e, 0), jnp.maximum(-e, 0)
         # 4. duals
         r1 = w - z
@@ -245,14 +232,9 @@ def _make_plain_step(msolve, fit_intercept: bool):
         r_rel, s_rel = r_norm / pri_scale, s_norm / dual_scale
         # residual balancing on the common scale tau (no refactorisation: M depends on rho1/rho2 only)
         k = st.k + 1
-        due = (k % pb.adapt_every == 0) & (k <= pb.adapt_until)
-        up = due & (r_rel > pb.adapt_mu * s_rel)
-        down = due & (s_rel > pb.adapt_mu * r_rel)
-        f = jnp.where(up, 2.0, jnp.where(down, 0.5, 1.0)).astype(dt)
-        # increasing penalty for nonconvex P (see the module docstring): tau *= growth after growth_start
-        # only while the relative primal residual exceeds the tolerance: growing rho forces w - z -> 0 (cycling
-        # shows up as a persistent primal residual), but it also slows the multipliers, so once the constraints
-        # hold it stops (else, e.g. MCP on mushrooms, the run creeps towards the solution at rho = tau_max rho^0)
+        f = _balance_factor(k, r_rel, s_rel, pb.adapt_mu, pb.adapt_every, pb.adapt_until)
+        # increasing penalty for nonconvex P: tau *= growth after growth_start while the relative primal residual
+        # exceeds growth_tol (growing rho forces w - z -> 0, but it also slows the multipliers, so it then stops)
         f = f * jnp.where((k > pb.growth_start) & (st.tau * pb.growth <= pb.tau_max) & (r_rel > pb.growth_tol),
                           pb.growth, 1).astype(dt)
         new = st._replace(w=w, c=c, z=z, xi=xi, s=s, u1=u1 / f, u2=u2 / f, hte=hte, htu=htu / f,
@@ -260,20 +242,11 @@ def _make_plain_step(msolve, fit_intercept: bool):
         if balance:
             g1 = _balance_ratio(pb, k, w, z, st.z, u1)
             new = new._replace(u1=new.u1 / g1, ratio=st.ratio * g1)
-        info = {"primal_res": r_rel, "dual_res": s_rel, "r_abs": r_norm, "s_abs": s_norm, "kkt": jnp.maximum(r_rel, s_rel), "rho1": rho1,
-                "rho2": rho2}
+        info = {"primal_res": r_rel, "dual_res": s_rel, "r_abs": r_norm, "s_abs": s_norm,
+                "kkt": jnp.maximum(r_rel, s_rel), "rho1": rho1, "rho2": rho2}
         return new, info, (w_h + st.u1, m_h + st.u2)
 
     return plain
-
-
-def _factored_solve(msolve, pb: SVMADMMProblem, rho, rw, bt, w0, fit_intercept: bool):
-    """``(w, c)`` of step 1 with the factorisation of the fixed ``M`` (``bt = bᵀt``; ``w0``: the CG start)."""
-    v = msolve(pb.A, pb.b, pb.factor, rho, rw, w0)
-    if not fit_intercept:
-        return v, jnp.zeros((), v.dtype)
-    c = (bt - jnp.vdot(pb.q, v)) / pb.schur
-    return v - pb.g * c, c
 
 
 def _spectral_solve(pb: SVMADMMProblem, rho, rw, bt, n, fit_intercept: bool):
@@ -305,10 +278,15 @@ def _balance_ratio(pb: SVMADMMProblem, k, w, z, z_old, u1):
     tiny = jnp.finfo(w.dtype).tiny
     r = jnp.linalg.norm(w - z) / jnp.maximum(jnp.maximum(jnp.linalg.norm(w), jnp.linalg.norm(z)), tiny)
     s = jnp.linalg.norm(z - z_old) / jnp.maximum(jnp.linalg.norm(u1), tiny)
-    due = (k % pb.ratio_every == 0) & (k <= pb.ratio_until)
-    up = due & (r > pb.ratio_mu * s)
-    down = due & (s > pb.ratio_mu * r)
-    return jnp.where(up, 2.0, jnp.where(down, 0.5, 1.0)).astype(w.dtype)
+    return _balance_factor(k, r, s, pb.ratio_mu, pb.ratio_every, pb.ratio_until)
+
+
+def _balance_factor(k, r, s, mu, every, until):
+    """Residual balancing (Boyd et al. 2011, §3.4.1) of relative residuals ``r`` (primal), ``s`` (dual): the
+    factor 2 if ``r > mu·s``, 1/2 if ``s > mu·r``, else 1, at iterations ``k`` that are multiples of ``every`` up to
+    ``until`` (1 at the others)."""
+    due = (k % every == 0) & (k <= until)
+    return jnp.where(due & (r > mu * s), 2.0, jnp.where(due & (s > mu * r), 0.5, 1.0)).astype(r.dtype)
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -317,11 +295,6 @@ def objective(state, problem, comm: Comm = None):
     mask = problem.b * problem.b                   # 0 on masked rows
     m = problem.b * (Av(problem.A, state.z) + state.c)
     return jnp.sum(jnp.maximum(1 - m, 0) * mask) / jnp.sum(mask) + problem.penalty.value(state.z)
-
-
-def nzf(state, problem, comm: Comm = None):
-    """Percentage of nonzero features of the returned model z."""
-    return 100.0 * jnp.mean((state.z != 0).astype(state.z.dtype))
 
 
 def _params(state):
@@ -469,23 +442,6 @@ def _apply_row_mask(X, b, row_mask):
     return X, np.where(keep, b, 0.0), n
 
 
-def _consensus_shortcut(X, y, penalty, parallel, *, adaptive_rho, alpha, rho_growth, warm_start, **kw):
-    """``svm_admm(parallel=executor)``: :func:`optlab.svm_consensus_admm` with one block per worker."""
-    if sp.issparse(X):
-        raise TypeError("svm_admm(parallel=...) needs a dense X (the row blocks are stacked dense arrays); pass "
-                        "X.toarray(), or run without parallel= to keep X sparse")
-    if adaptive_rho:
-        raise ValueError("svm_admm(parallel=...): adaptive_rho=True is not available (fixed penalties only); "
-                         "drop it or pass rho1/rho2")
-    if float(alpha) != 1.0:
-        raise ValueError(f"svm_admm(parallel=...): over-relaxation is not available, alpha must be 1 (got {alpha})")
-    if rho_growth is not None and float(rho_growth) != 1.0:
-        raise ValueError(f"svm_admm(parallel=...): rho_growth must be 1 (fixed penalties), got {rho_growth}")
-    if warm_start is not None:
-        raise ValueError("svm_admm(parallel=...): warm_start is not available; drop it")
-    return svm_consensus_admm(X, y, penalty, n_blocks=parallel.n_workers, parallel=parallel, **kw)
-
-
 def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fit_intercept=True,
              adaptive_rho=False, adapt_mu=10.0, adapt_every=10, adapt_until=2000, alpha=1.0, rho_growth=None,
              growth_start=500, tau_max=1e2, anderson=0, rho_rule="fixed", linsolve="auto",
@@ -545,18 +501,14 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
         anderson: history length ``M`` of the safeguarded Anderson acceleration of the ADMM map (every ``M``
             iterations an extrapolated point, kept only if its fixed-point residual is no larger than the plain
             one's, else the iteration is dropped; :func:`optlab.solvers.svm_admm.make_step`). Default 0: the
-            plain iteration. Measured (ℓ1, experiments/README_svm_admm.md): ``anderson=5`` cuts the iterations
-            to a 1e-4 gap on heart_scale and mushrooms by about 1.5×, barely on a9a, not on w8a, and each
-            extrapolation costs about a plain iteration, so it is not the default.
+            plain iteration (measurements: experiments/README_svm_admm.md).
         rho_rule: ``"fixed"`` (default): the ratio :math:`\rho_1/\rho_2` stays at its initial value.
             ``"balance"``: residual balancing of the block :math:`w = z` moves :math:`\rho_1` (doubled or halved
             every 10 iterations when its relative primal and dual residuals differ by 10×, up to iteration 1,000,
             then fixed, so the tail is a fixed-penalty ADMM; :func:`_balance_ratio`); the ``(w, c)`` step then
             uses the eigendecomposition of :math:`A^\top A` (no refactorisation; Cholesky solver only, not with
-            ``anderson``). The trace's ``rho1`` records every change. Measured (ℓ1, λ = 1e-3,
-            experiments/README_svm_admm.md): iterations to a 1e-4 gap w8a 880 → 170, a9a 130 → 120, heart_scale
-            160 → 170, but mushrooms 1,520 → > 3,000 (it lowers :math:`\rho_1`, which mushrooms does not
-            want), so it is not the default.
+            ``anderson``). The trace's ``rho1`` records every change (measurements:
+            experiments/README_svm_admm.md).
         linsolve, max_dense, cg_iters: ``"auto"`` (Cholesky of ``AᵀA + ρI`` when ``d <= n``, Woodbury with
             ``ρI + HHᵀ`` when ``n < d``, while ``min(n, d) <= max_dense``; else ``"cg"``: ``cg_iters``
             conjugate-gradient steps per iteration), ``"cholesky"``, ``"woodbury"`` or ``"cg"``.
@@ -608,22 +560,28 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
     validate.in_interval("tau_max", tau_max, 1.0, hint="the penalty scale grows from 1 up to tau_max; e.g. 1e2",
                          finite=False)
     anderson = validate.count("anderson", anderson)
-    if rho_rule not in RHO_RULES:
-        raise ValueError(f"rho_rule must be one of {RHO_RULES}, got {rho_rule!r}")
+    validate.choice("rho_rule", rho_rule, RHO_RULES)
     if rho_rule == "balance" and anderson:
         raise ValueError("rho_rule='balance' and anderson > 0 cannot be combined; pass anderson=0 or rho_rule='fixed'")
-    validate.executor(parallel)
-    if parallel is not None and not isinstance(as_executor(parallel), Serial):
-        if anderson:
-            raise ValueError("svm_admm(parallel=...): Anderson acceleration is not available; pass anderson=0")
-        if row_mask is not None:
-            raise ValueError("svm_admm(parallel=...): row_mask is not available; drop the masked rows instead")
-        if rho_rule != "fixed":
-            raise ValueError("svm_admm(parallel=...): rho_rule='balance' is not available; pass rho_rule='fixed'")
-        return _consensus_shortcut(
-            X, y, penalty, parallel, adaptive_rho=adaptive_rho, alpha=alpha, rho_growth=rho_growth,
-            warm_start=warm_start, rho1=rho1, rho2=rho2, maxiter=maxiter, tol=tol, fit_intercept=fit_intercept,
-            linsolve=linsolve, max_dense=max_dense, cg_iters=cg_iters, **run)
+    if not isinstance(validate.executor(parallel), Serial):       # the shortcut: svm_consensus_admm, fewer options
+        unavailable = {
+            "Anderson acceleration is not available; pass anderson=0": anderson,
+            "row_mask is not available; drop the masked rows instead": row_mask is not None,
+            "rho_rule='balance' is not available; pass rho_rule='fixed'": rho_rule != "fixed",
+            "adaptive_rho=True is not available (fixed penalties only); drop it or pass rho1/rho2": adaptive_rho,
+            f"over-relaxation is not available, alpha must be 1 (got {alpha})": float(alpha) != 1.0,
+            f"rho_growth must be 1 (fixed penalties), got {rho_growth}": (rho_growth is not None
+                                                                          and float(rho_growth) != 1.0),
+            "warm_start is not available; drop it": warm_start is not None}
+        for message, present in unavailable.items():
+            if present:
+                raise ValueError(f"svm_admm(parallel=...): {message}")
+        if sp.issparse(X):
+            raise TypeError("svm_admm(parallel=...) needs a dense X (the row blocks are stacked dense arrays); pass "
+                            "X.toarray(), or run without parallel= to keep X sparse")
+        return svm_consensus_admm(X, y, penalty, n_blocks=parallel.n_workers, parallel=parallel, rho1=rho1, rho2=rho2,
+                                  maxiter=maxiter, tol=tol, fit_intercept=fit_intercept, linsolve=linsolve,
+                                  max_dense=max_dense, cg_iters=cg_iters, **run)
     if rho_growth is None:
         rho_growth = 1.0 if getattr(penalty, "is_convex", True) else 1.002
     validate.in_interval("rho_growth", rho_growth, 1.0, hint="1 = fixed penalties")
@@ -637,9 +595,8 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
                                     growth_tol=0.3 * float(tol or 0.0), dtype=dtype, rho_rule=rho_rule)
     meta = {"penalty": repr(penalty), "dtype": str(np.dtype(dtype)), "n": n, "d": d, "sparse": bool(sp.issparse(X)),
             "linsolve": method, "fit_intercept": bool(fit_intercept), "rho1": float(problem.rho1),
-            "rho2": float(problem.rho2), "adaptive_rho": bool(adaptive_rho), "classes": classes.tolist()}
-    meta["anderson"] = anderson
-    meta["rho_rule"] = rho_rule
+            "rho2": float(problem.rho2), "adaptive_rho": bool(adaptive_rho), "classes": classes.tolist(),
+            "anderson": anderson, "rho_rule": rho_rule}
     return harness.solve(algorithm(method, bool(fit_intercept), int(cg_iters), anderson),
                          init(problem, warm_start, anderson), problem,
                          maxiter=maxiter, tol=tol, meta=meta, **run)

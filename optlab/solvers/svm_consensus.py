@@ -19,8 +19,8 @@ import scipy.sparse as sp
 
 from .. import harness, validate
 from ..algorithm import Algorithm, Comm, Rows
-from .svm_inputs import check_data, check_penalty, check_rho, predict
-from .svm_linsolve import ATv, Av, choose_method, default_rhos, factorise, make_msolve, split_blocks
+from .svm_inputs import check_data, check_penalty, check_rho, nzf, predict, slack_prox
+from .svm_linsolve import ATv, Av, choose_method, default_rhos, factored_solve, factorise, make_msolve, split_blocks
 
 __all__ = ["svm_consensus_admm", "algorithm", "ConsensusState", "ConsensusProblem", "make_step", "build",
            "objective", "nzf"]
@@ -58,20 +58,13 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
         def local(blk, data):
             """Steps 4 (the consensus duals, deferred to here), 1 and 2 of one block (see svm_consensus_admm)."""
             A, b, mask = data.A, data.b, data.mask
-            dt = A.dtype
             u1 = blk.u1 + (blk.w - z0)
             uc = blk.uc + (blk.c - cz0)
             t = (1 - blk.e - blk.u2) * mask
             rw = rho * (z0 - u1) + ATv(A, b * t)
-            v = msolve(A, b, data.factor, rho, rw, blk.w)
-            if fit_intercept:
-                c = (rho * (cz0 - uc) + jnp.sum(b * t) - jnp.vdot(data.q, v)) / data.schur
-                w = v - data.g * c
-            else:
-                c, w = jnp.zeros((), dt), v
+            w, c = factored_solve(msolve, data, rho, rw, rho * (cz0 - uc) + jnp.sum(b * t), blk.w, fit_intercept)
             m = b * (Av(A, w) + c)
-            vv = 1 - m - blk.u2
-            e = jnp.where(vv > kappa, vv - kappa, jnp.where(vv < 0, vv, 0)) * mask
+            e = slack_prox(1 - m - blk.u2, kappa, mask)
             u2 = blk.u2 + (m + e - 1) * mask
             both = ATv(A, jnp.stack([b * (e - blk.e), b * u2], axis=1))
             new = Rows(w=w, c=c, e=e, u1=u1, uc=uc, u2=u2)
@@ -82,10 +75,7 @@ def make_step(method: str = "cholesky", fit_intercept: bool = True, cg_iters: in
         B = pb.n_blocks
         z = pb.penalty.prox(comm.reduce("consensus_w", jnp.sum(blocks.w + blocks.u1, axis=0)) / B, 1 / (B * rho1))
         dt = z.dtype
-        if fit_intercept:
-            cz = comm.reduce("consensus_c", jnp.sum(blocks.c + blocks.uc)) / B
-        else:
-            cz = jnp.zeros((), dt)
+        cz = comm.reduce("consensus_c", jnp.sum(blocks.c + blocks.uc)) / B if fit_intercept else jnp.zeros((), dt)
         # residuals of the consensus problem (Boyd et al. 2011, §3.3 and §7.1), summed over the blocks
         w, c, e, u1, uc, u2 = blocks.w, blocks.c, blocks.e, blocks.u1, blocks.uc, blocks.u2
         mask = pb.blocks.mask
@@ -120,11 +110,6 @@ def objective(state, problem, comm: Comm):
     return comm.reduce("hinge", jnp.sum(hinge)) / problem.n + problem.penalty.value(state.z)
 
 
-def nzf(state, problem, comm: Comm):
-    """Percentage of nonzero features of the consensus z."""
-    return 100.0 * jnp.mean((state.z != 0).astype(state.z.dtype))
-
-
 def _params(state):
     return {"w": state.z, "b": state.cz}
 
@@ -150,15 +135,14 @@ def build(X, b, penalty, n_blocks: int, *, rho1=None, rho2=None, linsolve="auto"
     r1, r2 = default_rhos(sq_norm, n, d, rho1, rho2)
     rho = r1 / r2
     method = choose_method(linsolve, per, d, max_dense)
-    factors, qs, gs, schurs = [], [], [], []
-    for Xj, bj, mj in zip(Xb, bb, maskb):
+
+    def factor_block(Xj, bj, mj):                   # (L, q, g, schur) of one block
         L, minv = factorise(Xj, bj, rho, method)
         q = Xj.T @ (bj * bj)
         g = np.asarray(minv(q), np.float64).ravel()
-        factors.append(L)
-        qs.append(q)
-        gs.append(g)
-        schurs.append(float(mj.sum()) + rho - q @ g)
+        return L, q, g, float(mj.sum()) + rho - q @ g
+
+    factors, qs, gs, schurs = zip(*map(factor_block, Xb, bb, maskb))
     f = lambda x: jnp.asarray(x, dtype)  # noqa: E731
     problem = ConsensusProblem(
         blocks=Rows(A=f(Xb), b=f(bb), mask=f(maskb), factor=f(np.stack(factors)), q=f(np.stack(qs)),

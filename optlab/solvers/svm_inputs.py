@@ -1,5 +1,5 @@
 """Input checks and the model of the linear SVM solvers (:func:`optlab.svm_admm`, :func:`optlab.svm_consensus_admm`):
-data matrix, two-valued labels, penalty, ADMM penalties, working dtype, and ``predict``."""
+data matrix, two-valued labels, penalty, ADMM penalties, working dtype; the slack prox, ``nzf`` and ``predict``."""
 from __future__ import annotations
 
 import jax
@@ -11,7 +11,7 @@ from jax.experimental import sparse as jsparse
 from .. import operators
 from .svm_linsolve import Av
 
-__all__ = ["encode_labels", "check_X", "check_data", "check_rho", "check_penalty", "predict"]
+__all__ = ["encode_labels", "check_X", "check_data", "check_rho", "check_penalty", "slack_prox", "nzf", "predict"]
 
 
 def encode_labels(y):
@@ -39,22 +39,13 @@ def check_X(X):
     (integers promoted; float64 becomes float32 when JAX runs without x64)."""
     if isinstance(X, jsparse.BCOO):
         raise TypeError("X: pass a SciPy sparse matrix (CSR/CSC) or a dense array, not a BCOO")
-    if sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError("X must be 2-d")
-        if X.dtype.kind not in "fiub":
-            raise TypeError(f"X must be numeric, got dtype {X.dtype}")
-        operators.check_finite("X", X)
-        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))
-    else:
-        arr = X if isinstance(X, jax.Array) else np.asarray(X)
-        if arr.dtype.kind == "c" or arr.dtype.kind == "O" or arr.dtype.kind not in "fiub":
-            raise TypeError(f"X must be a real numeric array, got dtype {arr.dtype}")
-        if arr.ndim != 2:
-            raise ValueError(f"X must be a 2-d array (n_samples, n_features), got shape {arr.shape}")
-        operators.check_finite("X", arr)
-        dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(jnp.result_type(float))
-        X = np.asarray(arr)
+    X = X if sp.issparse(X) else np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"X must be a real numeric array, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-d array (n_samples, n_features), got shape {X.shape}")
+    operators.check_finite("X", X)
+    dtype = X.dtype if X.dtype.kind == "f" else np.dtype(jnp.result_type(float))
     if jnp.dtype(dtype) == jnp.float64 and not jax.config.jax_enable_x64:
         dtype = np.dtype(np.float32)
     return X, dtype
@@ -95,7 +86,20 @@ def check_rho(name, value):
     return value
 
 
+def slack_prox(v, kappa, mask):
+    """``e = ξ − s`` of the slack step (step 3 of :func:`optlab.svm_admm`): the prox of ``κ(·)₊`` split into its
+    positive and negative parts, ``v − κ`` above ``κ``, 0 on ``[0, κ]``, ``v`` below 0; 0 where ``mask`` is 0."""
+    return jnp.where(v > kappa, v - kappa, jnp.where(v < 0, v, 0)) * mask
+
+
+def nzf(state, problem, comm=None):
+    """Percentage of nonzero features of the returned model ``state.z``."""
+    return 100.0 * jnp.mean((state.z != 0).astype(state.z.dtype))
+
+
 def predict(params, X):
     """±1 labels ``sign(X w + b)`` of the model ``params = {"w", "b"}``."""
     X = operators.as_jax(X) if sp.issparse(X) else jnp.asarray(X)
+    if not jnp.issubdtype(X.dtype, jnp.floating):     # integer data: promote X (casting w would truncate it)
+        X = X.astype(params["w"].dtype)
     return jnp.sign(Av(X, params["w"].astype(X.dtype)) + params["b"])

@@ -9,7 +9,8 @@ consensus solver with each block of rows. This module holds what they share:
 * the choice of solver (:func:`choose_method`): Cholesky of :math:`M` (:math:`d \le` rows), Woodbury (Cholesky of
   :math:`\rho I + HH^\top`, :math:`\text{rows} < d`) while :math:`\min(\text{rows}, d) \le` ``max_dense``, else
   ``cg_iters`` conjugate-gradient steps on :math:`M` warm-started at the current :math:`w` (an inexact ADMM);
-* the float64 factorisation on the host (:func:`factorise`) and the JAX solve with it (:func:`make_msolve`);
+* the float64 factorisation on the host (:func:`factorise`) and the JAX solve with it (:func:`make_msolve`; with
+  the intercept's Schur complement: :func:`factored_solve`);
 * the split of the rows into equal blocks padded with zero rows (:func:`split_blocks`).
 
 Woodbury identity: :math:`(H^\top H + \rho I)^{-1}r = \bigl(r - H^\top(\rho I + HH^\top)^{-1}Hr\bigr)/\rho`.
@@ -31,7 +32,7 @@ from jax.experimental import sparse as jsparse
 from .. import operators
 
 __all__ = ["METHODS", "default_rhos", "choose_method", "cholesky", "factorise", "spectral", "split_blocks", "Av",
-           "ATv", "cg", "make_msolve"]
+           "ATv", "cg", "make_msolve", "factored_solve"]
 
 METHODS = ("cholesky", "woodbury", "cg")
 
@@ -158,3 +159,14 @@ def make_msolve(method: str, cg_iters: int):
             return (r - ATv(A, b * jax.scipy.linalg.cho_solve((L, True), hr))) / rho
         return cg(lambda x: ATv(A, Av(A, x)) + rho * x, r, x0, cg_iters)
     return msolve
+
+
+def factored_solve(msolve, pb, rho, rw, bt, w0, fit_intercept: bool):
+    """``(w, c)`` of the ``(w, c)`` step of both solvers with the factor of :func:`factorise`: ``M v = r_w`` by
+    ``msolve``, then ``c = (bt − qᵀv)/schur`` and ``w = v − g c`` (``pb``: ``A``, ``b``, ``factor``, ``q``, ``g``,
+    ``schur`` of the system; ``bt`` the intercept's right-hand side; ``w0`` the CG start)."""
+    v = msolve(pb.A, pb.b, pb.factor, rho, rw, w0)
+    if not fit_intercept:
+        return v, jnp.zeros((), v.dtype)
+    c = (bt - jnp.vdot(pb.q, v)) / pb.schur
+    return v - pb.g * c, c

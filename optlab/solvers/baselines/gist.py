@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Any, NamedTuple
 
 import jax
@@ -106,15 +107,12 @@ def make_step(M: int = 5, max_backtracks: int = 50):
 
 
 objective = row_risk.composite_objective
+_params = operator.attrgetter("x")              # Result.params: the iterate x_k
 
 
 def stationarity(state, problem, comm: Comm):
     """The proximal-gradient mapping's norm at :math:`x_k` with the step :math:`1/L` of the last search."""
     return row_risk.gradient_mapping_norm(problem.f, problem.g, state.x, 1 / state.L, comm)
-
-
-def _params(state):
-    return state.x
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,7 +20,7 @@ until :math:`f(p) \le f(y) + \langle\nabla f(y), p - y\rangle + \|p - y\|^2/(2s)
 :math:`p`; the step never grows again, so the :math:`O(1/k)` / :math:`O(1/k^2)` guarantees hold.
 The test allows a slack of a few ulps of :math:`f(y)`, and the search is capped at ``max_backtracks``
 halvings per iteration: near the optimum, rounding alone can make the exact test fail, which would
-shrink the step for no reason (seen in float64 on Lasso as a gap creeping back up to 1e-12).
+shrink the step for no reason.
 
 Both methods are baselines for the inertial methods (proximal inertial gradient) and the proof of the harness.
 
@@ -50,6 +50,7 @@ A pytree iterate, e.g. weights and an unpenalised intercept (a penalty per leaf;
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Any, NamedTuple
 
 import jax
@@ -88,8 +89,6 @@ def _backtrack(f, g, y, fy, grad_y, step, shrink, max_backtracks, comm):
         p = g.prox(jax.tree.map(lambda a, b: a - s * b, y, grad_y), s)
         d = jax.tree.map(lambda a, b: a - b, p, y)
         bound = fy + pytree.vdot(grad_y, d) + pytree.vdot(d, d) / (2 * s)
-        # slack of a few ulps of f(y): near the optimum rounding alone can fail the exact test and
-        # would shrink the step for no reason
         slack = 8 * jnp.finfo(fy.dtype).eps * jnp.abs(fy)
         return p, row_risk.value(f, p, comm, "trial_value") <= bound + slack
 
@@ -136,13 +135,8 @@ def make_step(accelerated: bool, backtracking: bool, max_backtracks: int = 40):
 
 
 objective, gap = row_risk.composite_objective, row_risk.composite_gap
-
-
 stationarity = row_risk.composite_stationarity
-
-
-def _params(state):
-    return state.x
+_params = operator.attrgetter("x")              # Result.params: the iterate x_k
 
 
 @functools.lru_cache(maxsize=None)
@@ -154,31 +148,6 @@ def algorithm(accelerated: bool, backtracking: bool = False, max_backtracks: int
     return Algorithm(name=name, step=make_step(accelerated, backtracking, max_backtracks), metrics=metrics,
                      params=_params, stop_metric="rel_change", fresh=frozenset({"value", "trial_value"}), growth_limit=1e3,
                      stationarity=stationarity)
-
-
-def _solve(name, accelerated, f, g, x0, *, step, backtracking, shrink, max_backtracks, maxiter, tol, f_star,
-           parallel, run):
-    f, g, x0, risk = row_risk.composite_inputs(name, f, g, x0, parallel)
-    if step is not None and operators.concrete(step) is not None and not np.all(operators.concrete(step) > 0):
-        raise ValueError(f"step must be > 0, got {step}")
-    dt = pytree.dtype(x0)
-    if not 0 < shrink < 1:
-        raise ValueError(f"shrink must be in (0, 1), got {shrink}")
-    if step is None:
-        try:
-            step = 1.0 / f.lipschitz()
-        except (ValueError, NotImplementedError) as err:
-            if not backtracking:
-                raise ValueError(f"{name}: no step given and f has no Lipschitz constant ({err}); pass "
-                                 "step=1/L or backtracking=True") from err
-            step = 1.0
-    problem = ProxGradProblem(f=risk, g=g, shrink=jnp.asarray(shrink, dt),
-                              f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
-    alg = algorithm(accelerated, bool(backtracking), int(max_backtracks), f_star is not None)
-    step_value = operators.concrete(step)
-    meta = {"step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
-            "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
-    return harness.solve(alg, init(x0, step), problem, executor=parallel, maxiter=maxiter, tol=tol, meta=meta, **run)
 
 
 _DOC_ARGS = """
@@ -214,9 +183,28 @@ _DOC_ARGS = """
 def _public(name: str, accelerated: bool, summary: str):
     def solver(f, g, x0, *, step=None, backtracking=False, shrink=0.5, max_backtracks=40, maxiter=1000, tol=1e-10,
                f_star=None, parallel=None, **run):
-        return _solve(name, accelerated, f, g, x0, step=step, backtracking=backtracking, shrink=shrink,
-                      max_backtracks=max_backtracks, maxiter=maxiter, tol=tol, f_star=f_star, parallel=parallel,
-                      run=run)
+        f, g, x0, risk = row_risk.composite_inputs(name, f, g, x0, parallel)
+        if step is not None and operators.concrete(step) is not None and not np.all(operators.concrete(step) > 0):
+            raise ValueError(f"step must be > 0, got {step}")
+        dt = pytree.dtype(x0)
+        if not 0 < shrink < 1:
+            raise ValueError(f"shrink must be in (0, 1), got {shrink}")
+        if step is None:
+            try:
+                step = 1.0 / f.lipschitz()
+            except (ValueError, NotImplementedError) as err:
+                if not backtracking:
+                    raise ValueError(f"{name}: no step given and f has no Lipschitz constant ({err}); pass "
+                                     "step=1/L or backtracking=True") from err
+                step = 1.0
+        problem = ProxGradProblem(f=risk, g=g, shrink=jnp.asarray(shrink, dt),
+                                  f_star=jnp.asarray(np.nan if f_star is None else f_star, dt))
+        alg = algorithm(accelerated, bool(backtracking), int(max_backtracks), f_star is not None)
+        step_value = operators.concrete(step)
+        meta = {"step": float(step_value) if step_value is not None else None, "backtracking": bool(backtracking),
+                "dtype": str(dt), "penalty": getattr(g, "name", type(g).__name__)}
+        return harness.solve(alg, init(x0, step), problem, executor=parallel, maxiter=maxiter, tol=tol, meta=meta,
+                             **run)
 
     solver.__name__ = solver.__qualname__ = name
     solver.__doc__ = summary + "\n" + _DOC_ARGS

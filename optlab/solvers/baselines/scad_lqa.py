@@ -60,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from ... import harness, validate
+from ... import harness, prox, validate
 from ...algorithm import Algorithm
 
 __all__ = ["scad_lqa", "LQAState", "LQAProblem", "make_step", "scad_derivative"]
@@ -84,18 +84,6 @@ class LQAProblem(NamedTuple):
 def scad_derivative(u, lam, a):
     """:math:`p'_\\lambda(u)` of SCAD for :math:`u \\ge 0` (right derivative :math:`\\lambda` at 0)."""
     return jnp.where(u <= lam, lam, jnp.maximum(a * lam - u, 0) / (a - 1))
-
-
-def _scad_value(w, lam, a):
-    u = jnp.abs(w)
-    return jnp.sum(jnp.where(u <= lam, lam * u, jnp.where(u <= a * lam, (2 * a * lam * u - u * u - lam * lam)
-                                                          / (2 * (a - 1)), 0.5 * (a + 1) * lam * lam)))
-
-
-def objective_fn(beta, pb):
-    """:math:`F(w, c)` at ``beta = (c, w)``."""
-    f = pb.X @ beta[1:] + beta[0]
-    return jnp.mean(jnp.maximum(1 - pb.y * f, 0)) + _scad_value(beta[1:], pb.lam, pb.a)
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,7 +124,10 @@ def make_step():
 
 
 def _objective(state, problem, comm=None):
-    return objective_fn(state.beta, problem)
+    """:math:`F(w, c)` at ``state.beta = (c, w)`` (the SCAD value of :class:`optlab.prox.SCAD`)."""
+    c, w = state.beta[0], state.beta[1:]
+    f = problem.X @ w + c
+    return jnp.mean(jnp.maximum(1 - problem.y * f, 0)) + prox.SCAD(problem.lam, problem.a).value(w)
 
 
 def _nzf(state, problem, comm=None):
