@@ -21,6 +21,11 @@ the shared state it last read. A name listed in :attr:`Algorithm.fresh` (e.g. th
 search, which may be called inside a loop) is always formed from every worker's current contribution — a barrier;
 a step that calls one waits for every worker, so the asynchronous executors run it as a synchronous round.
 
+What a step costs a worker (the simulated clock of :mod:`optlab.parallel`): by default a step sums over all its
+rows, so a worker's step costs its share of the rows and shrinks as the rows are split over more workers. A
+sampling method (stochastic mini-batch iterations) says so with :attr:`Algorithm.minibatch`: each iteration draws a
+fixed number of rows from every sampling block a worker holds, so its cost does not shrink with the worker count.
+
 ``optlab.harness.solve(algorithm, state, problem, executor=...)`` runs it (the harness's one loop).
 """
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
-__all__ = ["Algorithm", "Rows", "Comm", "serial_comm", "is_rows"]
+__all__ = ["Algorithm", "MiniBatchWork", "Rows", "Comm", "serial_comm", "is_rows"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -102,6 +107,21 @@ def _state_params(state):
     return state
 
 
+class MiniBatchWork(NamedTuple):
+    """The work of one step of a sampling method, for the simulated clock (:attr:`Algorithm.minibatch`).
+
+    One step is ``iterations`` mini-batch iterations; each draws the same number of rows (the method's batch size)
+    from every sampling block of ``block_rows`` rows, whatever the worker count. A worker holding ``rows_w`` rows
+    (``rows_w / block_rows`` whole blocks) therefore costs ``speed_w · iterations · rows_w / block_rows`` per step:
+    one time unit is one block's mini-batch on a speed-1 worker (``Sync(1)`` with one block: one unit per
+    iteration). A harness step of several iterations is charged ``iterations`` of them (a shorter last segment of
+    an epoch is charged as a whole one).
+    """
+
+    iterations: int
+    block_rows: int
+
+
 @dataclasses.dataclass(frozen=True)
 class Algorithm:
     """A method as pure functions (see the module docstring). Instances must be hashable and equal across calls
@@ -121,6 +141,10 @@ class Algorithm:
             the proximal-gradient mapping). When the tolerance test fires, the run is ``"converged"`` only if this
             residual fell well below its starting value, else ``"stalled"`` (the iterate stopped moving without
             becoming stationary, e.g. with a far too small step).
+        minibatch: ``None`` (default) for a step that sums over all its rows: the simulated clock charges a worker
+            ``speed_w · rows_w / n`` per step (one unit = one pass over the data). A :class:`MiniBatchWork` for a
+            sampling method, whose per-worker work per iteration does not shrink as rows are split over more workers
+            (the clock then charges ``speed_w · iterations · blocks_w``; see :class:`MiniBatchWork`).
     """
 
     name: str
@@ -132,6 +156,7 @@ class Algorithm:
     predict: Callable | None = None
     growth_limit: float | None = None
     stationarity: Callable | None = None
+    minibatch: MiniBatchWork | None = None
 
     def metric_dict(self) -> dict:
         return dict(self.metrics)

@@ -20,6 +20,8 @@ contribution would become older than ``D`` iterations is waited for). Workers wi
 deliver a gradient computed at the iterate they read when they started, read the new iterate and start
 again (:math:`r_w \leftarrow t_k + τ_w`). ``max_delay = 0`` waits for everyone: the synchronous method.
 ``Sync`` advances the simulated clock by :math:`\max_w τ_w` per iteration (it waits for the slowest).
+A worker's :math:`τ_w` is its speed times the work of one step (:func:`step_times`): its share of the rows for a
+step that sums over all of them, its blocks' mini-batches for a sampling method (``Algorithm.minibatch``).
 Simulated times are reported as the ``sim_time`` metric and are labelled *simulated* in every figure.
 
 Multi-host: the same code runs after ``jax.distributed.initialize(...)``; the mesh then spans the
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -41,7 +44,7 @@ from .algorithm import Comm, is_rows
 from .executor import (STATIONARITY, Prepared, Serial, as_executor, n_rows, pad_rows, reduce_shapes, select,
                        split_shared, trim_rows)
 
-__all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "RayAsync", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "async_round", "server_round", "spmd",
+__all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "RayAsync", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "step_times", "async_round", "server_round", "spmd",
            "place"]
 
 #: The mesh axis name the worker functions use in their collectives.
@@ -370,6 +373,29 @@ def _parallel_metric(fn, n_workers: int):
     return metric
 
 
+def step_times(algorithm, speeds: np.ndarray, rows_per_worker: int, n: int) -> np.ndarray:
+    """The simulated seconds ``τ_w`` of one step of each worker (speeds ``speeds``, ``rows_per_worker`` of the ``n``
+    rows each): its share of the rows, ``speed_w · rows_per_worker / n``, for a step that sums over all rows (one
+    unit = one pass over the data); for a sampling method (:attr:`optlab.algorithm.Algorithm.minibatch`)
+    ``speed_w · iterations · rows_per_worker / block_rows``, its blocks' mini-batches, which do not shrink as the rows
+    are split over more workers (one unit = one block's mini-batch)."""
+    work = algorithm.minibatch
+    if work is None:
+        return speeds * rows_per_worker / n
+    return speeds * (work.iterations * rows_per_worker / work.block_rows)
+
+
+def _warn_all_barrier(algorithm, executor) -> None:
+    fresh = ", ".join(sorted(algorithm.fresh))
+    warnings.warn(
+        f"{algorithm.name}: every step calls a barrier reduce ({fresh}; Algorithm.fresh), so "
+        f"SimulatedAsync({executor.n_workers}, max_delay={executor.max_delay}) runs each step as a synchronous round "
+        "and gives the Sync run: nothing is asynchronous. To run asynchronously, make a harness step call its reduces "
+        "at the top level and outside loops; for the stochastic solvers (spdhg, spdpeg, the stochastic ADMM "
+        "baselines) pass segments = iterations per epoch (trace.meta['iters_per_epoch']), one iteration per step.",
+        RuntimeWarning, stacklevel=2)
+
+
 def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
     W = executor.n_workers
     n = n_rows(problem)
@@ -380,13 +406,14 @@ def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
     problem = pad_rows(problem, per * W)
     state = pad_rows(state, per * W)
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
-    # a worker's round costs its share of the rows: τ_w = speed_w · rows_per_worker / n
-    tau = jnp.asarray(worker_times(executor) * per / n, dtype)
+    tau = jnp.asarray(step_times(algorithm, worker_times(executor), per, n), dtype)
     wrapped_problem = ParallelProblem(problem, tau)
     spec_s, spec_p = _specs(state), _specs(problem)
     if isinstance(executor, SimulatedAsync):
         shared, _ = split_shared(state)
         shapes, barrier = reduce_shapes(algorithm, trim_rows(state, per), trim_rows(problem, per))
+        if barrier and W > 1 and executor.max_delay > 0:
+            _warn_all_barrier(algorithm, executor)
         table = {name: jnp.zeros((W,) + s.shape, s.dtype) for name, s in shapes.items()}
         wrapped = AsyncState(
             inner=state, read=tuple(jnp.broadcast_to(jnp.asarray(x), (W,) + jnp.shape(x)) for x in shared),

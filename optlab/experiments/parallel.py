@@ -19,9 +19,12 @@ methods (full run; quick run in brackets):
   on a speed-1 worker.
 * ``spdhg`` — stochastic PDHG (``ol.spdhg(..., parallel=...)``: stratified sampling, one block per worker) for
   graph-guided (first-difference) logistic regression with ``μ = 1e-2``, ``γ = 1e-2``, variant ``sc_nonuniform``,
-  4 samples per worker per iteration, 20 (10) epochs, on synthetic data 16,000 × 40 (4,000 × 20); F* by CVXPY. One
-  time unit = one mini-batch gradient on a speed-1 worker, so W workers process W times more samples per unit time
-  (and do W times fewer iterations per epoch); the iteration axis counts server iterations.
+  4 samples per worker per iteration, 20 (10) epochs, on synthetic data 16,000 × 40 (4,000 × 20); F* by CVXPY. Every
+  harness step is one iteration (``segments`` = iterations per epoch, 10 log points per epoch), under Sync and Async
+  alike, so that Async's gradients may be stale (a multi-iteration step's gradients are barriers: Async would be
+  Sync). One time unit = one worker's mini-batch gradient (4 rows) on a speed-1 worker
+  (:class:`optlab.algorithm.MiniBatchWork`), so ``Sync(1)`` costs 1 per iteration and W workers process W times more
+  samples per unit time (and do W times fewer iterations per epoch); the iteration axis counts server iterations.
 * ``admm_irnn`` — data-parallel ADMMiRNN (``ol.admm_irnn(..., parallel=...)``; asynchronous semantics in
   :mod:`optlab.solvers.admm_irnn`), tanh RNN with 16 (8) hidden units on seeded synthetic sequence
   classification, 4,000 (400) sequences of 10 (6) steps × 3 features, label = sign of ``Σ_t sin(x_t0) + x_T1/2``,
@@ -138,20 +141,22 @@ def _spdhg_setup(quick, seed):
     return {"data": f"synthetic {n}x{d}", "A": A, "y": y, "F": F, "mu": mu, "gamma": gamma, "f_star": f_star}
 
 
+SPDHG_BATCH = 4
+SPDHG_LOGS_PER_EPOCH = 10
+
+
 def _spdhg_run(ctx, executor, quick):
     import optlab as ol
 
-    segments = 10
+    # one iteration per harness step under every executor (segments = iterations per epoch): a multi-iteration step's
+    # gradients are barriers, which would make SimulatedAsync the Sync run; log points stay 10 per epoch
+    per_epoch = -(-ctx["A"].shape[0] // executor.n_workers) // SPDHG_BATCH     # one block per worker
     res = ol.spdhg(ctx["A"], ctx["y"], ctx["F"], ctx["mu"], gamma=ctx["gamma"], variant="sc_nonuniform",
-                   batch_size=4, epochs=10 if quick else 20, segments=segments, seed=0, progress=False,
-                   parallel=executor)
-    tr = res.trace
-    # harness steps are epoch segments: count server iterations instead (W workers do W times fewer per epoch)
-    per_epoch = tr.meta["iters_per_epoch"]
-    seg_len = -(-per_epoch // segments)
-    epochs, seg = np.divmod(tr.iters, segments)
-    tr.iters = epochs * per_epoch + np.minimum(seg * seg_len, per_epoch)
-    return _rel_gap(tr, ctx["f_star"])
+                   batch_size=SPDHG_BATCH, epochs=10 if quick else 20, segments=per_epoch, seed=0, progress=False,
+                   log_every=max(1, per_epoch // SPDHG_LOGS_PER_EPOCH), parallel=executor)
+    if res.trace.meta["iters_per_epoch"] != per_epoch:
+        raise RuntimeError(f"spdhg ran {res.trace.meta['iters_per_epoch']} iterations per epoch, expected {per_epoch}")
+    return _rel_gap(res.trace, ctx["f_star"])      # harness steps are server iterations
 
 
 # ------------------------------------------------------------------------------------------------ ADMMiRNN

@@ -25,7 +25,9 @@ What lives here (so that every solver module only writes its update):
   paragraph of :func:`optlab.spdhg`);
 * one harness step is one *segment* of an epoch (``segments`` per epoch): one compiled ``fori_loop`` whose reduces
   are barriers (``Algorithm.fresh``) unless the segment is a single iteration (what a simulated asynchronous
-  executor then does: the data-parallel paragraph of :func:`optlab.spdhg`);
+  executor then does: the data-parallel paragraph of :func:`optlab.spdhg`). A simulated asynchronous executor
+  therefore needs ``segments`` = iterations per epoch to be asynchronous at all (it warns otherwise); the simulated
+  clock charges a worker its blocks' mini-batches per iteration (``Algorithm.minibatch``), not a share of the rows;
 * online averages (uniform or weighted) and the objective / test-loss metrics evaluated at the averaged iterate.
 """
 from __future__ import annotations
@@ -43,7 +45,7 @@ from jax import lax
 from .. import harness
 from .. import losses as _losses
 from .. import operators, validate
-from ..algorithm import Algorithm, Rows, serial_comm
+from ..algorithm import Algorithm, MiniBatchWork, Rows, serial_comm
 
 __all__ = ["LinData", "Op", "Sampler", "StochState", "Sampling", "prepare_data", "prepare_F", "block_rows",
            "check_common", "sampling", "init_state", "make_step", "segment_algorithm", "algorithm", "batch_algorithm",
@@ -477,22 +479,26 @@ def segment_algorithm(name: str, update: Callable, info: Callable, loss_name: st
                       barrier: frozenset = frozenset()) -> Algorithm:
     """:func:`algorithm` of a stochastic method whose harness step is one segment of an epoch of ``update``
     (:func:`make_step`, diagnostics ``info``): the reduces of one iteration (``grad_names``) are barriers unless a
-    step is a single iteration; the ``barrier`` names always are."""
+    step is a single iteration; the ``barrier`` names always are. The simulated clock charges a step as its
+    mini-batch iterations (:class:`~optlab.algorithm.MiniBatchWork`: one unit per iteration and block held)."""
     step = make_step(update, batch_size, segments, block_size, info, stop)
-    single = -(-(block_size // batch_size) // segments) == 1      # segments = iterations per epoch
-    return algorithm(name, step, loss_name, n, with_test, barrier | (frozenset() if single else grad_names), (), stop)
+    seg_len = -(-(block_size // batch_size) // segments)        # iterations per harness step
+    fresh = barrier | (frozenset() if seg_len == 1 else grad_names)
+    return algorithm(name, step, loss_name, n, with_test, fresh, (), stop, MiniBatchWork(seg_len, block_size))
 
 
 @functools.lru_cache(maxsize=None)
 def algorithm(name: str, step: Callable, loss_name: str, n: int, with_test: bool, fresh: frozenset,
-              extra_metrics: tuple = (), stop: bool = False) -> Algorithm:
+              extra_metrics: tuple = (), stop: bool = False, minibatch: MiniBatchWork | None = None) -> Algorithm:
     """The :class:`~optlab.algorithm.Algorithm` of a stochastic (or batch) linear-model method: its ``step``, the
-    objective at the averaged iterate (and the test loss), ``params = {"w": averaged iterate}``."""
+    objective at the averaged iterate (and the test loss), ``params = {"w": averaged iterate}``; ``minibatch``: the
+    work of a step of a sampling method (``None``: a full-gradient step)."""
     metrics = (("objective", objective_metric(loss_name, n)),)
     if with_test:
         metrics += (("test_loss", test_loss_metric(loss_name)),)
     return Algorithm(name=name, step=step, metrics=metrics + tuple(extra_metrics), params=_params,
-                     stop_metric="rel_change" if stop else None, fresh=frozenset(fresh), growth_limit=GROWTH_LIMIT)
+                     stop_metric="rel_change" if stop else None, fresh=frozenset(fresh), growth_limit=GROWTH_LIMIT,
+                     minibatch=minibatch)
 
 
 def batch_algorithm(name: str, update: Callable, info: Callable, loss_name: str, n: int, with_test: bool, stop: bool,

@@ -180,7 +180,9 @@ def spdhg(X, y, F, mu=1e-5, gamma=0.0, *, variant="gc", epochs=10, batch_size=1,
     serial run with the same ``n_blocks`` up to rounding (a stratified mini-batch method). Under ``SimulatedAsync``
     the gradient of a multi-iteration segment is a barrier (synchronous); with ``segments`` = iterations per epoch
     every harness step is one iteration and a worker's contribution may be up to ``max_delay`` iterations stale
-    (computed at the iterate and on the batch of the iteration it last read).
+    (computed at the iterate and on the batch of the iteration it last read); with several iterations per step it
+    warns that the run is the ``Sync`` run. The simulated clock (``sim_time``) charges a worker ``speed · n_blocks / W``
+    per iteration (its blocks' mini-batches; one unit = one block's batch on a speed-1 worker).
 
     Args:
         X: ``(n, d)`` data, NumPy/JAX dense or SciPy sparse (kept sparse). Its float dtype is the working dtype.
