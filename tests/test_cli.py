@@ -169,3 +169,27 @@ def test_reproduce_all_quick_offline_on_stand_in_data(no_data, monkeypatch, caps
                         assert "(stand-in)" in r["dataset"], (f, r["dataset"])
             elif f.suffix == ".png" and f.name not in figures_without_data_sets:
                 assert "STAND-IN DATA" in titles[f.name], f
+
+
+def test_reproduce_all_releases_compiled_programs_after_each_experiment(no_data, monkeypatch, capsys):
+    """`reproduce all` once died of the kernel's memory-map limit (every compiled program stays mapped): the CLI
+    must drop JAX's compiled programs after every experiment, the failed ones included."""
+    import jax
+
+    import optlab.experiments as E
+
+    _fake_experiments(monkeypatch)
+    fakes = E.registry()
+
+    def fails(out, quick=False, seed=0):
+        raise RuntimeError("broken on purpose")
+
+    fakes["fails"] = E.Experiment("fails", "fake", fails, __name__)
+    monkeypatch.setattr(E, "registry", lambda: dict(fakes))
+    monkeypatch.setattr(E, "get", lambda n: fakes[n])
+    calls = []
+    real = jax.clear_caches
+    monkeypatch.setattr(jax, "clear_caches", lambda: (calls.append(1), real())[1])
+    assert cli.main(["reproduce", "all", "--quick", "--out", str(no_data)]) != 0
+    capsys.readouterr()
+    assert len(calls) == 3
