@@ -3,7 +3,6 @@ real asynchronous runs are the benchmark itself)."""
 import numpy as np
 import pytest
 
-import optlab as ol
 from optlab.experiments import bench_async
 from optlab.parallel import Sync
 

@@ -118,6 +118,11 @@ def lasso_problem(quick: bool) -> Problem:
                    configs, lambda W: n, d, (1, 2, 4), (2, 4), step="1")
 
 
+def _admm_configs(W, D):
+    """ADMM's asynchronous runs (no step to shrink): all but one arrival, and any single arrival."""
+    return [] if W == 1 else [(D, W - 1, 1, "-"), (D, 1, 1, "-")] if W > 2 else [(D, 1, 1, "-")]
+
+
 def svm_problem(quick: bool) -> Problem:
     import optlab as ol
     from optlab.experiments._datasets import DataSets
@@ -138,12 +143,9 @@ def svm_problem(quick: bool) -> Problem:
         return ol.svm_consensus_admm(X, y, penalty, maxiter=maxiter, tol=0.0, log_every=EVERY, progress=False,
                                      max_time=max_time, callback=callback, parallel=parallel)
 
-    def configs(W, D):
-        return [] if W == 1 else [(D, W - 1, 1, "-"), (D, 1, 1, "-")] if W > 2 else [(D, 1, 1, "-")]
-
     name = sets.label("a9a") + (" (8,000-row subset)" if quick else "")
     return Problem("svm", f"consensus SVM ADMM, ℓ1 hinge, λ = {lam:g}, {name} {X.shape[0]}×{X.shape[1]}",
-                   float(f_star), 1e-4, 900 if quick else 1200, run, configs, lambda W: W, X.shape[1],
+                   float(f_star), 1e-4, 900 if quick else 1200, run, _admm_configs, lambda W: W, X.shape[1],
                    (1, 4) if quick else (1, 2, 4), (4,) if quick else (2, 4))
 
 
@@ -163,13 +165,10 @@ def admm_irnn_problem(quick: bool) -> Problem:
         return ol.admm_irnn(X, y, iters=maxiter, log_every=EVERY, max_time=max_time, callback=callback,
                             parallel=parallel, **kw)
 
-    def configs(W, D):
-        return [] if W == 1 else [(D, W - 1, 1, "-"), (D, 1, 1, "-")] if W > 2 else [(D, 1, 1, "-")]
-
     n, T, d = X.shape     # d (Problem): the weights U, W, b, V, c (binary labels: 2 classes)
     return Problem("admm_irnn", f"ADMMiRNN, tanh RNN (hidden 2, ρ = 10), noisy synthetic sequences {n}×{T}×{d}",
-                   f_star, target, 400, run, configs, lambda W: n, hidden * (d + hidden + 1) + (hidden + 1) * 2, (1, 2, 4), (2, 4),
-                   metric="train_loss")
+                   f_star, target, 400, run, _admm_configs, lambda W: n,
+                   hidden * (d + hidden + 1) + (hidden + 1) * 2, (1, 2, 4), (2, 4), metric="train_loss")
 
 
 PROBLEMS = {"lasso": lasso_problem, "svm": svm_problem, "admm_irnn": admm_irnn_problem}
