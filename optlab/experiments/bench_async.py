@@ -1,6 +1,6 @@
 """Benchmark: real asynchronous workers (``RayAsync``) against synchronous ones — wall-clock time to a target.
 
-``optlab bench async [--quick] [--out DIR] [--delay S] [--max-delay D] [--problems lasso,svm]`` (needs
+``optlab bench async [--quick] [--out DIR] [--delay S] [--max-delay D] [--problems lasso,svm,admm_irnn]`` (needs
 ``pip install "optlab[distributed]"``).
 
 Problems (each solver runs unchanged under every executor: one-executor design, DESIGN.md "Parallel"):
@@ -14,8 +14,16 @@ Problems (each solver runs unchanged under every executor: one-executor design, 
   stand-in of the same shape when the file is missing, said in the table); F* = the exact LP optimum (HiGHS);
   target ``(F − F*)/|F*| ≤ 1e-4``. Under ``RayAsync`` a worker's block update uses the consensus it last read: the
   asynchronous consensus ADMM of Zhang & Kwok (ICML 2014).
+* ``admm_irnn`` — data-parallel ADMMiRNN (:func:`optlab.admm_irnn`, Tang et al., ECML-PKDD 2020; each worker holds
+  the auxiliaries and multipliers of its rows, the weight blocks' normal equations are sums over workers; asynchronous
+  semantics in :mod:`optlab.solvers.admm_irnn`: the stale-synchronous parameter server of Ho et al., NIPS 2013) on the
+  solver registry's seeded noisy-label sequences (2 features, label = sign of the feature-0 sum + last feature 1 +
+  noise, so the loss has a positive floor), hidden 2, constant ρ = 10: 4,000 sequences × 8 steps (``--quick``: 400
+  × 2). F = the forward-pass training loss, F* = the smallest of a long serial run (3,000 iterations; 4,000);
+  target ``(F − F*)/|F*| ≤ 0.65`` (``--quick``: 3e-2), which ``Sync`` reaches in about 250 updates (server
+  iterations). Nonconvex: no convergence guarantee under delays. Not in the default ``--problems``.
 
-Executors, for W = 1, 2, 4 workers (``--quick``: the SVM with W = 1, 4):
+Executors, for W = 1, 2, 4 workers (``--quick``: the SVM with W = 1, 4; ADMM methods have no step: column ``-``):
 
 * ``Sync(W)``: JAX's in-process SPMD executor over W simulated CPU devices (it cannot be slowed for real: with a
   straggler its row is the lower bound "measured time + delay × updates", since every round waits for the straggler);
@@ -53,7 +61,8 @@ import numpy as np
 class Problem:
     """One benchmark problem: ``run(parallel, maxiter, max_time, variant, callback)`` runs its solver; ``configs(W,
     D)`` lists the asynchronous runs ``(max_delay, min_arrivals, variant, step label)``; ``units(W)``: the rows the
-    executor splits (data rows, or blocks), for the simulator's seconds per full pass."""
+    executor splits (data rows, or blocks), for the simulator's seconds per full pass; ``metric``: the trace column
+    that is F (the gap ``(F − F*)/|F*|`` is measured on it)."""
 
     key: str
     title: str
@@ -66,6 +75,8 @@ class Problem:
     d: int
     workers: tuple
     straggler_workers: tuple
+    metric: str = "objective"   # the trace column F is read from
+    step: str = "-"             # the step of the synchronous rows (column step_L; "-": the method has none)
 
 
 def problem(n, d, seed=0):
@@ -104,7 +115,12 @@ def lasso_problem(quick: bool) -> Problem:
         return [(D, W - 1, 1, "1"), (D, 1, 1 + 2 * D, f"1/{1 + 2 * D}")]
 
     return Problem("lasso", f"Lasso {n}×{d}, proximal gradient (ISTA)", f_star, 1e-6, 450 if quick else 500, run,
-                   configs, lambda W: n, d, (1, 2, 4), (2, 4))
+                   configs, lambda W: n, d, (1, 2, 4), (2, 4), step="1")
+
+
+def _admm_configs(W, D):
+    """ADMM's asynchronous runs (no step to shrink): all but one arrival, and any single arrival."""
+    return [] if W == 1 else [(D, W - 1, 1, "-"), (D, 1, 1, "-")] if W > 2 else [(D, 1, 1, "-")]
 
 
 def svm_problem(quick: bool) -> Problem:
@@ -127,30 +143,49 @@ def svm_problem(quick: bool) -> Problem:
         return ol.svm_consensus_admm(X, y, penalty, maxiter=maxiter, tol=0.0, log_every=EVERY, progress=False,
                                      max_time=max_time, callback=callback, parallel=parallel)
 
-    def configs(W, D):
-        return [] if W == 1 else [(D, W - 1, 1, "-"), (D, 1, 1, "-")] if W > 2 else [(D, 1, 1, "-")]
-
     name = sets.label("a9a") + (" (8,000-row subset)" if quick else "")
     return Problem("svm", f"consensus SVM ADMM, ℓ1 hinge, λ = {lam:g}, {name} {X.shape[0]}×{X.shape[1]}",
-                   float(f_star), 1e-4, 900 if quick else 1200, run, configs, lambda W: W, X.shape[1],
+                   float(f_star), 1e-4, 900 if quick else 1200, run, _admm_configs, lambda W: W, X.shape[1],
                    (1, 4) if quick else (1, 2, 4), (4,) if quick else (2, 4))
 
 
-PROBLEMS = {"lasso": lasso_problem, "svm": svm_problem}
+def admm_irnn_problem(quick: bool) -> Problem:
+    import optlab as ol
+    from optlab.solvers.registry import _admm_irnn_data
+
+    # the solver registry's seeded noisy-label sequences (the loss has a positive floor) and its setting: hidden 2,
+    # constant ρ = 10 (the adaptive schedule's rejections would make the update count depend on the executor)
+    size, f_iters, target = ("small", 4000, 3e-2) if quick else ("medium", 3000, 0.65)
+    X, y = _admm_irnn_data(0, size)
+    hidden = 2
+    kw = {"hidden": hidden, "rho": 10.0, "rho_schedule": None, "tol": 0.0, "progress": False}
+    f_star = float(np.min(ol.admm_irnn(X, y, iters=f_iters, log_every=EVERY, **kw).trace["train_loss"]))
+
+    def run(parallel, maxiter, max_time=None, variant=1, callback=None):
+        return ol.admm_irnn(X, y, iters=maxiter, log_every=EVERY, max_time=max_time, callback=callback,
+                            parallel=parallel, **kw)
+
+    n, T, d = X.shape     # d (Problem): the weights U, W, b, V, c (binary labels: 2 classes)
+    return Problem("admm_irnn", f"ADMMiRNN, tanh RNN (hidden 2, ρ = 10), noisy synthetic sequences {n}×{T}×{d}",
+                   f_star, target, 400, run, _admm_configs, lambda W: n,
+                   hidden * (d + hidden + 1) + (hidden + 1) * 2, (1, 2, 4), (2, 4), metric="train_loss")
+
+
+PROBLEMS = {"lasso": lasso_problem, "svm": svm_problem, "admm_irnn": admm_irnn_problem}
 EVERY = 5
 
 
-def _gap(trace, f_star):
-    return (np.asarray(trace["objective"]) - f_star) / abs(f_star)
+def _gap(trace, f_star, metric="objective"):
+    return (np.asarray(trace[metric]) - f_star) / abs(f_star)
 
 
-def _time_to(trace, f_star, target):
-    hit = np.flatnonzero(_gap(trace, f_star) <= target)
+def _time_to(trace, f_star, target, metric="objective"):
+    hit = np.flatnonzero(_gap(trace, f_star, metric) <= target)
     return (float(trace.times[hit[0]]), int(trace.iters[hit[0]])) if hit.size else (float("nan"), -1)
 
 
-def _sim_time_to(trace, f_star, target):
-    hit = np.flatnonzero(_gap(trace, f_star) <= target)
+def _sim_time_to(trace, f_star, target, metric="objective"):
+    hit = np.flatnonzero(_gap(trace, f_star, metric) <= target)
     return float(trace["sim_time"][hit[0]]) if hit.size else float("nan")
 
 
@@ -177,14 +212,14 @@ def bench_problem(pb: Problem, args) -> list[dict]:
     """The rows of one problem: every worker count and executor, without and with the straggler."""
     from optlab.parallel import RayAsync, SimulatedAsync, Sync
 
-    target, f_star, maxiter = pb.target, pb.f_star, pb.maxiter
+    target, f_star, maxiter, metric = pb.target, pb.f_star, pb.maxiter, pb.metric
     async_maxiter = 3 * maxiter
     load = os.getloadavg()
     print(f"{pb.title}: target (F−F*)/|F*| ≤ {target:g}, straggler +{args.delay * 1e3:g} ms per round on worker 0; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs", flush=True)
 
     def reached(iteration, record, state):      # the simulator's runs stop at the target (their time is the answer)
-        return (record["objective"] - f_star) / abs(f_star) <= target
+        return (record[metric] - f_star) / abs(f_star) <= target
 
     def predict(W, D, m, round_seconds, variant):
         # the simulator's τ_w is per full pass; a worker's round covers its share of the rows (or blocks)
@@ -192,7 +227,7 @@ def bench_problem(pb: Problem, args) -> list[dict]:
         tau = np.asarray(round_seconds) * n / -(-n // W)
         sim = Sync(W, speeds=tau) if D == 0 else SimulatedAsync(W, max_delay=D, min_arrivals=m, speeds=tau)
         res = pb.run(sim, maxiter if D == 0 else async_maxiter, variant=variant, callback=reached)
-        return _sim_time_to(res.trace, f_star, target)
+        return _sim_time_to(res.trace, f_star, target, metric)
 
     rows = []
     psum = {W: _psum_us(W, pb.d) for W in sorted(set(pb.workers) | set(pb.straggler_workers))}
@@ -201,25 +236,25 @@ def bench_problem(pb: Problem, args) -> list[dict]:
             delay = {0: args.delay} if straggling else None
             label = "one straggler" if delay else "none"
             res = pb.run(Sync(W), maxiter)
-            t, it = _time_to(res.trace, f_star, target)
+            t, it = _time_to(res.trace, f_star, target, metric)
             if delay:
                 # JAX's Sync cannot be slowed for real; every round waits for the straggler: its time plus the
                 # delay once per update is a lower bound on a real synchronous run with that straggler
                 t = t + it * args.delay
             base = {"problem": pb.key, "straggler": label if W > 1 else "-", "W": W}
-            rows.append({**base, "executor": f"Sync({W}) JAX" + (" + delay bound" if delay else ""), "step_L": "-"
-                         if pb.key == "svm" else "1", "time_to_target_s": round(t, 3), "updates_to_target": it,
-                         "final_rel_gap": f"{_gap(res.trace, f_star)[-1]:.1e}", "updates": res.n_iter,
+            rows.append({**base, "executor": f"Sync({W}) JAX" + (" + delay bound" if delay else ""), "step_L": pb.step,
+                         "time_to_target_s": round(t, 3), "updates_to_target": it,
+                         "final_rel_gap": f"{_gap(res.trace, f_star, metric)[-1]:.1e}", "updates": res.n_iter,
                          "predicted_s": float("nan"), "speedup": float("nan"), "predicted_speedup": float("nan"),
                          "server_us": float("nan"), "allreduce_us": round(psum[W], 1)})
             sync_t = sync_pred = None
-            for D_run, m, variant, step_label in [(0, W, 1, "-" if pb.key == "svm" else "1")] + pb.configs(
+            for D_run, m, variant, step_label in [(0, W, 1, pb.step)] + pb.configs(
                     W, args.max_delay):
                 limit = None if D_run == 0 or not np.isfinite(sync_t) else 1.5 * sync_t
                 res = pb.run(RayAsync(W, max_delay=D_run, min_arrivals=m, straggler=delay, defer_metrics=True),
                              maxiter if D_run == 0 else async_maxiter, limit, variant)
                 meta = res.trace.meta
-                t, it = _time_to(res.trace, f_star, target)
+                t, it = _time_to(res.trace, f_star, target, metric)
                 pred = predict(W, D_run, m, meta["round_seconds"], variant)
                 overhead = float(np.median(meta["update_times"]) - max(meta["round_seconds"])) * 1e6
                 if D_run == 0:
@@ -227,13 +262,13 @@ def bench_problem(pb: Problem, args) -> list[dict]:
                 name = f"RayAsync({W}, {D_run})" if D_run == 0 else f"RayAsync({W}, {D_run}, m={m})"
                 rows.append({**base, "executor": name, "step_L": step_label,
                              "time_to_target_s": round(t, 3), "updates_to_target": it,
-                             "final_rel_gap": f"{_gap(res.trace, f_star)[-1]:.1e}", "updates": res.n_iter,
+                             "final_rel_gap": f"{_gap(res.trace, f_star, metric)[-1]:.1e}", "updates": res.n_iter,
                              "predicted_s": round(pred, 3),
                              "speedup": round(sync_t / t, 2) if D_run else float("nan"),
                              "predicted_speedup": round(sync_pred / pred, 2) if D_run else float("nan"),
                              "server_us": round(meta["server_overhead_us"], 1),
                              "allreduce_us": round(overhead, 1) if D_run == 0 else float("nan")})
-                print(f"  {pb.key:<5} {name:<22} straggler={label:<13} {t:7.3f} s to target ({it} updates), "
+                print(f"  {pb.key:<9} {name:<22} straggler={label:<13} {t:7.3f} s to target ({it} updates), "
                       f"predicted {pred:.3f} s", flush=True)
     return rows
 
@@ -244,7 +279,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=".")
     parser.add_argument("--delay", type=float, default=0.02, help="straggler's extra seconds per round")
     parser.add_argument("--max-delay", type=int, default=2)
-    parser.add_argument("--problems", default="lasso,svm", help="comma-separated: " + ",".join(PROBLEMS))
+    parser.add_argument("--problems", default="lasso,svm", help="comma-separated, some of: " + ",".join(PROBLEMS))
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.problems.split(",") if k.strip()]
     unknown = [k for k in keys if k not in PROBLEMS]
