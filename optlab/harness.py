@@ -149,7 +149,17 @@ def _signature(state, problem):
 #: ``(step, tree structure, leaf types) -> info shapes``: :func:`run` traces a step once per signature for its
 #: initial info, not once per call (a grid search refits the same step hundreds of times).
 _INFO_SHAPES: dict = {}
-_INFO_SHAPES_MAX = 256
+
+
+#: Entries each process-wide memo of this module keeps (oldest dropped first).
+_MEMO_MAX = 256
+
+
+def _remember(memo: dict, key, value) -> None:
+    """``memo[key] = value``, dropping the oldest entry when ``memo`` holds :data:`_MEMO_MAX`."""
+    if len(memo) >= _MEMO_MAX:
+        memo.pop(next(iter(memo)), None)
+    memo[key] = value
 
 
 def _info_shapes(step, state, problem, signature=False):
@@ -166,9 +176,7 @@ def _info_shapes(step, state, problem, signature=False):
     shapes = _INFO_SHAPES.get(key)
     if shapes is None:
         shapes = jax.eval_shape(_traced_once(step), state, problem)[1]   # the trace the chunk reuses
-        if len(_INFO_SHAPES) >= _INFO_SHAPES_MAX:
-            _INFO_SHAPES.pop(next(iter(_INFO_SHAPES)))
-        _INFO_SHAPES[key] = shapes
+        _remember(_INFO_SHAPES, key, shapes)
     return shapes
 
 
@@ -282,7 +290,6 @@ _chunk_donate = jax.jit(_chunk, static_argnums=(0, 1), donate_argnums=(2, 3))
 #: zero-iteration warm-up call only for a new one. A grid search refits one program hundreds of times, and the
 #: warm-up call of a compiled chunk is pure dispatch (about 0.2 ms of CPU per heart_scale fit, 5 % of the fit).
 _WARM_CHUNKS: dict = {}
-_WARM_CHUNKS_MAX = 256
 #: Lowerings and XLA compilations (or persistent-cache loads) so far in this process (:func:`_count_compiles`).
 _COMPILES = [0]
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_to_mlir_module_duration", "/jax/core/compile/backend_compile_duration")
@@ -586,9 +593,7 @@ def run(step: Callable, state, problem, *, maxiter: int = 1000, log_every: int |
     record0 = _to_host_scalars({**values0, **info})  # waits for both programs (one host sync, not two)
     compile_time = time.perf_counter() - t0
     if warm and warm_key is not None:
-        if len(_WARM_CHUNKS) >= _WARM_CHUNKS_MAX:
-            _WARM_CHUNKS.pop(next(iter(_WARM_CHUNKS)), None)
-        _WARM_CHUNKS[warm_key] = True
+        _remember(_WARM_CHUNKS, warm_key, True)
     recheck = not warm        # the first chunk: was it compiled after all?
     trace.meta["compile_time"] = trace.meta.get("compile_time", 0.0) + compile_time
 
