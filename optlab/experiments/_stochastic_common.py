@@ -96,6 +96,6 @@ def tune_scale(run, fn, kw, *, quick: bool, length: int, unit: str = "epoch"):
     n = _tuning.budget(length)
     whole = n == length
     tuned = _tuning.tune(lambda s: run({**kw, "scale": s}, n, whole), grid, lambda r: r.trace.last("objective"),
-                         budget=f"{n} {unit}{'s' if n != 1 else ''}")
+                         budget=f"{n} {unit if n == 1 else unit + ('es' if unit.endswith('s') else 's')}")
     res = tuned.result if whole else run({**kw, "scale": tuned.chosen}, length, True)
     return res, tuned

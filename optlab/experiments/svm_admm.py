@@ -99,10 +99,9 @@ def grids(quick: bool) -> dict:
     perturbation ε ("eps", default 1e-6), GIST its step growth ("eta" = 1 + (η0 − 1)·f, η0 = 2: the factor
     applies to the excess over 1, η must stay > 1). LIBLINEAR and the HiGHS LP are external
     solvers run to their tolerance (untuned rows)."""
-    f = _tuning.factors(quick)
     out = {f"ADMM-{p}": _tuning.Grid.scaled("rho_scale", 1.0, quick) for p in PENALTIES}
     out["LQA-scad"] = _tuning.Grid.scaled("eps", 1e-6, quick)
-    out["GIST-scad"] = _tuning.Grid("eta", 2.0, tuple(1.0 + (2.0 - 1.0) * v for v in f))
+    out["GIST-scad"] = _tuning.Grid.scaled("eta", 2.0, quick, base=1.0)
     return out
 
 
