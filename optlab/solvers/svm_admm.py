@@ -348,8 +348,12 @@ def _init_iterates(problem: SVMADMMProblem, warm_start) -> SVMADMMState:
             raise ValueError(f"warm_start: state for a ({ws.u2.shape[0]}, {ws.w.shape[0]}) problem, "
                              f"this one is ({n}, {d})")
         validate.finite_tree("warm_start", ws)
-        return jax.tree.map(lambda x: jnp.asarray(x, dtype=dt) if jnp.issubdtype(x.dtype, jnp.floating) else x,
-                            ws._replace(k=jnp.zeros((), jnp.int32), acc=None))
+        ws = ws._replace(k=jnp.zeros((), jnp.int32), acc=None)
+        meta = getattr(getattr(warm_start, "trace", None), "meta", {})
+        if "rho1" in meta and "rho2" in meta:       # scaled multipliers u = y / rho: carry the duals y to this rho
+            s1, s2 = meta["rho1"] / float(problem.rho1), meta["rho2"] / float(problem.rho2)
+            ws = ws._replace(u1=ws.u1 * s1, u2=ws.u2 * s2, htu=ws.htu * s2)
+        return jax.tree.map(lambda x: jnp.asarray(x, dtype=dt) if jnp.issubdtype(x.dtype, jnp.floating) else x, ws)
     if isinstance(ws, dict) and "w" in ws:
         w = validate.float_array("warm_start['w']", ws["w"], shape=(d,), dtype=dt, allow_int=True)
         c = validate.float_array("warm_start['b']", ws.get("b", 0.0), shape=(), dtype=dt, allow_int=True)
@@ -514,7 +518,9 @@ def svm_admm(X, y, penalty, *, rho1=None, rho2=None, maxiter=10000, tol=1e-5, fi
             conjugate-gradient steps per iteration), ``"cholesky"``, ``"woodbury"`` or ``"cg"``.
         warm_start: a previous :class:`optlab.Result` (or its state) of this solver on a problem of the same
             shape (e.g. the previous ``lam`` of a path; the ℓ1 solution is a good start for SCAD/MCP), or
-            ``{"w": w, "b": c}``.
+            ``{"w": w, "b": c}``. The state holds scaled multipliers :math:`u = y/\rho`: from a Result they are
+            rescaled to this call's ``rho1``/``rho2`` (the duals :math:`y` carry over); a bare state is taken as it
+            is, i.e. as if run at this call's penalties.
         **run: the harness options ``metrics``, ``callback``, ``log_every``, ``max_time``, ``progress``,
             ``checkpoint``, ``resume``, ``jit`` (the :class:`optlab.harness.JitRun` of the fully compiled loop, usable
             under ``jax.vmap`` over the penalty's parameters; the model is ``.state.z``, ``.state.c``); see
