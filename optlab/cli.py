@@ -139,21 +139,6 @@ def _standin_note(name: str, error) -> str:
             "real data: `optlab data fetch NAME`, or put the files under a folder and set OPTLAB_DATA.")
 
 
-def _release_compiled_programs() -> None:
-    """Drop the compiled programs of the experiment that just ran (``jax.clear_caches()`` and a garbage collection).
-
-    XLA:CPU keeps every compiled program mapped into the process (about nine memory maps each) for as long as its
-    jitted function lives, and the kernel caps a process at ``vm.max_map_count`` maps (65,530 by default). The full
-    ``reproduce all`` compiles several thousand distinct programs (tuning grids × methods × data sets): on
-    2026-12-03 it died in its sixth experiment with "LLVM compilation error: Cannot allocate memory" and a
-    segmentation fault. Experiments share no compiled program worth keeping, so each starts from a clean slate (the
-    persistent compilation cache, on disk, is not affected)."""
-    import gc
-
-    import jax
-
-    jax.clear_caches()
-    gc.collect()
 
 
 def _cmd_reproduce(args) -> int:
@@ -202,7 +187,9 @@ def _cmd_reproduce(args) -> int:
                     traceback.print_exception(err, file=sys.stderr)
                 continue
             finally:
-                _release_compiled_programs()
+                from . import harness
+
+                harness.release_compiled_programs()
             elapsed = time.perf_counter() - t0
             on = f"stand-in: {', '.join(used)}" if used else "real"
             timings.append((exp.name, elapsed, runs.done, on))

@@ -50,7 +50,7 @@ from .executor import STATIONARITY, Serial, as_executor
 from .trace import Result, Trace, _jsonable
 
 __all__ = ["run", "run_jit", "solve", "JitRun", "status_name", "save_checkpoint", "load_checkpoint",
-           "CheckpointError", "fingerprint"]
+           "CheckpointError", "fingerprint", "release_compiled_programs"]
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 
@@ -293,6 +293,22 @@ _WARM_CHUNKS: dict = {}
 #: Lowerings and XLA compilations (or persistent-cache loads) so far in this process (:func:`_count_compiles`).
 _COMPILES = [0]
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_to_mlir_module_duration", "/jax/core/compile/backend_compile_duration")
+
+
+def release_compiled_programs() -> None:
+    """Drop every compiled program of this process (``jax.clear_caches()``, the harness's memo of warmed chunk
+    programs, a garbage collection); the persistent compilation cache on disk is not affected.
+
+    XLA:CPU keeps every compiled program mapped into the process (about nine memory maps each) for as long as its
+    jitted function lives, and the kernel caps a process at ``vm.max_map_count`` maps (65,530 by default). A long
+    experiment compiles thousands of distinct programs (tuning grids × methods × data sets): on 2026-12-03 a full
+    ``optlab reproduce all`` died with "LLVM compilation error: Cannot allocate memory" and a segmentation fault. The
+    CLI calls this after every experiment, the largest experiments after every data set."""
+    import gc
+
+    jax.clear_caches()
+    _WARM_CHUNKS.clear()
+    gc.collect()
 
 
 def _count_compiles(name, duration, **kwargs):

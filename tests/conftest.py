@@ -3,7 +3,6 @@
 float64 is switched on for the whole suite: references (scikit-learn, CVXPY, brute force) are float64
 and several tests compare to 1e-8. Tests that check float32 behaviour create float32 arrays explicitly.
 """
-import gc
 import os
 
 # Four simulated CPU devices for the parallel tests (tests/parallel); must be set before JAX starts.
@@ -13,6 +12,8 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+from optlab import harness  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -34,8 +35,7 @@ def _release_compiled_programs():
     """
     yield
     _PEAK_MAPS[0] = max(_PEAK_MAPS[0], _memory_maps())
-    jax.clear_caches()
-    gc.collect()
+    harness.release_compiled_programs()
 
 
 _PEAK_MAPS = [0]

@@ -67,3 +67,18 @@ def test_program_dropped_since_is_run_again_without_its_compile_time(chunk_calls
     compile_time = again.trace.meta["compile_time"]
     assert compile_time > 0
     assert again.trace.times[1] < compile_time, (again.trace.times, compile_time)
+
+
+def test_release_compiled_programs_forgets_the_warmed_programs(chunk_calls):
+    """After ``release_compiled_programs`` (what the CLI does between experiments) a program is compiled again, so
+    the next run warms it up again: its compile time is not counted as solver time, and the results are unchanged."""
+    prob, state, _ = make_problem(d=15)
+    first = _run(prob, state)
+    before = harness._COMPILES[0]
+    harness.release_compiled_programs()
+    assert not harness._WARM_CHUNKS
+    chunk_calls.clear()
+    again = _run(prob, state)
+    assert chunk_calls == [0, 40, 40, 20]                 # warmed up again
+    assert harness._COMPILES[0] > before                  # the program was built (or loaded) again
+    _same(first, again)

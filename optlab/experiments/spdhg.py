@@ -55,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optlab import harness
 from optlab.experiments import register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
@@ -186,6 +187,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     # per data set and problem: the CVXPY reference, the stochastic methods and LPDHG; then the 3 high-probability runs
     expect(sum(1 + len(_methods(n, gamma)) + 1 for n in ds_names for _, gamma in PROBLEMS.values()) + 3)
     for ds_name in ds_names:
+        harness.release_compiled_programs()   # programs of the last data set: keep the process under the map limit
         ds = sets.load(ds_name, split=0.2, seed=seed)
         label_ds, kind = sets.label(ds_name), sets.kind(ds_name)
         X, y, Xt, yt = ds.X, ds.y, ds.X_test, ds.y_test

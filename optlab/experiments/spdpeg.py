@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optlab import harness
 from optlab.experiments import register
 from optlab.experiments._datasets import DataSets
 from optlab.experiments._progress import expect, step
@@ -148,6 +149,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     # per job and fold: the CVXPY reference (fold 0), every method and EGADM (the tuning runs inside their step)
     expect(sum(1 + n_folds * (len(_methods(p, d)) + 1) for p, d in jobs))
     for problem, ds_name in jobs:
+        harness.release_compiled_programs()   # programs of the last data set: keep the process under the map limit
         ds = sets.load(ds_name, split="none")
         label_ds, kind = sets.label(ds_name), sets.kind(ds_name)
         Xall, yall = ds.X, ds.y
