@@ -256,7 +256,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         vals = [next((float(r["time_per_epoch_s"]) for r in summary if r["dataset"] == dn and r["method"] == lab
                       and r["problem"] == "GGRLR"), np.nan) for dn in names]
         ax.bar(np.arange(len(names)) + j * width, vals, width, label=lab)
-    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, ha="right")   # long names: no overlap
     ax.set_yscale("log")
     ax.set_ylabel("seconds per epoch (GGRLR, compile excluded)")
     ol.plot.legend(ax, fontsize=6, ncol=2)
