@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -312,3 +313,17 @@ def test_worker_error_in_asynchronous_rounds():
     assert int(err.state[1]) == err.n_iter        # the server's counter: one per completed update, none half-done
     assert np.all(np.isfinite(np.asarray(err.state[0].x)))
     assert "Traceback" in err.remote_traceback
+
+
+def test_all_barrier_steps_warn_that_they_run_synchronously(built):
+    """A stochastic solver's multi-iteration segment calls its reduces in a loop (barriers, ``Algorithm.fresh``):
+    every RayAsync step is then a synchronous round. RayAsync says so with SimulatedAsync's RuntimeWarning, and the
+    iterates are the synchronous ones (checked against the serial run with the same blocks)."""
+    spec, case = CASES["spdhg"].parallel, built("spdhg")
+    kw = dict(maxiter=spec.iters, tol=0.0, progress=False, **spec.serial_kwargs)
+    with pytest.warns(RuntimeWarning, match=r"RayAsync\(2, max_delay=2\) runs each step as a synchronous round"):
+        real = case.solve(**kw, parallel=RayAsync(2, max_delay=2))
+    np.testing.assert_allclose(flat(real.params), flat(case.solve(**kw).params), rtol=1e-9, atol=1e-11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        case.solve(**kw, parallel=RayAsync(2, max_delay=0))      # synchronous rounds asked for: no warning
