@@ -49,6 +49,7 @@ only and names the files ``{prefix}_traces.csv`` etc.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -71,6 +72,7 @@ class Method:
     metric: str = "rel_gap"
     metric_label: str = "(F − F*)/|F*|"
     time_unit: str = "time units"
+    units: Callable | None = None   # (ctx, W) -> rows the executor splits (data rows or blocks); set: real-async rows
 
 
 def _rel_gap(trace, f_star):
@@ -88,16 +90,16 @@ def _proxgrad_setup(quick, seed):
     g = ol.prox.l1(1e-2)
     x0 = np.zeros(d)
     ref = ol.fista(f, g, x0, maxiter=3000 if quick else 20000, tol=0.0, progress=False)
-    return {"data": f"synthetic {n}x{d}", "f": f, "g": g, "x0": x0, "L": f.lipschitz(),
+    return {"data": f"synthetic {n}x{d}", "f": f, "g": g, "x0": x0, "L": f.lipschitz(), "n": n,
             "f_star": float(np.min(ref.trace["objective"]))}
 
 
-def _proxgrad_run(ctx, executor, quick):
+def _proxgrad_run(ctx, executor, quick, iter_scale=1):
     import optlab as ol
 
-    maxiter = 300 if quick else 3000
+    maxiter = (300 if quick else 3000) * iter_scale
     res = ol.ista(ctx["f"], ctx["g"], ctx["x0"], step=1 / ctx["L"], maxiter=maxiter, tol=0.0,
-                  log_every=max(1, maxiter // 150), progress=False, parallel=executor)
+                  log_every=max(1, maxiter // (150 * iter_scale)), progress=False, parallel=executor)
     return _rel_gap(res.trace, ctx["f_star"])
 
 
@@ -116,12 +118,12 @@ def _svm_setup(quick, seed):
     return {"data": f"synthetic {n}x{d}", "X": X, "y": y, "lam": lam, "f_star": f_star}
 
 
-def _svm_run(ctx, executor, quick):
+def _svm_run(ctx, executor, quick, iter_scale=1):
     import optlab as ol
 
-    maxiter = 300 if quick else 600
+    maxiter = (300 if quick else 600) * iter_scale
     res = ol.svm_admm(ctx["X"], ctx["y"], ol.prox.l1(ctx["lam"]), maxiter=maxiter, tol=0.0,
-                      log_every=max(1, maxiter // 150), progress=False, parallel=executor)
+                      log_every=max(1, maxiter // (150 * iter_scale)), progress=False, parallel=executor)
     return _rel_gap(res.trace, ctx["f_star"])
 
 
@@ -186,8 +188,9 @@ def _rnn_run(ctx, executor, quick):
 
 METHODS: list[Method] = [
     Method("proxgrad", "proximal gradient, ℓ1-logistic", _proxgrad_setup, _proxgrad_run, target=1e-4,
-           time_unit="full gradients"),
-    Method("svm_admm", "consensus SVM ADMM, ℓ1-hinge", _svm_setup, _svm_run, target=1e-4, time_unit="data passes"),
+           time_unit="full gradients", units=lambda ctx, W: ctx["n"]),
+    Method("svm_admm", "consensus SVM ADMM, ℓ1-hinge", _svm_setup, _svm_run, target=1e-4, time_unit="data passes",
+           units=lambda ctx, W: W),          # svm_admm(parallel=...) splits W blocks of rows, one per worker
     Method("spdhg", "SPDHG, graph-guided logistic", _spdhg_setup, _spdhg_run, target=3e-3,
            time_unit="mini-batch gradients"),
     Method("admm_irnn", "ADMMiRNN, tanh RNN sequence classification", _rnn_setup, _rnn_run, target=0.35,
@@ -209,9 +212,95 @@ def _executors(W, speeds):
     return configs
 
 
+# ------------------------------------------------------------------------------- real asynchronous workers (Ray)
+RAY_SLOWDOWN = 4.0     # the real straggler's round takes this many times the others' (the simulated "straggler")
+
+
+def _ray_workers(quick, n_devices):
+    # the predictions run the simulated executors, which need W (simulated) devices
+    return [W for W in ((2,) if quick else (2, 4)) if W <= n_devices]
+
+
+def _ray_available() -> bool:
+    try:
+        import ray  # noqa: F401, PLC0415 - optional (the `distributed` extra)
+    except ImportError:
+        print('ray is not installed (pip install "optlab[distributed]"): the real-async (RayAsync) rows are skipped')
+        return False
+    return True
+
+
+def _ray_runs(method, ctx, W, quick):
+    """The real-async runs of one method for W workers: ``RayAsync(W, 0)`` (the synchronous method) and
+    ``RayAsync(W, MAX_DELAY)`` (any single arrival, as the simulated Async), first with equal workers, then with worker
+    0 a real straggler (it sleeps ``(RAY_SLOWDOWN − 1) ×`` the median round seconds of the equal-speed
+    ``RayAsync(W, 0)`` run in every round). Each real run is followed by its prediction: the simulated executor with
+    the speeds that run measured (:func:`optlab.experiments.bench_async.simulated_like`). Yields ``(speeds, label,
+    max_delay, delay_s, real_trace, predicted_trace)``; real traces hold wall seconds (start-up, compilation and
+    metric evaluation excluded: ``defer_metrics``), predicted ones ``sim_time`` in seconds."""
+    from optlab.experiments.bench_async import simulated_like
+    from optlab.parallel import RayAsync
+
+    delay = 0.0
+    for speeds in SPEEDS:
+        for D in (0, MAX_DELAY):
+            label = f"RayAsync({W}, {D})" if D == 0 else f"RayAsync({W}, D={D})"
+            step(f"{method.key}: {label}, {speeds} speeds (real workers)")
+            straggler = {0: delay} if speeds == "straggler" else None
+            scale = 1 if D == 0 else W      # an update on any single arrival holds about 1/W of a round's work
+            real = method.run(ctx, RayAsync(W, max_delay=D, straggler=straggler, defer_metrics=True), quick,
+                              iter_scale=scale)
+            rounds = real.meta["round_seconds"]
+            if speeds == SPEEDS[0] and D == 0:
+                delay = (RAY_SLOWDOWN - 1) * float(np.median(rounds))
+            predicted = method.run(ctx, simulated_like(W, D, 1, rounds, method.units(ctx, W)), quick,
+                                   iter_scale=scale)
+            yield speeds, label, D, delay if straggler else 0.0, real, predicted
+
+
+def _ray_rows(method, ctx, W, quick, rows, summary, traces):
+    """Run :func:`_ray_runs` and add its traces (``rows``, long format, column ``clock``), its summary rows (one
+    ``clock="real"`` row per run and beside it the ``clock="simulated"`` prediction) and its traces (``traces[(method,
+    speeds, label, clock)]``)."""
+    import optlab as ol
+
+    base = {}
+    for speeds, label, D, delay, real, predicted in _ray_runs(method, ctx, W, quick):
+        load = os.getloadavg()[0]
+        clocks = {"real": real,
+                  "simulated": ol.Trace(predicted.iters, predicted["sim_time"],
+                                        {method.metric: predicted[method.metric]}, predicted.meta)}
+        for clock, tr in clocks.items():
+            traces[(method.key, speeds, label, clock)] = tr
+            small = ol.Trace(tr.iters, tr.times, {method.metric: tr[method.metric]}, tr.meta)
+            rows += small.thinned(50).long(solver=label, dataset=ctx["data"], method=method.key, speeds=speeds,
+                                           workers=W, clock=clock)
+            hit = np.nonzero(tr[method.metric] <= method.target)[0]
+            t = float(tr.times[hit[0]]) if hit.size else None
+            if D == 0:
+                base[(speeds, clock)] = t
+            ref = base.get((speeds, clock))
+            per_update = float(np.median(tr.meta["update_times"])) if clock == "real" else \
+                float(tr.times[-1] / max(int(tr.iters[-1]), 1))
+            summary.append({
+                "method": method.key, "speeds": speeds, "executor": label, "clock": clock, "workers": W,
+                "max_delay": D, "straggler_ms": f"{delay * 1e3:.3g}", "iterations": int(tr.iters[-1]),
+                "s_per_update": f"{per_update:.3g}", "target": f"{method.target:g}",
+                "iters_to_target": "" if t is None else int(tr.iters[hit[0]]),
+                "time_to_target_s": "" if t is None else f"{t:.4g}",
+                f"final_{method.metric}": f"{tr[method.metric][-1]:.2e}",
+                "speedup_vs_D0": f"{ref / t:.2f}" if t and ref else "",
+                "load1": f"{load:.2f}" if clock == "real" else ""})
+
+
 @register("parallel", "Sync vs Async data-parallel proximal gradient, SVM ADMM, SPDHG and ADMMiRNN: iterations and "
-                      "simulated time, 1-8 workers")
-def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str = "parallel") -> dict:
+                      "simulated time, 1-8 workers; real asynchronous workers on Ray (wall time)")
+def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str = "parallel", simulated: bool = True,
+        ray: bool | None = None) -> dict:
+    """``simulated=False``: only the real-async (Ray) rows; ``ray``: ``None`` runs them when Ray is installed,
+    ``False`` never."""
+    import contextlib
+
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -220,15 +309,22 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
 
     workers = [w for w in ((1, 4) if quick else (1, 2, 4, 8)) if w <= len(jax.devices())]
     chosen = [m for m in METHODS if methods is None or m.key in methods]
-    rows, summary, traces, data = [], [], {}, {}
-    # per method: the set-up, then one run per executor (one worker runs once, not once per speed model)
-    expect(len(chosen) * (1 + sum(len(_executors(W, sp)) for sp in SPEEDS for W in workers
-                                  if W > 1 or sp == SPEEDS[0])))
+    ray_methods = [m for m in chosen if m.units is not None] if ray is not False else []
+    ray_workers = _ray_workers(quick, len(jax.devices())) if ray_methods else []
+    if not (ray_workers and _ray_available()):
+        ray_methods = []
+    rows, summary, traces, data, ctxs = [], [], {}, {}, {}
+    ray_rows, ray_summary, ray_traces = [], [], {}
+    # per method: the set-up, then one run per executor (one worker runs once, not once per speed model); Ray: four
+    # real runs per method and worker count
+    expect(len(chosen) * (1 + simulated * sum(len(_executors(W, sp)) for sp in SPEEDS for W in workers
+                                              if W > 1 or sp == SPEEDS[0]))
+           + bool(ray_methods) + 2 * len(SPEEDS) * len(ray_methods) * len(ray_workers))
     for method in chosen:
         step(f"{method.key}: problem set-up")
-        ctx = method.setup(quick, seed)
+        ctx = ctxs[method.key] = method.setup(quick, seed)
         data[method.key] = ctx["data"]
-        for speeds in SPEEDS:
+        for speeds in SPEEDS if simulated else ():
             base_time = None
             for W in workers:
                 for label, executor in _executors(W, speeds).items():
@@ -252,17 +348,39 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
                         "target": f"{method.target:g}", "iters_to_target": "" if it is None else it,
                         "sim_time_to_target": "" if t is None else f"{t:.4g}",
                         "speedup": f"{base_time / t:.2f}" if t and base_time else ""})
+    if ray_methods:
+        from optlab.experiments.bench_async import ray_session
+
+        step("Ray: start-up")          # one local Ray for every real run; its worker processes stop at the end
+        with ray_session():
+            for method in ray_methods:
+                for W in ray_workers:
+                    _ray_rows(method, ctxs[method.key], W, quick, ray_rows, ray_summary, ray_traces)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = [out / f"{prefix}_{name}" for name in ("traces.csv", "summary.csv", "convergence.png", "speedup.png")]
-    write_long_csv(rows, files[0])
-    table = write_table(summary, files[1])
-    _plot_convergence(ol, chosen, traces, data, files[2])
-    _plot_speedup(ol, chosen, summary, workers, files[3])
-    print(f"workers: {workers}; simulated clocks; data: " + "; ".join(f"{k}: {v}" for k, v in data.items()))
-    print(table)
-    return {"files": [str(p) for p in files], "table": table, "traces": traces, "summary": summary}
+    files, table, ray_table = [], "", ""
+    if simulated:
+        files = [out / f"{prefix}_{name}" for name in ("traces.csv", "summary.csv", "convergence.png", "speedup.png")]
+        write_long_csv(rows, files[0])
+        table = write_table(summary, files[1])
+        _plot_convergence(ol, chosen, traces, data, files[2])
+        _plot_speedup(ol, chosen, summary, workers, files[3])
+        print(f"workers: {workers}; simulated clocks; data: " + "; ".join(f"{k}: {v}" for k, v in data.items()))
+        print(table)
+    if ray_methods:
+        ray_files = [out / f"{prefix}_{name}" for name in ("ray.csv", "ray_traces.csv", "ray.png")]
+        ray_table = write_table(ray_summary, ray_files[0])
+        write_long_csv(ray_rows, ray_files[1])
+        _plot_ray(ol, ray_methods, ray_traces, data, ray_workers, ray_files[2])
+        files += ray_files
+        print(f"real asynchronous workers (RayAsync, one process each) on this machine ({os.cpu_count()} CPUs): "
+              "clock=real rows are measured wall seconds (worker start-up, compilation and metric evaluation "
+              "excluded); clock=simulated rows are the simulated executor's prediction with the speeds each real run "
+              "measured (communication not modelled); load1: 1-minute load average during the run")
+        print(ray_table)
+    return {"files": [str(p) for p in files], "table": table, "traces": traces, "summary": summary,
+            "ray_table": ray_table, "ray_traces": ray_traces, "ray_summary": ray_summary}
 
 
 def _plot_convergence(ol, methods, traces, data, path):
@@ -305,4 +423,29 @@ def _plot_speedup(ol, methods, summary, workers, path):
             ax.set_title(f"{method.key}: {speeds} speeds")
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize="small")
+    ol.plot.save(fig, path)
+
+
+def _plot_ray(ol, methods, traces, data, workers, path):
+    """Per method and worker count: the gap against REAL wall time (measured) and beside it against the simulated
+    prediction's time (same speeds), for equal workers and one straggler; the pair of panels shares its x range."""
+    panels = [(m, W, sp) for m in methods for W in workers for sp in SPEEDS]
+    fig, axes = ol.plot.grid(2 * len(panels), ncols=4)
+    for i, (method, W, speeds) in enumerate(panels):
+        pair = axes[2 * i: 2 * i + 2]
+        for ax, clock in zip(pair, ("real", "simulated")):
+            for (key, sp, lab, ck), tr in traces.items():
+                if key == method.key and sp == speeds and ck == clock and lab.startswith(f"RayAsync({W},"):
+                    keep = tr[method.metric] > 0
+                    ax.semilogy(tr.times[keep], tr[method.metric][keep], label=lab, **ol.plot.style(lab))
+            ax.axhline(method.target, color="k", lw=0.6, ls=":")
+            ax.set_xlabel("REAL wall time [s] (measured)" if clock == "real" else
+                          "SIMULATED time [s] (measured speeds, no communication)")
+            ax.set_ylabel(method.metric_label)
+            ax.set_title(f"{method.key}: {W} workers, {speeds} ({clock} clock)", fontsize="small")
+            ax.grid(True, which="both", alpha=0.3)
+            ol.plot.legend(ax, fontsize="x-small")
+        right = max(ax.get_xlim()[1] for ax in pair)
+        for ax in pair:
+            ax.set_xlim(0, right)
     ol.plot.save(fig, path)
