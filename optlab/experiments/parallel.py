@@ -1,4 +1,5 @@
-"""Parallel executors: convergence vs iteration and vs *simulated* wall clock for 1, 2, 4, 8 workers.
+"""Parallel executors: convergence vs iteration and vs *simulated* wall clock for 1, 2, 4, 8 workers, and real
+asynchronous workers on Ray (measured wall clock) for proximal gradient and SVM ADMM.
 
 Every method of :data:`METHODS` is run with ``Sync(W)`` and ``Async(W, max_delay=3)`` (bounded staleness, partial
 barrier of one arrival) for uniform worker speeds and for a straggler (worker 0 four times slower), and the relative
@@ -40,11 +41,32 @@ to the devices JAX sees (``optlab`` sets 8 simulated CPU devices when the CLI st
 A new method is one more :class:`Method` in :data:`METHODS`: ``setup(quick, seed)`` builds the problem once and
 returns a context dict (with ``"data"``, a description), ``run(ctx, executor, quick)`` runs one executor and returns
 its :class:`optlab.Trace`, which must contain ``sim_time`` and the metric named by ``metric`` (lower is better;
-default ``rel_gap``); ``target`` is the level at which the speed-up is read off.
+default ``rel_gap``); ``target`` is the level at which the speed-up is read off. A method with ``units(ctx, W)`` (the
+rows the executor splits: data rows, or blocks) also gets the real-async rows; its ``run`` then takes
+``iter_scale=k`` (k times the iterations, rounded; log points as for k = 1).
+
+**Real asynchronous workers (Ray).** For the methods with ``units`` (proxgrad and svm_admm, the problems of the
+asynchronous claims) the same solvers also run on real worker processes, :class:`optlab.parallel.RayAsync` (one Ray
+actor per worker, :mod:`optlab.ray_executor`), for W = 2, 4 (quick: 2): ``RayAsync(W, 0)`` (the synchronous method;
+its iterates are Sync's to rounding) and ``RayAsync(W, D=3)`` (any single arrival, as the simulated Async; it runs W
+times the server updates, since an update then holds about 1/W of a round's work; quick: 2/3 of these iterations,
+which still reach both targets), first with equal workers, then
+with worker 0 a real straggler: it sleeps ``3 ×`` the median round of the equal-speed ``RayAsync(W, 0)`` run in every
+round, so its rounds take about 4 times the others' (the simulated ``"straggler"``). Recorded: real wall seconds per
+server update (median), to the target and in all (worker start-up, compilation and metric evaluation excluded:
+``defer_metrics``), the final gap, the 1-minute load average; beside every real run (``clock="real"``) the simulated
+executor's prediction for the same speeds (``clock="simulated"``: Sync/SimulatedAsync with each worker's measured
+seconds per round, :func:`optlab.experiments.bench_async.simulated_like`; communication is not modelled). These are
+measurements on the machine that ran them; real and simulated times are in separate columns of the figure. Ray starts
+locally (:func:`optlab.experiments.bench_async.ray_session`) and is shut down at the end; without Ray installed
+(``pip install "optlab[distributed]"``) these rows are skipped with a message. ``run(..., ray=False)`` skips them,
+``run(..., simulated=False)`` runs only them.
 
 Writes ``parallel_traces.csv`` (the metric and ``sim_time`` at 50 log-spaced points per run), ``parallel_summary.csv``,
-``parallel_convergence.png``, ``parallel_speedup.png``; ``run(out, methods=[keys], prefix=...)`` runs some methods
-only and names the files ``{prefix}_traces.csv`` etc.
+``parallel_convergence.png``, ``parallel_speedup.png``, and with Ray ``parallel_ray.csv`` (the summary, column
+``clock``), ``parallel_ray_traces.csv`` (the gap against real or simulated seconds, column ``clock``) and
+``parallel_ray.png``; ``run(out, methods=[keys], prefix=...)`` runs some methods only and names the files
+``{prefix}_traces.csv`` etc.
 """
 from __future__ import annotations
 
@@ -97,9 +119,9 @@ def _proxgrad_setup(quick, seed):
 def _proxgrad_run(ctx, executor, quick, iter_scale=1):
     import optlab as ol
 
-    maxiter = (300 if quick else 3000) * iter_scale
-    res = ol.ista(ctx["f"], ctx["g"], ctx["x0"], step=1 / ctx["L"], maxiter=maxiter, tol=0.0,
-                  log_every=max(1, maxiter // (150 * iter_scale)), progress=False, parallel=executor)
+    base = 300 if quick else 3000
+    res = ol.ista(ctx["f"], ctx["g"], ctx["x0"], step=1 / ctx["L"], maxiter=round(base * iter_scale), tol=0.0,
+                  log_every=max(1, base // 150), progress=False, parallel=executor)
     return _rel_gap(res.trace, ctx["f_star"])
 
 
@@ -121,9 +143,9 @@ def _svm_setup(quick, seed):
 def _svm_run(ctx, executor, quick, iter_scale=1):
     import optlab as ol
 
-    maxiter = (300 if quick else 600) * iter_scale
-    res = ol.svm_admm(ctx["X"], ctx["y"], ol.prox.l1(ctx["lam"]), maxiter=maxiter, tol=0.0,
-                      log_every=max(1, maxiter // (150 * iter_scale)), progress=False, parallel=executor)
+    base = 300 if quick else 600
+    res = ol.svm_admm(ctx["X"], ctx["y"], ol.prox.l1(ctx["lam"]), maxiter=round(base * iter_scale), tol=0.0,
+                      log_every=max(1, base // 150), progress=False, parallel=executor)
     return _rel_gap(res.trace, ctx["f_star"])
 
 
@@ -214,6 +236,7 @@ def _executors(W, speeds):
 
 # ------------------------------------------------------------------------------- real asynchronous workers (Ray)
 RAY_SLOWDOWN = 4.0     # the real straggler's round takes this many times the others' (the simulated "straggler")
+RAY_QUICK_ITERS = 2 / 3    # quick: the real runs do 2/3 of the simulated runs' iterations (both targets are met)
 
 
 def _ray_workers(quick, n_devices):
@@ -247,7 +270,8 @@ def _ray_runs(method, ctx, W, quick):
             label = f"RayAsync({W}, {D})" if D == 0 else f"RayAsync({W}, D={D})"
             step(f"{method.key}: {label}, {speeds} speeds (real workers)")
             straggler = {0: delay} if speeds == "straggler" else None
-            scale = 1 if D == 0 else W      # an update on any single arrival holds about 1/W of a round's work
+            # an update on any single arrival holds about 1/W of a round's work; quick: fewer iterations (time)
+            scale = (1 if D == 0 else W) * (RAY_QUICK_ITERS if quick else 1)
             real = method.run(ctx, RayAsync(W, max_delay=D, straggler=straggler, defer_metrics=True), quick,
                               iter_scale=scale)
             rounds = real.meta["round_seconds"]
@@ -351,11 +375,15 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
     if ray_methods:
         from optlab.experiments.bench_async import ray_session
 
+        import time
+
         step("Ray: start-up")          # one local Ray for every real run; its worker processes stop at the end
+        t_ray = time.perf_counter()
         with ray_session():
             for method in ray_methods:
                 for W in ray_workers:
                     _ray_rows(method, ctxs[method.key], W, quick, ray_rows, ray_summary, ray_traces)
+        t_ray = time.perf_counter() - t_ray
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -379,6 +407,7 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
               "excluded); clock=simulated rows are the simulated executor's prediction with the speeds each real run "
               "measured (communication not modelled); load1: 1-minute load average during the run")
         print(ray_table)
+        print(f"Ray part: {t_ray:.0f} s of wall time (Ray and worker start-up, compilation and predictions included)")
     return {"files": [str(p) for p in files], "table": table, "traces": traces, "summary": summary,
             "ray_table": ray_table, "ray_traces": ray_traces, "ray_summary": ray_summary}
 
