@@ -355,8 +355,10 @@ def test_parallel_experiment_real_async_rows(tmp_path, monkeypatch):
     sync = out["traces"][("lasso", "uniform", "Sync(4)")]
     for speeds in ("uniform", "straggler"):
         real = out["ray_traces"][("lasso", speeds, "RayAsync(2, 0)", "real")]
-        assert real.iters[-1] == sync.iters[-1]           # the same stopping iteration (ISTA's step reaches 0)
-        np.testing.assert_allclose(real["objective"], sync["objective"], rtol=1e-10)
+        assert real.iters[-1] == round(400 * E.RAY_QUICK_ITERS)     # quick: the real runs do 2/3 of the iterations
+        common, i, j = np.intersect1d(real.iters, sync.iters, return_indices=True)
+        assert len(common) == len(real.iters) - 1                   # every log point but the last (267)
+        np.testing.assert_allclose(real["objective"][i], sync["objective"][j], rtol=1e-10)
         assert float(rows[speeds, "RayAsync(2, 0)", "real"]["final_rel_gap"]) == pytest.approx(
             float(rows[speeds, "RayAsync(2, 0)", "simulated"]["final_rel_gap"]), rel=1e-6, abs=1e-12)
         stale = out["ray_traces"][("lasso", speeds, "RayAsync(2, D=3)", "real")]

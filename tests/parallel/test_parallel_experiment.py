@@ -24,7 +24,7 @@ def _lasso_setup(quick, seed):
 
 def _lasso_run(ctx, executor, quick, iter_scale=1):
     f = ol.losses.least_squares_objective(ctx["A"], ctx["b"])
-    res = ol.ista(f, ol.prox.l1(ctx["lam"]), np.zeros(6), step=1 / (7 * f.lipschitz()), maxiter=400 * iter_scale,
+    res = ol.ista(f, ol.prox.l1(ctx["lam"]), np.zeros(6), step=1 / (7 * f.lipschitz()), maxiter=round(400 * iter_scale),
                   tol=0, log_every=4, progress=False, parallel=executor)
     res.trace.metrics["rel_gap"] = np.maximum(res.trace["objective"] - ctx["f_star"], 0) / ctx["f_star"]
     return res.trace
