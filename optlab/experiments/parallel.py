@@ -466,7 +466,9 @@ def _plot_ray(ol, methods, traces, data, workers, path):
             for (key, sp, lab, ck), tr in traces.items():
                 if key == method.key and sp == speeds and ck == clock and lab.startswith(f"RayAsync({W},"):
                     keep = tr[method.metric] > 0
-                    ax.semilogy(tr.times[keep], tr[method.metric][keep], label=lab, **ol.plot.style(lab))
+                    synchronous = lab.endswith(", 0)")
+                    ax.semilogy(tr.times[keep], tr[method.metric][keep], label=lab, color="C0" if synchronous else "C1",
+                                ls="-" if synchronous else "--")
             ax.axhline(method.target, color="k", lw=0.6, ls=":")
             ax.set_xlabel("REAL wall time [s] (measured)" if clock == "real" else
                           "SIMULATED time [s] (measured speeds, no communication)")
