@@ -50,13 +50,16 @@ asynchronous claims) the same solvers also run on real worker processes, :class:
 actor per worker, :mod:`optlab.ray_executor`), for W = 2, 4 (quick: 2): ``RayAsync(W, 0)`` (the synchronous method;
 its iterates are Sync's to rounding) and ``RayAsync(W, D=3)`` (any single arrival, as the simulated Async; it runs W
 times the server updates, since an update then holds about 1/W of a round's work; quick: 2/3 of these iterations,
-which still reach both targets), first with equal workers, then
-with worker 0 a real straggler: it sleeps ``3 ×`` the median round of the equal-speed ``RayAsync(W, 0)`` run in every
-round, so its rounds take about 4 times the others' (the simulated ``"straggler"``). Recorded: real wall seconds per
-server update (median), to the target and in all (worker start-up, compilation and metric evaluation excluded:
-``defer_metrics``), the final gap, the 1-minute load average; beside every real run (``clock="real"``) the simulated
-executor's prediction for the same speeds (``clock="simulated"``: Sync/SimulatedAsync with each worker's measured
-seconds per round, :func:`optlab.experiments.bench_async.simulated_like`; communication is not modelled). These are
+which still reach both targets), first with equal workers, then with worker 0 a real straggler: it sleeps ``3 ×``
+the median compute round of the equal-speed ``RayAsync(W, D=3)`` run in every round, so its rounds take about 4 times
+the others' (the simulated ``"straggler"``; a round of ``RayAsync(W, 0)`` also holds the all-reduce, the wait for the
+others, so it is not used). Recorded: real wall seconds per server update (median), to the target and in all (worker
+start-up, compilation and metric evaluation excluded: ``defer_metrics``), the final gap, each worker's median round
+(``round_ms``), the 1-minute load average; beside every real run (``clock="real"``) the simulated executor's
+prediction for the same speeds (``clock="simulated"``: Sync/SimulatedAsync with each worker's measured compute
+seconds per round in the ``RayAsync(W, D=3)`` run of that speed model,
+:func:`optlab.experiments.bench_async.simulated_like`; communication is not modelled, so real minus predicted is
+roughly its cost). These are
 measurements on the machine that ran them; real and simulated times are in separate columns of the figure. Ray starts
 locally (:func:`optlab.experiments.bench_async.ray_session`) and is shut down at the end; without Ray installed
 (``pip install "optlab[distributed]"``) these rows are skipped with a message. ``run(..., ray=False)`` skips them,
@@ -256,30 +259,40 @@ def _ray_available() -> bool:
 def _ray_runs(method, ctx, W, quick):
     """The real-async runs of one method for W workers: ``RayAsync(W, 0)`` (the synchronous method) and
     ``RayAsync(W, MAX_DELAY)`` (any single arrival, as the simulated Async), first with equal workers, then with worker
-    0 a real straggler (it sleeps ``(RAY_SLOWDOWN − 1) ×`` the median round seconds of the equal-speed
-    ``RayAsync(W, 0)`` run in every round). Each real run is followed by its prediction: the simulated executor with
-    the speeds that run measured (:func:`optlab.experiments.bench_async.simulated_like`). Yields ``(speeds, label,
-    max_delay, delay_s, real_trace, predicted_trace)``; real traces hold wall seconds (start-up, compilation and
-    metric evaluation excluded: ``defer_metrics``), predicted ones ``sim_time`` in seconds."""
+    0 a real straggler: it sleeps ``(RAY_SLOWDOWN − 1) ×`` the median seconds per round of the equal-speed
+    ``RayAsync(W, MAX_DELAY)`` run in every round. The worker speeds are those of the ``RayAsync(W, MAX_DELAY)`` run of
+    the speed model: its rounds are compute (and sleep) only, while a round of ``RayAsync(W, 0)`` also holds the
+    all-reduce, i.e. the wait for the other workers. Each real run is followed by its prediction: the simulated executor
+    with those speeds (:func:`optlab.experiments.bench_async.simulated_like`; communication is not modelled). Yields
+    ``(speeds, label, max_delay, delay_s, speeds_s, real_trace, predicted_trace)``; real traces hold wall seconds
+    (start-up, compilation and metric evaluation excluded: ``defer_metrics``) and ``meta["load1"]``, predicted ones
+    ``sim_time`` in seconds."""
     from optlab.experiments.bench_async import simulated_like
     from optlab.parallel import RayAsync
 
+    def scale(D):   # an update on any single arrival holds about 1/W of a round's work; quick: fewer iterations
+        return (1 if D == 0 else W) * (RAY_QUICK_ITERS if quick else 1)
+
     delay = 0.0
     for speeds in SPEEDS:
+        straggler = {0: delay} if speeds == "straggler" else None
+        reals = {}
         for D in (0, MAX_DELAY):
-            label = f"RayAsync({W}, {D})" if D == 0 else f"RayAsync({W}, D={D})"
-            step(f"{method.key}: {label}, {speeds} speeds (real workers)")
-            straggler = {0: delay} if speeds == "straggler" else None
-            # an update on any single arrival holds about 1/W of a round's work; quick: fewer iterations (time)
-            scale = (1 if D == 0 else W) * (RAY_QUICK_ITERS if quick else 1)
-            real = method.run(ctx, RayAsync(W, max_delay=D, straggler=straggler, defer_metrics=True), quick,
-                              iter_scale=scale)
-            rounds = real.meta["round_seconds"]
-            if speeds == SPEEDS[0] and D == 0:
-                delay = (RAY_SLOWDOWN - 1) * float(np.median(rounds))
+            step(f"{method.key}: {_ray_label(W, D)}, {speeds} speeds (real workers)")
+            reals[D] = method.run(ctx, RayAsync(W, max_delay=D, straggler=straggler, defer_metrics=True), quick,
+                                  iter_scale=scale(D))
+            reals[D].meta["load1"] = os.getloadavg()[0]
+        rounds = reals[MAX_DELAY].meta["round_seconds"]
+        if straggler is None:
+            delay = (RAY_SLOWDOWN - 1) * float(np.median(rounds))
+        for D, real in reals.items():
             predicted = method.run(ctx, simulated_like(W, D, 1, rounds, method.units(ctx, W)), quick,
-                                   iter_scale=scale)
-            yield speeds, label, D, delay if straggler else 0.0, real, predicted
+                                   iter_scale=scale(D))
+            yield speeds, _ray_label(W, D), D, delay if straggler else 0.0, rounds, real, predicted
+
+
+def _ray_label(W, D):
+    return f"RayAsync({W}, {D})" if D == 0 else f"RayAsync({W}, D={D})"
 
 
 def _ray_rows(method, ctx, W, quick, rows, summary, traces):
@@ -289,8 +302,7 @@ def _ray_rows(method, ctx, W, quick, rows, summary, traces):
     import optlab as ol
 
     base = {}
-    for speeds, label, D, delay, real, predicted in _ray_runs(method, ctx, W, quick):
-        load = os.getloadavg()[0]
+    for speeds, label, D, delay, rounds, real, predicted in _ray_runs(method, ctx, W, quick):
         clocks = {"real": real,
                   "simulated": ol.Trace(predicted.iters, predicted["sim_time"],
                                         {method.metric: predicted[method.metric]}, predicted.meta)}
@@ -308,13 +320,16 @@ def _ray_rows(method, ctx, W, quick, rows, summary, traces):
                 float(tr.times[-1] / max(int(tr.iters[-1]), 1))
             summary.append({
                 "method": method.key, "speeds": speeds, "executor": label, "clock": clock, "workers": W,
-                "max_delay": D, "straggler_ms": f"{delay * 1e3:.3g}", "iterations": int(tr.iters[-1]),
+                "max_delay": D, "straggler_ms": f"{delay * 1e3:.3g}",
+                "round_ms": "/".join(f"{1e3 * r:.3g}" for r in (real.meta["round_seconds"] if clock == "real"
+                                                                else rounds)),
+                "iterations": int(tr.iters[-1]),
                 "s_per_update": f"{per_update:.3g}", "target": f"{method.target:g}",
                 "iters_to_target": "" if t is None else int(tr.iters[hit[0]]),
                 "time_to_target_s": "" if t is None else f"{t:.4g}",
                 f"final_{method.metric}": f"{tr[method.metric][-1]:.2e}",
                 "speedup_vs_D0": f"{ref / t:.2f}" if t and ref else "",
-                "load1": f"{load:.2f}" if clock == "real" else ""})
+                "load1": f"{real.meta['load1']:.2f}" if clock == "real" else ""})
 
 
 @register("parallel", "Sync vs Async data-parallel proximal gradient, SVM ADMM, SPDHG and ADMMiRNN: iterations and "
