@@ -419,8 +419,10 @@ def run(out: Path, quick: bool = False, seed: int = 0, methods=None, prefix: str
         files += ray_files
         print(f"real asynchronous workers (RayAsync, one process each) on this machine ({os.cpu_count()} CPUs): "
               "clock=real rows are measured wall seconds (worker start-up, compilation and metric evaluation "
-              "excluded); clock=simulated rows are the simulated executor's prediction with the speeds each real run "
-              "measured (communication not modelled); load1: 1-minute load average during the run")
+              "excluded); clock=simulated rows are the simulated executor's prediction with the worker speeds (round_ms) "
+              "measured in the RayAsync(W, D=3) run of the same speed model (communication not modelled); round_ms: "
+              "median seconds per round of each worker (a RayAsync(W, 0) round holds the all-reduce); load1: 1-minute "
+              "load average after the run")
         print(ray_table)
         print(f"Ray part: {t_ray:.0f} s of wall time (Ray and worker start-up, compilation and predictions included)")
     return {"files": [str(p) for p in files], "table": table, "traces": traces, "summary": summary,
