@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Parallel executors: `Sync` vs `Async` on a simulated clock
+# # Parallel executors: `Sync` vs `Async` on a simulated clock, and real workers on Ray
 #
 # Every solver takes `parallel=`: an executor that splits the data rows over W workers.
 # `ol.parallel.Sync(W)` waits for all workers each round; `ol.parallel.Async(W, max_delay=τ)` lets the server
@@ -77,3 +77,76 @@ for ax, sp_name in zip(axes, speeds):
     ax.grid(True, which="both", alpha=0.3)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## Real asynchronous workers on Ray: measured wall time
+#
+# The simulated clock above is a model. `ol.parallel.RayAsync(W, max_delay)` runs the same solver on W worker
+# processes (Ray actors, `pip install "optlab[distributed]"`) and its trace holds **real wall seconds**. The parallel
+# experiment (`optlab reproduce parallel`) runs `RayAsync(W, 0)` (the synchronous method) and `RayAsync(W, D=3)` for
+# proximal gradient and consensus SVM ADMM, with equal workers and with worker 0 a real straggler (it sleeps three
+# times its measured compute round in every round, so it is about 4× slower, like the simulated straggler), and writes
+# `parallel_ray.csv` and `parallel_ray_traces.csv` (column `clock`: `real` = measured, `simulated` = the simulated
+# executor's prediction for the speeds that run measured; communication is not modelled).
+#
+# The times below are **measurements on the machine that ran them** (worker start-up and compilation excluded), with
+# that machine's load average in the table: they change from machine to machine and run to run. This cell reads the
+# committed full run (`paper_figs/parallel_ray_*.csv`) when it exists; otherwise it runs the quick experiment's Ray
+# part for proximal gradient here (about a minute, with Ray start-up).
+
+# %%
+import csv  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from optlab.experiments import parallel as parallel_experiment  # noqa: E402
+
+root = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "paper_figs").is_dir()), Path.cwd())
+folder = root / "paper_figs"
+if not (folder / "parallel_ray_traces.csv").exists():
+    folder = Path(tempfile.mkdtemp())
+    parallel_experiment.run(folder, quick=True, methods=["proxgrad"], simulated=False)
+
+
+def read(name):
+    path = folder / name
+    if not path.exists():
+        return []
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+ray_summary, ray_traces = read("parallel_ray.csv"), read("parallel_ray_traces.csv")
+print(f"from {'the committed full run' if folder.name == 'paper_figs' else 'this run'}; this machine: "
+      f"{os.cpu_count()} CPUs")
+for r in ray_summary:
+    print(f"{r['method']:<9} {r['speeds']:<9} {r['executor']:<17} {r['clock']:<9} to {r['target']}: "
+          f"{r['time_to_target_s'] or '-':>7} s  final gap {r['final_rel_gap']}  load {r['load1'] or '-'}")
+
+# %% [markdown]
+# Left of each pair: the gap against **measured** wall seconds; right: the simulated prediction's seconds for the same
+# worker speeds (same x range). Without Ray installed there is nothing to plot.
+
+# %%
+panels = sorted({(r["method"], int(r["workers"]), r["speeds"]) for r in ray_traces},
+                key=lambda k: (k[0], k[1], parallel_experiment.SPEEDS.index(k[2])))
+if panels:
+    fig, axes = ol.plot.grid(2 * len(panels), ncols=4)
+    for i, (method, workers, sp) in enumerate(panels):
+        pair = axes[2 * i: 2 * i + 2]
+        for ax, clock in zip(pair, ("real", "simulated")):
+            for label in sorted({r["solver"] for r in ray_traces}):
+                pts = [(float(r["time"]), float(r["value"])) for r in ray_traces
+                       if (r["method"], int(r["workers"]), r["speeds"], r["clock"], r["solver"])
+                       == (method, workers, sp, clock, label) and float(r["value"]) > 0]
+                if pts:
+                    ax.semilogy(*zip(*pts), label=label)
+            ax.set(xlabel="REAL wall time [s], measured" if clock == "real" else "SIMULATED time [s], prediction",
+                   ylabel="(F − F*)/|F*|", title=f"{method}, {workers} workers, {sp} ({clock})")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize="x-small")
+        right = max(ax.get_xlim()[1] for ax in pair)
+        for ax in pair:
+            ax.set_xlim(0, right)
+    fig.tight_layout()
+    plt.show()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -21,7 +22,7 @@ from jax.experimental import sparse as jsparse
 from .algorithm import Comm, is_rows, serial_comm
 
 __all__ = ["Serial", "Prepared", "STATIONARITY", "as_executor", "n_rows", "pad_rows", "trim_rows", "split_shared", "reduce_shapes",
-           "serial_metric"]
+           "serial_metric", "warn_all_barrier"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,3 +172,16 @@ def reduce_shapes(algorithm, state, problem) -> tuple[dict, bool]:
 
     jax.eval_shape(lambda s, p: algorithm.step(s, p, Comm(record, 0, 1)), state, problem)
     return shapes, bool(barrier)
+
+
+def warn_all_barrier(algorithm, executor) -> None:
+    """Warn that an asynchronous executor (``max_delay > 0``) runs every step of ``algorithm`` as a synchronous round
+    because every step calls a barrier reduce (:attr:`Algorithm.fresh`): the result is the Sync run."""
+    fresh = ", ".join(sorted(algorithm.fresh))
+    warnings.warn(
+        f"{algorithm.name}: every step calls a barrier reduce ({fresh}; Algorithm.fresh), so "
+        f"{type(executor).__name__}({executor.n_workers}, max_delay={executor.max_delay}) runs each step as a "
+        "synchronous round and gives the Sync run: nothing is asynchronous. To run asynchronously, make a harness step "
+        "call its reduces at the top level and outside loops; for the stochastic solvers (spdhg, spdpeg, the stochastic "
+        "ADMM baselines) pass segments = iterations per epoch (trace.meta['iters_per_epoch']), one iteration per step.",
+        RuntimeWarning, stacklevel=3)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -42,7 +41,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from .algorithm import Comm, is_rows
 from .executor import (STATIONARITY, Prepared, Serial, as_executor, n_rows, pad_rows, reduce_shapes, select,
-                       split_shared, trim_rows)
+                       split_shared, trim_rows, warn_all_barrier)
 
 __all__ = ["Serial", "Sync", "SimulatedAsync", "Async", "RayAsync", "Prepared", "as_executor", "AXIS", "mesh", "shard_rows", "worker_times", "step_times", "async_round", "server_round", "spmd",
            "place"]
@@ -385,17 +384,6 @@ def step_times(algorithm, speeds: np.ndarray, rows_per_worker: int, n: int) -> n
     return speeds * (work.iterations * rows_per_worker / work.block_rows)
 
 
-def _warn_all_barrier(algorithm, executor) -> None:
-    fresh = ", ".join(sorted(algorithm.fresh))
-    warnings.warn(
-        f"{algorithm.name}: every step calls a barrier reduce ({fresh}; Algorithm.fresh), so "
-        f"SimulatedAsync({executor.n_workers}, max_delay={executor.max_delay}) runs each step as a synchronous round "
-        "and gives the Sync run: nothing is asynchronous. To run asynchronously, make a harness step call its reduces "
-        "at the top level and outside loops; for the stochastic solvers (spdhg, spdpeg, the stochastic ADMM "
-        "baselines) pass segments = iterations per epoch (trace.meta['iters_per_epoch']), one iteration per step.",
-        RuntimeWarning, stacklevel=2)
-
-
 def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
     W = executor.n_workers
     n = n_rows(problem)
@@ -413,7 +401,7 @@ def _prepare_parallel(executor, algorithm, state, problem) -> Prepared:
         shared, _ = split_shared(state)
         shapes, barrier = reduce_shapes(algorithm, trim_rows(state, per), trim_rows(problem, per))
         if barrier and W > 1 and executor.max_delay > 0:
-            _warn_all_barrier(algorithm, executor)
+            warn_all_barrier(algorithm, executor)
         table = {name: jnp.zeros((W,) + s.shape, s.dtype) for name, s in shapes.items()}
         wrapped = AsyncState(
             inner=state, read=tuple(jnp.broadcast_to(jnp.asarray(x), (W,) + jnp.shape(x)) for x in shared),

@@ -65,7 +65,7 @@ from jax.experimental import io_callback
 
 from . import harness, validate
 from .algorithm import Comm, is_rows
-from .executor import n_rows, reduce_shapes, serial_metric, split_shared
+from .executor import n_rows, reduce_shapes, serial_metric, split_shared, warn_all_barrier
 from .trace import Result, Trace
 
 __all__ = ["RayAsync", "WorkerError", "running_worker_pids", "shutdown_workers"]
@@ -475,6 +475,8 @@ class _Server:
         self.n, self.bounds = n, np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.state0, self.problem = harness._strong(state), problem
         self.shapes, self.barrier = reduce_shapes(algorithm, state, problem)
+        if self.barrier and W > 1 and executor.max_delay > 0:
+            warn_all_barrier(algorithm, executor)       # every step exchanges: the Sync run, as SimulatedAsync says
         self.exchange = executor.max_delay == 0 or self.barrier
 
     # --------------------------------------------------------------------------------------- helpers

@@ -48,6 +48,7 @@ per problem: compare ratios within one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import time
@@ -189,6 +190,39 @@ def _sim_time_to(trace, f_star, target, metric="objective"):
     return float(trace["sim_time"][hit[0]]) if hit.size else float("nan")
 
 
+def simulated_like(W, max_delay, min_arrivals, round_seconds, units):
+    """The simulated executor with the speeds a real run measured: ``Sync(W)`` for ``max_delay = 0``, else
+    ``SimulatedAsync(W, max_delay, min_arrivals)``, with ``speeds`` = each worker's measured seconds per round
+    (``RayAsync``'s ``trace.meta["round_seconds"]``: compute plus straggler delay) scaled to a full pass over the
+    ``units`` rows the executor splits (data rows, or blocks): the simulator's τ_w is per full pass and a worker's
+    round covers ``ceil(units / W)`` of them. Its ``sim_time`` is then in seconds; communication is not modelled."""
+    from optlab.parallel import SimulatedAsync, Sync
+
+    tau = np.asarray(round_seconds) * units / -(-units // W)
+    return Sync(W, speeds=tau) if max_delay == 0 else SimulatedAsync(W, max_delay=max_delay,
+                                                                     min_arrivals=min_arrivals, speeds=tau)
+
+
+@contextlib.contextmanager
+def ray_session(num_cpus=None):
+    """Ray on this machine for a benchmark: started unless already running (``num_cpus``: default the CPU count, at
+    least 2; no dashboard, worker logs not forwarded); at the end RayAsync's idle worker processes are stopped and a
+    Ray started here is shut down."""
+    import ray
+
+    from optlab.ray_executor import shutdown_workers
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        shutdown_workers()
+        if started:
+            ray.shutdown()
+
+
 def _psum_us(W, d, repeats=200):
     """Median µs of a jitted ``psum`` of a d-vector over W simulated devices (the all-reduce of ``Sync``)."""
     import jax
@@ -210,7 +244,7 @@ def _psum_us(W, d, repeats=200):
 
 def bench_problem(pb: Problem, args) -> list[dict]:
     """The rows of one problem: every worker count and executor, without and with the straggler."""
-    from optlab.parallel import RayAsync, SimulatedAsync, Sync
+    from optlab.parallel import RayAsync, Sync
 
     target, f_star, maxiter, metric = pb.target, pb.f_star, pb.maxiter, pb.metric
     async_maxiter = 3 * maxiter
@@ -222,10 +256,7 @@ def bench_problem(pb: Problem, args) -> list[dict]:
         return (record[metric] - f_star) / abs(f_star) <= target
 
     def predict(W, D, m, round_seconds, variant):
-        # the simulator's τ_w is per full pass; a worker's round covers its share of the rows (or blocks)
-        n = pb.units(W)
-        tau = np.asarray(round_seconds) * n / -(-n // W)
-        sim = Sync(W, speeds=tau) if D == 0 else SimulatedAsync(W, max_delay=D, min_arrivals=m, speeds=tau)
+        sim = simulated_like(W, D, m, round_seconds, pb.units(W))
         res = pb.run(sim, maxiter if D == 0 else async_maxiter, variant=variant, callback=reached)
         return _sim_time_to(res.trace, f_star, target, metric)
 
@@ -292,22 +323,12 @@ def main(argv=None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import ray
-
-    from optlab.ray_executor import shutdown_workers
     from optlab.trace import format_table, write_table
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=max(2, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
     rows = []
-    try:
+    with ray_session():
         for key in keys:
             rows += bench_problem(PROBLEMS[key](args.quick), args)
-    finally:
-        shutdown_workers()
-        if started:
-            ray.shutdown()
     print(format_table(rows))
     print("time_to_target_s: real wall seconds (compile, start-up and metrics excluded); predicted_s: SimulatedAsync/"
           "Sync with the measured seconds per round (communication not modelled); speedup: RayAsync(W, 0) / "

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -312,3 +313,58 @@ def test_worker_error_in_asynchronous_rounds():
     assert int(err.state[1]) == err.n_iter        # the server's counter: one per completed update, none half-done
     assert np.all(np.isfinite(np.asarray(err.state[0].x)))
     assert "Traceback" in err.remote_traceback
+
+
+def test_all_barrier_steps_warn_that_they_run_synchronously(built):
+    """A stochastic solver's multi-iteration segment calls its reduces in a loop (barriers, ``Algorithm.fresh``):
+    every RayAsync step is then a synchronous round. RayAsync says so with SimulatedAsync's RuntimeWarning, and the
+    iterates are the synchronous ones (checked against the serial run with the same blocks)."""
+    spec, case = CASES["spdhg"].parallel, built("spdhg")
+    kw = dict(maxiter=spec.iters, tol=0.0, progress=False, **spec.serial_kwargs)
+    with pytest.warns(RuntimeWarning, match=r"RayAsync\(2, max_delay=2\) runs each step as a synchronous round"):
+        real = case.solve(**kw, parallel=RayAsync(2, max_delay=2))
+    np.testing.assert_allclose(flat(real.params), flat(case.solve(**kw).params), rtol=1e-9, atol=1e-11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        case.solve(**kw, parallel=RayAsync(2, max_delay=0))      # synchronous rounds asked for: no warning
+
+
+def test_parallel_experiment_real_async_rows(tmp_path, monkeypatch):
+    """`optlab reproduce parallel --quick` with Ray: for a method with real-async rows (the tiny Lasso of
+    test_parallel_experiment.py) the Ray rows exist for both speed models, real and simulated, the synchronous
+    RayAsync(2, 0) ends at the Sync runs' objective to rounding, the straggler really sleeps, and the files are
+    written. proxgrad and svm_admm (issue 14's problems) have real-async rows."""
+    import csv
+
+    import optlab.experiments.parallel as E
+
+    from .test_parallel_experiment import LASSO
+
+    assert {m.key for m in E.METHODS if m.units is not None} >= {"proxgrad", "svm_admm"}
+    monkeypatch.setattr(E, "METHODS", [E.Method(**LASSO)])
+    out = E.run(tmp_path, quick=True, seed=0)
+    for name in ("parallel_ray.csv", "parallel_ray_traces.csv", "parallel_ray.png", "parallel_summary.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    with open(tmp_path / "parallel_ray.csv") as fh:
+        rows = {(r["speeds"], r["executor"], r["clock"]): r for r in csv.DictReader(fh)}
+    assert set(rows) == {(s, e, c) for s in ("uniform", "straggler") for e in ("RayAsync(2, 0)", "RayAsync(2, D=3)")
+                         for c in ("real", "simulated")}
+    assert all(r["time_to_target_s"] and float(r["time_to_target_s"]) > 0 for r in rows.values())
+    with open(tmp_path / "parallel_ray_traces.csv") as fh:
+        assert {r["clock"] for r in csv.DictReader(fh)} == {"real", "simulated"}
+    sync = out["traces"][("lasso", "uniform", "Sync(4)")]
+    for speeds in ("uniform", "straggler"):
+        real = out["ray_traces"][("lasso", speeds, "RayAsync(2, 0)", "real")]
+        assert real.iters[-1] == round(400 * E.RAY_QUICK_ITERS)     # quick: the real runs do 2/3 of the iterations
+        common, i, j = np.intersect1d(real.iters, sync.iters, return_indices=True)
+        assert len(common) == len(real.iters) - 1                   # every log point but the last (267)
+        np.testing.assert_allclose(real["objective"][i], sync["objective"][j], rtol=1e-10)
+        assert float(rows[speeds, "RayAsync(2, 0)", "real"]["final_rel_gap"]) == pytest.approx(
+            float(rows[speeds, "RayAsync(2, 0)", "simulated"]["final_rel_gap"]), rel=1e-6, abs=1e-12)
+        stale = out["ray_traces"][("lasso", speeds, "RayAsync(2, D=3)", "real")]
+        assert stale["rel_gap"][-1] <= LASSO["target"]           # the asynchronous run reaches the target too
+    # worker 0 sleeps 3x the median round of the equal-speed synchronous run in every round of the straggler runs
+    delay = float(rows["straggler", "RayAsync(2, 0)", "real"]["straggler_ms"]) / 1e3
+    assert delay > 0 and float(rows["uniform", "RayAsync(2, 0)", "real"]["straggler_ms"]) == 0
+    slow = out["ray_traces"][("lasso", "straggler", "RayAsync(2, 0)", "real")].meta["round_seconds"]
+    assert slow[0] >= delay
