@@ -231,6 +231,18 @@ def _bits(tr, data):
     return tr.last("train_loss") / np.log(2), tr.last("test_loss") / np.log(2)
 
 
+def _row_legend(row):
+    """One legend for a row of panels, in the row's last (otherwise empty) panel: every label once."""
+    handles = {}
+    for ax in row[:-1]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    row[-1].axis("off")
+    row[-1].legend(list(handles.values()), list(handles), loc="center left", fontsize=7, frameon=False)
+
+
 @register("admm-irnn", "ADMMiRNN vs SGD/Adam/RMSProp (BPTT) on MNIST rows, MNIST one-step, characters, sentiment")
 def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     import optlab as ol
@@ -265,39 +277,41 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
     table = write_table(summary, files[1])
     write_table(tuning_rows, files[4])
 
-    # curves: per task, training loss vs iteration and vs time, test accuracy vs iteration
-    fig, axes = ol.plot.grid(3 * len(all_runs), ncols=3, panel_size=(4.6, 3.3))
+    # curves: per task, training loss vs iteration and vs time, test accuracy vs iteration, and the row's legend in
+    # a fourth panel of its own (seven methods' labels beside each panel squeezed the curves)
+    fig, axes = ol.plot.grid(4 * len(all_runs), ncols=4, panel_size=(4.2, 3.3))
     for i, (task, (runs, data)) in enumerate(all_runs.items()):
+        row = axes[4 * i: 4 * i + 4]
         it_runs = {k: tr for k, tr in runs.items() if "equal time" not in k}
         time_runs = {k: tr for k, tr in runs.items() if "equal time" in k or _is_admm(k)}
         ylab = "train loss (nats/char)" if data["task"] == "sequence" else "train loss (forward pass)"
-        ol.plot.convergence(it_runs, "train_loss", x="iter", ax=axes[3 * i], title=f"{task}: loss vs iteration",
+        ol.plot.convergence(it_runs, "train_loss", x="iter", ax=row[0], title=f"{task}: loss vs iteration",
                             ylabel=ylab)
         if "entropy" in data:
-            axes[3 * i].axhline(data["entropy"] * np.log(2), color="k", ls=":", lw=1, label="unigram entropy")
-            ol.plot.legend(axes[3 * i], fontsize=6)
-        ol.plot.convergence(time_runs, "train_loss", x="time", ax=axes[3 * i + 1],
+            row[0].axhline(data["entropy"] * np.log(2), color="k", ls=":", lw=1, label="unigram entropy")
+        ol.plot.convergence(time_runs, "train_loss", x="time", ax=row[1],
                             title=f"{task}: loss vs time (equal budget)", ylabel=ylab)
-        ol.plot.convergence(it_runs, "test_acc", x="iter", ax=axes[3 * i + 2], logy=False,
+        ol.plot.convergence(it_runs, "test_acc", x="iter", ax=row[2], logy=False,
                             title=f"{task}: test accuracy (forward pass)", ylabel="test accuracy")
-    for ax in axes:
-        if ax.get_legend() is not None:
-            for t in ax.get_legend().get_texts():
-                t.set_fontsize(6)
+        _row_legend(row)
     sets.mark(fig)
     ol.plot.save(fig, files[2])
 
-    # stability: BPTT gradient norms vs ADMMiRNN's constraint residuals (before the re-projection), per iteration
-    fig, axes = ol.plot.grid(len(all_runs), ncols=2, panel_size=(5.0, 3.4))
-    for ax, (task, (runs, _)) in zip(axes, all_runs.items()):
+    # stability: ADMMiRNN's constraint residuals (before the re-projection) and the gradient methods' BPTT gradient
+    # norms, per iteration, on panels of their own (two different quantities)
+    fig, axes = ol.plot.grid(2 * len(all_runs), ncols=2, panel_size=(5.0, 3.4))
+    for i, (task, (runs, _)) in enumerate(all_runs.items()):
+        res_ax, grad_ax = axes[2 * i], axes[2 * i + 1]
         for label, tr in runs.items():
             if "grad_norm" not in tr.metrics:
-                ax.semilogy(tr.iters[1:], tr["residual"][1:], label=f"{label}: residual RMS")  # NaN at start
+                res_ax.semilogy(tr.iters[1:], tr["residual"][1:], label=label)  # NaN at start
             elif "equal time" not in label:
-                ax.semilogy(tr.iters, tr["grad_norm"], ls="--", label=f"{label}: ‖∇ loss‖")
-        ax.set_title(f"{task}: stability")
-        ax.set_xlabel("iteration")
-        ol.plot.legend(ax, fontsize=6)
+                grad_ax.semilogy(tr.iters, tr["grad_norm"], ls="--", label=label)
+        res_ax.set_title(f"{task}: ADMMiRNN constraint residual (RMS)")
+        grad_ax.set_title(f"{task}: BPTT gradient norm ‖∇ loss‖")
+        for ax in (res_ax, grad_ax):
+            ax.set_xlabel("iteration")
+            ol.plot.legend(ax, fontsize=6)
     sets.mark(fig)
     ol.plot.save(fig, files[3])
 
