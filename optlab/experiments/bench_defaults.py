@@ -265,9 +265,10 @@ def _diagnose_main(args, load: float) -> int:
             runs.append({"problem": pb.name, "method": "LPDHG (constant step c/L_f)", "factor": r["factor"],
                          "step": r["step"], "output": "last", "objective": r["last"]})
         for solver, rs in row.pop("_tuned_runs").items():
-            runs.extend({"problem": pb.name, "method": solver, "factor": r["factor"], "step": r["scale"],
+            runs.extend({"problem": pb.name, "method": solver, "factor": r["factor"], "scale": r["scale"],
                          "output": "average", "objective": r["objective"],
-                         "damped_kappa": "" if r["damped"] is None else r["damped"]} for r in rs)
+                         "step_check": r["step_check"], "damped_kappa": "" if r["damped"] is None else r["damped"]}
+                        for r in rs)
         rows.append(row)
     for r in runs:
         f_star = next(row for row in rows if row["problem"] == r["problem"])

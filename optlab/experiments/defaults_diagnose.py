@@ -162,8 +162,8 @@ def noise_free_floor(pb, passes: int = 30, factors=FLOOR_FACTORS) -> dict:
 def tuned_gaps(pb, epochs: int = 30, factors=TUNE_FACTORS, seed: int = 0) -> dict:
     """SPDHG and SPDPEG final objectives after ``epochs`` at their default scale × ``factors`` (the rest at
     defaults; SPDPEG damps a scale beyond its step condition, recorded as ``damped`` = the κ it ran at, and
-    ``spdpeg_unchecked`` runs that scale with ``step_check="off"``): ``{solver: [{factor, scale, objective,
-    damped}]}``."""
+    ``spdpeg_unchecked`` runs that scale with ``step_check="off"`` where the default check damps it):
+    ``{solver: [{factor, scale, objective, damped, step_check}]}``."""
     from optlab.solvers.spdpeg import DEFAULT_SCALE
     from .bench_defaults import run_defaults
 
@@ -178,11 +178,13 @@ def tuned_gaps(pb, epochs: int = 30, factors=TUNE_FACTORS, seed: int = 0) -> dic
                                          spdpeg={"scale": float(c) * DEFAULT_SCALE, "step_check": "off"})["spdpeg"]
             else:
                 unchecked = vals["spdpeg"]
-        for name, base, v, damped in (("spdhg", 1.0, vals["spdhg"], None),
-                                      ("spdpeg", DEFAULT_SCALE, vals["spdpeg"], vals.get("spdpeg_damped")),
-                                      ("spdpeg_unchecked", DEFAULT_SCALE, unchecked, None)):
+        damped = vals.get("spdpeg_damped")
+        for name, base, v, kappa, check in (
+                ("spdhg", 1.0, vals["spdhg"], None, ""),
+                ("spdpeg", DEFAULT_SCALE, vals["spdpeg"], damped, "damp"),
+                ("spdpeg_unchecked", DEFAULT_SCALE, unchecked, None, "damp" if damped is None else "off")):
             out[name].append({"factor": float(c), "scale": float(c) * base,
-                              "objective": v if np.isfinite(v) else np.inf, "damped": damped})
+                              "objective": v if np.isfinite(v) else np.inf, "damped": kappa, "step_check": check})
     return out
 
 
@@ -242,7 +244,7 @@ def diagnose(pb, epochs: int = 30, f_cvxpy=None, x_star=None, log=print) -> dict
            "floor_ok": B.passes(gaps["floor"], kind),
            "spdhg_tuned_gap": gaps["spdhg_tuned"], "spdhg_tuned_factor": best_tuned["spdhg"]["factor"],
            "spdpeg_tuned_gap": gaps["spdpeg_any_tuned"], "spdpeg_tuned_factor": best_tuned["spdpeg_any"]["factor"],
-           "spdpeg_tuned_damped": best_tuned["spdpeg_any"]["damped"] is not None,
+           "spdpeg_tuned_step_check": best_tuned["spdpeg_any"]["step_check"],
            **facts}
     log(f"   {pb.name}: floor {row['floor_gap']:.2e} (LPDHG, {epochs} passes, step {row['floor_step_x_Lf']:g}/L_f, "
         f"{row['floor_output']}), tuned SPDHG {row['spdhg_tuned_gap']:.2e} (x{row['spdhg_tuned_factor']:g}), "
