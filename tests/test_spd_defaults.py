@@ -89,8 +89,8 @@ def test_extragradient_condition_closed_form():
         assert (abs(factor) < 1) == (R.extragradient_condition(t, 1.0, 0.0, 0.0, False) < 1)
 
 
-# ------------------------------------------------------------------ optlab bench defaults --diagnose (issue 18)
-from optlab.experiments import defaults_diagnose as D  # noqa: E402
+# ------------------------------------------------------------------ optlab bench defaults_diagnose (issue 18)
+from optlab.experiments import bench_defaults_diagnose as D  # noqa: E402
 
 
 def _least_squares_toy(gamma=0.1):
@@ -183,12 +183,12 @@ def test_column_scales():
 
 
 def test_diagnose_command(tmp_path):
-    """``optlab bench defaults --diagnose`` end to end on a small generated problem: the CSVs, tuning that cannot be
+    """``optlab bench defaults_diagnose`` end to end on a small generated problem: the CSVs, tuning that cannot be
     worse than the defaults (factor 1 is the default run, same seed), a non-negative floor; bad names refused."""
     import csv
 
     name = PROBLEMS[0].name
-    assert B.main(["--diagnose", "--problems", name, "--out", str(tmp_path)]) == 0
+    assert D.main(["--problems", name, "--out", str(tmp_path)]) == 0
     with open(tmp_path / "bench_defaults_diagnose.csv", newline="") as fh:
         (row,) = list(csv.DictReader(fh))
     assert row["problem"] == name and row["separable"] == "False"
@@ -199,6 +199,6 @@ def test_diagnose_command(tmp_path):
         runs = list(csv.DictReader(fh))
     assert {r["method"] for r in runs} >= {"spdhg", "spdpeg", "LPDHG (constant step c/L_f)"}
     (tmp_path / "bench_defaults.csv").write_text("problem,ok\na,yes\nb,NO\nc,True\nd,False\n")
-    assert B.failing_rows(tmp_path / "bench_defaults.csv") == ["b", "d"]
+    assert D.failing_rows(tmp_path / "bench_defaults.csv") == ["b", "d"]
     with pytest.raises(ValueError, match="svmguide3 GGLR"):
         B.problems_by_name(["gen99 nothing"])

@@ -23,15 +23,10 @@ The criterion is the relative gap (P(x̄) − P*)/|P*| ≤ 1 %. On a separable d
 the relative gap is not meaningful; such rows (P* < 1e-2) are marked ``P*≈0`` and judged by the absolute gap
 ≤ 1e-4 instead. Writes ``bench_defaults.csv`` and prints a table with the load average.
 
-``--diagnose`` (:mod:`optlab.experiments.defaults_diagnose`) explains failing rows instead: for the problems named
-by ``--problems`` (e.g. ``"svmguide3 GGLR,mushrooms GGLR"``), else the failing rows of ``bench_defaults.csv`` in
-``--out``, else the failing rows of a fresh run of the data-set part, it measures the noise-free floor (linearised
-PDHG, same number of passes, best constant step), the best SPDHG / SPDPEG scale over default × {1/8 … 32}, and the
-problem's smoothness, Hessian spectrum at the optimum, feature scales and separability; writes
-``bench_defaults_diagnose.csv`` (one row per problem) and ``bench_defaults_diagnose_runs.csv`` (every run).
+Why a row fails: ``optlab bench defaults_diagnose`` (:mod:`optlab.experiments.bench_defaults_diagnose`).
 
 Usage: ``optlab bench defaults [--count 24] [--epochs 30] [--sets splice,svmguide3,...] [--no-data]
-[--out results/bench] [--diagnose [--problems "svmguide3 GGLR,..."]]``.
+[--out results/bench]``.
 """
 from __future__ import annotations
 
@@ -230,61 +225,6 @@ def problems_by_name(names, count: int = 24) -> list[Problem]:
     return out
 
 
-def failing_rows(csv_path) -> list[str]:
-    """The problem names of the rows of a ``bench_defaults.csv`` that miss the target."""
-    import csv
-
-    with open(csv_path, newline="") as fh:
-        return [r["problem"] for r in csv.DictReader(fh) if r["ok"].strip().lower() not in ("true", "yes", "1")]
-
-
-def _diagnose_main(args, load: float) -> int:
-    import optlab as ol
-    from . import defaults_diagnose as D
-
-    out = Path(args.out)
-    if args.problems:
-        names = [s.strip() for s in args.problems.split(",") if s.strip()]
-    elif (out / "bench_defaults.csv").exists():
-        names = failing_rows(out / "bench_defaults.csv")
-        print(f"diagnosing the failing rows of {out / 'bench_defaults.csv'}: {names}")
-    else:
-        sets = [s for s in args.sets.split(",") if s]
-        rows = bench(dataset_problems(sets), args.epochs)
-        names = [r["problem"] for r in rows if not r["ok"]]
-    if not names:
-        print("no failing rows to diagnose")
-        return 0
-    t0 = time.perf_counter()
-    rows, runs = [], []
-    for pb in problems_by_name(names, args.count):
-        row = D.diagnose(pb, args.epochs)
-        for r in row.pop("_floor_runs"):
-            runs.append({"problem": pb.name, "method": "LPDHG (constant step c/L_f)", "factor": r["factor"],
-                         "step": r["step"], "output": "average", "objective": r["avg"]})
-            runs.append({"problem": pb.name, "method": "LPDHG (constant step c/L_f)", "factor": r["factor"],
-                         "step": r["step"], "output": "last", "objective": r["last"]})
-        for solver, rs in row.pop("_tuned_runs").items():
-            runs.extend({"problem": pb.name, "method": solver, "factor": r["factor"], "scale": r["scale"],
-                         "output": "average", "objective": r["objective"],
-                         "step_check": r["step_check"], "damped_kappa": "" if r["damped"] is None else r["damped"]}
-                        for r in rs)
-        rows.append(row)
-    for r in runs:
-        f_star = next(row for row in rows if row["problem"] == r["problem"])
-        scale = 1.0 if f_star["gap"] == "abs" else abs(f_star["P*"])
-        r["gap"] = (r["objective"] - f_star["P*"]) / scale
-    print(f"diagnosis of {len(rows)} row(s), {args.epochs} epochs = {args.epochs} passes, float64; floor: LPDHG at "
-          f"constant steps c/L_f, c in {D.FLOOR_FACTORS[0]:g}..{D.FLOOR_FACTORS[-1]:g} (x2), best of average and "
-          f"last iterate; tuned: default scale x {D.TUNE_FACTORS[0]:g}..{D.TUNE_FACTORS[-1]:g} (x2); load average "
-          f"at start {load:.2f} on {os.cpu_count()} CPUs; {time.perf_counter() - t0:.0f} s")
-    print(ol.trace.format_table([{k: _fmt(v) for k, v in r.items()} for r in rows]))
-    out.mkdir(parents=True, exist_ok=True)
-    ol.trace.write_long_csv([{**r, "load_average": load} for r in rows], out / "bench_defaults_diagnose.csv")
-    ol.trace.write_long_csv(runs, out / "bench_defaults_diagnose_runs.csv")
-    return 0
-
-
 def _fmt(v):
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "NO"
@@ -300,13 +240,7 @@ def main(argv=None) -> int:
     p.add_argument("--sets", default=",".join(DATASETS), help="comma-separated data sets ('' for none)")
     p.add_argument("--no-data", action="store_true", help="generated problems only")
     p.add_argument("--out", default="results/bench")
-    p.add_argument("--diagnose", action="store_true",
-                   help="explain the failing rows (noise-free floor, tuned scales, problem facts) instead")
-    p.add_argument("--problems", default="",
-                   help="with --diagnose: comma-separated problem names (default: the failing rows)")
     args = p.parse_args(argv)
-    if args.problems and not args.diagnose:
-        p.error("--problems only applies with --diagnose")
 
     import jax
 
@@ -314,8 +248,6 @@ def main(argv=None) -> int:
     import optlab as ol
 
     load = os.getloadavg()[0]
-    if args.diagnose:
-        return _diagnose_main(args, load)
     t0 = time.perf_counter()
     problems = generated_problems(args.count)
     sets = [s for s in args.sets.split(",") if s] if not args.no_data else []

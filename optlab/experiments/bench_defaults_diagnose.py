@@ -1,4 +1,4 @@
-r"""Why a row of ``optlab bench defaults`` fails (``optlab bench defaults --diagnose``; issue 18).
+r"""Why a row of ``optlab bench defaults`` fails (``optlab bench defaults_diagnose``; issue 18).
 
 For a problem :math:`\min_x P(x) = f(x) + \frac\gamma2\|x\|^2 + \mu\|Fx\|_1 + \text{l1}\|x\|_1`,
 :math:`f(x) = \frac1n\sum_i\ell(a_i^\top x, b_i)`, of :mod:`optlab.experiments.bench_defaults` it measures
@@ -22,12 +22,22 @@ For a problem :math:`\min_x P(x) = f(x) + \frac\gamma2\|x\|^2 + \mu\|Fx\|_1 + \t
 A diverged run counts as ``inf``. SPDPEG damps a scale beyond its step condition to κ = 0.95, so its larger
 scales all run the same step; :func:`tuned_gaps` also runs them unchecked (``step_check="off"``) to show what the
 larger steps themselves give.
+Usage: ``optlab bench defaults_diagnose [--problems "svmguide3 GGLR,..."] [--count 24] [--epochs 30]
+[--sets splice,...] [--out results/bench]``: the problems named by ``--problems``, else the failing rows of
+``bench_defaults.csv`` in ``--out``, else the failing rows of a fresh run of the data-set part. Writes
+``bench_defaults_diagnose.csv`` (one row per problem) and ``bench_defaults_diagnose_runs.csv`` (every run).
 """
 from __future__ import annotations
 
+import argparse
+import os
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+
+from optlab.experiments import bench_defaults as B
 
 #: constant LPDHG steps r = c / L_f for the noise-free floor: the usual 1/L_f · {1/4 … 4} and far beyond (c > 2 can
 #: still be stable: L_f bounds the logistic curvature at zero margins; near the optimum of separable data the
@@ -129,11 +139,10 @@ def is_separable(X, y) -> bool:
 def _floor_run(pb, c: float, passes: int, L_max: float, L_f: float):
     """One LPDHG run at the constant step c / L_f: ``(P(average), P(last iterate), step)``."""
     import optlab as ol
-    from .bench_defaults import stacked_F
 
     # LPDHG's GC step is scale / (omega sqrt(k+1) + L_max): omega -> 0 makes it the constant scale / L_max
     scale = c * L_max / L_f
-    res = ol.lpdhg(pb.X, pb.y, stacked_F(pb), pb.mu, pb.gamma, loss=pb.loss, maxiter=passes, scale=scale,
+    res = ol.lpdhg(pb.X, pb.y, B.stacked_F(pb), pb.mu, pb.gamma, loss=pb.loss, maxiter=passes, scale=scale,
                    step_decay=1e-12, progress=False)
     step = float(res.trace.last("eta"))
     x_last = np.asarray(res.state.x, np.float64)
@@ -165,16 +174,15 @@ def tuned_gaps(pb, epochs: int = 30, factors=TUNE_FACTORS, seed: int = 0) -> dic
     ``spdpeg_unchecked`` runs that scale with ``step_check="off"`` where the default check damps it):
     ``{solver: [{factor, scale, objective, damped, step_check}]}``."""
     from optlab.solvers.spdpeg import DEFAULT_SCALE
-    from .bench_defaults import run_defaults
 
     out = {"spdhg": [], "spdpeg": [], "spdpeg_unchecked": []}
     for c in factors:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            vals = run_defaults(pb, epochs, seed, spdhg={"scale": float(c)},
+            vals = B.run_defaults(pb, epochs, seed, spdhg={"scale": float(c)},
                                 spdpeg={"scale": float(c) * DEFAULT_SCALE})
             if "spdpeg_damped" in vals:        # the same scale with the step condition off
-                unchecked = run_defaults(pb, epochs, seed, ("spdpeg",),
+                unchecked = B.run_defaults(pb, epochs, seed, ("spdpeg",),
                                          spdpeg={"scale": float(c) * DEFAULT_SCALE, "step_check": "off"})["spdpeg"]
             else:
                 unchecked = vals["spdpeg"]
@@ -194,7 +202,7 @@ def _rank_tol(ev) -> float:
 
 
 def problem_facts(pb, x_star) -> dict:
-    """The facts of :mod:`this module's docstring <optlab.experiments.defaults_diagnose>` at the reference optimum
+    """The facts of :mod:`this module's docstring <optlab.experiments.bench_defaults_diagnose>` at the reference optimum
     ``x_star``. The spectra (Hessian at ``x_star``, Gram matrix :math:`A^\\top A/n`) are taken over the nonzero
     columns (an all-zero column, a feature absent from the training rows, only adds a zero eigenvalue); a condition
     number is ``inf`` when the matrix is singular to rounding (``*_rank`` < the nonzero columns)."""
@@ -218,8 +226,6 @@ def diagnose(pb, epochs: int = 30, f_cvxpy=None, x_star=None, log=print) -> dict
     """One row of ``bench_defaults_diagnose.csv`` for the problem ``pb`` (gaps as in
     :func:`optlab.experiments.bench_defaults.relative_gaps`: relative, or absolute when P* ≈ 0)."""
     import optlab as ol
-    from . import bench_defaults as B
-
     if f_cvxpy is None or x_star is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -252,3 +258,73 @@ def diagnose(pb, epochs: int = 30, f_cvxpy=None, x_star=None, log=print) -> dict
         f"cond(H*) {row['hess_cond']:.3g}, separable {row['separable']}")
     row["_floor_runs"], row["_tuned_runs"] = floor["runs"], tuned
     return row
+
+
+def failing_rows(csv_path) -> list[str]:
+    """The problem names of the rows of a ``bench_defaults.csv`` that miss the target."""
+    import csv
+
+    with open(csv_path, newline="") as fh:
+        return [r["problem"] for r in csv.DictReader(fh) if r["ok"].strip().lower() not in ("true", "yes", "1")]
+
+
+def _main(args, load: float) -> int:
+    import optlab as ol
+    out = Path(args.out)
+    if args.problems:
+        names = [s.strip() for s in args.problems.split(",") if s.strip()]
+    elif (out / "bench_defaults.csv").exists():
+        names = failing_rows(out / "bench_defaults.csv")
+        print(f"diagnosing the failing rows of {out / 'bench_defaults.csv'}: {names}")
+    else:
+        sets = [s for s in args.sets.split(",") if s]
+        rows = B.bench(B.dataset_problems(sets), args.epochs)
+        names = [r["problem"] for r in rows if not r["ok"]]
+    if not names:
+        print("no failing rows to diagnose")
+        return 0
+    t0 = time.perf_counter()
+    rows, runs = [], []
+    for pb in B.problems_by_name(names, args.count):
+        row = diagnose(pb, args.epochs)
+        for r in row.pop("_floor_runs"):
+            runs.append({"problem": pb.name, "method": "LPDHG (constant step c/L_f)", "factor": r["factor"],
+                         "step": r["step"], "output": "average", "objective": r["avg"]})
+            runs.append({"problem": pb.name, "method": "LPDHG (constant step c/L_f)", "factor": r["factor"],
+                         "step": r["step"], "output": "last", "objective": r["last"]})
+        for solver, rs in row.pop("_tuned_runs").items():
+            runs.extend({"problem": pb.name, "method": solver, "factor": r["factor"], "scale": r["scale"],
+                         "output": "average", "objective": r["objective"],
+                         "step_check": r["step_check"], "damped_kappa": "" if r["damped"] is None else r["damped"]}
+                        for r in rs)
+        rows.append(row)
+    for r in runs:
+        f_star = next(row for row in rows if row["problem"] == r["problem"])
+        scale = 1.0 if f_star["gap"] == "abs" else abs(f_star["P*"])
+        r["gap"] = (r["objective"] - f_star["P*"]) / scale
+    print(f"diagnosis of {len(rows)} row(s), {args.epochs} epochs = {args.epochs} passes, float64; floor: LPDHG at "
+          f"constant steps c/L_f, c in {FLOOR_FACTORS[0]:g}..{FLOOR_FACTORS[-1]:g} (x2), best of average and "
+          f"last iterate; tuned: default scale x {TUNE_FACTORS[0]:g}..{TUNE_FACTORS[-1]:g} (x2); load average "
+          f"at start {load:.2f} on {os.cpu_count()} CPUs; {time.perf_counter() - t0:.0f} s")
+    print(ol.trace.format_table([{k: B._fmt(v) for k, v in r.items()} for r in rows]))
+    out.mkdir(parents=True, exist_ok=True)
+    ol.trace.write_long_csv([{**r, "load_average": load} for r in rows], out / "bench_defaults_diagnose.csv")
+    ol.trace.write_long_csv(runs, out / "bench_defaults_diagnose_runs.csv")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="optlab bench defaults_diagnose", description=__doc__.splitlines()[0])
+    p.add_argument("--problems", default="",
+                   help="comma-separated problem names (default: the failing rows of bench_defaults.csv in --out)")
+    p.add_argument("--count", type=int, default=24, help="generated problems to pick names from (default 24)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--sets", default=",".join(B.DATASETS),
+                   help="data sets of the fresh run when no bench_defaults.csv is found")
+    p.add_argument("--out", default="results/bench")
+    args = p.parse_args(argv)
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return _main(args, os.getloadavg()[0])
