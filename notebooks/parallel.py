@@ -149,4 +149,5 @@ if panels:
         for ax in pair:
             ax.set_xlim(0, right)
     fig.tight_layout()
+    fig.set_dpi(54)   # sixteen panels: a lower resolution keeps the executed notebook small
     plt.show()
