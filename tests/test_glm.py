@@ -173,11 +173,14 @@ def test_compile_count_bounded_by_size_classes():
 
 def test_path_warm_start():
     X, y = _regression(n=80, p=60, k=6, seed=8)
-    lams = lambda_max(X, y) * np.geomspace(0.5, 0.01, 8)
+    # 20 values: on 8 coarse values (ratio 0.57) warm and cold starts tie at 215 epochs on one CPU and differ by one
+    # 5-epoch check on another; on this grid the warm path saves ~19 % (435 vs 535 epochs, AMD EPYC, float64).
+    lams = lambda_max(X, y) * np.geomspace(0.5, 0.01, 20)
     path = ol.glm_path(X, y, "least_squares", lams, penalty="l1", tol=1e-13, p0=10)
     cold = [ol.glm(X, y, "least_squares", prox.l1(lam), tol=1e-13, p0=10) for lam in lams]
-    assert path.coefs.shape == (8, 60) and all(r.converged for r in path.results)
-    assert sum(r.n_iter for r in path.results) < sum(r.n_iter for r in cold)  # warm starts save epochs
+    assert path.coefs.shape == (20, 60) and all(r.converged for r in path.results)
+    warm_epochs, cold_epochs = sum(r.n_iter for r in path.results), sum(r.n_iter for r in cold)
+    assert warm_epochs <= 0.9 * cold_epochs, (warm_epochs, cold_epochs)  # warm starts save epochs
     for lam, coef in zip(lams, path.coefs):
         ref = Lasso(alpha=lam, fit_intercept=False, tol=1e-15, max_iter=100_000).fit(X, y)
         np.testing.assert_allclose(coef, ref.coef_, atol=1e-7)
