@@ -85,7 +85,8 @@ plt.show()
 # processes (Ray actors, `pip install "optlab[distributed]"`) and its trace holds **real wall seconds**. The parallel
 # experiment (`optlab reproduce parallel`) runs `RayAsync(W, 0)` (the synchronous method) and `RayAsync(W, D=3)` for
 # proximal gradient and consensus SVM ADMM, with equal workers and with worker 0 a real straggler (it sleeps three
-# times its measured compute round in every round, so it is about 4× slower, like the simulated straggler), and writes
+# times its measured compute round in every round, meant to make it about 4× slower like the simulated straggler;
+# in the full run of 2026-12-04 its rounds took 5.5–8.4× the others', which speed up while it sleeps), and writes
 # `parallel_ray.csv` and `parallel_ray_traces.csv` (column `clock`: `real` = measured, `simulated` = the simulated
 # executor's prediction for the speeds that run measured; communication is not modelled).
 #

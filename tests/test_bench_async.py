@@ -25,3 +25,28 @@ def test_problems_flag_names_the_choices():
         bench_async.main(["--problems", "nope"])
     assert set(bench_async.PROBLEMS) == {"lasso", "svm", "admm_irnn"}
     assert "admm_irnn" in bench_async.__doc__
+
+
+def test_admm_irnn_size_option():
+    # the named sizes are the solver registry's data; NxT uses the same generator
+    from optlab.solvers.registry import _admm_irnn_data as registry_data
+
+    assert bench_async.admm_irnn_size("small") == (400, 2) and bench_async.admm_irnn_size("8000x8") == (8000, 8)
+    X, y = bench_async._admm_irnn_data(*bench_async.admm_irnn_size("small"))
+    Xr, yr = registry_data(0, "small")
+    np.testing.assert_array_equal(X, Xr)
+    np.testing.assert_array_equal(y, yr)
+    for bad in ("huge", "8000", "0x8", "8000x0", "x8"):
+        with pytest.raises(ValueError):
+            bench_async.admm_irnn_size(bad)
+        with pytest.raises(SystemExit):
+            bench_async.main(["--problems", "admm_irnn", "--admm-irnn-size", bad])
+    with pytest.raises(SystemExit):
+        bench_async.main(["--problems", "admm_irnn", "--admm-irnn-target", "0"])
+    assert "--admm-irnn-size" in bench_async.__doc__
+
+
+def test_admm_irnn_problem_custom_size_and_target():
+    pb = bench_async.admm_irnn_problem(quick=True, size="40x2", target=0.5)
+    assert pb.target == 0.5 and "40×2×2" in pb.title and pb.units(4) == 40
+    assert bench_async.admm_irnn_problem(quick=True, size="40x2").target == 0.65

@@ -1,7 +1,7 @@
 """Benchmark: real asynchronous workers (``RayAsync``) against synchronous ones — wall-clock time to a target.
 
-``optlab bench async [--quick] [--out DIR] [--delay S] [--max-delay D] [--problems lasso,svm,admm_irnn]`` (needs
-``pip install "optlab[distributed]"``).
+``optlab bench async [--quick] [--out DIR] [--delay S] [--max-delay D] [--problems lasso,svm,admm_irnn]
+[--admm-irnn-size SIZE] [--admm-irnn-target GAP]`` (needs ``pip install "optlab[distributed]"``).
 
 Problems (each solver runs unchanged under every executor: one-executor design, DESIGN.md "Parallel"):
 
@@ -19,7 +19,9 @@ Problems (each solver runs unchanged under every executor: one-executor design, 
   semantics in :mod:`optlab.solvers.admm_irnn`: the stale-synchronous parameter server of Ho et al., NIPS 2013) on the
   solver registry's seeded noisy-label sequences (2 features, label = sign of the feature-0 sum + last feature 1 +
   noise, so the loss has a positive floor), hidden 2, constant ρ = 10: 4,000 sequences × 8 steps (``--quick``: 400
-  × 2). F = the forward-pass training loss, F* = the smallest of a long serial run (3,000 iterations; 4,000);
+  × 2; ``--admm-irnn-size small|medium|NxT`` chooses another size, e.g. ``8000x8``, with the same generator,
+  ``--admm-irnn-target`` another target). F = the forward-pass training loss, F* = the smallest of a long serial run
+  (3,000 iterations; 4,000 for small);
   target ``(F − F*)/|F*| ≤ 0.65`` (``--quick``: 3e-2), which ``Sync`` reaches in about 250 updates (server
   iterations). Nonconvex: no convergence guarantee under delays. Not in the default ``--problems``.
 
@@ -51,6 +53,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -150,14 +153,43 @@ def svm_problem(quick: bool) -> Problem:
                    (1, 4) if quick else (1, 2, 4), (4,) if quick else (2, 4))
 
 
-def admm_irnn_problem(quick: bool) -> Problem:
+ADMM_IRNN_SIZES = {"small": (400, 2), "medium": (4000, 8)}     # the solver registry's named sizes (n × T)
+
+
+def admm_irnn_size(spec: str) -> tuple[int, int]:
+    """``small``, ``medium`` (the registry's 400×2 and 4000×8) or ``NxT`` (N sequences of T steps, e.g. ``8000x8``)."""
+    if spec in ADMM_IRNN_SIZES:
+        return ADMM_IRNN_SIZES[spec]
+    m = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", spec)
+    if not m or int(m[1]) < 8 or int(m[2]) < 1:
+        raise ValueError(f"admm_irnn size {spec!r}: use {', '.join(ADMM_IRNN_SIZES)} or NxT with N ≥ 8, T ≥ 1 "
+                         "(e.g. 8000x8)")
+    return int(m[1]), int(m[2])
+
+
+def _admm_irnn_data(n: int, T: int, seed: int = 0):
+    # the registry's generator (optlab.solvers.registry._admm_irnn_data) at any n × T: 2 features, label = sign of
+    # the feature-0 sum + last feature 1 + N(0, 4) noise (so the loss has a positive floor)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, T, 2))
+    y = ((X[:, :, 0].sum(1) + X[:, -1, 1] + 2.0 * rng.normal(size=n)) > 0).astype(int)
+    return X, y
+
+
+def admm_irnn_problem(quick: bool, size: str | None = None, target: float | None = None) -> Problem:
     import optlab as ol
-    from optlab.solvers.registry import _admm_irnn_data
 
     # the solver registry's seeded noisy-label sequences (the loss has a positive floor) and its setting: hidden 2,
-    # constant ρ = 10 (the adaptive schedule's rejections would make the update count depend on the executor)
-    size, f_iters, target = ("small", 4000, 3e-2) if quick else ("medium", 3000, 0.65)
-    X, y = _admm_irnn_data(0, size)
+    # constant ρ = 10 (the adaptive schedule's rejections would make the update count depend on the executor).
+    # size None: small with --quick, medium otherwise (the default rows); the target defaults to 3e-2 for small and
+    # 0.65 for every other size
+    size = size or ("small" if quick else "medium")
+    n, T = admm_irnn_size(size)
+    f_iters = 4000 if size == "small" else 3000
+    target = target if target is not None else (3e-2 if size == "small" else 0.65)
+    if not target > 0:
+        raise ValueError(f"admm_irnn target must be > 0, got {target!r}")
+    X, y = _admm_irnn_data(n, T)
     hidden = 2
     kw = {"hidden": hidden, "rho": 10.0, "rho_schedule": None, "tol": 0.0, "progress": False}
     f_star = float(np.min(ol.admm_irnn(X, y, iters=f_iters, log_every=EVERY, **kw).trace["train_loss"]))
@@ -311,11 +343,23 @@ def main(argv=None) -> int:
     parser.add_argument("--delay", type=float, default=0.02, help="straggler's extra seconds per round")
     parser.add_argument("--max-delay", type=int, default=2)
     parser.add_argument("--problems", default="lasso,svm", help="comma-separated, some of: " + ",".join(PROBLEMS))
+    parser.add_argument("--admm-irnn-size", default=None, metavar="SIZE",
+                        help="admm_irnn data: small (400x2), medium (4000x8) or NxT sequences x steps, e.g. 8000x8 "
+                             "(default: small with --quick, medium otherwise)")
+    parser.add_argument("--admm-irnn-target", type=float, default=None, metavar="GAP",
+                        help="admm_irnn target (F-F*)/|F*| (default: 3e-2 for small, 0.65 otherwise)")
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.problems.split(",") if k.strip()]
     unknown = [k for k in keys if k not in PROBLEMS]
     if unknown or not keys:
         parser.error(f"--problems: unknown {unknown or args.problems!r}; use some of {', '.join(PROBLEMS)}")
+    if args.admm_irnn_size is not None:
+        try:
+            admm_irnn_size(args.admm_irnn_size)
+        except ValueError as e:
+            parser.error(f"--admm-irnn-size: {e}")
+    if args.admm_irnn_target is not None and not args.admm_irnn_target > 0:
+        parser.error(f"--admm-irnn-target: must be > 0, got {args.admm_irnn_target}")
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:   # before JAX starts: W simulated devices for Sync
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count=4".strip()
@@ -328,7 +372,9 @@ def main(argv=None) -> int:
     rows = []
     with ray_session():
         for key in keys:
-            rows += bench_problem(PROBLEMS[key](args.quick), args)
+            pb = (admm_irnn_problem(args.quick, args.admm_irnn_size, args.admm_irnn_target) if key == "admm_irnn"
+                  else PROBLEMS[key](args.quick))
+            rows += bench_problem(pb, args)
     print(format_table(rows))
     print("time_to_target_s: real wall seconds (compile, start-up and metrics excluded); predicted_s: SimulatedAsync/"
           "Sync with the measured seconds per round (communication not modelled); speedup: RayAsync(W, 0) / "
