@@ -232,7 +232,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
             traces = {k: t.in_epochs() for k, t in traces.items()}
             all_traces[ds_name][prob] = traces
             ol.plot.convergence(traces, "gap", ax=axes[2 * p_i], best_so_far=True,
-                                title=f"{label_ds} {prob}: objective", ylabel="best-so-far P(x̄) − P*")
+                                title=f"{label_ds} {prob}: objective",
+                                ylabel="best-so-far P(x̄) − " + ("P*" if np.isfinite(f_ref) else "best run's min P"))
             ol.plot.convergence(traces, "test_loss", ax=axes[2 * p_i + 1], best_so_far=True, logy=False,
                                 title=f"{label_ds} {prob}: test loss", ylabel="best-so-far test loss")
         for ax in axes:

@@ -214,7 +214,7 @@ def run_dataset(name, lam, *, quick, sets: DataSets | None = None):
 
     step(f"{label_ds}: LIBLINEAR-l1")
     t0 = time.perf_counter()
-    svc = LinearSVC(penalty="l1", loss="squared_hinge", dual=False, C=1.0 / (n * lam), tol=1e-4,
+    svc = LinearSVC(penalty="l1", loss="squared_hinge", dual=False, C=1.0 / (n * lam), tol=1e-4, random_state=0,
                     max_iter=10000).fit(X, y)
     t_svc = time.perf_counter() - t0
     wl, cl = svc.coef_.ravel(), float(svc.intercept_[0])

@@ -32,7 +32,8 @@ As in the paper, a coordinate with :math:`|w_j| \le` ``zero_tol`` (default :math
 (its weight :math:`p'/|w_j|` would blow up; a deleted variable never re-enters — the known weakness of LQA that
 LLA removes), and :math:`|r_i^0|` is floored at ``eps`` (default :math:`10^{-6}`) so points on the margin do not
 make :math:`D` infinite (a perturbed LQA in the sense of Hunter & Li 2005). Start: a standard linear SVM
-(scikit-learn ``LinearSVC(loss="hinge", C=1)``, as the paper starts from the ℓ2-SVM) unless ``x0`` is given.
+(scikit-learn ``LinearSVC(loss="hinge", C=1, random_state=0)``, as the paper starts from the ℓ2-SVM; seeded, so
+a call does not depend on NumPy's global random state) unless ``x0`` is given.
 Stops when :math:`\|\beta^+ - \beta\|/\max(\|\beta^+\|, 1) \le` ``tol``. The system is solved by the
 pseudo-inverse (minimum-norm solution): it is singular when :math:`Q` vanishes on collinear columns (one-hot data).
 
@@ -188,7 +189,7 @@ def scad_lqa(X, y, lam, a=3.7, *, x0=None, eps=1e-6, zero_tol=1e-3, maxiter=500,
         dt = np.dtype(np.float32)
     if x0 is None:
         from sklearn.svm import LinearSVC
-        svc = LinearSVC(loss="hinge", C=1.0, dual=True, max_iter=20_000).fit(X, y)
+        svc = LinearSVC(loss="hinge", C=1.0, dual=True, max_iter=20_000, random_state=0).fit(X, y)
         w0, c0 = svc.coef_.ravel(), float(svc.intercept_[0])
     else:
         if not (isinstance(x0, dict) and "w" in x0):
