@@ -53,6 +53,55 @@ def test_divergence_scores_inf_ties_go_to_the_default_and_all_diverged_keeps_the
     assert len(tuned.seconds) == len(grid.values) and all(r["wall_s"] >= 0 for r in rows)
 
 
+def _gd_two_curvatures(step, k, x0=1e-3, z0=10.0, stiff=1.0, flat=0.01):
+    """k gradient steps on f(x, z) = (stiff·x² + flat·z²)/2, in closed form: a step above 2/stiff descends fast on
+    the flat direction (z0 large) while the stiff one (x0 small) grows slowly, then blows up."""
+    return 0.5 * (stiff * ((1 - stiff * step) ** k * x0) ** 2 + flat * ((1 - flat * step) ** k * z0) ** 2)
+
+
+def test_full_run_check_rejects_a_value_that_blows_up_after_the_tuning_budget():
+    grid = _tuning.Grid("step", 1.25, (0.625, 1.25, 2.5))
+    short, full = 4, 20
+    tuned = _tuning.tune(lambda v: _gd_two_curvatures(v, short), grid, lambda r: r, budget="4 of 20 steps")
+    assert tuned.chosen == 2.5                           # fastest over 4 steps: |1 - 2.5| = 1.5 has not shown yet
+    result, checked = _tuning.confirm(tuned, lambda v: _gd_two_curvatures(v, full), lambda r: r)
+    # brute force over the closed form: the best full run among values whose full run does not end above its score
+    stable = [v for v in grid.values if _gd_two_curvatures(v, full) <= _gd_two_curvatures(v, short) * 1.01]
+    assert 2.5 not in stable and checked.chosen == 1.25 == min(stable, key=lambda v: _gd_two_curvatures(v, short))
+    assert result == pytest.approx(_gd_two_curvatures(1.25, full))
+    assert [v for v, _ in checked.full_runs] == [2.5, 1.25]
+    assert [f for _, f in checked.full_runs] == pytest.approx([_gd_two_curvatures(2.5, full), result])
+    assert checked.rejected[0][0] == 2.5 and not checked.none_stable
+    assert "rejected by the full-run check: step=2.5 ended at" in checked.fields()[_tuning.COLUMN]
+    rows = {r["value"]: r for r in checked.rows()}
+    assert rows[1.25]["chosen"] and rows[2.5]["full_run_objective"] > rows[2.5]["training_objective"]
+    assert math.isnan(rows[0.625]["full_run_objective"])
+    # a value that passes is run once and kept as it is
+    same, kept = _tuning.confirm(checked, lambda v: 0.0, lambda r: r)
+    assert kept.chosen == 1.25 and kept.full_runs == ((1.25, 0.0),) and same == 0.0
+
+
+def test_full_run_check_tolerance_cap_and_none_stable():
+    grid = _tuning.Grid("lr", 1.0, (0.25, 0.5, 1.0, 2.0, 4.0))
+    scores = {0.25: 5.0, 0.5: 4.0, 1.0: 3.0, 2.0: 2.0, 4.0: 1.0}
+    tuned = _tuning.tune(lambda v: scores[v], grid, lambda r: r, budget="1 epoch")
+    assert tuned.chosen == 4.0
+    # ends 0.5 % above its score: within REGRESS_RTOL (stochastic noise), kept
+    res, ok = _tuning.confirm(tuned, lambda v: scores[v] * 1.005, lambda r: r)
+    assert ok.chosen == 4.0 and ok.rejected == ()
+    # every full run rises: at most MAX_FULL_RUNS of them, the lowest final kept, the table says so
+    calls = []
+    res, bad = _tuning.confirm(tuned, lambda v: calls.append(v) or {4.0: 9.0, 2.0: 7.0, 1.0: float("nan")}[v],
+                               lambda r: r)
+    assert calls == [4.0, 2.0, 1.0] and len(calls) == _tuning.MAX_FULL_RUNS
+    assert bad.none_stable and bad.chosen == 2.0 and res == 7.0
+    assert "every full run failed the full-run check" in bad.fields()[_tuning.COLUMN]
+    # a grid on which every value diverged: the default runs, unchecked
+    dead = _tuning.tune(lambda v: float("nan"), grid, lambda r: r, budget="1 epoch")
+    res, d = _tuning.confirm(dead, lambda v: float("nan"), lambda r: r)
+    assert d.chosen == 1.0 and d.full_runs == ()
+
+
 def test_grid_budget_and_bad_input():
     assert _tuning.Grid.scaled("scale", 2.0, quick=True).values == (1.0, 2.0, 4.0)
     assert _tuning.Grid.scaled("scale", 2.0, quick=False).values == (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -70,10 +119,11 @@ def test_grid_budget_and_bad_input():
 
 def test_edge_rule_extends_the_grid_until_the_brute_force_argmin_is_inside():
     """The best value at an end of the grid: the grid grows by the end's ratio until the best is interior. On the
-    closed form of k gradient steps on (c/2)x² the best step is 1/c: with c = 1/40 (best 40, far above the 0.25..4 grid)
-    the rule tries 8, 16, 32 (three values, EXTENSIONS) and stops there, at the top; with c = 1/10 (best 10) it tries
-    8 and 16 and stops with 8 inside (16 is worse). Compared with brute force over the extended grid."""
-    for curvature, added, chosen in ((1 / 40, (8.0, 16.0, 32.0), 32.0), (1 / 10, (8.0, 16.0), 8.0)):
+    closed form of k gradient steps on (c/2)x² the best step is 1/c: with c = 1/200 (best 200, far above the 0.25..4
+    grid) the rule tries 8 .. 128 (five values, EXTENSIONS) and stops there, at the top; with c = 1/10 (best 10) it
+    tries 8 and 16 and stops with 8 inside (16 is worse). Compared with brute force over the extended grid."""
+    assert _tuning.EXTENSIONS == 5
+    for curvature, added, chosen in ((1 / 200, (8.0, 16.0, 32.0, 64.0, 128.0), 128.0), (1 / 10, (8.0, 16.0), 8.0)):
         grid = _tuning.Grid.scaled("step", 1.0, quick=False)
         tuned = _tuning.tune(lambda v: _gd_quadratic(v, curvature=curvature), grid, lambda r: r, budget="5 steps")
         assert tuned.grid.values == grid.values + added
@@ -103,7 +153,7 @@ def test_affine_grid_extends_about_its_base():
     grid = _tuning.Grid.scaled("eta", 2.0, quick=False, base=1.0)
     assert grid.values == (1.25, 1.5, 2.0, 3.0, 5.0)
     tuned = _tuning.tune(lambda v: -v, grid, lambda r: r, budget="1 iteration")
-    assert tuned.grid.values[5:] == (9.0, 17.0, 33.0)
+    assert tuned.grid.values[5:] == (9.0, 17.0, 33.0, 65.0, 129.0)
     with pytest.raises(ValueError, match="above 1"):
         _tuning.Grid.scaled("eta", 1.0, quick=True, base=1.0)
     with pytest.raises(ValueError, match="increasing"):

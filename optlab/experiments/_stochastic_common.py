@@ -90,12 +90,14 @@ def tune_scale(run, fn, kw, *, quick: bool, length: int, unit: str = "epoch"):
     """The tuning protocol on ``scale``: ``run(kw, n, final)`` runs ``fn`` with keywords ``kw`` for ``n`` units
     (epochs or passes; ``final`` = with the test metrics of the table). Each grid value runs the tuning budget
     (``_tuning.budget(length)``) and is scored by its training objective at the averaged iterate there; the chosen
-    value then runs ``length`` units (the tuning run itself when the budget is the whole run).
-    Returns ``(result, tuned)``."""
+    value then runs ``length`` units (the tuning run itself when the budget is the whole run), checked by the
+    protocol's full-run check (``_tuning.confirm``). Returns ``(result, tuned)``."""
     grid = scale_grid(fn, kw, quick)
     n = _tuning.budget(length)
     whole = n == length
-    tuned = _tuning.tune(lambda s: run({**kw, "scale": s}, n, whole), grid, lambda r: r.trace.last("objective"),
+    objective = lambda r: r.trace.last("objective")  # noqa: E731
+    tuned = _tuning.tune(lambda s: run({**kw, "scale": s}, n, whole), grid, objective,
                          budget=f"{n} {unit if n == 1 else unit + ('es' if unit.endswith('s') else 's')}")
-    res = tuned.result if whole else run({**kw, "scale": tuned.chosen}, length, True)
-    return res, tuned
+    if whole:
+        return tuned.result, tuned
+    return _tuning.confirm(tuned, lambda s: run({**kw, "scale": s}, length, True), objective)

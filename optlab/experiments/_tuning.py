@@ -22,7 +22,16 @@ Protocol (issue 18; used by ``spdhg``, ``spdpeg``, ``ipdlam``, ``admm-irnn`` and
   not speed — go to the value nearest the default (in log ratio). If every value diverges the default is kept and
   the table says so;
 * the chosen value then runs the experiment's full budget (where the tuning budget *is* the full budget, the tuning
-  run is reused). Its table/CSV rows carry the chosen value in column :data:`COLUMN` (``"scale=2"``) and the grid
+  run is reused);
+* **full-run check** (:func:`confirm`): a short budget cannot see a value that descends fast and then blows up or
+  turns back (the full run of 2026-12-04 had 10 of 209 tuned rows whose full run ended above the value's own tuning
+  score, e.g. SGD on sentiment at lr = 1: training loss 0.648 at 12 iterations, 10.6 at 60, accuracy 0.5; EGADM on
+  svmguide3 at scale ×22.6: objective 0.61 → 153). A full run that diverges or ends more than a relative
+  :data:`REGRESS_RTOL` = 1 % above its value's tuning score is rejected, and the next best value by tuning score
+  runs the full budget instead, at most :data:`MAX_FULL_RUNS` full runs in all; if all of them are rejected, the one
+  with the lowest final objective is kept and the table says so. Rejected values and their full-run objectives are
+  in the table's chosen column and in ``*_tuning.csv`` (column ``full_run_objective``), the same rule for every
+  method. Its table/CSV rows carry the chosen value in column :data:`COLUMN` (``"scale=2"``) and the grid
   and budget in :data:`GRID_COLUMN`; rows at fixed published settings (the papers' own values, exact solvers) say
   so there instead (:func:`untuned_fields`). Every grid score is written to the experiment's ``*_tuning.csv``, with
   the wall time of each grid run (``wall_s``, compile included: the cost of the protocol within the run).
@@ -39,15 +48,19 @@ import math
 import time
 from typing import Any, Callable
 
-__all__ = ["FACTORS", "QUICK_FACTORS", "EXTENSIONS", "QUICK_EXTENSIONS", "TUNE_FRACTION", "TIE_RTOL", "COLUMN", "GRID_COLUMN", "Grid", "Tuned", "factors",
-           "budget", "tune", "untuned_fields"]
+__all__ = ["FACTORS", "QUICK_FACTORS", "EXTENSIONS", "QUICK_EXTENSIONS", "TUNE_FRACTION", "TIE_RTOL", "REGRESS_RTOL",
+           "MAX_FULL_RUNS", "COLUMN", "GRID_COLUMN", "Grid", "Tuned", "factors", "budget", "tune", "confirm",
+           "untuned_fields"]
 
 FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 QUICK_FACTORS = (0.5, 1.0, 2.0)
-EXTENSIONS = 3          # at most this many values past an edge of a full-mode grid (×32 or ×1/32 of the default)
+EXTENSIONS = 5          # at most this many values past an edge of a full-mode grid (×128 or ×1/128 of the default;
+#                         with 3 (×32), 57 of 72 tuned baseline rows of spdhg ended at ×32 in the run of 2026-12-04)
 QUICK_EXTENSIONS = 1
 TUNE_FRACTION = 0.2
 TIE_RTOL = 1e-6
+REGRESS_RTOL = 1e-2     # the full-run check: a full run may end at most this far (relative) above its tuning score
+MAX_FULL_RUNS = 3       # the chosen value and at most two fallbacks run the full budget
 COLUMN = "tuned"
 GRID_COLUMN = "tuning_grid"
 
@@ -127,6 +140,15 @@ class Tuned:
     budget: str
     result: Any = dataclasses.field(default=None, repr=False, compare=False)
     seconds: tuple[float, ...] = dataclasses.field(default=(), compare=False)   # wall time of each grid run
+    #: the full-run check (:func:`confirm`): ``(value, final objective of its full run)`` of every value that ran the
+    #: full budget, in the order run; all but the chosen one were rejected (or all, see :attr:`none_stable`)
+    full_runs: tuple[tuple[float, float], ...] = ()
+    none_stable: bool = False
+
+    @property
+    def rejected(self) -> tuple[tuple[float, float], ...]:
+        """The values whose full run failed the full-run check, with their full-run objectives."""
+        return tuple(vf for vf in self.full_runs if self.none_stable or vf[0] != self.chosen)
 
     @property
     def all_diverged(self) -> bool:
@@ -135,13 +157,19 @@ class Tuned:
     def fields(self) -> dict:
         """The table columns: the chosen value (:data:`COLUMN`) and the grid with its budget (:data:`GRID_COLUMN`)."""
         chosen = self.grid.text(self.chosen) + (" (every value diverged: default kept)" if self.all_diverged else "")
+        if self.rejected:
+            rose = "; ".join(f"{self.grid.text(v)} ended at {f:.4g}" for v, f in self.rejected)
+            chosen += (f" (every full run failed the full-run check ({rose}): lowest final objective kept)"
+                       if self.none_stable else f" (rejected by the full-run check: {rose})")
         return {COLUMN: chosen, GRID_COLUMN: self.grid.describe(self.budget)}
 
     def rows(self, **context) -> list[dict]:
         """One row per grid value (for the experiment's ``*_tuning.csv``)."""
         secs = self.seconds or (float("nan"),) * len(self.scores)
+        full = dict(self.full_runs)
         return [{**context, "knob": self.grid.knob, "value": v, "default": v == self.grid.default,
-                 "training_objective": s, "chosen": v == self.chosen, "budget": self.budget, "wall_s": t}
+                 "training_objective": s, "chosen": v == self.chosen, "budget": self.budget, "wall_s": t,
+                 "full_run_objective": full.get(v, float("nan"))}
                 for v, s, t in zip(self.grid.values, self.scores, secs)]
 
 
@@ -197,6 +225,40 @@ def tune(run: Callable[[float], Any], grid: Grid, objective: Callable[[Any], flo
         best = _best(values, scores, grid.default)
     return Tuned(dataclasses.replace(grid, values=tuple(values)), tuple(scores), values[best], budget, results[best],
                  tuple(seconds))
+
+
+def confirm(tuned: Tuned, run_full: Callable[[float], Any], objective: Callable[[Any], float]) -> tuple[Any, Tuned]:
+    """The full-run check of the protocol: ``run_full(v)`` runs the method at knob value ``v`` for the experiment's
+    full budget; returns ``(result, tuned)``, the run the table shows and ``tuned`` updated (chosen value and
+    :attr:`Tuned.full_runs`).
+
+    The chosen value runs first. Its run passes when ``objective(result)`` (the same reading as the tuning score) is
+    finite and at most a relative :data:`REGRESS_RTOL` above the value's tuning score; otherwise the value is
+    rejected and the next best by tuning score (ties as in :func:`tune`) runs, up to :data:`MAX_FULL_RUNS` full runs.
+    If none passes, the run with the lowest final objective is returned (``none_stable``). A grid on which every
+    value diverged keeps the default without a check (its row already says so).
+    """
+    if tuned.all_diverged:
+        return run_full(tuned.chosen), tuned
+    values, scores = list(tuned.grid.values), list(tuned.scores)
+    full_runs, results = [], []
+    candidate = tuned.chosen
+    while True:
+        result = run_full(candidate)
+        final = _score(objective(result))
+        full_runs.append((candidate, final))
+        results.append(result)
+        score = scores[values.index(candidate)]
+        if final <= score + REGRESS_RTOL * abs(score):
+            return result, dataclasses.replace(tuned, chosen=candidate, result=result, full_runs=tuple(full_runs))
+        tried = {v for v, _ in full_runs}
+        left = [i for i, v in enumerate(values) if v not in tried and math.isfinite(scores[i])]
+        if len(full_runs) >= MAX_FULL_RUNS or not left:
+            break
+        candidate = values[left[_best([values[i] for i in left], [scores[i] for i in left], tuned.grid.default)]]
+    keep = min(range(len(full_runs)), key=lambda i: full_runs[i][1])
+    return results[keep], dataclasses.replace(tuned, chosen=full_runs[keep][0], result=results[keep],
+                                              full_runs=tuple(full_runs), none_stable=True)
 
 
 def _best(values, scores, default) -> int:

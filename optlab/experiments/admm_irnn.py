@@ -146,8 +146,13 @@ def _tuned(name, label, grid, run, iters):
     scored by the training loss (forward pass) there."""
     n = _tuning.budget(iters)
     step(f"{name}: {label}")
-    return _tuning.tune(lambda v: run(v, n, n == iters), grid, lambda r: r.trace.last("train_loss"),
+    return _tuning.tune(lambda v: run(v, n, n == iters), grid, _train_loss,
                         budget=f"{n} of {iters} iterations"), n == iters
+
+
+def _train_loss(result):
+    """The tuning score and the full-run check's reading: the training loss (forward pass) at the end of the run."""
+    return result.trace.last("train_loss")
 
 
 def _runs(name, data, cfg, seed, paper_rho=None, quick=False):
@@ -174,8 +179,12 @@ def _runs(name, data, cfg, seed, paper_rho=None, quick=False):
         return ol.admm_irnn(data["X"], data["y"], cfg["hidden"], log_every=n, iters=n, rho=v, **bare)
 
     tuning[DEFAULT_LABEL], whole = _tuned(name, DEFAULT_LABEL, grid[DEFAULT_LABEL], admm_at, iters)
-    out = {DEFAULT_LABEL: (tuning[DEFAULT_LABEL].result if whole else admm_at(tuning[DEFAULT_LABEL].chosen, iters,
-                                                                              True)).trace}
+    if whole:
+        out = {DEFAULT_LABEL: tuning[DEFAULT_LABEL].result.trace}
+    else:
+        res, tuning[DEFAULT_LABEL] = _tuning.confirm(tuning[DEFAULT_LABEL], lambda v: admm_at(v, iters, True),
+                                                     _train_loss)
+        out = {DEFAULT_LABEL: res.trace}
     if paper_rho is not None:
         step(f"{name}: ADMMiRNN (paper)")
         out[paper_label(paper_rho)] = admm(iters=iters, method="paper", rho=paper_rho).trace
@@ -191,8 +200,11 @@ def _runs(name, data, cfg, seed, paper_rho=None, quick=False):
         # equal-time runs take ~10x more iterations); iters // 5 still divides iters
         tuning[label], _ = _tuned(name, f"{label} (BPTT)", grid[label], lambda v, n, final, opt=opt: bptt(
             data["X"], data["y"], cfg["hidden"], opt, learning_rate=v, epochs=n, log_every=n, **bare), iters)
-        tr = bptt(data["X"], data["y"], cfg["hidden"], opt, learning_rate=tuning[label].chosen, epochs=1000 * iters,
-                  log_every=max(1, iters // 5), max_time=budget, **common).trace
+        tr, tuning[label] = _tuning.confirm(
+            tuning[label], lambda v, opt=opt: bptt(data["X"], data["y"], cfg["hidden"], opt, learning_rate=v,
+                                                   epochs=1000 * iters, log_every=max(1, iters // 5),
+                                                   max_time=budget, **common), _train_loss)
+        tr = tr.trace
         out[label] = _truncated(tr, iters)
         out[f"{label} (equal time)"] = tr
     return out, tuning

@@ -159,9 +159,13 @@ def run_dataset(name, lam, *, quick, sets: DataSets | None = None):
         """The protocol on ``run(v, n)`` (value ``v`` for ``n`` iterations); returns the run at the chosen value for
         ``length`` iterations."""
         n = _tuning.budget(length)
-        tuning[label] = _tuning.tune(lambda v: run(v, n), grid[label], lambda r: r.trace.last("objective"),
+        objective = lambda r: r.trace.last("objective")  # noqa: E731
+        tuning[label] = _tuning.tune(lambda v: run(v, n), grid[label], objective,
                                      budget=f"{n} of {length} iterations")
-        return tuning[label].result if n == length else run(tuning[label].chosen, length)
+        if n == length:
+            return tuning[label].result
+        res, tuning[label] = _tuning.confirm(tuning[label], lambda v: run(v, length), objective)
+        return res
 
     for pen_name, extra in PENALTIES.items():
         pen = ol.prox.get(pen_name, lam=lam, **extra)
