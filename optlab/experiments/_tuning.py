@@ -24,14 +24,15 @@ Protocol (issue 18; used by ``spdhg``, ``spdpeg``, ``ipdlam``, ``admm-irnn`` and
 * the chosen value then runs the experiment's full budget (where the tuning budget *is* the full budget, the tuning
   run is reused);
 * **full-run check** (:func:`confirm`): a short budget cannot see a value that descends fast and then blows up or
-  turns back (the full run of 2026-12-04 had 10 of 209 tuned rows whose full run ended above the value's own tuning
-  score, e.g. SGD on sentiment at lr = 1: training loss 0.648 at 12 iterations, 10.6 at 60, accuracy 0.5; EGADM on
-  svmguide3 at scale ×22.6: objective 0.61 → 153). A full run that diverges or ends more than a relative
-  :data:`REGRESS_RTOL` = 1 % above its value's tuning score is rejected, and the next best value by tuning score
-  runs the full budget instead, at most :data:`MAX_FULL_RUNS` full runs in all; if all of them are rejected, the one
-  with the lowest final objective is kept and the table says so. Rejected values and their full-run objectives are
-  in the table's chosen column and in ``*_tuning.csv`` (column ``full_run_objective``), the same rule for every
-  method. Its table/CSV rows carry the chosen value in column :data:`COLUMN` (``"scale=2"``) and the grid
+  turns back (the full run of 2026-12-04 at 8f52ba5 had 9 of 209 tuned rows whose full run ended above the
+  value's own tuning score, e.g. SGD on sentiment at lr = 1: training loss 0.648 at 12 iterations, 10.6 at 60,
+  accuracy 0.5; EGADM on svmguide3 at scale ×22.6: objective 0.61 → 153). A full run that diverges or ends more
+  than a relative :data:`REGRESS_RTOL` = 1 % above its value's tuning score is rejected, and the next best value by
+  tuning score runs the full budget instead, at most :data:`MAX_FULL_RUNS` full runs in all; if all of them are
+  rejected, the one with the lowest final objective is kept and the table says so. Rejected values and their
+  full-run objectives are in the table's chosen column and in ``*_tuning.csv`` (column ``full_run_objective``), the
+  same rule for every method. For the BPTT baselines of ``admm-irnn`` the full run is their equal-time run;
+* **tables**: the rows of a tuned method carry the chosen value in column :data:`COLUMN` (``"scale=2"``) and the grid
   and budget in :data:`GRID_COLUMN`; rows at fixed published settings (the papers' own values, exact solvers) say
   so there instead (:func:`untuned_fields`). Every grid score is written to the experiment's ``*_tuning.csv``, with
   the wall time of each grid run (``wall_s``, compile included: the cost of the protocol within the run).
