@@ -24,7 +24,7 @@ Protocol (issue 18; used by ``spdhg``, ``spdpeg``, ``ipdlam``, ``admm-irnn`` and
 * the chosen value then runs the experiment's full budget (where the tuning budget *is* the full budget, the tuning
   run is reused);
 * **full-run check** (:func:`confirm`): a short budget cannot see a value that descends fast and then blows up or
-  turns back (the full run of 2026-12-04 at 8f52ba5 had 9 of 209 tuned rows whose full run ended above the
+  turns back (the full run of 2026-12-04 at 8f52ba5 had 8 of 209 tuned rows whose full run ended above the
   value's own tuning score, e.g. SGD on sentiment at lr = 1: training loss 0.648 at 12 iterations, 10.6 at 60,
   accuracy 0.5; EGADM on svmguide3 at scale ×22.6: objective 0.61 → 153). A full run that diverges or ends more
   than a relative :data:`REGRESS_RTOL` = 1 % above its value's tuning score is rejected, and the next best value by
