@@ -331,4 +331,13 @@ def test_spdhg_quick_run_writes_the_chosen_values(tmp_path):
     assert rows and all(r[_tuning.COLUMN] for r in rows)
     tuned = [r for r in rows if not r[_tuning.COLUMN].startswith("untuned")]
     assert {r["method"] for r in tuned} >= {"STOC-ADMM", "OPG-ADMM", "RDA-ADMM", "SPDHG-GC"}
-    assert (tmp_path / "spdhg_tuning.csv").exists()
+    with open(tmp_path / "spdhg_tuning.csv", newline="") as fh:
+        grid_rows = list(csv.DictReader(fh))
+    # the full-run check: every chosen value ran the full budget and passed the check (or the row says why)
+    assert all(r["full_run_objective"] not in ("", "nan") for r in grid_rows if r["chosen"] == "True")
+    for r in grid_rows:
+        if r["chosen"] == "True" and r["full_run_objective"] not in ("", "nan"):
+            key = (r["dataset"], r["problem"], r["method"])
+            row = next(x for x in tuned if (x["dataset"], x["problem"], x["method"]) == key)
+            passed = float(r["full_run_objective"]) <= float(r["training_objective"]) * (1 + _tuning.REGRESS_RTOL)
+            assert passed or "full-run check" in row[_tuning.COLUMN], (key, r)
