@@ -32,6 +32,18 @@ epoch loop experiment", reverted) was not measurably faster, nor were ``fori_loo
 blocks of 8 pre-gathered rows. Closing the CSR gap needs an O(nnz) step (lazy updates of the coordinates outside
 the row), not a faster loop.
 
+The **floor** row (:func:`floor_row`) times the simplest per-sample method as a compiled JAX loop on the same rows:
+logistic SGD with a constant step, no penalty, no averaging, O(nnz) work per step (:func:`loop_floor_epoch`), against
+the unpenalised SGDClassifier epoch. It is the limit of this design on the machine: no per-sample solver written as
+a ``lax.fori_loop`` body gets below it. 2026-12-04, 16:41 UTC, quiet 2-core AMD EPYC (load 0.4), a9a 32,561 × 123,
+median of 5: dense floor 17.3 ms vs SGDClassifier 15.6 ms (1.11×), CSR floor 10.1 ms wall / 5.6 ms CPU vs 3.3 ms
+(3.1× / 1.8×); spdhg (F = 0) 37.2 ms dense (2.23×) and 32.7 ms CSR (9.45×), spdhg (first-difference F) 43.3 ms
+dense (1.89×), 37.9 ms CSR (8.0×). So on CSR spdhg spends 3× the floor and the floor itself is about 2–3× the
+Cython loop: an O(nnz) SPDHG step would have to match the floor to reach issue 16's 2×. A scratch variant of the
+dense loop with spdhg's per-step scalar work (√k step, the burn-in average with ``where``) took 18 ms per 26,048
+rows, 9.4 ms with the step sizes and averaging weights precomputed as vectors (one run, quiet machine): the scalar
+bookkeeping, run as separate small kernels, is a large part of the gap above the floor.
+
 Usage: ``python -m optlab.experiments.bench_epoch [--repeats 5] [--epochs 3] [--quick]`` (the rows come from
 :func:`epoch_rows`; ``optlab bench peers`` prints them in its "SGD epoch" section).
 """
@@ -46,7 +58,7 @@ from statistics import median
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["sgd_epoch_times", "optlab_epoch_times", "epoch_rows", "a9a_rows", "main"]
+__all__ = ["sgd_epoch_times", "optlab_epoch_times", "loop_floor_epoch", "floor_row", "epoch_rows", "a9a_rows", "main"]
 
 #: the weight μ of the structured penalty μ‖Fx‖₁ of the SPDHG rows (the GGLR setting of the SPDHG experiments)
 MU = 1e-5
@@ -104,6 +116,66 @@ def optlab_epoch_times(fn, X, y, F, repeats: int = 5, epochs: int = 3, **kw) -> 
     return median(walls), max(min(cpun) - min(cpu1), 0.0) / (epochs - 1)
 
 
+def _padded_rows(X):
+    """``(cols, vals)`` of shape (n, k), k = the longest row: dense rows as they are (cols = 0..d-1), CSR rows
+    padded with column 0 and value 0 (a padded entry adds nothing)."""
+    if not sp.issparse(X):
+        X = np.asarray(X, np.float64)
+        return np.broadcast_to(np.arange(X.shape[1], dtype=np.int32), X.shape), X
+    X = sp.csr_matrix(X, dtype=np.float64)
+    lengths = np.diff(X.indptr)
+    k = max(int(lengths.max(initial=0)), 1)
+    slot = np.arange(X.nnz) - np.repeat(X.indptr[:-1], lengths)
+    cols, vals = np.zeros((X.shape[0], k), np.int32), np.zeros((X.shape[0], k))
+    cols[np.repeat(np.arange(X.shape[0]), lengths), slot] = X.indices
+    vals[np.repeat(np.arange(X.shape[0]), lengths), slot] = X.data
+    return cols, vals
+
+
+def loop_floor_epoch(cols, vals, y, order, step, w):
+    r"""One epoch of the simplest per-sample method in a compiled JAX loop, the floor for optlab's per-sample
+    solvers on this machine: logistic-loss SGD with a constant step, no penalty, no averaging,
+    :math:`w \leftarrow w + \text{step}\; y_i a_i / (1 + e^{y_i a_i^\top w})` for :math:`i` in ``order``, over the
+    row's stored entries only (``cols, vals``: :func:`_padded_rows`), so a step costs O(nnz of the row)."""
+    import jax
+    import jax.numpy as jnp
+
+    def body(t, w):
+        i = order[t]
+        c, v = cols[i], vals[i]
+        return w.at[c].add(step * y[i] * v / (1 + jnp.exp(y[i] * jnp.dot(w[c], v))))
+
+    return jax.lax.fori_loop(0, order.shape[0], body, w)
+
+
+def floor_row(X, y, problem: str, repeats: int = 5, step: float = 0.01) -> dict:
+    """The "JAX loop floor" row beside the optlab rows of :func:`epoch_rows`: :func:`loop_floor_epoch` (compiled
+    once, a fresh random order per repeat; median wall and smallest CPU seconds of one epoch) against the
+    unpenalised SGDClassifier epoch."""
+    import jax
+    import jax.numpy as jnp
+
+    cols, vals = _padded_rows(X)
+    args = [jnp.asarray(a) for a in (cols, vals, np.asarray(y, np.float64))]
+    epoch = jax.jit(loop_floor_epoch)
+    rng = np.random.default_rng(0)
+    w0 = jnp.zeros(X.shape[1])
+    walls, cpus = [], []
+    for r in range(repeats + 1):                    # the first call compiles and is not counted
+        order = jnp.asarray(rng.permutation(X.shape[0]).astype(np.int32))
+        t, c = time.perf_counter(), time.process_time()
+        jax.block_until_ready(epoch(*args, order, step, w0))
+        if r:
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+    Xs = _int32_csr(X) if sp.issparse(X) else np.asarray(X, np.float64)
+    s_wall, s_cpu = sgd_epoch_times(Xs, np.asarray(y, np.float64), None, repeats)
+    o_wall, o_cpu = median(walls), min(cpus)
+    return {"problem": problem, "method": "JAX loop floor: logistic SGD, constant step, O(nnz) per step",
+            "sgd_penalty": "None", "sgd_s": s_wall, "ours_s": o_wall, "ratio": o_wall / s_wall, "sgd_cpu_s": s_cpu,
+            "ours_cpu_s": o_cpu, "ratio_cpu": o_cpu / s_cpu, "load": os.getloadavg()[0]}
+
+
 def _methods(d: int):
     import optlab as ol
 
@@ -136,8 +208,8 @@ def epoch_rows(X, y, problem: str, repeats: int = 5, epochs: int = 3, methods=No
 
 
 def a9a_rows(repeats: int = 5, epochs: int = 3, methods=None) -> list[dict]:
-    """:func:`epoch_rows` on a9a's training rows, dense and CSR; an empty list (with a message) when
-    ``ol.data.load("a9a")`` finds no file."""
+    """:func:`epoch_rows` on a9a's training rows, dense and CSR, each followed (default ``methods``) by the
+    :func:`floor_row` of its layout; an empty list (with a message) when ``ol.data.load("a9a")`` finds no file."""
     import optlab as ol
 
     try:
@@ -147,8 +219,13 @@ def a9a_rows(repeats: int = 5, epochs: int = 3, methods=None) -> list[dict]:
         return []
     X = _int32_csr(ds.X)
     n, d = X.shape
-    rows = epoch_rows(X.toarray(), ds.y, f"a9a dense {n}x{d}", repeats, epochs, methods)
-    return rows + epoch_rows(X, ds.y, f"a9a CSR {n}x{d}", repeats, epochs, methods)
+    rows = []
+    for data, layout in ((X.toarray(), "dense"), (X, "CSR")):
+        problem = f"a9a {layout} {n}x{d}"
+        rows += epoch_rows(data, ds.y, problem, repeats, epochs, methods)
+        if methods is None:
+            rows.append(floor_row(data, ds.y, problem, repeats))
+    return rows
 
 
 def format_rows(rows: list[dict]) -> list[dict]:
