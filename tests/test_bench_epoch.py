@@ -48,9 +48,12 @@ def test_loop_floor_epoch_is_the_plain_sgd_loop(sparse):
     w = np.zeros(7)
     for i in order:
         w = w + 0.05 * y[i] * Xd[i] / (1 + np.exp(y[i] * Xd[i] @ w))
-    cols, vals = B._padded_rows(sp.csr_matrix(Xd) if sparse else Xd)
-    got = B.loop_floor_epoch(jnp.asarray(cols), jnp.asarray(vals), jnp.asarray(y), jnp.asarray(order), 0.05,
-                             jnp.zeros(7))
+    from optlab.solvers._stochastic import get_loss, prepare_data
+
+    data = prepare_data(sp.csr_matrix(Xd) if sparse else Xd, y, get_loss("logistic"), np.float64,
+                        layout="sparse" if sparse else "dense")
+    assert (data.cols is None) != sparse
+    got = B.loop_floor_epoch(data, jnp.asarray(order), 0.05, jnp.zeros(7))
     np.testing.assert_allclose(np.asarray(got), w, rtol=1e-12, atol=1e-14)
 
 

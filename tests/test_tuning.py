@@ -79,6 +79,9 @@ def test_full_run_check_rejects_a_value_that_blows_up_after_the_tuning_budget():
     # a value that passes is run once and kept as it is
     same, kept = _tuning.confirm(checked, lambda v: 0.0, lambda r: r)
     assert kept.chosen == 1.25 and kept.full_runs == ((1.25, 0.0),) and same == 0.0
+    # a tuning budget that is the whole run: its run is the result, nothing reruns
+    whole, unchanged = _tuning.confirm(tuned, lambda v: pytest.fail("no full run expected"), lambda r: r, whole=True)
+    assert whole == tuned.result and unchanged is tuned
 
 
 def test_full_run_check_tolerance_cap_and_none_stable():

@@ -98,6 +98,4 @@ def tune_scale(run, fn, kw, *, quick: bool, length: int, unit: str = "epoch"):
     objective = lambda r: r.trace.last("objective")  # noqa: E731
     tuned = _tuning.tune(lambda s: run({**kw, "scale": s}, n, whole), grid, objective,
                          budget=f"{n} {unit if n == 1 else unit + ('es' if unit.endswith('s') else 's')}")
-    if whole:
-        return tuned.result, tuned
-    return _tuning.confirm(tuned, lambda s: run({**kw, "scale": s}, length, True), objective)
+    return _tuning.confirm(tuned, lambda s: run({**kw, "scale": s}, length, True), objective, whole=whole)

@@ -228,10 +228,12 @@ def tune(run: Callable[[float], Any], grid: Grid, objective: Callable[[Any], flo
                  tuple(seconds))
 
 
-def confirm(tuned: Tuned, run_full: Callable[[float], Any], objective: Callable[[Any], float]) -> tuple[Any, Tuned]:
+def confirm(tuned: Tuned, run_full: Callable[[float], Any], objective: Callable[[Any], float], *,
+            whole: bool = False) -> tuple[Any, Tuned]:
     """The full-run check of the protocol: ``run_full(v)`` runs the method at knob value ``v`` for the experiment's
     full budget; returns ``(result, tuned)``, the run the table shows and ``tuned`` updated (chosen value and
-    :attr:`Tuned.full_runs`).
+    :attr:`Tuned.full_runs`). ``whole``: the tuning budget was the full run, so the tuning run is the result (no
+    full run, no check).
 
     The chosen value runs first. Its run passes when ``objective(result)`` (the same reading as the tuning score) is
     finite and at most a relative :data:`REGRESS_RTOL` above the value's tuning score; otherwise the value is
@@ -239,6 +241,8 @@ def confirm(tuned: Tuned, run_full: Callable[[float], Any], objective: Callable[
     If none passes, the run with the lowest final objective is returned (``none_stable``). A grid on which every
     value diverged keeps the default without a check (its row already says so).
     """
+    if whole:
+        return tuned.result, tuned
     if tuned.all_diverged:
         return run_full(tuned.chosen), tuned
     values, scores = list(tuned.grid.values), list(tuned.scores)

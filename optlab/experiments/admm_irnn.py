@@ -179,12 +179,9 @@ def _runs(name, data, cfg, seed, paper_rho=None, quick=False):
         return ol.admm_irnn(data["X"], data["y"], cfg["hidden"], log_every=n, iters=n, rho=v, **bare)
 
     tuning[DEFAULT_LABEL], whole = _tuned(name, DEFAULT_LABEL, grid[DEFAULT_LABEL], admm_at, iters)
-    if whole:
-        out = {DEFAULT_LABEL: tuning[DEFAULT_LABEL].result.trace}
-    else:
-        res, tuning[DEFAULT_LABEL] = _tuning.confirm(tuning[DEFAULT_LABEL], lambda v: admm_at(v, iters, True),
-                                                     _train_loss)
-        out = {DEFAULT_LABEL: res.trace}
+    res, tuning[DEFAULT_LABEL] = _tuning.confirm(tuning[DEFAULT_LABEL], lambda v: admm_at(v, iters, True),
+                                                 _train_loss, whole=whole)
+    out = {DEFAULT_LABEL: res.trace}
     if paper_rho is not None:
         step(f"{name}: ADMMiRNN (paper)")
         out[paper_label(paper_rho)] = admm(iters=iters, method="paper", rho=paper_rho).trace

@@ -153,13 +153,15 @@ def svm_problem(quick: bool) -> Problem:
                    (1, 4) if quick else (1, 2, 4), (4,) if quick else (2, 4))
 
 
-ADMM_IRNN_SIZES = {"small": (400, 2), "medium": (4000, 8)}     # the solver registry's named sizes (n × T)
+ADMM_IRNN_SIZES = ("small", "medium")     # the solver registry's named sizes offered here (400×2, 4000×8)
 
 
 def admm_irnn_size(spec: str) -> tuple[int, int]:
     """``small``, ``medium`` (the registry's 400×2 and 4000×8) or ``NxT`` (N sequences of T steps, e.g. ``8000x8``)."""
+    from optlab.solvers.registry import ADMM_IRNN_SIZES as sizes
+
     if spec in ADMM_IRNN_SIZES:
-        return ADMM_IRNN_SIZES[spec]
+        return sizes[spec]
     m = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", spec)
     if not m or int(m[1]) < 8 or int(m[2]) < 1:
         raise ValueError(f"admm_irnn size {spec!r}: use {', '.join(ADMM_IRNN_SIZES)} or NxT with N ≥ 8, T ≥ 1 "
@@ -167,17 +169,9 @@ def admm_irnn_size(spec: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def _admm_irnn_data(n: int, T: int, seed: int = 0):
-    # the registry's generator (optlab.solvers.registry._admm_irnn_data) at any n × T: 2 features, label = sign of
-    # the feature-0 sum + last feature 1 + N(0, 4) noise (so the loss has a positive floor)
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, T, 2))
-    y = ((X[:, :, 0].sum(1) + X[:, -1, 1] + 2.0 * rng.normal(size=n)) > 0).astype(int)
-    return X, y
-
-
 def admm_irnn_problem(quick: bool, size: str | None = None, target: float | None = None) -> Problem:
     import optlab as ol
+    from optlab.solvers.registry import admm_irnn_sequences
 
     # the solver registry's seeded noisy-label sequences (the loss has a positive floor) and its setting: hidden 2,
     # constant ρ = 10 (the adaptive schedule's rejections would make the update count depend on the executor).
@@ -189,7 +183,7 @@ def admm_irnn_problem(quick: bool, size: str | None = None, target: float | None
     target = target if target is not None else (3e-2 if size == "small" else 0.65)
     if not target > 0:
         raise ValueError(f"admm_irnn target must be > 0, got {target!r}")
-    X, y = _admm_irnn_data(n, T)
+    X, y = admm_irnn_sequences(0, n, T)
     hidden = 2
     kw = {"hidden": hidden, "rho": 10.0, "rho_schedule": None, "tol": 0.0, "progress": False}
     f_star = float(np.min(ol.admm_irnn(X, y, iters=f_iters, log_every=EVERY, **kw).trace["train_loss"]))

@@ -32,15 +32,15 @@ epoch loop experiment", reverted) was not measurably faster, nor were ``fori_loo
 blocks of 8 pre-gathered rows. Closing the CSR gap needs an O(nnz) step (lazy updates of the coordinates outside
 the row), not a faster loop.
 
-The **floor** row (:func:`floor_row`) times the simplest per-sample method as a compiled JAX loop on the same rows:
-logistic SGD with a constant step, no penalty, no averaging, O(nnz) work per step (:func:`loop_floor_epoch`), against
-the unpenalised SGDClassifier epoch. It is the limit of this design on the machine: no per-sample solver written as
-a ``lax.fori_loop`` body gets below it. 2026-12-04, 16:41 UTC, quiet 2-core AMD EPYC (load 0.4), a9a 32,561 × 123,
-median of 5: dense floor 17.3 ms vs SGDClassifier 15.6 ms (1.11×), CSR floor 10.1 ms wall / 5.6 ms CPU vs 3.3 ms
-(3.1× / 1.8×); spdhg (F = 0) 37.2 ms dense (2.23×) and 32.7 ms CSR (9.45×), spdhg (first-difference F) 43.3 ms
-dense (1.89×), 37.9 ms CSR (8.0×). So on CSR spdhg spends 3× the floor and the floor itself is about 2–3× the
-Cython loop: an O(nnz) SPDHG step would have to match the floor to reach issue 16's 2×. A scratch variant of the
-dense loop with spdhg's per-step scalar work (√k step, the burn-in average with ``where``) took 18 ms per 26,048
+The **floor** row (:func:`floor_row`) times the simplest per-sample method as a compiled JAX loop on the same rows,
+stored as the stochastic solvers store them (dense, or padded rows): logistic SGD with a constant step, no penalty,
+no averaging, O(nnz) work per step on padded rows (:func:`loop_floor_epoch`), against the unpenalised SGDClassifier
+epoch. It is the limit of this design on the machine: no per-sample solver written as a ``lax.fori_loop`` body gets
+below it. 2026-12-04, 17:11 UTC, quiet 2-core AMD EPYC (load 0.5–0.6), a9a 32,561 × 123, medians of 5: dense floor
+10.5 ms vs SGDClassifier 14.2 ms (0.74×), CSR floor 3.8 ms vs 3.2 ms (1.20×); spdhg (F = 0) 35.4 ms dense (2.49×)
+and 31.3 ms CSR (9.9×), spdhg (first-difference F) 38.9 ms dense (1.96× SGDClassifier ℓ1) and 36.0 ms CSR (7.5×).
+So the loop design is not the limit: spdhg spends 3.4× the floor on dense rows and 8× on CSR, where its step
+updates all d coordinates. A scratch variant of the dense loop with spdhg's per-step scalar work (√k step, the burn-in average with ``where``) took 18 ms per 26,048
 rows, 9.4 ms with the step sizes and averaging weights precomputed as vectors (one run, quiet machine): the scalar
 bookkeeping, run as separate small kernels, is a large part of the gap above the floor.
 
@@ -116,47 +116,38 @@ def optlab_epoch_times(fn, X, y, F, repeats: int = 5, epochs: int = 3, **kw) -> 
     return median(walls), max(min(cpun) - min(cpu1), 0.0) / (epochs - 1)
 
 
-def _padded_rows(X):
-    """``(cols, vals)`` of shape (n, k), k = the longest row: dense rows as they are (cols = 0..d-1), CSR rows
-    padded with column 0 and value 0 (a padded entry adds nothing)."""
-    if not sp.issparse(X):
-        X = np.asarray(X, np.float64)
-        return np.broadcast_to(np.arange(X.shape[1], dtype=np.int32), X.shape), X
-    X = sp.csr_matrix(X, dtype=np.float64)
-    lengths = np.diff(X.indptr)
-    k = max(int(lengths.max(initial=0)), 1)
-    slot = np.arange(X.nnz) - np.repeat(X.indptr[:-1], lengths)
-    cols, vals = np.zeros((X.shape[0], k), np.int32), np.zeros((X.shape[0], k))
-    cols[np.repeat(np.arange(X.shape[0]), lengths), slot] = X.indices
-    vals[np.repeat(np.arange(X.shape[0]), lengths), slot] = X.data
-    return cols, vals
-
-
-def loop_floor_epoch(cols, vals, y, order, step, w):
+def loop_floor_epoch(data, order, step, w):
     r"""One epoch of the simplest per-sample method in a compiled JAX loop, the floor for optlab's per-sample
     solvers on this machine: logistic-loss SGD with a constant step, no penalty, no averaging,
-    :math:`w \leftarrow w + \text{step}\; y_i a_i / (1 + e^{y_i a_i^\top w})` for :math:`i` in ``order``, over the
-    row's stored entries only (``cols, vals``: :func:`_padded_rows`), so a step costs O(nnz of the row)."""
+    :math:`w \leftarrow w + \text{step}\; y_i a_i / (1 + e^{y_i a_i^\top w})` for :math:`i` in ``order``. ``data``:
+    the rows as the stochastic solvers store them (``optlab.solvers._stochastic.prepare_data``): dense rows, or
+    padded rows whose step touches only the row's stored entries (O(nnz))."""
     import jax
     import jax.numpy as jnp
 
     def body(t, w):
         i = order[t]
-        c, v = cols[i], vals[i]
-        return w.at[c].add(step * y[i] * v / (1 + jnp.exp(y[i] * jnp.dot(w[c], v))))
+        v, yi = data.vals[i], data.y[i]
+        if data.cols is None:
+            return w + step * yi * v / (1 + jnp.exp(yi * (v @ w)))
+        c = data.cols[i]
+        return w.at[c].add(step * yi * v / (1 + jnp.exp(yi * (w[c] @ v))))
 
     return jax.lax.fori_loop(0, order.shape[0], body, w)
 
 
-def floor_row(X, y, problem: str, repeats: int = 5, step: float = 0.01) -> dict:
-    """The "JAX loop floor" row beside the optlab rows of :func:`epoch_rows`: :func:`loop_floor_epoch` (compiled
-    once, a fresh random order per repeat; median wall and smallest CPU seconds of one epoch) against the
-    unpenalised SGDClassifier epoch."""
+def floor_row(X, y, problem: str, repeats: int = 5, step: float = 0.01, sgd_times=None) -> dict:
+    """The "JAX loop floor" row beside the optlab rows of :func:`epoch_rows`: :func:`loop_floor_epoch` on the rows
+    stored as the solvers store them (dense, or padded rows for SciPy sparse ``X``), compiled once, a fresh random
+    order per repeat (median wall and smallest CPU seconds of one epoch), against the unpenalised SGDClassifier
+    epoch (``sgd_times`` = its ``(wall, cpu)`` when already measured on the same rows, else measured here)."""
     import jax
     import jax.numpy as jnp
 
-    cols, vals = _padded_rows(X)
-    args = [jnp.asarray(a) for a in (cols, vals, np.asarray(y, np.float64))]
+    from optlab.solvers._stochastic import get_loss, prepare_data
+
+    y = np.asarray(y, np.float64)
+    data = prepare_data(X, y, get_loss("logistic"), np.float64, layout="sparse" if sp.issparse(X) else "dense")
     epoch = jax.jit(loop_floor_epoch)
     rng = np.random.default_rng(0)
     w0 = jnp.zeros(X.shape[1])
@@ -164,12 +155,13 @@ def floor_row(X, y, problem: str, repeats: int = 5, step: float = 0.01) -> dict:
     for r in range(repeats + 1):                    # the first call compiles and is not counted
         order = jnp.asarray(rng.permutation(X.shape[0]).astype(np.int32))
         t, c = time.perf_counter(), time.process_time()
-        jax.block_until_ready(epoch(*args, order, step, w0))
+        jax.block_until_ready(epoch(data, order, step, w0))
         if r:
             walls.append(time.perf_counter() - t)
             cpus.append(time.process_time() - c)
-    Xs = _int32_csr(X) if sp.issparse(X) else np.asarray(X, np.float64)
-    s_wall, s_cpu = sgd_epoch_times(Xs, np.asarray(y, np.float64), None, repeats)
+    if sgd_times is None:
+        sgd_times = sgd_epoch_times(_int32_csr(X) if sp.issparse(X) else np.asarray(X, np.float64), y, None, repeats)
+    s_wall, s_cpu = sgd_times
     o_wall, o_cpu = median(walls), min(cpus)
     return {"problem": problem, "method": "JAX loop floor: logistic SGD, constant step, O(nnz) per step",
             "sgd_penalty": "None", "sgd_s": s_wall, "ours_s": o_wall, "ratio": o_wall / s_wall, "sgd_cpu_s": s_cpu,
@@ -223,8 +215,9 @@ def a9a_rows(repeats: int = 5, epochs: int = 3, methods=None) -> list[dict]:
     for data, layout in ((X.toarray(), "dense"), (X, "CSR")):
         problem = f"a9a {layout} {n}x{d}"
         rows += epoch_rows(data, ds.y, problem, repeats, epochs, methods)
-        if methods is None:
-            rows.append(floor_row(data, ds.y, problem, repeats))
+        if methods is None:      # the unpenalised SGDClassifier epoch of the spdhg (F = 0) row, not measured again
+            plain = next(r for r in rows if r["problem"] == problem and r["sgd_penalty"] == "None")
+            rows.append(floor_row(data, ds.y, problem, repeats, sgd_times=(plain["sgd_s"], plain["sgd_cpu_s"])))
     return rows
 
 

@@ -176,10 +176,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> dict:
         objective = lambda r: r.trace.last("train_loss")  # noqa: E731
         tuning[label] = _tuning.tune(lambda v: run_fn(v, n, n == length), grid, objective,
                                      budget=f"{n} of {length} {UNITS[label]}")
-        if n == length:
-            main[label] = tuning[label].result
-        else:
-            main[label], tuning[label] = _tuning.confirm(tuning[label], lambda v: run_fn(v, length, True), objective)
+        main[label], tuning[label] = _tuning.confirm(tuning[label], lambda v: run_fn(v, length, True), objective,
+                                                     whole=n == length)
         tuning_rows += tuning[label].rows(dataset=dataset, data=kind, method=label)
     bcd_label = "BCD (Zeng et al.)"
     main[bcd_label].trace.metrics["train_sq_loss"] = main[bcd_label].trace.metrics.pop("train_loss")  # not comparable

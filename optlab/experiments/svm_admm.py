@@ -162,9 +162,7 @@ def run_dataset(name, lam, *, quick, sets: DataSets | None = None):
         objective = lambda r: r.trace.last("objective")  # noqa: E731
         tuning[label] = _tuning.tune(lambda v: run(v, n), grid[label], objective,
                                      budget=f"{n} of {length} iterations")
-        if n == length:
-            return tuning[label].result
-        res, tuning[label] = _tuning.confirm(tuning[label], lambda v: run(v, length), objective)
+        res, tuning[label] = _tuning.confirm(tuning[label], lambda v: run(v, length), objective, whole=n == length)
         return res
 
     for pen_name, extra in PENALTIES.items():

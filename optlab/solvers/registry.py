@@ -218,12 +218,21 @@ def _structured_case(solver_name: str, maxiter: int, rtol: float, **solver_kw):
     return make
 
 
-def _admm_irnn_data(seed: int, size: str):
-    n, T = {"small": (400, 2), "medium": (4000, 8), "large": (20000, 28)}[size]
+#: the named sizes (sequences × steps) of the ADMMiRNN cases
+ADMM_IRNN_SIZES = {"small": (400, 2), "medium": (4000, 8), "large": (20000, 28)}
+
+
+def admm_irnn_sequences(seed: int, n: int, T: int):
+    """``n`` seeded noisy-label sequences of ``T`` steps: 2 features, label = sign of the feature-0 sum + the last
+    feature 1 + N(0, 4) noise (so the loss has a positive floor)."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, T, 2))
     y = ((X[:, :, 0].sum(1) + X[:, -1, 1] + 2.0 * rng.normal(size=n)) > 0).astype(int)
     return X, y
+
+
+def _admm_irnn_data(seed: int, size: str):
+    return admm_irnn_sequences(seed, *ADMM_IRNN_SIZES[size])
 
 
 @functools.lru_cache(maxsize=None)
