@@ -19,18 +19,32 @@ epoch, so that the per-call set-up cancels), which is what to compare on a share
 mostly measures the other jobs.
 ``ratio`` = ours / SGDClassifier (wall), ``ratio_cpu`` likewise in CPU time.
 
-Where the time goes (a9a, float64, 2-core machine under load, December 2026). One SPDHG step touches every
-coordinate (``Fx`` and the clipped dual over the m = 122 rows of F, ``Fᵀu``, the primal and the averaged iterate
-over the d = 123 columns); one SGDClassifier step only the ~14 nonzeros of its row (its ℓ1 penalty and averaging
-are lazy). On CSR that work alone puts SPDHG at 4-5x: the same iteration as a compiled scalar loop (numba, no
-JAX) takes ~35 ms CPU per epoch against SGDClassifier's 6-9 ms; optlab's compiled epoch takes ~50 ms (46 ms with
-F = 0, so the F products are ~10 % of it; the running average ~3 %, the padding of the sparse rows ~1 %: at most
-14 nonzeros per row, 13.9 on average). The rest is XLA:CPU running the loop body as separate kernels (17 per
-step), but fewer kernels did not help: a version with the step sizes and averaging weights computed per segment
-as vectors and the sparse row expanded without a scatter (10 kernels, bit-identical iterates; commit "stochastic
-epoch loop experiment", reverted) was not measurably faster, nor were ``fori_loop(unroll=8)`` or a scan over
-blocks of 8 pre-gathered rows. Closing the CSR gap needs an O(nnz) step (lazy updates of the coordinates outside
-the row), not a faster loop.
+Where the time goes (a9a, float64, 2-core AMD EPYC). One SPDHG step touches every coordinate (``Fx`` and the
+clipped dual over the m = 122 rows of F, ``Fᵀu``, the primal and the averaged iterate over the d = 123 columns); one
+SGDClassifier step only the ~14 nonzeros of its row (its ℓ1 penalty and averaging are lazy).
+
+Beyond that work, XLA:CPU's runtime sets the price of a loop body (measured 2026-12-04 with scratch loops, load
+< 1): it runs the kernels of a loop body in order, inline, only when the body has at most 8 of them, or every
+buffer they touch holds at most 512 bytes, or each kernel depends on the one before; any other body goes through
+its dataflow executor, at a fixed cost of about 0.25 µs per iteration on this machine (jaxlib 0.10.2; a CSR floor
+loop written with 8 kernels: 4.4–4.7 ms per epoch; the same loop with 1–4 more independent scalar updates, 9–12
+kernels: 12.7–15.3 ms; JAX 0.12.0.1: 4.4 → 17.4–20.1 ms). The thresholds are compile-time constants of
+``xla::cpu::ThunkExecutor``: no flag changes them (``--xla_cpu_use_thunk_runtime=false``,
+``--xla_cpu_multi_thread_eigen=false``, ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` and ``taskset``
+to one core were tried). spdhg's step is 14 kernels on dense rows and 16 on CSR (first-difference F, batch 1). A
+rewrite that keeps the iterates bit for bit (step sizes and averaging fractions as per-segment tables, the last
+steps stored once per segment, the padded row spread as a one-hot sum instead of a scatter) gets the CSR step to
+8 kernels: 37 → 28 ms per epoch (scratch, not committed); the dense step stays at 10 (XLA lowers the dense row's
+dot as three kernels) and gains nothing. The same work as a stand-alone 8-kernel loop takes 15–20 ms. So on CSR a
+body in sequential mode still costs ≥ 3× SGDClassifier ℓ1's 4.5–4.8 ms: what is left is the O(m + d) work of each
+step, which only an O(nnz) step could remove, and SPDHG's dual update reads all of ``Fx``. (Earlier versions of
+this note found that "fewer kernels did not help": 17 → 10 kernels, still above the threshold of 8.)
+
+The JAX release matters as much: on JAX 0.12.0.1 (Python 3.13, the same machine, 2026-12-04 18:19 UTC, load 1.1,
+medians of 5) the dense spdhg epoch takes 17.2 ms (first-difference F; 0.89× SGDClassifier ℓ1, 19.4 ms) and 11.5 ms
+(F = 0; 0.82×), against 37.8 / 34.1 ms (2.04× / 2.56×) on JAX 0.10.2 in the run just before it (load 1.0); CSR
+29.3 ms (6.2×) against 32.1 ms (7.2×); stoc_admm dense 116 ms (was 150) but CSR 299 ms (was 142); the floor
+5.0 ms dense (was 8.8), 3.7 ms CSR (unchanged).
 
 The **floor** row (:func:`floor_row`) times the simplest per-sample method as a compiled JAX loop on the same rows,
 stored as the stochastic solvers store them (dense, or padded rows): logistic SGD with a constant step, no penalty,
@@ -40,9 +54,10 @@ below it. 2026-12-04, 17:11 UTC, quiet 2-core AMD EPYC (load 0.5–0.6), a9a 32,
 10.5 ms vs SGDClassifier 14.2 ms (0.74×), CSR floor 3.8 ms vs 3.2 ms (1.20×); spdhg (F = 0) 35.4 ms dense (2.49×)
 and 31.3 ms CSR (9.9×), spdhg (first-difference F) 38.9 ms dense (1.96× SGDClassifier ℓ1) and 36.0 ms CSR (7.5×).
 So the loop design is not the limit: spdhg spends 3.4× the floor on dense rows and 8× on CSR, where its step
-updates all d coordinates. A scratch variant of the dense loop with spdhg's per-step scalar work (√k step, the burn-in average with ``where``) took 18 ms per 26,048
-rows, 9.4 ms with the step sizes and averaging weights precomputed as vectors (one run, quiet machine): the scalar
-bookkeeping, run as separate small kernels, is a large part of the gap above the floor.
+updates all d coordinates. A scratch variant of the dense loop with spdhg's per-step scalar work (√k step, the
+burn-in average with ``where``) took 18 ms per 26,048 rows, 9.4 ms with the step sizes and averaging weights
+precomputed as vectors (one run, quiet machine): that variant crossed the 8-kernel line described above; the same
+precomputation inside spdhg itself (still 12 kernels) gained nothing (37.6 vs 38.4 ms, 2026-12-04).
 
 Usage: ``python -m optlab.experiments.bench_epoch [--repeats 5] [--epochs 3] [--quick]`` (the rows come from
 :func:`epoch_rows`; ``optlab bench peers`` prints them in its "SGD epoch" section).
@@ -249,7 +264,8 @@ def main(argv=None) -> int:
     if rows:
         print("SGD epoch (one per-sample pass, logistic loss; ratio = ours / SGDClassifier)")
         print(format_table(format_rows(rows)))
-    print(f"machine: {os.cpu_count()} CPUs, 1-min load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    print(f"machine: {os.cpu_count()} CPUs, jax {jax.__version__}, 1-min load average {load:.2f} at start, "
+          f"{os.getloadavg()[0]:.2f} at end")
     return 0
 
 
