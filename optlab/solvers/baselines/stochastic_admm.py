@@ -72,6 +72,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ... import operators
 from ... import prox as _prox
 from ... import validate
 from ...algorithm import Algorithm, Rows
@@ -150,7 +151,8 @@ def _x_update(method, c: ADMMCore, pb: ADMMProblem, G, schedule="sqrt"):
         eta = pb.eta0 / jnp.sqrt(kf) if schedule == "sqrt" else pb.eta0 / kf
         rhs = c.x / eta - G + pb.beta * pb.F.rmatvec(c.y - c.u)
         V = pb.eigvec
-        x = V @ ((V.T @ rhs) / (1 / eta + pb.gamma + pb.beta * pb.eigval))
+        # Vᵀ rhs as rhs @ V (operators.rmatvec): XLA:CPU materialises the transpose for V.T @ rhs on every step
+        x = V @ (operators.rmatvec(V, rhs) / (1 / eta + pb.gamma + pb.beta * pb.eigval))
         return _finish(pb, c, x, eta, c.aux)
     if method == "rda_admm":
         x0, gsum = c.aux
