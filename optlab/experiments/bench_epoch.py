@@ -40,11 +40,12 @@ body in sequential mode still costs ≥ 3× SGDClassifier ℓ1's 4.5–4.8 ms: w
 step, which only an O(nnz) step could remove, and SPDHG's dual update reads all of ``Fx``. (Earlier versions of
 this note found that "fewer kernels did not help": 17 → 10 kernels, still above the threshold of 8.)
 
-The JAX release matters as much: on JAX 0.12.0.1 (Python 3.13, the same machine, 2026-12-04 18:19 UTC, load 1.1,
-medians of 5) the dense spdhg epoch takes 17.2 ms (first-difference F; 0.89× SGDClassifier ℓ1, 19.4 ms) and 11.5 ms
-(F = 0; 0.82×), against 37.8 / 34.1 ms (2.04× / 2.56×) on JAX 0.10.2 in the run just before it (load 1.0); CSR
-29.3 ms (6.2×) against 32.1 ms (7.2×); stoc_admm dense 116 ms (was 150) but CSR 299 ms (was 142); the floor
-5.0 ms dense (was 8.8), 3.7 ms CSR (unchanged).
+The JAX release matters as much: on JAX 0.12.0.1 (Python 3.13, the same machine, 2026-12-04 18:37 UTC, load 0.9,
+medians of 5) the dense spdhg epoch takes 18.4 ms (first-difference F; 0.89× SGDClassifier ℓ1, 20.7 ms) and 12.5 ms
+(F = 0; 0.80×), against 40.1 / 36.7 ms (1.99× / 2.44×) on JAX 0.10.2 in the run just before it (load 0.7); CSR
+36.1 ms (6.6×) against 38.2 ms (7.7×); stoc_admm 83 / 111 ms dense / CSR against 115 / 111 ms; the floor 7.3 ms
+dense (10.6 on 0.10.2), 4.5 ms CSR (5.5). (stoc_admm before cf8630b, which computes its Vᵀr as r·V: 150 / 142 ms on
+0.10.2 and 116 / 299 ms on 0.12 — XLA:CPU materialised Vᵀ on every step.)
 
 The **floor** row (:func:`floor_row`) times the simplest per-sample method as a compiled JAX loop on the same rows,
 stored as the stochastic solvers store them (dense, or padded rows): logistic SGD with a constant step, no penalty,
