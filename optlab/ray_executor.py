@@ -56,6 +56,7 @@ import functools
 import os
 import socket
 import time
+import warnings
 from typing import Any
 
 import jax
@@ -68,7 +69,7 @@ from .algorithm import Comm, is_rows
 from .executor import n_rows, reduce_shapes, serial_metric, split_shared, warn_all_barrier
 from .trace import Result, Trace
 
-__all__ = ["RayAsync", "WorkerError", "running_worker_pids", "shutdown_workers"]
+__all__ = ["RayAsync", "WorkerError", "init_ray", "running_worker_pids", "shutdown_workers"]
 
 _INSTALL_HINT = 'RayAsync needs Ray: pip install "optlab[distributed]" (or pip install "ray>=2.9")'
 
@@ -192,6 +193,16 @@ def _probe(address: str, timeout: float) -> None:
                               "address (a node of the cluster can use address='auto').") from err
 
 
+def init_ray(**kwargs):
+    """``ray.init(**kwargs)`` without JAX's fork warnings: ray.init starts its daemons through subprocess (fork, then
+    exec at once), and JAX's at-fork hook warns "os.fork() was called ... will likely lead to a deadlock" for each of
+    them, although no child runs JAX (or any Python) code before its exec. Only that message is silenced, only here."""
+    ray = _import_ray()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        return ray.init(**kwargs)
+
+
 def _connect(executor: RayAsync):
     ray = _import_ray()
     address = executor.address
@@ -200,11 +211,12 @@ def _connect(executor: RayAsync):
     if ray.is_initialized():
         return ray
     kwargs = {"include_dashboard": False, "log_to_driver": True}
+    if address is None:
+        kwargs["num_cpus"] = max(os.cpu_count() or 1, 1)
+    else:
+        kwargs["address"] = address
     try:
-        if address is None:
-            ray.init(num_cpus=max(os.cpu_count() or 1, 1), **kwargs)
-        else:
-            ray.init(address=address, **kwargs)
+        init_ray(**kwargs)
     except ConnectionError as err:
         raise ConnectionError(f"RayAsync: cannot connect to the Ray cluster at {address!r} ({err}); for a local run "
                               "leave address=None, for a cluster start it with `ray start --head`") from err

@@ -236,11 +236,11 @@ def ray_session(num_cpus=None):
     Ray started here is shut down."""
     import ray
 
-    from optlab.ray_executor import shutdown_workers
+    from optlab.ray_executor import init_ray, shutdown_workers
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
+        init_ray(num_cpus=num_cpus or max(2, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False)
     try:
         yield ray
     finally:

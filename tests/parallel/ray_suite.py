@@ -368,3 +368,24 @@ def test_parallel_experiment_real_async_rows(tmp_path, monkeypatch):
     assert delay > 0 and float(rows["uniform", "RayAsync(2, 0)", "real"]["straggler_ms"]) == 0
     slow = out["ray_traces"][("lasso", "straggler", "RayAsync(2, 0)", "real")].meta["round_seconds"]
     assert slow[0] >= delay
+
+
+def test_starting_ray_after_jax_does_not_warn_about_fork():
+    """JAX's at-fork hook warns "os.fork() was called ... deadlock" for every daemon ray.init starts (subprocess: fork
+    and exec at once, no JAX code in the child); RayAsync starting Ray must not show it. A fresh process, since this
+    module's Ray is already running."""
+    import subprocess
+
+    code = ("import warnings, jax.numpy as jnp, ray\n"
+            "jnp.ones(3).sum().block_until_ready()\n"          # JAX initialised: its at-fork hook is armed
+            "from optlab.parallel import RayAsync\n"
+            "from optlab.ray_executor import _connect\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    _connect(RayAsync(2))\n"
+            "ray.shutdown()\n"
+            "print('FORK WARNINGS', sum('os.fork()' in str(w.message) for w in seen))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, RAY_DISABLE_USAGE_STATS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "FORK WARNINGS 0" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
