@@ -66,3 +66,46 @@ def test_floor_row_fields():
     r = B.floor_row(X, y, "toy", repeats=1)
     assert r["sgd_penalty"] == "None" and r["method"].startswith("JAX loop floor")
     assert r["ratio"] == pytest.approx(r["ours_s"] / r["sgd_s"]) and r["ours_s"] > 0
+
+
+def test_threshold_epoch_is_the_plain_sgd_loop_and_counts_its_scalars():
+    """The loop-threshold probe: the same SGD iterate as a NumPy loop whatever the number of extra scalars, each
+    scalar updated once per step (s <- 1.0001 s + 1), and a kernel count read from the compiled loop body."""
+    import jax
+    import jax.numpy as jnp
+
+    from optlab.experiments import bench_epoch as B
+    from optlab.solvers._stochastic import get_loss, prepare_data
+
+    rng = np.random.default_rng(2)
+    Xd = rng.normal(size=(40, 6)) * (rng.random((40, 6)) < 0.4)
+    y = np.where(rng.random(40) < 0.5, 1.0, -1.0)
+    order = rng.permutation(40).astype(np.int32)
+    w = np.zeros(6)
+    for i in order:
+        w = w + 0.05 * y[i] * Xd[i] / (1 + np.exp(y[i] * Xd[i] @ w))
+    data = prepare_data(sp.csr_matrix(Xd), y, get_loss("logistic"), np.float64, layout="sparse")
+    s_ref = np.arange(3.0)
+    for _ in range(40):
+        s_ref = s_ref * 1.0001 + 1.0
+    counts = []
+    for extras in (0, 3):
+        got, scalars = B.threshold_epoch(data, jnp.asarray(order), 0.05, jnp.zeros(6), extras=extras)
+        np.testing.assert_allclose(np.asarray(got), w, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(scalars), s_ref[:extras], rtol=1e-12)
+        text = jax.jit(lambda o, e=extras: B.threshold_epoch(data, o, 0.05, jnp.zeros(6), extras=e)).lower(
+            jnp.asarray(order)).compile().as_text()
+        counts.append(B.loop_body_kernels(text))
+    assert all(isinstance(c, int) and c > 0 for c in counts) and counts[1] > counts[0], counts
+    assert B.loop_body_kernels("HloModule m\nENTRY %main () -> f32[] {\n}\n") is None
+
+
+def test_threshold_rows_fields():
+    from optlab.experiments import bench_epoch as B
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.normal(size=(200, 5)) * (rng.random((200, 5)) < 0.5))
+    y = np.where(rng.random(200) < 0.5, 1.0, -1.0)
+    rows = B.threshold_rows(X, y, "toy", repeats=1, extras=(0, 2))
+    assert [r["extra_scalars"] for r in rows] == [0, 2] and rows[0]["vs_no_extras"] == 1.0
+    assert all(r["wall_s"] > 0 and r["cpu_s"] >= 0 for r in rows)

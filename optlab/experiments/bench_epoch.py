@@ -26,9 +26,10 @@ SGDClassifier step only the ~14 nonzeros of its row (its ℓ1 penalty and averag
 Beyond that work, XLA:CPU's runtime sets the price of a loop body (measured 2026-12-04 with scratch loops, load
 < 1): it runs the kernels of a loop body in order, inline, only when the body has at most 8 of them, or every
 buffer they touch holds at most 512 bytes, or each kernel depends on the one before; any other body goes through
-its dataflow executor, at a fixed cost of about 0.25 µs per iteration on this machine (jaxlib 0.10.2; a CSR floor
-loop written with 8 kernels: 4.4–4.7 ms per epoch; the same loop with 1–4 more independent scalar updates, 9–12
-kernels: 12.7–15.3 ms; JAX 0.12.0.1: 4.4 → 17.4–20.1 ms). The thresholds are compile-time constants of
+its dataflow executor, at a fixed cost of about 0.3 µs per iteration on this machine. ``--threshold`` prints it
+(:func:`threshold_rows`; 2026-12-04 20:28 UTC, load 0.0, a9a CSR, medians of 5): an 8-kernel SGD loop 4.9 ms per
+epoch; with 1–4 extra independent scalar updates (9–12 kernels) 14.3–16.2 ms on JAX 0.10.2 (2.9–3.3×) and
+15.4–18.3 ms on JAX 0.12.0.1 (3.2–3.8×). The thresholds are compile-time constants of
 ``xla::cpu::ThunkExecutor``: no flag changes them (``--xla_cpu_use_thunk_runtime=false``,
 ``--xla_cpu_multi_thread_eigen=false``, ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` and ``taskset``
 to one core were tried). spdhg's step is 14 kernels on dense rows and 16 on CSR (first-difference F, batch 1). A
@@ -60,12 +61,13 @@ burn-in average with ``where``) took 18 ms per 26,048 rows, 9.4 ms with the step
 precomputed as vectors (one run, quiet machine): that variant crossed the 8-kernel line described above; the same
 precomputation inside spdhg itself (still 12 kernels) gained nothing (37.6 vs 38.4 ms, 2026-12-04).
 
-Usage: ``python -m optlab.experiments.bench_epoch [--repeats 5] [--epochs 3] [--quick]`` (the rows come from
+Usage: ``python -m optlab.experiments.bench_epoch [--repeats 5] [--epochs 3] [--quick] [--threshold]`` (the rows come from
 :func:`epoch_rows`; ``optlab bench peers`` prints them in its "SGD epoch" section).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 import warnings
@@ -74,7 +76,8 @@ from statistics import median
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["sgd_epoch_times", "optlab_epoch_times", "loop_floor_epoch", "floor_row", "epoch_rows", "a9a_rows", "main"]
+__all__ = ["sgd_epoch_times", "optlab_epoch_times", "loop_floor_epoch", "floor_row", "epoch_rows", "a9a_rows",
+           "loop_body_kernels", "threshold_epoch", "threshold_rows", "main"]
 
 #: the weight μ of the structured penalty μ‖Fx‖₁ of the SPDHG rows (the GGLR setting of the SPDHG experiments)
 MU = 1e-5
@@ -152,6 +155,23 @@ def loop_floor_epoch(data, order, step, w):
     return jax.lax.fori_loop(0, order.shape[0], body, w)
 
 
+def _time_epoch(epoch, data, step, w0, rng, repeats: int):
+    """Wall and CPU seconds of ``repeats`` calls ``epoch(data, order, step, w0)``, each on a fresh random order of
+    the rows, after one more call that compiles and is not counted."""
+    import jax
+    import jax.numpy as jnp
+
+    walls, cpus = [], []
+    for r in range(repeats + 1):
+        order = jnp.asarray(rng.permutation(data.y.shape[0]).astype(np.int32))
+        t, c = time.perf_counter(), time.process_time()
+        jax.block_until_ready(epoch(data, order, step, w0))
+        if r:
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+    return walls, cpus
+
+
 def floor_row(X, y, problem: str, repeats: int = 5, step: float = 0.01, sgd_times=None) -> dict:
     """The "JAX loop floor" row beside the optlab rows of :func:`epoch_rows`: :func:`loop_floor_epoch` on the rows
     stored as the solvers store them (dense, or padded rows for SciPy sparse ``X``), compiled once, a fresh random
@@ -167,14 +187,7 @@ def floor_row(X, y, problem: str, repeats: int = 5, step: float = 0.01, sgd_time
     epoch = jax.jit(loop_floor_epoch)
     rng = np.random.default_rng(0)
     w0 = jnp.zeros(X.shape[1])
-    walls, cpus = [], []
-    for r in range(repeats + 1):                    # the first call compiles and is not counted
-        order = jnp.asarray(rng.permutation(X.shape[0]).astype(np.int32))
-        t, c = time.perf_counter(), time.process_time()
-        jax.block_until_ready(epoch(data, order, step, w0))
-        if r:
-            walls.append(time.perf_counter() - t)
-            cpus.append(time.process_time() - c)
+    walls, cpus = _time_epoch(epoch, data, step, w0, rng, repeats)
     if sgd_times is None:
         sgd_times = sgd_epoch_times(_int32_csr(X) if sp.issparse(X) else np.asarray(X, np.float64), y, None, repeats)
     s_wall, s_cpu = sgd_times
@@ -246,11 +259,78 @@ def format_rows(rows: list[dict]) -> list[dict]:
              "ratio cpu": f"{r['ratio_cpu']:.2f}", "load": f"{r['load']:.1f}"} for r in rows]
 
 
+def loop_body_kernels(compiled_text: str) -> int | None:
+    """The number of kernels (thunks) in the body of the first ``while`` loop of a compiled XLA:CPU program's text
+    (``jax.jit(f).lower(...).compile().as_text()``): its instructions other than parameters, constants, tuples,
+    tuple element reads and bitcasts. ``None`` when the text has no loop body it can read (the format is XLA's)."""
+    import re
+
+    m = re.search(r"body=%?([\w.\-]+)", compiled_text)
+    if m is None:
+        return None
+    head = re.search(r"^%?" + re.escape(m.group(1)) + r" .*\{$", compiled_text, re.M)
+    if head is None:
+        return None
+    end = compiled_text.find("\n}", head.end())
+    free = ("get-tuple-element", "constant", "parameter", "tuple", "bitcast")
+    ops = re.findall(r"= \S+ ([\w\-]+)\(", compiled_text[head.end():end])
+    return sum(op not in free for op in ops)
+
+
+def threshold_epoch(data, order, step, w, extras: int = 0):
+    r"""The floor's SGD epoch written as 8 kernels per step on padded rows (the row's gradient spread into a zero
+    vector, then added), carrying ``extras`` more float scalars that each step updates independently
+    (:math:`s \leftarrow 1.0001 s + 1`). Returns ``(w, scalars)``. Each extra scalar is one more kernel in the loop body
+    (XLA does not fuse them with the vector work): the probe of XLA:CPU's 8-kernel threshold (module docstring)."""
+    import jax
+    import jax.numpy as jnp
+
+    d = w.shape[0]
+
+    def body(t, carry):
+        x, scalars = carry
+        i = order[t]
+        v, yi, c = data.vals[i], data.y[i], data.cols[i]
+        g = jnp.zeros(d, x.dtype).at[c].add(yi * v / (1 + jnp.exp(yi * (x[c] @ v))))
+        return x + step * g, tuple(s * 1.0001 + 1.0 for s in scalars)
+
+    scalars = tuple(jnp.zeros((), w.dtype) + j for j in range(extras))
+    return jax.lax.fori_loop(0, order.shape[0], body, (w, scalars))
+
+
+def threshold_rows(X, y, problem: str, repeats: int = 5, step: float = 0.01, extras=(0, 1, 2, 3, 4)) -> list[dict]:
+    """The "loop threshold" table: :func:`threshold_epoch` on the padded rows of sparse ``X`` for each number of extra
+    scalars: kernels in the compiled loop body (:func:`loop_body_kernels`), median wall and smallest CPU seconds of one
+    epoch (compile excluded, a fresh random order per repeat), and the time over the 0-extras loop's."""
+    import jax
+    import jax.numpy as jnp
+
+    from optlab.solvers._stochastic import get_loss, prepare_data
+
+    data = prepare_data(sp.csr_matrix(X), np.asarray(y, np.float64), get_loss("logistic"), np.float64,
+                        layout="sparse")
+    rng = np.random.default_rng(0)
+    w0 = jnp.zeros(X.shape[1])
+    rows = []
+    for k in extras:
+        epoch = jax.jit(functools.partial(threshold_epoch, extras=k))
+        order = jnp.asarray(rng.permutation(X.shape[0]).astype(np.int32))
+        kernels = loop_body_kernels(epoch.lower(data, order, step, w0).compile().as_text())
+        walls, cpus = _time_epoch(epoch, data, step, w0, rng, repeats)
+        rows.append({"problem": problem, "extra_scalars": k, "kernels": kernels, "wall_s": median(walls),
+                     "cpu_s": min(cpus), "load": os.getloadavg()[0]})
+    for r in rows:
+        r["vs_no_extras"] = r["wall_s"] / rows[0]["wall_s"]
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench_epoch", description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--epochs", type=int, default=3, help="epochs per optlab call (one harness step each)")
     p.add_argument("--quick", action="store_true", help="2 repeats, 2 epochs per call")
+    p.add_argument("--threshold", action="store_true",
+                   help="only the loop-threshold table (threshold_rows: 0-4 extra scalars in an 8-kernel loop)")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.epochs = 2, 2
@@ -261,6 +341,19 @@ def main(argv=None) -> int:
     from optlab.trace import format_table
 
     load = os.getloadavg()[0]
+    if args.threshold:
+        import optlab as ol
+
+        ds = ol.data.load("a9a")
+        rows = threshold_rows(ds.X, ds.y, f"a9a CSR {ds.X.shape[0]}x{ds.X.shape[1]}", args.repeats)
+        print("Loop threshold (XLA:CPU runs a loop body of at most 8 kernels in order; more go through its dataflow "
+              "executor)")
+        print(format_table([{"problem": r["problem"], "extra scalars": r["extra_scalars"], "kernels": r["kernels"],
+                             "ms": f"{1e3 * r['wall_s']:.1f}", "cpu ms": f"{1e3 * r['cpu_s']:.1f}",
+                             "vs 0 extras": f"{r['vs_no_extras']:.2f}", "load": f"{r['load']:.1f}"} for r in rows]))
+        print(f"machine: {os.cpu_count()} CPUs, jax {jax.__version__}, 1-min load average {load:.2f} at start, "
+              f"{os.getloadavg()[0]:.2f} at end")
+        return 0
     rows = a9a_rows(args.repeats, args.epochs)
     if rows:
         print("SGD epoch (one per-sample pass, logistic loss; ratio = ours / SGDClassifier)")
