@@ -41,13 +41,7 @@ def test_loop_floor_epoch_is_the_plain_sgd_loop(sparse):
 
     from optlab.experiments import bench_epoch as B
 
-    rng = np.random.default_rng(1)
-    Xd = rng.normal(size=(50, 7)) * (rng.random((50, 7)) < 0.4)
-    y = np.where(rng.random(50) < 0.5, 1.0, -1.0)
-    order = rng.permutation(50).astype(np.int32)
-    w = np.zeros(7)
-    for i in order:
-        w = w + 0.05 * y[i] * Xd[i] / (1 + np.exp(y[i] * Xd[i] @ w))
+    Xd, y, order, w = _numpy_sgd_problem(1, 50, 7)
     from optlab.solvers._stochastic import get_loss, prepare_data
 
     data = prepare_data(sp.csr_matrix(Xd) if sparse else Xd, y, get_loss("logistic"), np.float64,
@@ -77,13 +71,7 @@ def test_threshold_epoch_is_the_plain_sgd_loop_and_counts_its_scalars():
     from optlab.experiments import bench_epoch as B
     from optlab.solvers._stochastic import get_loss, prepare_data
 
-    rng = np.random.default_rng(2)
-    Xd = rng.normal(size=(40, 6)) * (rng.random((40, 6)) < 0.4)
-    y = np.where(rng.random(40) < 0.5, 1.0, -1.0)
-    order = rng.permutation(40).astype(np.int32)
-    w = np.zeros(6)
-    for i in order:
-        w = w + 0.05 * y[i] * Xd[i] / (1 + np.exp(y[i] * Xd[i] @ w))
+    Xd, y, order, w = _numpy_sgd_problem(2, 40, 6)
     data = prepare_data(sp.csr_matrix(Xd), y, get_loss("logistic"), np.float64, layout="sparse")
     s_ref = np.arange(3.0)
     for _ in range(40):
@@ -109,3 +97,16 @@ def test_threshold_rows_fields():
     rows = B.threshold_rows(X, y, "toy", repeats=1, extras=(0, 2))
     assert [r["extra_scalars"] for r in rows] == [0, 2] and rows[0]["vs_no_extras"] == 1.0
     assert all(r["wall_s"] > 0 and r["cpu_s"] >= 0 for r in rows)
+
+
+def _numpy_sgd_problem(seed, n, d, step=0.05):
+    """A small sparse-ish logistic problem, a row order, and one epoch of plain SGD on it as a NumPy loop over the
+    dense rows (the reference of the compiled loops): ``(X, y, order, w)``."""
+    rng = np.random.default_rng(seed)
+    Xd = rng.normal(size=(n, d)) * (rng.random((n, d)) < 0.4)
+    y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    order = rng.permutation(n).astype(np.int32)
+    w = np.zeros(d)
+    for i in order:
+        w = w + step * y[i] * Xd[i] / (1 + np.exp(y[i] * Xd[i] @ w))
+    return Xd, y, order, w
