@@ -76,9 +76,10 @@ def test_full_run_check_rejects_a_value_that_blows_up_after_the_tuning_budget():
     rows = {r["value"]: r for r in checked.rows()}
     assert rows[1.25]["chosen"] and rows[2.5]["full_run_objective"] > rows[2.5]["training_objective"]
     assert math.isnan(rows[0.625]["full_run_objective"])
-    # a value that passes is run once and kept as it is
+    # two finalists that pass with the same final objective: the better tuning score is kept, nothing else runs
     same, kept = _tuning.confirm(checked, lambda v: 0.0, lambda r: r)
-    assert kept.chosen == 1.25 and kept.full_runs == ((1.25, 0.0),) and same == 0.0
+    assert kept.chosen == 1.25 and kept.full_runs == ((1.25, 0.0), (2.5, 0.0)) and same == 0.0
+    assert kept.rejected == () and kept.outrun == ((2.5, 0.0),)   # 2.5: second best tuning score
     # a tuning budget that is the whole run: its run is the result, nothing reruns
     whole, unchanged = _tuning.confirm(tuned, lambda v: pytest.fail("no full run expected"), lambda r: r, whole=True)
     assert whole == tuned.result and unchanged is tuned
@@ -94,15 +95,48 @@ def test_full_run_check_tolerance_cap_and_none_stable():
     assert ok.chosen == 4.0 and ok.rejected == ()
     # every full run rises: at most MAX_FULL_RUNS of them, the lowest final kept, the table says so
     calls = []
-    res, bad = _tuning.confirm(tuned, lambda v: calls.append(v) or {4.0: 9.0, 2.0: 7.0, 1.0: float("nan")}[v],
-                               lambda r: r)
-    assert calls == [4.0, 2.0, 1.0] and len(calls) == _tuning.MAX_FULL_RUNS
+    rising = {4.0: 9.0, 2.0: 7.0, 1.0: float("nan"), 0.5: 8.0, 0.25: 4.0}
+    res, bad = _tuning.confirm(tuned, lambda v: calls.append(v) or rising[v], lambda r: r)
+    assert calls == [4.0, 2.0, 1.0, 0.5] and len(calls) == _tuning.MAX_FULL_RUNS
     assert bad.none_stable and bad.chosen == 2.0 and res == 7.0
     assert "every full run failed the full-run check" in bad.fields()[_tuning.COLUMN]
     # a grid on which every value diverged: the default runs, unchecked
     dead = _tuning.tune(lambda v: float("nan"), grid, lambda r: r, budget="1 epoch")
     res, d = _tuning.confirm(dead, lambda v: float("nan"), lambda r: r)
     assert d.chosen == 1.0 and d.full_runs == ()
+
+
+def _sgd_noisy_quadratic(step, k, x0=10.0, curvature=1.0, noise=1.0):
+    """E f(x_k) of k SGD steps on f(x) = (c/2)x² with gradient noise of variance σ², in closed form:
+    E x_k² = a^k x0² + step²σ²(1 − a^k)/(1 − a), a = (1 − c·step)². A larger step descends faster and ends at a higher
+    noise floor: the short-horizon bias of step-size tuning."""
+    a = (1 - curvature * step) ** 2
+    return 0.5 * curvature * (a ** k * x0 ** 2 + step ** 2 * noise * (1 - a ** k) / (1 - a))
+
+
+def test_finalists_run_in_full_and_the_lower_final_objective_wins():
+    grid = _tuning.Grid("lr", 0.2, (0.1, 0.2, 0.4))
+    short, full = 10, 50
+    tuned = _tuning.tune(lambda v: _sgd_noisy_quadratic(v, short), grid, lambda r: r, budget="10 of 50 steps")
+    assert tuned.chosen == 0.4                       # fastest over 10 steps, already at its noise floor
+    calls = []
+    result, checked = _tuning.confirm(tuned, lambda v: calls.append(v) or _sgd_noisy_quadratic(v, full), lambda r: r)
+    # brute force: the two best tuning scores run in full; the lower closed-form full objective is kept
+    finalists = sorted(grid.values, key=lambda v: _sgd_noisy_quadratic(v, short))[:_tuning.FINALISTS]
+    assert calls == finalists == [0.4, 0.2]
+    assert checked.chosen == min(finalists, key=lambda v: _sgd_noisy_quadratic(v, full)) == 0.2
+    assert result == pytest.approx(_sgd_noisy_quadratic(0.2, full))
+    assert checked.rejected == () and not checked.none_stable        # 0.4 passed the check: it just ends higher
+    assert checked.outrun == ((0.4, pytest.approx(_sgd_noisy_quadratic(0.4, full))),)
+    text = checked.fields()[_tuning.COLUMN]
+    assert text.startswith("lr=0.2 (full run 0.05556; also run in full, higher: lr=0.4 ended at 0.125")
+    rows = {r["value"]: r for r in checked.rows()}
+    assert rows[0.2]["chosen"] and not rows[0.4]["chosen"] and math.isnan(rows[0.1]["full_run_objective"])
+    # a finalist that fails the check cannot win even with the lower final objective; one that passes is kept
+    low_but_rose = {0.4: tuned.scores[2] * 1.05, 0.2: 0.6}        # 0.4: 5 % above its own tuning score
+    res2, kept = _tuning.confirm(tuned, lambda v: low_but_rose[v], lambda r: r)
+    assert low_but_rose[0.4] < low_but_rose[0.2] and kept.chosen == 0.2 and kept.failed == (0.4,)
+    assert "rejected by the full-run check: lr=0.4" in kept.fields()[_tuning.COLUMN]
 
 
 def test_grid_budget_and_bad_input():
@@ -122,11 +156,14 @@ def test_grid_budget_and_bad_input():
 
 def test_edge_rule_extends_the_grid_until_the_brute_force_argmin_is_inside():
     """The best value at an end of the grid: the grid grows by the end's ratio until the best is interior. On the
-    closed form of k gradient steps on (c/2)x² the best step is 1/c: with c = 1/200 (best 200, far above the 0.25..4
-    grid) the rule tries 8 .. 128 (five values, EXTENSIONS) and stops there, at the top; with c = 1/10 (best 10) it
-    tries 8 and 16 and stops with 8 inside (16 is worse). Compared with brute force over the extended grid."""
-    assert _tuning.EXTENSIONS == 5
-    for curvature, added, chosen in ((1 / 200, (8.0, 16.0, 32.0, 64.0, 128.0), 128.0), (1 / 10, (8.0, 16.0), 8.0)):
+    closed form of k gradient steps on (c/2)x² the best step is 1/c: with c = 1/20,000 (best 20,000, far above the
+    0.25..4 grid) the rule tries 8 .. 4096 (ten values, EXTENSIONS) and stops there, at the top; with c = 1/200 it
+    tries 8 .. 512 and stops with 256 inside (|1 − 256/200| < |1 − 128/200|, 512 overshoots); with c = 1/10 (best
+    10) it tries 8 and 16 and stops with 8 inside (16 is worse). Compared with brute force over the extended grid."""
+    assert _tuning.EXTENSIONS == 10
+    doubling = tuple(2.0 ** k for k in range(3, 13))                   # 8 .. 4096
+    for curvature, added, chosen in ((1 / 20_000, doubling, 4096.0), (1 / 200, doubling[:7], 256.0),
+                                     (1 / 10, (8.0, 16.0), 8.0)):
         grid = _tuning.Grid.scaled("step", 1.0, quick=False)
         tuned = _tuning.tune(lambda v: _gd_quadratic(v, curvature=curvature), grid, lambda r: r, budget="5 steps")
         assert tuned.grid.values == grid.values + added
@@ -156,7 +193,7 @@ def test_affine_grid_extends_about_its_base():
     grid = _tuning.Grid.scaled("eta", 2.0, quick=False, base=1.0)
     assert grid.values == (1.25, 1.5, 2.0, 3.0, 5.0)
     tuned = _tuning.tune(lambda v: -v, grid, lambda r: r, budget="1 iteration")
-    assert tuned.grid.values[5:] == (9.0, 17.0, 33.0, 65.0, 129.0)
+    assert tuned.grid.values[5:] == tuple(1.0 + 2.0 ** k for k in range(3, 13))       # 9, 17, 33, ..., 4097
     with pytest.raises(ValueError, match="above 1"):
         _tuning.Grid.scaled("eta", 1.0, quick=True, base=1.0)
     with pytest.raises(ValueError, match="increasing"):
@@ -320,7 +357,15 @@ def test_svm_table1_on_heart_scale_is_tuned(tmp_path):
     for label, t in tuning.items():
         assert by[label][_tuning.COLUMN] == t.fields()[_tuning.COLUMN]
         best = min(t.scores)
-        assert t.scores[t.grid.values.index(t.chosen)] <= best + _tuning.TIE_RTOL * abs(best)
+        winner = t.grid.values[t.scores.index(best)]
+        full = dict(t.full_runs)
+        if not full:                    # the tuning budget was the whole run: the tuning argmin is kept
+            assert t.scores[t.grid.values.index(t.chosen)] <= best + _tuning.TIE_RTOL * abs(best)
+            continue
+        # the finalists ran in full (the tuning argmin first); the lowest final objective among the passing runs won
+        assert t.full_runs[0][0] == winner or t.scores[t.grid.values.index(t.full_runs[0][0])] <= best * (1 + 1e-6)
+        passing = [f for v, f in t.full_runs if v not in t.failed] or list(full.values())
+        assert full[t.chosen] == min(passing)
     assert by["HiGHS-LP-l1"][_tuning.COLUMN] == "untuned (exact LP)"
 
 
