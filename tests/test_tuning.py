@@ -129,7 +129,7 @@ def test_finalists_run_in_full_and_the_lower_final_objective_wins():
     assert checked.rejected == () and not checked.none_stable        # 0.4 passed the check: it just ends higher
     assert checked.outrun == ((0.4, pytest.approx(_sgd_noisy_quadratic(0.4, full))),)
     text = checked.fields()[_tuning.COLUMN]
-    assert text.startswith("lr=0.2 (full run 0.05556; also run in full, higher: lr=0.4 ended at 0.125")
+    assert text.startswith("lr=0.2 (full run 0.05556; also run in full, not lower by more than a tie: lr=0.4 ended at 0.125")
     rows = {r["value"]: r for r in checked.rows()}
     assert rows[0.2]["chosen"] and not rows[0.4]["chosen"] and math.isnan(rows[0.1]["full_run_objective"])
     # a finalist that fails the check cannot win even with the lower final objective; one that passes is kept

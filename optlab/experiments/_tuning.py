@@ -163,7 +163,8 @@ class Tuned:
 
     @property
     def outrun(self) -> tuple[tuple[float, float], ...]:
-        """The values whose full run passed the check but ended at a higher objective than the chosen one's."""
+        """The values whose full run passed the check but did not end lower than the chosen one's by more than a tie
+        (:data:`TIE_RTOL`; ties go to the better tuning score)."""
         return tuple(vf for vf in self.full_runs if vf[0] != self.chosen and vf[0] not in self.failed)
 
     @property
@@ -179,8 +180,8 @@ class Tuned:
                        if self.none_stable else f" (rejected by the full-run check: {rose})")
         if self.outrun:
             own = dict(self.full_runs).get(self.chosen, float("nan"))
-            higher = "; ".join(f"{self.grid.text(v)} ended at {f:.4g}" for v, f in self.outrun)
-            chosen += f" (full run {own:.4g}; also run in full, higher: {higher})"
+            others = "; ".join(f"{self.grid.text(v)} ended at {f:.4g}" for v, f in self.outrun)
+            chosen += f" (full run {own:.4g}; also run in full, not lower by more than a tie: {others})"
         return {COLUMN: chosen, GRID_COLUMN: self.grid.describe(self.budget)}
 
     def rows(self, **context) -> list[dict]:
