@@ -316,7 +316,7 @@ def test_summary_writers_carry_the_chosen_value(tmp_path):
     rows = [admm_irnn.summary_row(rnn, data, tuning, task="t", data_kind="real", method=m)
             for m in ("SGD", "SGD (equal time)", admm_irnn.paper_label(1.0))]
     out = _csv_header_and_rows(rows, tmp_path)
-    assert [r[_tuning.COLUMN] for r in out[:2]] == ["lr=2", "lr=2"]
+    assert [r[_tuning.COLUMN] for r in out[:2]] == ["lr=2 (chosen by the equal-time full runs)", "lr=2"]
     assert out[2][_tuning.COLUMN] == "untuned (the authors' ρ)"
 
 
@@ -366,6 +366,10 @@ def test_svm_table1_on_heart_scale_is_tuned(tmp_path):
         assert t.full_runs[0][0] == winner or t.scores[t.grid.values.index(t.full_runs[0][0])] <= best * (1 + 1e-6)
         passing = [f for v, f in t.full_runs if v not in t.failed] or list(full.values())
         assert full[t.chosen] == min(passing)
+    # rows that run a chosen value from another start name it and where it was tuned, not that tuning's full runs
+    for pen in ("scad", "mcp"):
+        t, text = tuning[f"ADMM-{pen}"], by[f"ADMM-{pen} (l1 start)"][_tuning.COLUMN]
+        assert text == f"{t.grid.text(t.chosen)} (tuned for ADMM-{pen} from a zero start)"
     assert by["HiGHS-LP-l1"][_tuning.COLUMN] == "untuned (exact LP)"
 
 
@@ -389,3 +393,20 @@ def test_spdhg_quick_run_writes_the_chosen_values(tmp_path):
             row = next(x for x in tuned if (x["dataset"], x["problem"], x["method"]) == key)
             passed = float(r["full_run_objective"]) <= float(r["training_objective"]) * (1 + _tuning.REGRESS_RTOL)
             assert passed or "full-run check" in row[_tuning.COLUMN], (key, r)
+
+
+def test_rows_running_a_value_outside_its_tuning_say_where_it_was_chosen():
+    """A BPTT baseline's full runs are its equal-time rows (admm-irnn): its equal-iterations row names the value and
+    where it was chosen, not full-run objectives that are not its own; the tuned rows keep the whole text."""
+    from optlab.experiments import admm_irnn
+
+    t = _tuning.Tuned(_tuning.Grid("lr", 1.0, (0.5, 1.0)), (2.0, 1.0), 1.0, "8 of 40 iterations",
+                      full_runs=((1.0, 0.3), (0.5, 0.4)))
+    tuning = {"SGD": t, admm_irnn.DEFAULT_LABEL: t}
+    assert "full run 0.3" in t.fields()[_tuning.COLUMN]
+    assert admm_irnn._tuning_fields("SGD (equal time)", tuning) == t.fields()
+    assert admm_irnn._tuning_fields(admm_irnn.DEFAULT_LABEL, tuning) == t.fields()
+    shorter = admm_irnn._tuning_fields("SGD", tuning)
+    assert shorter == {_tuning.COLUMN: "lr=1 (chosen by the equal-time full runs)",
+                       _tuning.GRID_COLUMN: t.fields()[_tuning.GRID_COLUMN]}
+    assert admm_irnn._tuning_fields("re-projection, ascent multipliers", tuning)[_tuning.COLUMN] == "untuned (ablation)"

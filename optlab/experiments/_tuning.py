@@ -171,8 +171,14 @@ class Tuned:
     def all_diverged(self) -> bool:
         return not any(math.isfinite(s) for s in self.scores)
 
-    def fields(self) -> dict:
-        """The table columns: the chosen value (:data:`COLUMN`) and the grid with its budget (:data:`GRID_COLUMN`)."""
+    def fields(self, borrowed: str = "") -> dict:
+        """The table columns: the chosen value (:data:`COLUMN`) and the grid with its budget (:data:`GRID_COLUMN`).
+
+        ``borrowed``: the row runs the chosen value in another setting than it was tuned in (another start, another
+        λ); the column then names the value and where it was tuned (``"rho_scale=2 (tuned for ADMM-scad from a zero
+        start)"``), not the full-run objectives of the tuning, which are not this row's."""
+        if borrowed:
+            return {COLUMN: f"{self.grid.text(self.chosen)} ({borrowed})", GRID_COLUMN: self.grid.describe(self.budget)}
         chosen = self.grid.text(self.chosen) + (" (every value diverged: default kept)" if self.all_diverged else "")
         if self.rejected:
             rose = "; ".join(f"{self.grid.text(v)} ended at {f:.4g}" for v, f in self.rejected)

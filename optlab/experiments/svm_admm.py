@@ -185,7 +185,8 @@ def run_dataset(name, lam, *, quick, sets: DataSets | None = None):
         res = ol.svm_admm(X, y, pen, maxiter=maxiter, log_every=log_every, progress=False, warm_start=l1_res,
                           **_rhos(base, own.chosen))
         traces[label] = res.trace
-        rows.append({**_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt), **own.fields()})
+        rows.append({**_admm_row(label_ds, label, f"hinge + {pen_name}", lam, res, Xt, yt),
+                     **own.fields(borrowed=f"tuned for ADMM-{pen_name} from a zero start")})
 
     # SCAD-SVM by LQA (Zhang et al. 2006): the same objective as ADMM-scad
     step(f"{label_ds}: LQA-scad")
@@ -264,7 +265,8 @@ def run_path(name, *, quick, sets: DataSets | None = None, tuning: dict | None =
         if key not in tuning:
             return ({"eps": 1e-6} if key == "LQA-scad" else {}), _tuning.untuned_fields("no table-1 tuning")
         t = tuning[key]
-        return ({"eps": t.chosen} if key == "LQA-scad" else _rhos(base, t.chosen)), t.fields()
+        return (({"eps": t.chosen} if key == "LQA-scad" else _rhos(base, t.chosen)),
+                t.fields(borrowed=f"tuned for {key} at table 1's λ"))
 
     def add(method, lam, w, c, status, iters, t):
         w = np.asarray(w)
