@@ -45,7 +45,8 @@ Choosing on the training objective measures what these comparisons are about (op
 problem) and costs nothing beyond the grid runs; it does not guard against a value that optimises fast but
 generalises worse, which the test columns of the tables show separately. Short tuning budgets favour aggressive
 values (the short-horizon bias of step-size tuning); 1/5 of the run is the compromise between that and cost, and the
-full runs of the two finalists remove the bias between them.
+full runs of the two finalists remove the bias between them, not beyond them (in the run of 47f2732 iPDLAM's ρ scale
+×32, which ended best in the run of 8f52ba5, ranks fifth at the tuning budget, so ×128 and ×256 ran in full).
 """
 from __future__ import annotations
 
