@@ -197,7 +197,14 @@ def test_diagnose_command(tmp_path):
     assert float(row["floor_gap"]) >= 0
     with open(tmp_path / "bench_defaults_diagnose_runs.csv", newline="") as fh:
         runs = list(csv.DictReader(fh))
-    assert {r["method"] for r in runs} >= {"spdhg", "spdpeg", "LPDHG (constant step c/L_f)"}
+    assert {r["method"] for r in runs} >= {"spdhg", "spdpeg", "LPDHG (constant step c/L_f)", "spdhg (knob sweep)"}
+    # the knob sweep: every setting ran; its default-like setting (scale 1, auto decay, last half) is the default run
+    sweep = [r for r in runs if r["method"] == "spdhg (knob sweep)"]
+    assert len(sweep) == len(D.SWEEP_SCALES) * len(D.SWEEP_DECAYS) * len(D.SWEEP_WINDOWS)
+    default_like = next(r for r in sweep if float(r["scale"]) == 1.0 and r["step_decay"] == "auto"
+                        and r["output"] == "average (half)")
+    assert float(default_like["gap"]) == pytest.approx(float(row["spdhg_default_gap"]), rel=1e-12, abs=1e-15)
+    assert float(row["spdhg_any_gap"]) <= min(float(row["spdhg_tuned_gap"]), min(float(r["gap"]) for r in sweep))
     (tmp_path / "bench_defaults.csv").write_text("problem,ok\na,yes\nb,NO\nc,True\nd,False\n")
     assert D.failing_rows(tmp_path / "bench_defaults.csv") == ["b", "d"]
     with pytest.raises(ValueError, match="svmguide3 GGLR"):

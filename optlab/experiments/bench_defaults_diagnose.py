@@ -14,6 +14,10 @@ For a problem :math:`\min_x P(x) = f(x) + \frac\gamma2\|x\|^2 + \mu\|Fx\|_1 + \t
 * the **tuned** gaps (:func:`tuned_gaps`): SPDHG and SPDPEG after the same epochs at their default scale
   times :data:`TUNE_FACTORS` (the experiments' grid, default × {1/4 … 4}, widened to × {1/8 … 32}), other
   settings at their defaults;
+* the **knob sweep** (:func:`knob_sweep`): SPDHG over its other step knobs as well — scale × the decay of the step
+  (``step_decay="auto"``: counted in epochs; or :math:`\omega = L_\max/\sqrt{\text{epochs}\cdot n}`, counted over the
+  whole run) × the averaging window (the last half, the whole run, the last 3 epochs) — so that a failing row shows
+  whether any setting of the method reaches the target, not only another scale (``spdhg_any_gap``);
 * **problem facts** (:func:`problem_facts`): :math:`L_\max = \beta_\ell\max_i\|a_i\|^2` (the per-sample bound the
   stochastic steps use), :math:`L_f = \beta_\ell\lambda_\max(A^\top A)/n`, the spectrum of the loss Hessian at the
   reference optimum (:func:`loss_hessian`), the range of the feature scales (:func:`column_scales`), linear
@@ -45,6 +49,11 @@ from optlab.experiments import bench_defaults as B
 FLOOR_FACTORS = tuple(2.0 ** k for k in range(-2, 11))       # 1/4 … 1024
 #: SPDHG / SPDPEG scales: the default scale times these (the experiments' grid default × {1/4 … 4}, widened).
 TUNE_FACTORS = tuple(2.0 ** k for k in range(-3, 6))         # 1/8 … 32
+#: the knob sweep (:func:`knob_sweep`): SPDHG scales, step decays ("auto" or "run": omega = L_max / sqrt(epochs n)) and
+#: averaging windows ("half" = burn_in "auto", "all" = 0, "last3" = the last 3 epochs)
+SWEEP_SCALES = (1.0, 4.0, 16.0, 64.0)
+SWEEP_DECAYS = ("auto", "run")
+SWEEP_WINDOWS = ("half", "all", "last3")
 #: loss smoothness beta_l: the curvature bound of the sample loss in its margin.
 LOSS_SMOOTHNESS = {"logistic": 0.25, "least_squares": 1.0}
 
@@ -196,6 +205,31 @@ def tuned_gaps(pb, epochs: int = 30, factors=TUNE_FACTORS, seed: int = 0) -> dic
     return out
 
 
+def knob_sweep(pb, epochs: int = 30, scales=SWEEP_SCALES, decays=SWEEP_DECAYS, windows=SWEEP_WINDOWS,
+               seed: int = 0) -> list[dict]:
+    """SPDHG's final objective after ``epochs`` for every ``scale × step decay × averaging window`` (module
+    docstring); ``[{scale, step_decay, window, objective}]`` (a diverged run: ``inf``)."""
+    import optlab as ol
+
+    L_max = smoothness(pb.X, pb.loss)[0]
+    n = pb.X.shape[0]
+    decay_of = {"auto": "auto", "run": L_max / np.sqrt(epochs * n)}
+    burn_of = {"half": "auto", "all": 0, "last3": max(epochs - 3, 0)}
+    runs = []
+    for scale in scales:
+        for decay in decays:
+            for window in windows:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    res = ol.spdhg(pb.X, pb.y, B.stacked_F(pb), pb.mu, pb.gamma, loss=pb.loss, epochs=epochs,
+                                   seed=seed, scale=float(scale), step_decay=decay_of[decay],
+                                   burn_in=burn_of[window], progress=False)
+                v = float(res.trace.last("objective"))
+                runs.append({"scale": float(scale), "step_decay": decay, "window": window,
+                             "objective": v if np.isfinite(v) else np.inf})
+    return runs
+
+
 def _rank_tol(ev) -> float:
     """Eigenvalues at or below this are zero to rounding (``numpy.linalg.matrix_rank``'s default tolerance)."""
     return float(len(ev) * np.finfo(np.float64).eps * max(abs(ev[-1]), abs(ev[0])))
@@ -234,11 +268,14 @@ def diagnose(pb, epochs: int = 30, f_cvxpy=None, x_star=None, log=print) -> dict
     defaults = B.run_defaults(pb, epochs, 0)
     floor = noise_free_floor(pb, epochs)
     tuned = tuned_gaps(pb, epochs)
+    sweep = knob_sweep(pb, epochs)
+    best_sweep = min(sweep, key=lambda r: r["objective"])
     best_tuned = {s: min(runs, key=lambda r: r["objective"]) for s, runs in tuned.items()}
     best_tuned["spdpeg_any"] = min(best_tuned.pop("spdpeg"), best_tuned.pop("spdpeg_unchecked"),
                                    key=lambda r: r["objective"])
     values = {"spdhg": defaults["spdhg"], "spdpeg": defaults["spdpeg"], "floor": floor["best"],
-              **{f"{s}_tuned": r["objective"] for s, r in best_tuned.items()}}
+              **{f"{s}_tuned": r["objective"] for s, r in best_tuned.items()},
+              "spdhg_any": min(best_sweep["objective"], best_tuned["spdhg"]["objective"])}
     f_star, gaps, kind = B.relative_gaps(values, f_cvxpy)
     facts = problem_facts(pb, x_star)
     target = B.ABS_TARGET if kind == "abs" else B.TARGET
@@ -251,12 +288,18 @@ def diagnose(pb, epochs: int = 30, f_cvxpy=None, x_star=None, log=print) -> dict
            "spdhg_tuned_gap": gaps["spdhg_tuned"], "spdhg_tuned_factor": best_tuned["spdhg"]["factor"],
            "spdpeg_tuned_gap": gaps["spdpeg_any_tuned"], "spdpeg_tuned_factor": best_tuned["spdpeg_any"]["factor"],
            "spdpeg_tuned_step_check": best_tuned["spdpeg_any"]["step_check"],
+           "spdhg_any_gap": gaps["spdhg_any"],
+           "spdhg_any_setting": (f"scale {best_sweep['scale']:g}, decay {best_sweep['step_decay']}, "
+                                 f"average {best_sweep['window']}"
+                                 if best_sweep["objective"] <= best_tuned["spdhg"]["objective"]
+                                 else f"scale x{best_tuned['spdhg']['factor']:g} (tuned)"),
            **facts}
     log(f"   {pb.name}: floor {row['floor_gap']:.2e} (LPDHG, {epochs} passes, step {row['floor_step_x_Lf']:g}/L_f, "
         f"{row['floor_output']}), tuned SPDHG {row['spdhg_tuned_gap']:.2e} (x{row['spdhg_tuned_factor']:g}), "
-        f"SPDPEG {row['spdpeg_tuned_gap']:.2e} (x{row['spdpeg_tuned_factor']:g}); target {target:g} ({kind}); "
+        f"SPDPEG {row['spdpeg_tuned_gap']:.2e} (x{row['spdpeg_tuned_factor']:g}), SPDHG any setting "
+        f"{row['spdhg_any_gap']:.2e} ({row['spdhg_any_setting']}); target {target:g} ({kind}); "
         f"cond(H*) {row['hess_cond']:.3g}, separable {row['separable']}")
-    row["_floor_runs"], row["_tuned_runs"] = floor["runs"], tuned
+    row["_floor_runs"], row["_tuned_runs"], row["_sweep_runs"] = floor["runs"], tuned, sweep
     return row
 
 
@@ -297,6 +340,9 @@ def _main(args, load: float) -> int:
                          "output": "average", "objective": r["objective"],
                          "step_check": r["step_check"], "damped_kappa": "" if r["damped"] is None else r["damped"]}
                         for r in rs)
+        runs.extend({"problem": pb.name, "method": "spdhg (knob sweep)", "scale": r["scale"],
+                     "step_decay": r["step_decay"], "output": f"average ({r['window']})", "objective": r["objective"]}
+                    for r in row.pop("_sweep_runs"))
         rows.append(row)
     for r in runs:
         f_star = next(row for row in rows if row["problem"] == r["problem"])
