@@ -363,9 +363,10 @@ def test_svm_table1_on_heart_scale_is_tuned(tmp_path):
             assert t.scores[t.grid.values.index(t.chosen)] <= best + _tuning.TIE_RTOL * abs(best)
             continue
         # the finalists ran in full (the tuning argmin first); the lowest final objective among the passing runs won
+        # (within the tie tolerance, which goes to the better tuning score)
         assert t.full_runs[0][0] == winner or t.scores[t.grid.values.index(t.full_runs[0][0])] <= best * (1 + 1e-6)
         passing = [f for v, f in t.full_runs if v not in t.failed] or list(full.values())
-        assert full[t.chosen] == min(passing)
+        assert full[t.chosen] <= min(passing) + _tuning.TIE_RTOL * abs(min(passing))
     # rows that run a chosen value from another start name it and where it was tuned, not that tuning's full runs
     for pen in ("scad", "mcp"):
         t, text = tuning[f"ADMM-{pen}"], by[f"ADMM-{pen} (l1 start)"][_tuning.COLUMN]

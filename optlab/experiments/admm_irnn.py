@@ -230,8 +230,8 @@ def _tuning_fields(label, tuning):
     """The tuning columns of a summary row: the chosen value of the method the row shows, else why it is untuned."""
     base = label.removesuffix(" (equal time)")
     if base in tuning:
-        if base == label and not label.startswith("ADMMiRNN"):   # a BPTT baseline's equal-iterations row: its full
-            return tuning[base].fields(borrowed="chosen by the equal-time full runs")   # runs are the equal-time rows
+        if label in BASELINES:     # a BPTT baseline's equal-iterations row: its full runs are the equal-time rows
+            return tuning[base].fields(borrowed="chosen by the equal-time full runs")
         return tuning[base].fields()
     return _tuning.untuned_fields("the authors' ρ" if label.startswith("ADMMiRNN (paper") else "ablation")
 

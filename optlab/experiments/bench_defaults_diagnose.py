@@ -209,24 +209,19 @@ def knob_sweep(pb, epochs: int = 30, scales=SWEEP_SCALES, decays=SWEEP_DECAYS, w
                seed: int = 0) -> list[dict]:
     """SPDHG's final objective after ``epochs`` for every ``scale × step decay × averaging window`` (module
     docstring); ``[{scale, step_decay, window, objective}]`` (a diverged run: ``inf``)."""
-    import optlab as ol
+    import itertools
 
     L_max = smoothness(pb.X, pb.loss)[0]
-    n = pb.X.shape[0]
-    decay_of = {"auto": "auto", "run": L_max / np.sqrt(epochs * n)}
+    decay_of = {"auto": "auto", "run": L_max / np.sqrt(epochs * pb.X.shape[0])}
     burn_of = {"half": "auto", "all": 0, "last3": max(epochs - 3, 0)}
     runs = []
-    for scale in scales:
-        for decay in decays:
-            for window in windows:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    res = ol.spdhg(pb.X, pb.y, B.stacked_F(pb), pb.mu, pb.gamma, loss=pb.loss, epochs=epochs,
-                                   seed=seed, scale=float(scale), step_decay=decay_of[decay],
-                                   burn_in=burn_of[window], progress=False)
-                v = float(res.trace.last("objective"))
-                runs.append({"scale": float(scale), "step_decay": decay, "window": window,
-                             "objective": v if np.isfinite(v) else np.inf})
+    for scale, decay, window in itertools.product(scales, decays, windows):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            v = B.run_defaults(pb, epochs, seed, ("spdhg",), spdhg={
+                "scale": float(scale), "step_decay": decay_of[decay], "burn_in": burn_of[window]})["spdhg"]
+        runs.append({"scale": float(scale), "step_decay": decay, "window": window,
+                     "objective": v if np.isfinite(v) else np.inf})
     return runs
 
 
